@@ -1,0 +1,124 @@
+# ringfuse: one Makefile, no other build system.
+#
+#   make                 library (shared + static), pkg-config file, examples, tests
+#   make test            install missing packages, then unit + real-mount tests (ASan+UBSan build)
+#   make run             install missing packages, mount memfs at $(MNT) until Ctrl-C
+#   make install PREFIX=/usr/local
+#   make SANITIZE=1      build with -fsanitize=address,undefined (into build/asan)
+#   make CC=clang        same sources, clang
+#   make V=1             show commands
+VERSION      := 0.1.0
+SOVERSION    := 0
+PREFIX       ?= /usr/local
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MNT          ?= /tmp/ringfuse-memfs
+
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+B       ?= build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B       ?= build/$(notdir $(CC))
+SANFLAGS :=
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -Iruntime/include
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -fPIC -MMD -MP $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+# ---- the library -----------------------------------------------------------
+rf_srcs := $(sort $(wildcard runtime/src/*.c))
+rf_objs := $(rf_srcs:%.c=$(B)/%.o)
+rf_so   := $(B)/libringfuse.so.$(VERSION)
+rf_a    := $(B)/libringfuse.a
+rf_pc   := $(B)/ringfuse.pc
+rf_libs := -luring -lpthread
+
+# ---- examples, tests, bench -------------------------------------------------
+examples   := hello memfs
+ex_bins    := $(examples:%=$(B)/examples/%)
+unit_srcs  := $(sort $(wildcard tests/unit/*.c))
+unit_bin   := $(B)/tests/unit/unit
+itest_srcs := $(sort $(wildcard tests/integration/*.c))
+itest_bins := $(itest_srcs:tests/integration/%.c=$(B)/tests/integration/%)
+
+all: lib $(ex_bins) $(unit_bin) $(itest_bins)
+lib: $(rf_so) $(rf_a) $(rf_pc)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(rf_so): $(rf_objs) runtime/libringfuse.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $(rf_objs) $(LDFLAGS) -Wl,-soname,libringfuse.so.$(SOVERSION) \
+	    -Wl,--version-script=runtime/libringfuse.map -Wl,-z,defs $(rf_libs)
+	$(Q)ln -sf libringfuse.so.$(VERSION) $(B)/libringfuse.so.$(SOVERSION)
+	$(Q)ln -sf libringfuse.so.$(SOVERSION) $(B)/libringfuse.so
+
+$(rf_a): $(rf_objs)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $(rf_objs)
+
+$(rf_pc): runtime/ringfuse.pc.in Makefile
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+
+# Examples link the static library so they run from the build tree; jemalloc serves memfs.
+$(B)/examples/%: examples/%.c $(rf_a)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(rf_a) $(LDFLAGS) $(rf_libs) $(if $(filter memfs,$*),-ljemalloc)
+
+$(unit_bin): $(unit_srcs) $(rf_a) $(wildcard tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Iruntime/src -Itests/unit $(CFLAGS) -o $@ $(unit_srcs) $(rf_a) $(LDFLAGS) -lcriterion $(rf_libs)
+
+$(B)/tests/integration/%: tests/integration/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lpthread
+
+# ---- the two README commands --------------------------------------------------
+deps:
+	@scripts/deps.sh test
+
+test: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@$(MAKE) --no-print-directory CC=clang B=build/clang all   # warnings-as-errors with clang too
+	@scripts/run-tests.sh build/asan
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-memfs.sh $(B) $(MNT)
+
+# ---- install -------------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 runtime/include/ringfuse.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(rf_so) $(DESTDIR)$(LIBDIR)/
+	ln -sf libringfuse.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libringfuse.so.$(SOVERSION)
+	ln -sf libringfuse.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libringfuse.so
+	install -m 644 $(rf_a) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(rf_pc) $(DESTDIR)$(PKGCONFIGDIR)/
+
+clean:
+	rm -rf build
+
+.PHONY: all lib deps test run install clean
+-include $(rf_objs:.o=.d)
