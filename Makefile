@@ -48,7 +48,7 @@ rf_pc   := $(B)/ringfuse.pc
 rf_libs := -luring -lpthread
 
 # ---- examples, tests, bench -------------------------------------------------
-examples   := hello memfs
+examples   := $(sort $(basename $(notdir $(wildcard examples/*.c))))
 ex_bins    := $(examples:%=$(B)/examples/%)
 unit_srcs  := $(sort $(wildcard tests/unit/*.c))
 unit_bin   := $(B)/tests/unit/unit
@@ -64,6 +64,7 @@ $(B)/%.o: %.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(rf_so): $(rf_objs) runtime/libringfuse.map
+	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -o $@ $(rf_objs) $(LDFLAGS) -Wl,-soname,libringfuse.so.$(SOVERSION) \
 	    -Wl,--version-script=runtime/libringfuse.map -Wl,-z,defs $(rf_libs)
@@ -71,6 +72,7 @@ $(rf_so): $(rf_objs) runtime/libringfuse.map
 	$(Q)ln -sf libringfuse.so.$(SOVERSION) $(B)/libringfuse.so
 
 $(rf_a): $(rf_objs)
+	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $(rf_objs)
 

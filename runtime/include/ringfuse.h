@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringfuse.h - the public API of libringfuse, a FUSE server runtime on io_uring.
+ *
+ * A filesystem fills a struct rf_ops (low-level style: inode numbers and file handles),
+ * creates a session, mounts it and runs it on a loop. Each loop is one thread with one
+ * io_uring; requests are read from the kernel and replies written back through that ring.
+ *
+ * Conventions, used by every call below:
+ *  - Functions returning int return >= 0 on success and -errno on failure. errno is never
+ *    the error channel.
+ *  - Reply calls take negative errno (rf_reply_err(req, -ENOENT)).
+ *  - "Loop thread" means the thread running rf_loop_run()/rf_loop_run_once() for the loop
+ *    the object belongs to. Calls documented "any thread" are safe from other threads.
+ *  - Objects created by rf_*_new() are freed by the matching rf_*_free().
+ *
+ * Sections: options and arguments · loop · session · operations · requests and replies ·
+ * directory buffers · notifications.
+ */
+#ifndef RINGFUSE_H
+#define RINGFUSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RF_VERSION_MAJOR 0
+#define RF_VERSION_MINOR 1
+
+struct rf_loop;
+struct rf_session;
+struct rf_req;
+
+/* ===================================================================================
+ * Options and arguments
+ * =================================================================================== */
+
+/*
+ * What a session needs to mount and negotiate. Fill with rf_opts_init() and then
+ * rf_opts_parse() (command line) or by hand. Strings are copied by rf_session_new().
+ */
+struct rf_opts {
+	/* public */
+	const char *mountpoint;     /* where to mount (required for rf_session_mount) */
+	const char *fsname;         /* -o fsname=  (source column of /proc/mounts) */
+	const char *subtype;        /* -o subtype= (fuse.<subtype>) */
+	int foreground;             /* -f: do not daemonize (ringfuse never daemonizes itself) */
+	int debug;                  /* -d: log every request and reply to stderr (implies -f) */
+	int allow_other;            /* -o allow_other */
+	int default_permissions;    /* -o default_permissions (kernel checks modes) */
+	int read_only;              /* -o ro */
+	int auto_unmount;           /* -o auto_unmount (only through fusermount3) */
+	unsigned long mount_flags;  /* MS_* for mount(2): -o ro,nosuid,nodev,noexec,noatime,
+	                             * sync,dirsync...; default MS_NOSUID|MS_NODEV */
+	int threads;                /* -o threads=N: loop threads (default 1) */
+	uint32_t max_read;          /* -o max_read= (0: no limit) */
+	uint32_t max_write;         /* -o max_write= (default 1 MiB, capped by the kernel) */
+	uint32_t max_readahead;     /* -o max_readahead= (default: what the kernel offers) */
+	uint32_t max_background;    /* -o max_background= (default 64) */
+	uint32_t congestion_threshold; /* -o congestion_threshold= (default 3/4 of max_background) */
+	uint32_t queue_depth;       /* -o queue_depth=N: requests in service per loop (default 64) */
+	const char *fs_opts;        /* -o keys ringfuse does not know, comma separated, for the
+	                             * filesystem (see rf_opts_get); NULL if none */
+	/* private */
+	char *_owned;               /* storage behind the strings above, from rf_opts_parse */
+};
+
+/* Defaults: one thread, 1 MiB max_write, queue depth 64, everything else off. */
+void rf_opts_init(struct rf_opts *opts);
+
+/*
+ * Parse a FUSE-style command line: "prog [-f] [-d] [-s] [-o opt[,opt...]] mountpoint".
+ * -s means one thread. Unknown -o keys are kept in opts->fs_opts for the filesystem; an
+ * unknown dash option or a missing mountpoint returns -EINVAL with a message on stderr.
+ * "-h"/"--help" prints the generic options and returns 1. Free with rf_opts_free().
+ */
+int rf_opts_parse(struct rf_opts *opts, int argc, char **argv);
+void rf_opts_free(struct rf_opts *opts);
+
+/*
+ * Find filesystem option @key in opts->fs_opts. Returns 1 and points *value at its value
+ * ("" for a bare key) or 0 if absent. *value points into static storage of @opts and
+ * is valid until rf_opts_free(). @value may be NULL.
+ */
+int rf_opts_get(const struct rf_opts *opts, const char *key, const char **value);
+
+/* Print the generic options (for a filesystem's own --help). */
+void rf_opts_help(void);
+
+/* ===================================================================================
+ * Loop: one thread, one io_uring
+ * =================================================================================== */
+
+/*
+ * Create a loop. It belongs to the thread that runs it; all its callbacks run there.
+ * Returns 0 and sets *out, or -errno. Free with rf_loop_free() once it stopped running.
+ */
+int rf_loop_new(struct rf_loop **out);
+
+/*
+ * Run until rf_loop_stop() or until every session on the loop has ended. Returns 0, or
+ * -errno if the ring failed. Loop thread.
+ */
+int rf_loop_run(struct rf_loop *loop);
+
+/*
+ * Process what is ready, waiting at most @timeout_ms (-1: until something happens, 0: do
+ * not wait). Returns the number of completions handled, 0 on timeout, or -errno. Lets an
+ * application with its own main loop drive ringfuse. Loop thread.
+ */
+int rf_loop_run_once(struct rf_loop *loop, int timeout_ms);
+
+/* Ask the loop to return from rf_loop_run(). Any thread; async-signal-safe. */
+void rf_loop_stop(struct rf_loop *loop);
+
+/* Free a loop that is not running. Sessions still attached must be freed first. */
+void rf_loop_free(struct rf_loop *loop);
+
+/* Callback run on the loop thread by rf_loop_post() and timers. */
+typedef void (*rf_loop_cb)(struct rf_loop *loop, void *data);
+
+/*
+ * Run @cb(@loop, @data) on the loop thread soon. Any thread: the way other threads hand
+ * work to a loop (it wakes the loop through an eventfd read on its ring). Returns 0 or
+ * -ENOMEM. @cb runs exactly once, also if the loop is freed first (during rf_loop_free).
+ */
+int rf_loop_post(struct rf_loop *loop, rf_loop_cb cb, void *data);
+
+/* A one-shot timer. Embed it; it must stay valid until it fired or was cancelled. */
+struct rf_timer {
+	/* private */
+	uint8_t _opaque[64];
+};
+
+/* Arm @timer to call @cb(@loop, @data) after @ms milliseconds. Loop thread. 0 or -errno. */
+int rf_timer_start(struct rf_loop *loop, struct rf_timer *timer, uint64_t ms, rf_loop_cb cb,
+		   void *data);
+
+/* Cancel an armed timer; its callback will not run. No-op if it already fired. Loop thread. */
+void rf_timer_cancel(struct rf_timer *timer);
+
+/*
+ * Deliver SIGINT, SIGTERM and SIGHUP to the loop through a signalfd on its ring (blocking
+ * them in the calling thread, which should be the loop thread, before others are created):
+ * each ends the sessions on the loop cleanly (see rf_session_exit). Returns 0 or -errno.
+ */
+int rf_loop_handle_signals(struct rf_loop *loop);
+
+/* ===================================================================================
+ * Connection parameters negotiated at INIT
+ * =================================================================================== */
+
+/* Capability bits; each equals the kernel's FUSE_* INIT flag bit of the same name. */
+#define RF_CAP_ASYNC_READ           (1ULL << 0)
+#define RF_CAP_POSIX_LOCKS          (1ULL << 1)
+#define RF_CAP_ATOMIC_O_TRUNC       (1ULL << 3)
+#define RF_CAP_EXPORT_SUPPORT       (1ULL << 4)
+#define RF_CAP_DONT_MASK            (1ULL << 6)
+#define RF_CAP_SPLICE_WRITE         (1ULL << 7)
+#define RF_CAP_SPLICE_MOVE          (1ULL << 8)
+#define RF_CAP_SPLICE_READ          (1ULL << 9)
+#define RF_CAP_FLOCK_LOCKS          (1ULL << 10)
+#define RF_CAP_IOCTL_DIR            (1ULL << 11)
+#define RF_CAP_AUTO_INVAL_DATA      (1ULL << 12)
+#define RF_CAP_READDIRPLUS          (1ULL << 13)
+#define RF_CAP_READDIRPLUS_AUTO     (1ULL << 14)
+#define RF_CAP_ASYNC_DIO            (1ULL << 15)
+#define RF_CAP_WRITEBACK_CACHE      (1ULL << 16)
+#define RF_CAP_NO_OPEN_SUPPORT      (1ULL << 17)
+#define RF_CAP_PARALLEL_DIROPS      (1ULL << 18)
+#define RF_CAP_HANDLE_KILLPRIV      (1ULL << 19)
+#define RF_CAP_POSIX_ACL            (1ULL << 20)
+#define RF_CAP_ABORT_ERROR          (1ULL << 21)
+#define RF_CAP_CACHE_SYMLINKS       (1ULL << 23)
+#define RF_CAP_NO_OPENDIR_SUPPORT   (1ULL << 24)
+#define RF_CAP_EXPLICIT_INVAL_DATA  (1ULL << 25)
+#define RF_CAP_HANDLE_KILLPRIV_V2   (1ULL << 28)
+#define RF_CAP_SETXATTR_EXT         (1ULL << 29)
+#define RF_CAP_SECURITY_CTX         (1ULL << 32)
+#define RF_CAP_CREATE_SUPP_GROUP    (1ULL << 34)
+#define RF_CAP_HAS_EXPIRE_ONLY      (1ULL << 35)
+#define RF_CAP_DIRECT_IO_ALLOW_MMAP (1ULL << 36)
+#define RF_CAP_PASSTHROUGH          (1ULL << 37)
+#define RF_CAP_NO_EXPORT_SUPPORT    (1ULL << 38)
+#define RF_CAP_OVER_IO_URING        (1ULL << 41)
+
+/*
+ * The connection as negotiated. Passed to rf_ops.init, where the filesystem may change
+ * the fields marked "in/out"; what it asks beyond what the kernel offers is dropped.
+ */
+struct rf_conn {
+	uint32_t proto_major;       /* kernel's protocol version (read-only) */
+	uint32_t proto_minor;
+	uint64_t capable;           /* RF_CAP_* the kernel offers (read-only) */
+	uint64_t want;              /* in/out: RF_CAP_* to enable; preset to sane defaults */
+	uint32_t max_write;         /* in/out */
+	uint32_t max_read;          /* in/out (0: unlimited) */
+	uint32_t max_readahead;     /* in/out: at most what the kernel offered */
+	uint32_t max_background;    /* in/out */
+	uint32_t congestion_threshold; /* in/out */
+	uint32_t time_gran;         /* in/out: timestamp granularity in ns (1..1e9, power of 10) */
+	uint32_t max_pages;         /* read-only: pages per request derived from max_write */
+	uint32_t max_stack_depth;   /* in/out: for RF_CAP_PASSTHROUGH (1 or 2) */
+};
+
+/* ===================================================================================
+ * Operations
+ * =================================================================================== */
+
+/*
+ * An open file as the kernel and the filesystem see it. For OPEN, CREATE and OPENDIR the
+ * handler sets fh and the output flags before replying; on later requests the runtime
+ * passes it back filled from the request. Owned by the runtime; valid until the reply.
+ */
+struct rf_file {
+	int flags;                  /* open(2) flags (OPEN, CREATE, OPENDIR) */
+	uint64_t fh;                /* the filesystem's handle, set on open */
+	uint64_t lock_owner;        /* for FLUSH, RELEASE with flock, READ/WRITE with owner */
+	/* output flags of OPEN/CREATE/OPENDIR: */
+	unsigned int direct_io : 1;          /* bypass the page cache for this open */
+	unsigned int keep_cache : 1;         /* do not invalidate cached data on open */
+	unsigned int nonseekable : 1;
+	unsigned int cache_readdir : 1;      /* OPENDIR: kernel may cache directory contents */
+	unsigned int noflush : 1;            /* no FLUSH on close */
+	unsigned int parallel_direct_writes : 1;
+	unsigned int passthrough : 1;        /* kernel passthrough to backing_id */
+	/* input flags: */
+	unsigned int flush : 1;              /* RELEASE: flush as well */
+	unsigned int flock_release : 1;      /* RELEASE: drop flock locks of lock_owner */
+	unsigned int writepage : 1;          /* WRITE: from the page cache (writeback) */
+	unsigned int kill_priv : 1;          /* OPEN/CREATE with O_TRUNC, WRITE: clear suid/sgid */
+	int32_t backing_id;         /* with passthrough: from rf_backing_open() */
+};
+
+/* Attributes to change in SETATTR (the to_set mask). */
+#define RF_SET_MODE       (1 << 0)
+#define RF_SET_UID        (1 << 1)
+#define RF_SET_GID        (1 << 2)
+#define RF_SET_SIZE       (1 << 3)
+#define RF_SET_ATIME      (1 << 4)
+#define RF_SET_MTIME      (1 << 5)
+#define RF_SET_ATIME_NOW  (1 << 7)
+#define RF_SET_MTIME_NOW  (1 << 8)
+#define RF_SET_CTIME      (1 << 10)
+#define RF_SET_KILL_SUIDGID (1 << 11)
+
+/*
+ * The operations a filesystem implements. Every member is optional: a NULL operation is
+ * answered by the runtime (ENOSYS, or the protocol's documented default: e.g. OPEN and
+ * OPENDIR succeed with fh 0, FLUSH/RELEASE/FSYNC succeed, FORGET is a no-op, STATFS
+ * reports an empty filesystem, ACCESS and INTERRUPT are declined with ENOSYS once).
+ *
+ * Every request handler is called on the loop thread and must reply exactly once through
+ * one of the rf_reply_* calls, either before returning or later (see "Requests and
+ * replies"). A handler must not block: slow work goes to backing I/O or another thread.
+ * Pointers passed in (names, buffers, struct rf_file) are valid until the reply.
+ */
+struct rf_ops {
+	/* Connection set up; adjust conn->want and sizes. Called before any request. */
+	void (*init)(void *userdata, struct rf_conn *conn);
+	/* The session ends (unmount, DESTROY, exit). Called once, last. */
+	void (*destroy)(void *userdata);
+
+	void (*lookup)(struct rf_req *req, uint64_t parent, const char *name);
+	/* The kernel dropped @nlookup references to @ino. No reply. */
+	void (*forget)(void *userdata, uint64_t ino, uint64_t nlookup);
+	void (*getattr)(struct rf_req *req, uint64_t ino, struct rf_file *fi /* NULL if none */);
+	/* @to_set: RF_SET_* bits naming the fields of @attr to apply. */
+	void (*setattr)(struct rf_req *req, uint64_t ino, const struct stat *attr, int to_set,
+			struct rf_file *fi /* NULL if none */);
+	void (*readlink)(struct rf_req *req, uint64_t ino);
+	void (*mknod)(struct rf_req *req, uint64_t parent, const char *name, mode_t mode,
+		      dev_t rdev);
+	void (*mkdir)(struct rf_req *req, uint64_t parent, const char *name, mode_t mode);
+	void (*unlink)(struct rf_req *req, uint64_t parent, const char *name);
+	void (*rmdir)(struct rf_req *req, uint64_t parent, const char *name);
+	void (*symlink)(struct rf_req *req, const char *target, uint64_t parent, const char *name);
+	/* @flags: 0, RENAME_NOREPLACE, RENAME_EXCHANGE or RENAME_WHITEOUT. */
+	void (*rename)(struct rf_req *req, uint64_t parent, const char *name, uint64_t newparent,
+		       const char *newname, unsigned int flags);
+	void (*link)(struct rf_req *req, uint64_t ino, uint64_t newparent, const char *newname);
+	void (*open)(struct rf_req *req, uint64_t ino, struct rf_file *fi);
+	/* Reply with rf_reply_buf/rf_reply_iov; rf_req_payload gives a zero-copy buffer. */
+	void (*read)(struct rf_req *req, uint64_t ino, size_t size, off_t off, struct rf_file *fi);
+	/* @buf holds @size bytes of data, valid until the reply. */
+	void (*write)(struct rf_req *req, uint64_t ino, const void *buf, size_t size, off_t off,
+		      struct rf_file *fi);
+	void (*flush)(struct rf_req *req, uint64_t ino, struct rf_file *fi);
+	void (*release)(struct rf_req *req, uint64_t ino, struct rf_file *fi);
+	void (*fsync)(struct rf_req *req, uint64_t ino, int datasync, struct rf_file *fi);
+	void (*opendir)(struct rf_req *req, uint64_t ino, struct rf_file *fi);
+	/* Reply with an rf_dirbuf (rf_reply_dirbuf) or rf_reply_buf of packed entries. */
+	void (*readdir)(struct rf_req *req, uint64_t ino, size_t size, off_t off,
+			struct rf_file *fi);
+	/* Like readdir, with rf_dirbuf_add_plus entries; each counts as a lookup. */
+	void (*readdirplus)(struct rf_req *req, uint64_t ino, size_t size, off_t off,
+			    struct rf_file *fi);
+	void (*releasedir)(struct rf_req *req, uint64_t ino, struct rf_file *fi);
+	void (*fsyncdir)(struct rf_req *req, uint64_t ino, int datasync, struct rf_file *fi);
+	void (*statfs)(struct rf_req *req, uint64_t ino);
+	/* @flags: XATTR_CREATE/XATTR_REPLACE. */
+	void (*setxattr)(struct rf_req *req, uint64_t ino, const char *name, const void *value,
+			 size_t size, int flags);
+	/* @size 0: reply rf_reply_xattr_size with the needed size; else rf_reply_buf or ERANGE. */
+	void (*getxattr)(struct rf_req *req, uint64_t ino, const char *name, size_t size);
+	void (*listxattr)(struct rf_req *req, uint64_t ino, size_t size);
+	void (*removexattr)(struct rf_req *req, uint64_t ino, const char *name);
+	void (*access)(struct rf_req *req, uint64_t ino, int mask);
+	/* Create and open; reply with rf_reply_create. */
+	void (*create)(struct rf_req *req, uint64_t parent, const char *name, mode_t mode,
+		       struct rf_file *fi);
+	void (*getlk)(struct rf_req *req, uint64_t ino, struct rf_file *fi, struct flock *lock);
+	/* @sleep: SETLKW. A waiting lock must not block the loop: reply when granted. */
+	void (*setlk)(struct rf_req *req, uint64_t ino, struct rf_file *fi, struct flock *lock,
+		      int sleep);
+	/* BSD flock(2) (with RF_CAP_FLOCK_LOCKS): @op is LOCK_SH/LOCK_EX/LOCK_UN [|LOCK_NB]. */
+	void (*flock)(struct rf_req *req, uint64_t ino, struct rf_file *fi, int op);
+	void (*bmap)(struct rf_req *req, uint64_t ino, size_t blocksize, uint64_t idx);
+	void (*ioctl)(struct rf_req *req, uint64_t ino, unsigned int cmd, void *arg,
+		      struct rf_file *fi, unsigned int flags, const void *in_buf, size_t in_size,
+		      size_t out_size);
+	/* @ph: non-NULL when the kernel wants a wakeup; pass to rf_notify_poll later. */
+	void (*poll)(struct rf_req *req, uint64_t ino, struct rf_file *fi, uint64_t ph);
+	void (*fallocate)(struct rf_req *req, uint64_t ino, int mode, off_t off, off_t len,
+			  struct rf_file *fi);
+	/* Reply with rf_reply_write (bytes copied). */
+	void (*copy_file_range)(struct rf_req *req, uint64_t ino_in, off_t off_in,
+				struct rf_file *fi_in, uint64_t ino_out, off_t off_out,
+				struct rf_file *fi_out, size_t len, int flags);
+	void (*lseek)(struct rf_req *req, uint64_t ino, off_t off, int whence, struct rf_file *fi);
+	/* O_TMPFILE: create an unnamed file and open it; reply with rf_reply_create. */
+	void (*tmpfile)(struct rf_req *req, uint64_t parent, mode_t mode, struct rf_file *fi);
+	/* @mask: STATX_* wanted; reply with rf_reply_statx (or the runtime falls back to
+	 * getattr when NULL). */
+	void (*statx)(struct rf_req *req, uint64_t ino, int flags, int mask, struct rf_file *fi);
+	void (*syncfs)(struct rf_req *req, uint64_t ino);
+	/* Data the filesystem asked for with rf_notify_retrieve. No reply. */
+	void (*retrieve_reply)(void *userdata, void *cookie, uint64_t ino, off_t off,
+			       const void *buf, size_t size);
+};
+
+/* ===================================================================================
+ * Session: one FUSE connection
+ * =================================================================================== */
+
+/*
+ * Create a session serving @ops with @userdata. @opts is copied. Returns 0 and sets *out,
+ * or -errno. The session is idle until rf_session_mount (or rf_session_set_fd) and
+ * rf_session_attach. Free with rf_session_free().
+ */
+int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
+		   const struct rf_opts *opts, struct rf_session **out);
+
+/*
+ * Mount at opts->mountpoint: with mount(2) when privileged, otherwise through fusermount3
+ * (which passes the device fd back; needed for auto_unmount). Returns 0 or -errno with a
+ * message on stderr (missing mountpoint, no /dev/fuse, permission...).
+ */
+int rf_session_mount(struct rf_session *se);
+
+/*
+ * Serve an already open channel instead of mounting: @fd is a /dev/fuse fd or, in tests,
+ * one end of a SOCK_SEQPACKET pair where the peer speaks the FUSE protocol. The session
+ * takes ownership of @fd. Returns 0 or -errno.
+ */
+int rf_session_set_fd(struct rf_session *se, int fd);
+
+/* The device fd (or -1 before mount/set_fd). The session owns it. */
+int rf_session_fd(const struct rf_session *se);
+
+/*
+ * Start serving on @loop (the session's first loop; INIT is handled there). Loop thread,
+ * or before the loop runs. Returns 0 or -errno.
+ */
+int rf_session_attach(struct rf_session *se, struct rf_loop *loop);
+
+/*
+ * Ask the session to end: it stops taking requests, answers what is in flight, runs
+ * destroy and releases the loop. Any thread; async-signal-safe.
+ */
+void rf_session_exit(struct rf_session *se);
+
+/* 1 once the session has ended (unmounted, aborted or exited), else 0. */
+int rf_session_ended(const struct rf_session *se);
+
+/* Unmount if this session mounted and is still mounted. Returns 0 or -errno. */
+int rf_session_unmount(struct rf_session *se);
+
+/* Free a session that has ended or was never attached; unmounts first if needed. */
+void rf_session_free(struct rf_session *se);
+
+/* The userdata given to rf_session_new. */
+void *rf_session_userdata(const struct rf_session *se);
+
+/*
+ * Convenience for main(): create loops (opts->threads), attach, handle signals, run until
+ * unmount or a signal, unmount and return 0 or -errno. Blocks the calling thread.
+ */
+int rf_session_run(struct rf_session *se);
+
+/*
+ * Everything main() of a simple filesystem needs: parse argv, create, mount, run, free.
+ * Returns a process exit status (0 on a clean unmount).
+ */
+int rf_main(int argc, char **argv, const struct rf_ops *ops, size_t ops_size,
+	    void *userdata);
+
+/* ===================================================================================
+ * Requests and replies
+ * =================================================================================== */
+
+/* The caller of a request. */
+struct rf_ctx {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	mode_t umask;               /* for CREATE/MKNOD/MKDIR/TMPFILE, else 0 */
+};
+
+/* The caller's credentials. Valid until the reply. */
+const struct rf_ctx *rf_req_ctx(const struct rf_req *req);
+
+/*
+ * The caller's supplementary groups, read from /proc/<pid>/status (the protocol carries
+ * only one group). Returns the number of groups (which may exceed @size; only @size are
+ * stored) or -errno. This reads a file: call it only where it matters, not per request.
+ */
+int rf_req_groups(const struct rf_req *req, gid_t *list, int size);
+
+/* The userdata of the request's session. */
+void *rf_req_userdata(const struct rf_req *req);
+struct rf_session *rf_req_session(const struct rf_req *req);
+/* The loop the request arrived on (where its reply and backing I/O run). */
+struct rf_loop *rf_req_loop(const struct rf_req *req);
+/* The kernel's request id and opcode, for logs. */
+uint64_t rf_req_unique(const struct rf_req *req);
+uint32_t rf_req_opcode(const struct rf_req *req);
+
+/* 1 if the kernel interrupted this request (the caller got a signal), else 0. Any thread. */
+int rf_req_interrupted(const struct rf_req *req);
+
+/*
+ * Call @cb(@req, @data) on the loop thread when the request is interrupted (at once if it
+ * already was). Pass NULL to clear it before replying from another thread.
+ */
+typedef void (*rf_interrupt_cb)(struct rf_req *req, void *data);
+void rf_req_on_interrupt(struct rf_req *req, rf_interrupt_cb cb, void *data);
+
+/*
+ * A buffer inside the request's reply where data can be produced in place: fill it and
+ * reply with rf_reply_buf(req, the same pointer, n) and nothing is copied. *cap receives
+ * its size (at least the READ size asked for). Valid until the reply.
+ */
+void *rf_req_payload(struct rf_req *req, size_t *cap);
+
+/*
+ * Replies. Each request gets exactly one, from the loop thread or from any other thread
+ * (the reply is then handed to the loop, which writes it). After the call the request is
+ * gone: do not touch @req or the arguments it carried. Data passed by pointer is copied
+ * (unless it is already in rf_req_payload), so it may be freed when the call returns.
+ * Each returns 0, or -errno if the reply could not be encoded (the kernel then gets EIO;
+ * the request is finished either way). A second reply is a bug: it aborts in debug builds
+ * and is logged and dropped otherwise.
+ */
+
+/* An error (negative errno, -1..-511) or success with no data for @err == 0. */
+int rf_reply_err(struct rf_req *req, int err);
+/* For FORGET-like requests that get no reply; frees the request. */
+void rf_reply_none(struct rf_req *req);
+
+/* Timeouts are in seconds; 0 means the kernel asks again on every use. */
+struct rf_entry {
+	uint64_t ino;               /* node id; 0 = negative entry (cached ENOENT) */
+	uint64_t generation;        /* with ino, unique over the filesystem's lifetime */
+	struct stat attr;
+	double attr_timeout;
+	double entry_timeout;
+};
+
+/* LOOKUP, MKNOD, MKDIR, SYMLINK, LINK: the kernel counts one lookup of e->ino. */
+int rf_reply_entry(struct rf_req *req, const struct rf_entry *e);
+/* CREATE and TMPFILE: an entry plus the open file (fi as passed to the handler). */
+int rf_reply_create(struct rf_req *req, const struct rf_entry *e, const struct rf_file *fi);
+int rf_reply_attr(struct rf_req *req, const struct stat *attr, double timeout);
+int rf_reply_statx(struct rf_req *req, const struct statx *stx, double timeout);
+int rf_reply_readlink(struct rf_req *req, const char *target);
+/* OPEN, OPENDIR. */
+int rf_reply_open(struct rf_req *req, const struct rf_file *fi);
+/* WRITE, COPY_FILE_RANGE: bytes written. */
+int rf_reply_write(struct rf_req *req, size_t count);
+/* READ, READDIR, GETXATTR, LISTXATTR, IOCTL without output args: the data. */
+int rf_reply_buf(struct rf_req *req, const void *buf, size_t size);
+int rf_reply_iov(struct rf_req *req, const struct iovec *iov, int count);
+int rf_reply_statfs(struct rf_req *req, const struct statvfs *st);
+/* GETXATTR/LISTXATTR with size 0: the size needed. */
+int rf_reply_xattr_size(struct rf_req *req, size_t size);
+int rf_reply_lock(struct rf_req *req, const struct flock *lock);
+int rf_reply_bmap(struct rf_req *req, uint64_t idx);
+int rf_reply_lseek(struct rf_req *req, off_t off);
+int rf_reply_poll(struct rf_req *req, unsigned int revents);
+int rf_reply_ioctl(struct rf_req *req, int result, const void *buf, size_t size);
+
+/* ===================================================================================
+ * Directory buffers (READDIR / READDIRPLUS)
+ * =================================================================================== */
+
+/*
+ * Packs directory entries into the request's reply buffer, without allocating.
+ * Start with rf_dirbuf_init(&db, req, size) in the readdir handler, add entries until an
+ * add returns 0 (full), then rf_reply_dirbuf(req, &db).
+ */
+struct rf_dirbuf {
+	/* private */
+	char *buf;
+	size_t size;
+	size_t len;
+};
+
+void rf_dirbuf_init(struct rf_dirbuf *db, struct rf_req *req, size_t size);
+/*
+ * Add one READDIR entry. @off is the offset of the *next* entry (what a later readdir
+ * will pass to resume after this one). Only st_ino and the S_IFMT bits of st_mode are
+ * used. Returns 1 if added, 0 if the buffer is full (the entry was not added).
+ */
+int rf_dirbuf_add(struct rf_dirbuf *db, const char *name, const struct stat *st, off_t off);
+/* Add one READDIRPLUS entry: like a LOOKUP reply (e->ino 0: no lookup counted). */
+int rf_dirbuf_add_plus(struct rf_dirbuf *db, const char *name, const struct rf_entry *e,
+		       off_t off);
+int rf_reply_dirbuf(struct rf_req *req, const struct rf_dirbuf *db);
+
+/* ===================================================================================
+ * Notifications (filesystem -> kernel)
+ * =================================================================================== */
+
+/*
+ * Each may be called from any thread. From the loop thread the write is queued on the
+ * ring and runs in an io_uring worker, so the loop never waits for the kernel (an inode
+ * invalidation may wait for pending writeback that this very loop must serve). From other
+ * threads the write is done in the calling thread. Returns 0, or -errno (-ENOENT: the
+ * kernel does not know the inode/entry; -ENOTCONN: the connection ended; -ENOSYS: the
+ * kernel is too old for this notification).
+ */
+int rf_notify_inval_inode(struct rf_session *se, uint64_t ino, off_t off, off_t len);
+int rf_notify_inval_entry(struct rf_session *se, uint64_t parent, const char *name,
+			  size_t namelen);
+int rf_notify_expire_entry(struct rf_session *se, uint64_t parent, const char *name,
+			   size_t namelen);
+int rf_notify_delete(struct rf_session *se, uint64_t parent, uint64_t child,
+		     const char *name, size_t namelen);
+int rf_notify_store(struct rf_session *se, uint64_t ino, off_t off, const void *buf,
+		    size_t size);
+/* Ask the kernel for cached data; it arrives in rf_ops.retrieve_reply with @cookie. */
+int rf_notify_retrieve(struct rf_session *se, uint64_t ino, off_t off, size_t size,
+		       void *cookie);
+/* Wake a poller: @ph from rf_ops.poll. */
+int rf_notify_poll(struct rf_session *se, uint64_t ph);
+
+/* ===================================================================================
+ * Logging
+ * =================================================================================== */
+
+enum rf_log_level { RF_LOG_ERR = 3, RF_LOG_WARNING = 4, RF_LOG_INFO = 6, RF_LOG_DEBUG = 7 };
+typedef void (*rf_log_cb)(enum rf_log_level level, const char *msg, void *data);
+/* Send ringfuse's log lines to @cb (default: stderr, "ringfuse: ..."). Process-wide. */
+void rf_log_set(rf_log_cb cb, void *data);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGFUSE_H */

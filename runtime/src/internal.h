@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - private types shared by the files of runtime/src: the loop, the session, the channel
+ * (one device fd served by one loop) and the request slot. Not installed.
+ */
+#ifndef RF_INTERNAL_H
+#define RF_INTERNAL_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+
+#include "ringfuse.h"
+#include "fuse_kernel.h"
+
+#define RF_ALIGN(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
+#define RF_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RF_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define RF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define rf_container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
+
+/* ---- completions ------------------------------------------------------------------ */
+
+/*
+ * Everything with an SQE in flight embeds one of these; its address is the SQE's
+ * user_data, and the loop calls ->fn with the CQE's result when it completes. The owner
+ * must stay allocated until then (teardown counts them: rf_loop.inflight).
+ */
+struct rf_completion {
+	void (*fn)(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t cqe_flags);
+};
+
+/* ---- log.c ------------------------------------------------------------------------- */
+
+void rf__log(enum rf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define rf__err(...)  rf__log(RF_LOG_ERR, __VA_ARGS__)
+#define rf__warn(...) rf__log(RF_LOG_WARNING, __VA_ARGS__)
+#define rf__info(...) rf__log(RF_LOG_INFO, __VA_ARGS__)
+#define rf__dbg(...)  rf__log(RF_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- loop.c ------------------------------------------------------------------------ */
+
+struct rf_post {
+	struct rf_post *next;
+	rf_loop_cb cb;
+	void *data;
+};
+
+/*
+ * One thread's event loop. Created by rf_loop_new, freed by rf_loop_free; everything in
+ * it is touched only by the loop thread except the fields marked "any thread".
+ */
+struct rf_loop {
+	struct io_uring ring;
+	pid_t tid;                       /* thread running the loop (0 before first run) */
+	atomic_int stop;                 /* any thread: rf_loop_stop() was called */
+	unsigned int inflight;           /* SQEs submitted whose CQE was not reaped yet */
+
+	int wake_fd;                     /* eventfd: other threads wake the loop through it */
+	bool wake_armed;                 /* a read on wake_fd is in flight */
+	uint64_t wake_val;               /* read target for wake_fd */
+	struct rf_completion wake_c;
+
+	pthread_mutex_t post_lock;       /* protects posts (any thread) */
+	struct rf_post *posts, **posts_tail;
+	struct rf_req *remote_replies;   /* replies encoded on other threads; post_lock */
+
+	int sig_fd;                      /* signalfd, -1 if signals are not handled here */
+	struct signalfd_siginfo *sig_info;
+	struct rf_completion sig_c;
+
+	void *timers;                    /* armed timers, sorted by deadline (loop.c) */
+	bool closing;                    /* draining: re-arm nothing */
+	bool sqe128;                     /* the ring has 128-byte SQEs (uring transport) */
+
+	struct rf_chan *chans;           /* channels served by this loop (list via next) */
+	unsigned int nr_chans_live;      /* channels not yet ended */
+};
+
+/* An SQE to fill; submits the queue first if it is full. Never NULL. Loop thread. */
+struct io_uring_sqe *rf__loop_sqe(struct rf_loop *loop, struct rf_completion *c);
+bool rf__on_loop_thread(const struct rf_loop *loop);
+void rf__loop_wake(struct rf_loop *loop);
+/* Hand a reply encoded on another thread to the loop. Any thread. */
+void rf__loop_post_reply(struct rf_loop *loop, struct rf_req *req);
+/* Cancel the loop's own reads and reap until nothing is in flight (bounded). */
+int rf__loop_drain(struct rf_loop *loop, int timeout_ms);
+/* Advance the sessions served by @loop (exit requests, teardown). session.c */
+void rf__loop_sessions_poll(struct rf_loop *loop);
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+/* Each state is checked at every hop; a reply in any state but HANDLER/PARKED is a bug. */
+enum rf_req_state {
+	RF_REQ_FREE = 0,     /* in the slot pool */
+	RF_REQ_READING,      /* the channel's read in flight targets this slot */
+	RF_REQ_HANDLER,      /* decoded and handed to the filesystem; a reply is owed */
+	RF_REQ_REPLIED,      /* reply encoded; write queued or in flight */
+};
+
+/*
+ * One request slot: a buffer the kernel's request is read into, and into which the reply
+ * is encoded behind it (never over it: names and data the handler holds stay valid).
+ * Slots are allocated once per channel and recycled; nothing is allocated per request.
+ */
+struct rf_req {
+	struct rf_completion write_c;    /* the reply write */
+	struct rf_chan *ch;
+	struct rf_session *se;
+	char *buf;                       /* slot buffer of ch->bufsize bytes */
+	uint32_t in_len;                 /* bytes of the request in buf */
+	enum rf_req_state state;
+	struct fuse_in_header in;        /* copy of the request header */
+	struct rf_ctx ctx;
+	struct rf_file fi, fi2;          /* passed to handlers; fi2 for COPY_FILE_RANGE's out */
+	uint32_t out_off;                /* reply's fuse_out_header starts at buf + out_off */
+	uint32_t out_len;                /* reply bytes (header included) */
+	atomic_int interrupted;
+	rf_interrupt_cb intr_cb;
+	void *intr_data;
+	struct rf_req *next;             /* free list / remote reply list */
+};
+
+/* ---- channel (transport_dev.c) ----------------------------------------------------- */
+
+/*
+ * A device fd served by one loop: the session's main fd, or a FUSE_DEV_IOC_CLONE of it for
+ * an extra loop thread, or a socket for tests. One read is in flight at a time (more reads
+ * on one /dev/fuse fd only feed io-wq threads, see kernel-abi.md 3.2).
+ */
+struct rf_chan {
+	struct rf_chan *next;            /* in loop->chans */
+	struct rf_session *se;
+	struct rf_loop *loop;
+	int fd;
+	bool owns_fd;                    /* a clone: closed with the channel */
+	bool is_sock;                    /* a test socket: a 0-byte read means the peer left */
+	uint32_t bufsize;
+	uint32_t nr_slots;
+	char *slab;                      /* all slot buffers, mmap'd once */
+	struct rf_req *slots;
+	struct rf_req *free;             /* free slots */
+	unsigned int busy;               /* slots not free */
+	struct rf_req *reading;          /* slot the in-flight read targets, or NULL */
+	struct rf_completion read_c;
+	bool ended;                      /* the kernel side is gone: nothing more to write */
+	bool stopping;                   /* no more reads: the session is ending */
+	bool finished;                   /* idle after ending; the session was told */
+	uint64_t stop_ms;                /* when stopping/ended was first seen (grace period) */
+};
+
+int rf__chan_init(struct rf_chan *ch, struct rf_session *se, struct rf_loop *loop, int fd,
+		  bool owns_fd);
+void rf__chan_start(struct rf_chan *ch);
+void rf__chan_stop(struct rf_chan *ch);
+void rf__chan_destroy(struct rf_chan *ch);
+/* Queue the reply encoded in @req for writing (loop thread). */
+void rf__chan_send(struct rf_req *req);
+void rf__chan_free_slot(struct rf_req *req);
+/* No read in flight and no slot in service. */
+bool rf__chan_idle(const struct rf_chan *ch);
+
+/* ---- session.c --------------------------------------------------------------------- */
+
+/*
+ * One FUSE connection. Created by rf_session_new, freed by rf_session_free. INIT state
+ * and the negotiated sizes are written once on the first loop and read-only after.
+ */
+struct rf_session {
+	struct rf_ops ops;
+	void *userdata;
+	struct rf_opts opts;             /* private copy; strings owned by opts_store */
+	char *opts_store;
+	int fd;                          /* main device fd or test socket, -1 if none */
+	bool fd_is_sock;
+	bool mounted;                    /* we mounted it (and must unmount) */
+	bool fusermount;                 /* mounted through fusermount3 */
+	int fusermount_sock;             /* kept open for auto_unmount, else -1 */
+	char *mountpoint;                /* realpath of the mount point */
+	bool debug;
+
+	struct rf_conn conn;
+	bool initialized;                /* INIT replied */
+	bool destroyed;                  /* ops.destroy ran */
+	uint32_t bufsize;                /* slot buffer size, fixed before INIT */
+	atomic_int exit_requested;       /* any thread: rf_session_exit */
+	bool ended;
+	struct rf_chan chan;             /* the first loop's channel on fd */
+	struct rf_loop *loop;            /* the first loop */
+	pthread_mutex_t notify_lock;     /* protects retrieves */
+	struct rf_retrieve *retrieves;   /* outstanding rf_notify_retrieve cookies */
+	uint64_t notify_unique;          /* last unique used for a retrieve */
+};
+
+
+/* ---- dispatch.c / reply.c ------------------------------------------------------------ */
+
+/* Decode and validate the request in @req (in_len bytes) and run it. */
+void rf__dispatch(struct rf_req *req);
+const char *rf__opname(uint32_t opcode);
+/* Encode an out header with @err and @payload bytes already placed; queue it. */
+int rf__reply_finish(struct rf_req *req, int err, size_t payload);
+/* Where the reply payload goes in the slot, and how much fits. */
+static inline char *rf__reply_payload(struct rf_req *req, size_t *cap)
+{
+	size_t off = req->out_off + sizeof(struct fuse_out_header);
+	if (cap)
+		*cap = req->ch->bufsize - off;
+	return req->buf + off;
+}
+void rf__fill_attr(struct fuse_attr *fa, const struct stat *st);
+uint64_t rf__timeout_sec(double t, uint32_t *nsec);
+
+struct rf_req *rf__req_find(struct rf_chan *ch, uint64_t unique);
+
+/* ---- notify.c ------------------------------------------------------------------------ */
+
+void rf__notify_retrieve_reply(struct rf_req *req, uint64_t unique, uint64_t ino, off_t off,
+			       const void *data, size_t size);
+/* Drop outstanding retrieve cookies (session end). */
+void rf__notify_free(struct rf_session *se);
+
+/* ---- mount.c ------------------------------------------------------------------------- */
+
+int rf__mount(struct rf_session *se);
+int rf__unmount(struct rf_session *se);
+
+#endif /* RF_INTERNAL_H */

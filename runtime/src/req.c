@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * req.c - what a handler may ask of its request: the caller, the session, whether it
+ * was interrupted. Replies are reply.c's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const struct rf_ctx *rf_req_ctx(const struct rf_req *req)
+{
+	return &req->ctx;
+}
+
+void *rf_req_userdata(const struct rf_req *req)
+{
+	return req->se->userdata;
+}
+
+struct rf_session *rf_req_session(const struct rf_req *req)
+{
+	return req->se;
+}
+
+struct rf_loop *rf_req_loop(const struct rf_req *req)
+{
+	return req->ch->loop;
+}
+
+uint64_t rf_req_unique(const struct rf_req *req)
+{
+	return req->in.unique;
+}
+
+uint32_t rf_req_opcode(const struct rf_req *req)
+{
+	return req->in.opcode;
+}
+
+int rf_req_interrupted(const struct rf_req *req)
+{
+	return atomic_load(&((struct rf_req *)req)->interrupted);
+}
+
+void rf_req_on_interrupt(struct rf_req *req, rf_interrupt_cb cb, void *data)
+{
+	req->intr_cb = cb;
+	req->intr_data = data;
+	if (cb && atomic_load(&req->interrupted))
+		cb(req, data);
+}
+
+int rf_req_groups(const struct rf_req *req, gid_t *list, int size)
+{
+	char path[64], line[4096];
+	FILE *f;
+	int n = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%u/status", (unsigned int)req->ctx.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		n = 0;
+		for (p = line + 7;; p = end) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (n < size)
+				list[n] = (gid_t)g;
+			n++;
+		}
+		break;
+	}
+	fclose(f);
+	return n;
+}
