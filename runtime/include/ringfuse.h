@@ -509,6 +509,81 @@ int rf_reply_poll(struct rf_req *req, unsigned int revents);
 int rf_reply_ioctl(struct rf_req *req, int result, const void *buf, size_t size);
 
 /* ===================================================================================
+ * Backing I/O: the filesystem's own file operations, on the request's ring
+ * =================================================================================== */
+
+/*
+ * A handler that works on real files (a passthrough, a cache) submits the work here
+ * instead of calling read(2)/fsync(2)/openat(2) on the loop thread. Each call queues one
+ * io_uring operation on the loop the request arrived on, attached to @req; the request
+ * completes from its CQE. Rules, for every rf_backing_* call:
+ *  - Loop thread of @req, while @req is in service (before its reply, or after it: the
+ *    request keeps its fh and inodes until its last backing operation completed, so
+ *    RELEASE/FORGET never run under a backing read — see "Ordering guarantees").
+ *  - At most RF_BACKING_MAX operations per request at once; one more returns -EBUSY.
+ *  - Returns 0 and later calls @cb(@req, res, @data) exactly once on the loop thread, with
+ *    res = the operation's result (>= 0) or -errno; or returns -errno and never calls @cb.
+ *  - @cb NULL means "reply for me" from the result: the documented default reply of each
+ *    call below. An operation cancelled by an INTERRUPT ends with -ECANCELED, and the
+ *    default reply is then -EINTR.
+ *  - Buffers and paths passed in must stay valid until @cb runs (or the default reply).
+ */
+#define RF_BACKING_MAX 4
+typedef void (*rf_backing_cb)(struct rf_req *req, int res, void *data);
+
+/* pread @size bytes at @off from @fd straight into the request's reply buffer
+ * (rf_req_payload): no copy. Default reply: the bytes read, or the error. */
+int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backing_cb cb,
+		    void *data);
+/* pwrite. Default reply: rf_reply_write(res), or the error. */
+int rf_backing_write(struct rf_req *req, int fd, const void *buf, size_t size, off_t off,
+		     rf_backing_cb cb, void *data);
+/* fsync/fdatasync. Default reply: rf_reply_err(res). */
+int rf_backing_fsync(struct rf_req *req, int fd, int datasync, rf_backing_cb cb, void *data);
+/* fallocate. Default reply: rf_reply_err(res). */
+int rf_backing_fallocate(struct rf_req *req, int fd, int mode, off_t off, off_t len,
+			 rf_backing_cb cb, void *data);
+/* ftruncate (IORING_OP_FTRUNCATE, kernel >= 6.9; else the worker path). Default reply:
+ * rf_reply_err(res). */
+int rf_backing_ftruncate(struct rf_req *req, int fd, off_t len, rf_backing_cb cb, void *data);
+/* openat: res is the new fd (owned by the caller, O_CLOEXEC added). @cb required. */
+int rf_backing_openat(struct rf_req *req, int dirfd, const char *path, int flags, mode_t mode,
+		      rf_backing_cb cb, void *data);
+/* close. Default reply: rf_reply_err(res). */
+int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
+/* statx into @out. @cb required. */
+int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
+		     unsigned int mask, struct statx *out, rf_backing_cb cb, void *data);
+/* Directory operations; default reply: rf_reply_err(res). */
+int rf_backing_renameat2(struct rf_req *req, int olddirfd, const char *oldpath, int newdirfd,
+			 const char *newpath, unsigned int flags, rf_backing_cb cb, void *data);
+int rf_backing_unlinkat(struct rf_req *req, int dirfd, const char *path, int flags,
+			rf_backing_cb cb, void *data);
+int rf_backing_mkdirat(struct rf_req *req, int dirfd, const char *path, mode_t mode,
+		       rf_backing_cb cb, void *data);
+int rf_backing_symlinkat(struct rf_req *req, const char *target, int newdirfd,
+			 const char *linkpath, rf_backing_cb cb, void *data);
+int rf_backing_linkat(struct rf_req *req, int olddirfd, const char *oldpath, int newdirfd,
+		      const char *newpath, int flags, rf_backing_cb cb, void *data);
+
+/*
+ * Anything io_uring cannot do asynchronously (copy_file_range, name_to_handle_at, a lock
+ * that may wait...): run @fn(@arg) on a small bounded pool of worker threads owned by the
+ * loop; @cb(@req, @fn's return, @data) then runs on the loop thread. @fn must return >= 0
+ * or -errno and must not touch @req. Default reply: rf_reply_err(min(res, 0)). An
+ * INTERRUPT cannot stop @fn; @cb still runs when it returns.
+ */
+int rf_backing_call(struct rf_req *req, int (*fn)(void *arg), void *arg, rf_backing_cb cb,
+		    void *data);
+
+/*
+ * Close @fd through @loop's ring, outside any request (e.g. in forget, which has none).
+ * The loop waits for it at teardown, so the file is closed before the loop is gone.
+ * Loop thread; returns 0 or -errno (then the fd was closed synchronously).
+ */
+int rf_loop_close_fd(struct rf_loop *loop, int fd);
+
+/* ===================================================================================
  * Directory buffers (READDIR / READDIRPLUS)
  * =================================================================================== */
 

@@ -88,6 +88,16 @@ static void bad_request(struct rf_req *req, const char *why)
 		}                            \
 	} while (0)
 
+/* Pass the request's ordering chain (order.c), or return: it was parked (it comes back
+ * through rf__dispatch_resume and this decoder runs again) or answered EBADF. */
+#define ADMIT(...)                                                   \
+	do {                                                         \
+		struct rf_order_spec spec_ = { __VA_ARGS__ };        \
+		if (!rf__order_admit(req, &spec_))                   \
+			return;                                      \
+	} while (0)
+#define ADMIT_FH(fh_, role_) ADMIT(.fh = { (fh_) }, .role = { (role_) })
+
 static uint32_t minor(const struct rf_req *req)
 {
 	return req->se->conn.proto_minor;
@@ -241,8 +251,8 @@ static void do_forget(struct rf_req *req, struct args *a)
 	/* FORGET has no reply; a malformed one is dropped. */
 	if (!take(a, &in, sizeof(in)))
 		rf__warn("malformed FORGET (len %u) dropped", req->in_len);
-	else if (se->ops.forget)
-		se->ops.forget(se->userdata, req->in.nodeid, in.nlookup);
+	else
+		rf__order_forget(se, req->in.nodeid, in.nlookup);
 	rf_reply_none(req);
 }
 
@@ -260,8 +270,7 @@ static void do_batch_forget(struct rf_req *req, struct args *a)
 	}
 	for (i = 0; i < in.count; i++) {
 		take(a, &one, sizeof(one));
-		if (se->ops.forget)
-			se->ops.forget(se->userdata, one.nodeid, one.nlookup);
+		rf__order_forget(se, one.nodeid, one.nlookup);
 	}
 	rf_reply_none(req);
 }
@@ -276,6 +285,7 @@ static void do_getattr(struct rf_req *req, struct args *a)
 	if (in.getattr_flags & FUSE_GETATTR_FH) {
 		fi = &req->fi;
 		fi->fh = in.fh;
+		ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	}
 	if (!req->se->ops.getattr)
 		return (void)rf_reply_err(req, -ENOSYS);
@@ -333,6 +343,7 @@ static void do_setattr(struct rf_req *req, struct args *a)
 		fi->fh = in.fh;
 		if (in.valid & FATTR_LOCKOWNER)
 			fi->lock_owner = in.lock_owner;
+		ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	}
 	if (!req->se->ops.setattr)
 		return (void)rf_reply_err(req, -ENOSYS);
@@ -411,6 +422,7 @@ static void rename_common(struct rf_req *req, struct args *a, uint64_t newdir,
 
 	DECODE("old name", (name = take_name(a)));
 	DECODE("new name", (newname = take_name(a)));
+	ADMIT(.nodeid2 = newdir);
 	if (!req->se->ops.rename)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.rename(req, req->in.nodeid, name, newdir, newname, flags);
@@ -439,6 +451,7 @@ static void do_link(struct rf_req *req, struct args *a)
 
 	DECODE("link_in", take(a, &in, sizeof(in)));
 	DECODE("name", (name = take_name(a)));
+	ADMIT(.nodeid2 = in.oldnodeid);
 	if (!req->se->ops.link)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.link(req, in.oldnodeid, req->in.nodeid, name);
@@ -517,6 +530,7 @@ static void do_read(struct rf_req *req, struct args *a)
 	DECODE("read_in", take_read_in(req, a, &in));
 	rf__reply_payload(req, &cap);
 	DECODE("read size beyond the negotiated maximum", in.size <= cap);
+	ADMIT(.fh = { in.fh }, .role = { RF_HOLD_READ }, .off = { in.offset }, .len = { in.size });
 	if (!req->se->ops.read)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.read(req, req->in.nodeid, in.size, (off_t)in.offset, &req->fi);
@@ -536,6 +550,7 @@ static void do_write(struct rf_req *req, struct args *a)
 	req->fi.kill_priv = !!(in.write_flags & FUSE_WRITE_KILL_SUIDGID);
 	if (in.write_flags & FUSE_WRITE_LOCKOWNER)
 		req->fi.lock_owner = in.lock_owner;
+	ADMIT(.fh = { in.fh }, .role = { RF_HOLD_WRITE }, .off = { in.offset }, .len = { in.size });
 	if (!req->se->ops.write)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.write(req, req->in.nodeid, data, in.size, (off_t)in.offset, &req->fi);
@@ -549,6 +564,7 @@ static void do_flush(struct rf_req *req, struct args *a)
 	req->fi.fh = in.fh;
 	req->fi.lock_owner = in.lock_owner;
 	req->fi.flush = 1;
+	ADMIT_FH(in.fh, RF_HOLD_BARRIER);
 	if (!req->se->ops.flush)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.flush(req, req->in.nodeid, &req->fi);
@@ -565,6 +581,7 @@ static void release_common(struct rf_req *req, struct args *a,
 	req->fi.flush = !!(in.release_flags & FUSE_RELEASE_FLUSH);
 	req->fi.flock_release = !!(in.release_flags & FUSE_RELEASE_FLOCK_UNLOCK);
 	req->fi.lock_owner = in.lock_owner;
+	ADMIT_FH(in.fh, RF_HOLD_RELEASE);
 	if (!op)
 		return (void)rf_reply_err(req, 0);
 	op(req, req->in.nodeid, &req->fi);
@@ -587,6 +604,7 @@ static void fsync_common(struct rf_req *req, struct args *a,
 
 	DECODE("fsync_in", take(a, &in, sizeof(in)));
 	req->fi.fh = in.fh;
+	ADMIT_FH(in.fh, RF_HOLD_BARRIER);
 	if (!op)
 		return (void)rf_reply_err(req, -ENOSYS);
 	op(req, req->in.nodeid, !!(in.fsync_flags & FUSE_FSYNC_FDATASYNC), &req->fi);
@@ -611,6 +629,7 @@ static void readdir_common(struct rf_req *req, struct args *a,
 	DECODE("read_in", take_read_in(req, a, &in));
 	rf__reply_payload(req, &cap);
 	DECODE("readdir size beyond the buffer", in.size <= cap);
+	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	if (!op)
 		return (void)rf_reply_err(req, -ENOSYS);
 	op(req, req->in.nodeid, in.size, (off_t)in.offset, &req->fi);
@@ -730,6 +749,7 @@ static void do_getlk(struct rf_req *req, struct args *a)
 	DECODE("lock range", in.lk.end >= in.lk.start);
 	req->fi.fh = in.fh;
 	req->fi.lock_owner = in.owner;
+	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	lk_decode(&in, &fl);
 	if (!req->se->ops.getlk)
 		return (void)rf_reply_err(req, -ENOSYS);
@@ -745,6 +765,7 @@ static void setlk_common(struct rf_req *req, struct args *a, int sleep)
 	DECODE("lock range", in.lk.end >= in.lk.start);
 	req->fi.fh = in.fh;
 	req->fi.lock_owner = in.owner;
+	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	if (in.lk_flags & FUSE_LK_FLOCK) {
 		int op = in.lk.type == F_RDLCK ? LOCK_SH : in.lk.type == F_WRLCK ? LOCK_EX : LOCK_UN;
 
@@ -775,20 +796,15 @@ static void do_setlkw(struct rf_req *req, struct args *a)
 static void do_interrupt(struct rf_req *req, struct args *a)
 {
 	struct fuse_interrupt_in in;
-	struct rf_req *target;
 
-	DECODE("interrupt_in", take(a, &in, sizeof(in)));
-	target = rf__req_find(req->ch, in.unique);
-	if (target) {
-		atomic_store(&target->interrupted, 1);
-		if (req->se->debug)
-			rf__info("INTERRUPT of %llu", (unsigned long long)in.unique);
-		if (target->intr_cb)
-			target->intr_cb(target, target->intr_data);
+	if (!take(a, &in, sizeof(in))) {
+		rf__warn("malformed INTERRUPT (len %u) dropped", req->in_len);
+		rf_reply_none(req);
+		return;
 	}
-	/* The interrupt itself is answered only to ask for a resend; a request that has
-	 * already been answered needs nothing. */
-	rf_reply_none(req);
+	/* Applied now, or held until its request arrives (answered EAGAIN if it does not
+	 * come soon); the interrupted request itself still gets its own, single reply. */
+	rf__order_interrupt(req, in.unique);
 }
 
 static void do_bmap(struct rf_req *req, struct args *a)
@@ -813,6 +829,7 @@ static void do_ioctl(struct rf_req *req, struct args *a)
 	DECODE("ioctl output larger than the buffer",
 	       in.out_size <= cap - sizeof(struct fuse_ioctl_out));
 	req->fi.fh = in.fh;
+	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	if (in.flags & FUSE_IOCTL_UNRESTRICTED)
 		return (void)rf_reply_err(req, -ENOSYS);
 	if (!req->se->ops.ioctl)
@@ -827,6 +844,7 @@ static void do_poll(struct rf_req *req, struct args *a)
 
 	DECODE("poll_in", take(a, &in, sizeof(in)));
 	req->fi.fh = in.fh;
+	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	if (!req->se->ops.poll)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.poll(req, req->in.nodeid, &req->fi,
@@ -839,6 +857,9 @@ static void do_fallocate(struct rf_req *req, struct args *a)
 
 	DECODE("fallocate_in", take(a, &in, sizeof(in)));
 	req->fi.fh = in.fh;
+	/* It changes data like a WRITE of the range. */
+	ADMIT(.fh = { in.fh }, .role = { RF_HOLD_WRITE }, .off = { in.offset },
+	      .len = { in.length });
 	if (!req->se->ops.fallocate)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.fallocate(req, req->in.nodeid, (int)in.mode, (off_t)in.offset,
@@ -852,6 +873,10 @@ static void do_copy_file_range(struct rf_req *req, struct args *a)
 	DECODE("copy_file_range_in", take(a, &in, sizeof(in)));
 	req->fi.fh = in.fh_in;
 	req->fi2.fh = in.fh_out;
+	/* Reads one fh, writes the other: ordered on both. */
+	ADMIT(.fh = { in.fh_in, in.fh_out }, .role = { RF_HOLD_READ, RF_HOLD_WRITE },
+	      .off = { in.off_in, in.off_out }, .len = { in.len, in.len },
+	      .nodeid2 = in.nodeid_out);
 	if (!req->se->ops.copy_file_range)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.copy_file_range(req, req->in.nodeid, (off_t)in.off_in, &req->fi,
@@ -865,6 +890,7 @@ static void do_lseek(struct rf_req *req, struct args *a)
 
 	DECODE("lseek_in", take(a, &in, sizeof(in)));
 	req->fi.fh = in.fh;
+	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	if (!req->se->ops.lseek)
 		return (void)rf_reply_err(req, -ENOSYS);
 	req->se->ops.lseek(req, req->in.nodeid, (off_t)in.offset, (int)in.whence, &req->fi);
@@ -889,6 +915,7 @@ static void do_statx(struct rf_req *req, struct args *a)
 	if (in.getattr_flags & FUSE_GETATTR_FH) {
 		fi = &req->fi;
 		fi->fh = in.fh;
+		ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	}
 	if (!req->se->ops.statx)
 		return (void)rf_reply_err(req, -ENOSYS);
@@ -978,6 +1005,15 @@ const char *rf__opname(uint32_t opcode)
 	return opcode == CUSE_INIT ? "CUSE_INIT" : "UNKNOWN";
 }
 
+static void args_of(const struct rf_req *req, struct args *a);
+
+/* Messages that name no file, or that are bookkeeping of their own. */
+static bool no_order(uint32_t opcode)
+{
+	return opcode == FUSE_INIT || opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET ||
+	       opcode == FUSE_INTERRUPT || opcode == FUSE_NOTIFY_REPLY || opcode == FUSE_DESTROY;
+}
+
 void rf__dispatch(struct rf_req *req)
 {
 	struct rf_session *se = req->se;
@@ -1012,8 +1048,7 @@ void rf__dispatch(struct rf_req *req)
 	extlen = (uint32_t)req->in.total_extlen * 8;
 	if (extlen > req->in_len - sizeof(struct fuse_in_header))
 		return bad_request(req, "extension length past the end of the message");
-	a.p = req->buf + sizeof(struct fuse_in_header);
-	a.left = req->in_len - sizeof(struct fuse_in_header) - extlen;
+	args_of(req, &a);
 
 	if (!se->initialized && req->in.opcode != FUSE_INIT) {
 		rf__warn("%s before INIT; answered EIO", rf__opname(req->in.opcode));
@@ -1028,18 +1063,24 @@ void rf__dispatch(struct rf_req *req)
 		rf_reply_err(req, -ENOSYS);
 		return;
 	}
+	if (!no_order(req->in.opcode))
+		rf__order_enter(req);
 	op->fn(req, &a);
 }
 
-struct rf_req *rf__req_find(struct rf_chan *ch, uint64_t unique)
+/* The argument view of a request whose header was validated by rf__dispatch. */
+static void args_of(const struct rf_req *req, struct args *a)
 {
-	uint32_t i;
+	a->p = req->buf + sizeof(struct fuse_in_header);
+	a->left = req->in_len - sizeof(struct fuse_in_header) - (size_t)req->in.total_extlen * 8;
+}
 
-	for (i = 0; i < ch->nr_slots; i++) {
-		struct rf_req *r = &ch->slots[i];
+void rf__dispatch_resume(struct rf_req *req)
+{
+	struct args a;
 
-		if (r->state == RF_REQ_HANDLER && r->in.unique == unique)
-			return r;
-	}
-	return NULL;
+	/* Parked requests come back with their bytes untouched in the slot. */
+	req->state = RF_REQ_HANDLER;
+	args_of(req, &a);
+	ops_table[req->in.opcode].fn(req, &a);
 }

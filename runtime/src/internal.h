@@ -67,7 +67,10 @@ struct rf_loop {
 
 	pthread_mutex_t post_lock;       /* protects posts (any thread) */
 	struct rf_post *posts, **posts_tail;
-	struct rf_req *remote_replies;   /* replies encoded on other threads; post_lock */
+	struct rf_req *remote;           /* requests handed over by other threads; post_lock */
+	struct rf_req *remote_intr;      /* interrupts for our requests (via intr_next); post_lock */
+	struct rf_backing_op *worker_done; /* finished worker calls (backing.c); post_lock */
+	struct rf_workers *workers;      /* the bounded worker pool, created on first use */
 
 	int sig_fd;                      /* signalfd, -1 if signals are not handled here */
 	struct signalfd_siginfo *sig_info;
@@ -76,6 +79,7 @@ struct rf_loop {
 	void *timers;                    /* armed timers, sorted by deadline (loop.c) */
 	bool closing;                    /* draining: re-arm nothing */
 	bool sqe128;                     /* the ring has 128-byte SQEs (uring transport) */
+	bool has_ftruncate;              /* the kernel has IORING_OP_FTRUNCATE */
 
 	struct rf_chan *chans;           /* channels served by this loop (list via next) */
 	unsigned int nr_chans_live;      /* channels not yet ended */
@@ -85,8 +89,11 @@ struct rf_loop {
 struct io_uring_sqe *rf__loop_sqe(struct rf_loop *loop, struct rf_completion *c);
 bool rf__on_loop_thread(const struct rf_loop *loop);
 void rf__loop_wake(struct rf_loop *loop);
-/* Hand a reply encoded on another thread to the loop. Any thread. */
-void rf__loop_post_reply(struct rf_loop *loop, struct rf_req *req);
+/* What rf__loop_post_req asks the loop to do with a request. */
+enum { RF_REMOTE_REPLY = 1, RF_REMOTE_RESUME, RF_REMOTE_INTERRUPT };
+/* Hand a request to its loop: write its reply (encoded on another thread), resume it
+ * (unparked by another thread) or deliver its interrupt. Any thread. */
+void rf__loop_post_req(struct rf_loop *loop, struct rf_req *req, int kind);
 /* Cancel the loop's own reads and reap until nothing is in flight (bounded). */
 int rf__loop_drain(struct rf_loop *loop, int timeout_ms);
 /* Advance the sessions served by @loop (exit requests, teardown). session.c */
@@ -94,18 +101,60 @@ void rf__loop_sessions_poll(struct rf_loop *loop);
 
 /* ---- requests ---------------------------------------------------------------------- */
 
-/* Each state is checked at every hop; a reply in any state but HANDLER/PARKED is a bug. */
+/* Each state is checked at every hop; a reply in any state but HANDLER is a bug. */
 enum rf_req_state {
 	RF_REQ_FREE = 0,     /* in the slot pool */
 	RF_REQ_READING,      /* the channel's read in flight targets this slot */
-	RF_REQ_HANDLER,      /* decoded and handed to the filesystem; a reply is owed */
-	RF_REQ_REPLIED,      /* reply encoded; write queued or in flight */
+	RF_REQ_PARKED,       /* decoded, waiting in an ordering chain (order.c) */
+	RF_REQ_HANDLER,      /* handed to the filesystem; a reply is owed */
+	RF_REQ_REPLIED,      /* reply encoded; its write or its backing I/O still running */
+};
+
+#define RF_REQ_MAX_BACKING RF_BACKING_MAX
+
+/* One backing operation of a request on the ring (backing.c). */
+struct rf_backing_op {
+	struct rf_completion c;
+	struct rf_req *req;
+	rf_backing_cb cb;                /* NULL: the runtime replies from the result */
+	void *data;
+	uint8_t kind;                    /* enum in backing.c: what the default reply is */
+	bool busy;
+	/* worker path (rf_backing_call) */
+	int (*fn)(void *arg);
+	void *arg;
+	int result;
+	struct rf_backing_op *wnext;
+};
+
+/* What a request names, for the ordering chains (order.c). */
+enum rf_hold_role {
+	RF_HOLD_NONE = 0,
+	RF_HOLD_PLAIN,       /* uses the fh; ordered only against RELEASE */
+	RF_HOLD_READ,        /* READ of [off, end): after earlier overlapping WRITEs */
+	RF_HOLD_WRITE,       /* WRITE of [off, end): after earlier overlapping WRITEs */
+	RF_HOLD_BARRIER,     /* FLUSH/FSYNC: after every earlier WRITE */
+	RF_HOLD_RELEASE,     /* RELEASE/RELEASEDIR: after every earlier request */
+};
+
+struct rf_fh_entry;
+struct rf_ino_entry;
+
+/* A request's place in one fh's chain: a node of the fh's in-flight list. */
+struct rf_hold {
+	struct rf_fh_entry *fh;          /* NULL: unused */
+	struct rf_hold *prev, *next;     /* the fh's list, in arrival order */
+	struct rf_req *req;
+	uint8_t role;                    /* enum rf_hold_role */
+	uint64_t off, end;               /* byte range for READ/WRITE */
 };
 
 /*
  * One request slot: a buffer the kernel's request is read into, and into which the reply
  * is encoded behind it (never over it: names and data the handler holds stay valid).
  * Slots are allocated once per channel and recycled; nothing is allocated per request.
+ * A slot returns to the pool only when its reply is written AND its last backing CQE is
+ * reaped (rf__req_finish): until then it holds its fh and inodes in the chains.
  */
 struct rf_req {
 	struct rf_completion write_c;    /* the reply write */
@@ -119,11 +168,33 @@ struct rf_req {
 	struct rf_file fi, fi2;          /* passed to handlers; fi2 for COPY_FILE_RANGE's out */
 	uint32_t out_off;                /* reply's fuse_out_header starts at buf + out_off */
 	uint32_t out_len;                /* reply bytes (header included) */
+	bool write_busy;                 /* the reply write is in flight */
 	atomic_int interrupted;
 	rf_interrupt_cb intr_cb;
 	void *intr_data;
-	struct rf_req *next;             /* free list / remote reply list */
+	struct rf_req *next;             /* free list / remote lists of the loop */
+	uint8_t remote_kind;             /* what the loop does with it when posted */
+
+	/* order.c; protected by the session's order_lock */
+	uint64_t seq;                    /* arrival order in the session */
+	bool entered;                    /* registered in the chains */
+	bool admitted;                   /* passed its chain (resumes skip the checks) */
+	uint64_t nodeid2;                /* second inode named (LINK, RENAME, CFR), or 0 */
+	struct rf_hold hold[2];          /* fh holds (two for COPY_FILE_RANGE) */
+	struct rf_ino_entry *ino[2];
+	struct rf_req *uhnext;           /* the session's unique hash */
+	struct rf_req *intr_next;        /* the loop's list of interrupts to deliver */
+	struct rf_timer intr_timer;      /* an INTERRUPT waiting for its request */
+	uint64_t intr_target;            /* that request's unique */
+
+	/* backing.c */
+	uint8_t nbacking;                /* backing ops in flight */
+	struct rf_backing_op backing[RF_REQ_MAX_BACKING];
 };
+
+/* Called when a request's reply went out (or was not needed) and may be the last
+ * thing holding the slot. transport_dev.c */
+void rf__req_finish(struct rf_req *req);
 
 /* ---- channel (transport_dev.c) ----------------------------------------------------- */
 
@@ -191,6 +262,8 @@ struct rf_session {
 	bool ended;
 	struct rf_chan chan;             /* the first loop's channel on fd */
 	struct rf_loop *loop;            /* the first loop */
+	struct rf_order *order;          /* the ordering chains (order.c); order_lock */
+	pthread_mutex_t order_lock;
 	pthread_mutex_t notify_lock;     /* protects retrieves */
 	struct rf_retrieve *retrieves;   /* outstanding rf_notify_retrieve cookies */
 	uint64_t notify_unique;          /* last unique used for a retrieve */
@@ -215,7 +288,43 @@ static inline char *rf__reply_payload(struct rf_req *req, size_t *cap)
 void rf__fill_attr(struct fuse_attr *fa, const struct stat *st);
 uint64_t rf__timeout_sec(double t, uint32_t *nsec);
 
-struct rf_req *rf__req_find(struct rf_chan *ch, uint64_t unique);
+
+/* ---- order.c ------------------------------------------------------------------------- */
+
+/* What a request names, filled by its decoder before rf__order_admit. */
+struct rf_order_spec {
+	uint64_t fh[2];
+	uint8_t role[2];                 /* enum rf_hold_role; NONE: no fh */
+	uint64_t off[2], len[2];         /* READ/WRITE ranges */
+	uint64_t nodeid2;                /* a second inode, or 0 */
+};
+
+int rf__order_init(struct rf_session *se);
+void rf__order_free(struct rf_session *se);
+/* Every request but FORGET/INTERRUPT/INIT: arrival order, unique and inode bookkeeping. */
+void rf__order_enter(struct rf_req *req);
+/* 1: run the handler now. 0: parked (resumed later through rf__dispatch_resume) or
+ * already answered (EBADF). */
+int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec);
+/* An OPEN/CREATE/OPENDIR/TMPFILE reply handed out @fh. */
+void rf__order_opened(struct rf_req *req, uint64_t fh);
+/* The request is finished: release its holds, resume what waited, run deferred forgets. */
+void rf__order_leave(struct rf_req *req);
+void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup);
+/* INTERRUPT @ir for request @target: apply now, or hold it until the request arrives. */
+void rf__order_interrupt(struct rf_req *ir, uint64_t target);
+void rf__req_interrupt(struct rf_req *req);
+void rf__order_flush_interrupts(struct rf_session *se, struct rf_loop *loop);
+/* Re-run the decoder and handler of a request that was parked. dispatch.c */
+void rf__dispatch_resume(struct rf_req *req);
+
+/* ---- backing.c ----------------------------------------------------------------------- */
+
+/* Cancel the request's backing operations on the ring (INTERRUPT, teardown). */
+void rf__backing_cancel(struct rf_req *req);
+/* Run finished worker calls; stop the pool (loop.c). */
+int rf__workers_reap(struct rf_loop *loop);
+void rf__workers_stop(struct rf_loop *loop);
 
 /* ---- notify.c ------------------------------------------------------------------------ */
 

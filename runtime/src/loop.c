@@ -115,6 +115,14 @@ int rf_loop_new(struct rf_loop **out)
 		return ret;
 	}
 	loop->sqe128 = !!(p.flags & IORING_SETUP_SQE128);
+	{
+		struct io_uring_probe *probe = io_uring_get_probe_ring(&loop->ring);
+
+		/* IORING_OP_FTRUNCATE (55) came with Linux 6.9; older kernels use a worker. */
+		loop->has_ftruncate = probe && probe->last_op >= 55 &&
+				      (probe->ops[55].flags & IO_URING_OP_SUPPORTED);
+		io_uring_free_probe(probe);
+	}
 	loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (loop->wake_fd < 0) {
 		ret = -errno;
@@ -147,39 +155,57 @@ int rf_loop_post(struct rf_loop *loop, rf_loop_cb cb, void *data)
 	return 0;
 }
 
-/* Replies encoded on other threads, and posted callbacks, run here on the loop thread. */
+/* Requests handed over by other threads, and posted callbacks, run here. */
 static int run_posts(struct rf_loop *loop)
 {
 	struct rf_post *p, *next;
-	struct rf_req *r, *rnext;
+	struct rf_req *r, *rnext, *intr;
 	int n = 0;
 
 	pthread_mutex_lock(&loop->post_lock);
 	p = loop->posts;
 	loop->posts = NULL;
 	loop->posts_tail = &loop->posts;
-	r = loop->remote_replies;
-	loop->remote_replies = NULL;
+	r = loop->remote;
+	loop->remote = NULL;
+	intr = loop->remote_intr;
+	loop->remote_intr = NULL;
 	pthread_mutex_unlock(&loop->post_lock);
 
 	for (; r; r = rnext, n++) {
+		int kind = r->remote_kind;
+
 		rnext = r->next;
 		r->next = NULL;
-		rf__chan_send(r);
+		if (kind == RF_REMOTE_REPLY)
+			rf__chan_send(r);
+		else
+			rf__dispatch_resume(r);
+	}
+	for (; intr; intr = rnext, n++) {
+		rnext = intr->intr_next;
+		intr->intr_next = NULL;
+		rf__req_interrupt(intr);
 	}
 	for (; p; p = next, n++) {
 		next = p->next;
 		p->cb(loop, p->data);
 		free(p);
 	}
-	return n;
+	return n + rf__workers_reap(loop);
 }
 
-void rf__loop_post_reply(struct rf_loop *loop, struct rf_req *req)
+void rf__loop_post_req(struct rf_loop *loop, struct rf_req *req, int kind)
 {
 	pthread_mutex_lock(&loop->post_lock);
-	req->next = loop->remote_replies;
-	loop->remote_replies = req;
+	if (kind == RF_REMOTE_INTERRUPT) {
+		req->intr_next = loop->remote_intr;
+		loop->remote_intr = req;
+	} else {
+		req->remote_kind = (uint8_t)kind;
+		req->next = loop->remote;
+		loop->remote = req;
+	}
 	pthread_mutex_unlock(&loop->post_lock);
 	rf__loop_wake(loop);
 }
@@ -425,6 +451,7 @@ void rf_loop_free(struct rf_loop *loop)
 {
 	if (!loop)
 		return;
+	rf__workers_stop(loop);
 	if (loop->inflight)
 		rf__loop_drain(loop, 2000);
 	/* Posted callbacks run exactly once, as documented, even when the loop goes away. */

@@ -95,7 +95,7 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload)
 	if (rf__on_loop_thread(req->ch->loop))
 		rf__chan_send(req);
 	else
-		rf__loop_post_reply(req->ch->loop, req);
+		rf__loop_post_req(req->ch->loop, req, RF_REMOTE_REPLY);
 	return err == 0 || payload == 0 ? 0 : -EIO;
 }
 
@@ -136,7 +136,7 @@ void rf_reply_none(struct rf_req *req)
 		return;
 	}
 	req->state = RF_REQ_REPLIED;
-	rf__chan_free_slot(req);
+	rf__req_finish(req);
 }
 
 static void fill_entry(struct rf_req *req, struct fuse_entry_out *eo, const struct rf_entry *e)
@@ -192,6 +192,8 @@ static void fill_open(struct fuse_open_out *oo, const struct rf_file *fi)
 
 int rf_reply_create(struct rf_req *req, const struct rf_entry *e, const struct rf_file *fi)
 {
+	if (req->state == RF_REQ_HANDLER)
+		rf__order_opened(req, fi->fh);
 	struct {
 		struct fuse_entry_out eo;
 		struct fuse_open_out oo;
@@ -262,6 +264,10 @@ int rf_reply_open(struct rf_req *req, const struct rf_file *fi)
 {
 	struct fuse_open_out oo;
 
+	/* From now on the kernel may name fi->fh: the chains must know it is open. */
+	if (req->state == RF_REQ_HANDLER &&
+	    (req->in.opcode == FUSE_OPEN || req->in.opcode == FUSE_OPENDIR))
+		rf__order_opened(req, fi->fh);
 	fill_open(&oo, fi);
 	return reply_struct(req, &oo, sizeof(oo));
 }

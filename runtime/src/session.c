@@ -91,6 +91,12 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 	se->fd = -1;
 	se->fusermount_sock = -1;
 	pthread_mutex_init(&se->notify_lock, NULL);
+	ret = rf__order_init(se);
+	if (ret < 0) {
+		free(se->opts_store);
+		free(se);
+		return ret;
+	}
 	se->debug = se->opts.debug;
 	if (se->opts.queue_depth < 2)
 		se->opts.queue_depth = 64;
@@ -256,6 +262,7 @@ void rf_session_free(struct rf_session *se)
 	if (se->fusermount_sock >= 0)
 		close(se->fusermount_sock);
 	rf__notify_free(se);
+	rf__order_free(se);
 	pthread_mutex_destroy(&se->notify_lock);
 	free(se->mountpoint);
 	free(se->opts_store);

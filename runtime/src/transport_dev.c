@@ -30,6 +30,14 @@ static struct rf_req *slot_get(struct rf_chan *ch)
 	return req;
 }
 
+void rf__req_finish(struct rf_req *req)
+{
+	if (req->state != RF_REQ_REPLIED || req->write_busy || req->nbacking)
+		return;
+	rf__order_leave(req);
+	rf__chan_free_slot(req);
+}
+
 void rf__chan_free_slot(struct rf_req *req)
 {
 	struct rf_chan *ch = req->ch;
@@ -119,7 +127,8 @@ static void on_write(struct rf_loop *loop, struct rf_completion *c, int res, uin
 		rf__err("reply to %llu: short write %d of %u", (unsigned long long)req->in.unique,
 			res, req->out_len);
 	}
-	rf__chan_free_slot(req);
+	req->write_busy = false;
+	rf__req_finish(req);
 }
 
 void rf__chan_send(struct rf_req *req)
@@ -128,10 +137,11 @@ void rf__chan_send(struct rf_req *req)
 	struct io_uring_sqe *sqe;
 
 	if (ch->ended) {
-		/* Nobody to answer: the slot is free again. */
-		rf__chan_free_slot(req);
+		/* Nobody to answer; the request is done once its backing I/O is. */
+		rf__req_finish(req);
 		return;
 	}
+	req->write_busy = true;
 	sqe = rf__loop_sqe(ch->loop, &req->write_c);
 	io_uring_prep_write(sqe, ch->fd, req->buf + req->out_off, req->out_len, 0);
 }

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backing.c - a filesystem's own file operations, submitted on the ring of the loop that
+ * serves the request and completed from their CQE; plus a small bounded worker pool for
+ * what io_uring cannot do asynchronously. Each operation lives in one of the request's
+ * RF_BACKING_MAX slots (no allocation), and the request is not finished - its slot, fh
+ * and inodes stay held - until the last one completed (design.md 3.5).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RF_WORKERS_MAX 4
+#define RF_IORING_OP_FTRUNCATE 55   /* Linux 6.9; liburing 2.3 does not know it yet */
+
+/* What the runtime replies when the filesystem passed no callback. */
+enum { BK_ERR, BK_READ, BK_WRITE, BK_NEEDS_CB, BK_CALL };
+
+struct rf_workers {
+	pthread_t th[RF_WORKERS_MAX];
+	int n;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rf_backing_op *head, **tail;   /* queued calls */
+	bool stop;
+	struct rf_loop *loop;
+};
+
+static void default_reply(struct rf_req *req, int kind, int res)
+{
+	if (req->state != RF_REQ_HANDLER)
+		return;                 /* answered already (e.g. EINTR from the interrupt hook) */
+	if (res == -ECANCELED)
+		res = -EINTR;
+	if (res < 0) {
+		rf_reply_err(req, res);
+		return;
+	}
+	switch (kind) {
+	case BK_READ:
+		rf_reply_buf(req, rf_req_payload(req, NULL), (size_t)res);
+		break;
+	case BK_WRITE:
+		rf_reply_write(req, (size_t)res);
+		break;
+	default:
+		rf_reply_err(req, 0);
+		break;
+	}
+}
+
+static void on_backing(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags)
+{
+	struct rf_backing_op *op = rf_container_of(c, struct rf_backing_op, c);
+	struct rf_req *req = op->req;
+
+	op->busy = false;
+	req->nbacking--;
+	if (op->cb)
+		op->cb(req, res, op->data);
+	else
+		default_reply(req, op->kind, res);
+	rf__req_finish(req);
+}
+
+/* A free operation slot of @req, or NULL. */
+static struct rf_backing_op *op_get(struct rf_req *req, int kind, rf_backing_cb cb, void *data)
+{
+	int i;
+
+	if (req->state != RF_REQ_HANDLER && req->state != RF_REQ_REPLIED)
+		return NULL;
+	if (kind == BK_NEEDS_CB && !cb)
+		return NULL;
+	for (i = 0; i < RF_REQ_MAX_BACKING; i++) {
+		struct rf_backing_op *op = &req->backing[i];
+
+		if (op->busy)
+			continue;
+		op->c.fn = on_backing;
+		op->req = req;
+		op->cb = cb;
+		op->data = data;
+		op->kind = (uint8_t)kind;
+		op->busy = true;
+		req->nbacking++;
+		return op;
+	}
+	return NULL;
+}
+
+static int op_error(struct rf_req *req, int kind, rf_backing_cb cb)
+{
+	if (req->state != RF_REQ_HANDLER && req->state != RF_REQ_REPLIED)
+		return -EINVAL;
+	if (kind == BK_NEEDS_CB && !cb)
+		return -EINVAL;
+	return -EBUSY;
+}
+
+#define BACKING_SQE(req, kind, cb, data, op, sqe)                             \
+	struct rf_backing_op *op = op_get(req, kind, cb, data);               \
+	struct io_uring_sqe *sqe;                                             \
+	if (!op)                                                              \
+		return op_error(req, kind, cb);                               \
+	sqe = rf__loop_sqe((req)->ch->loop, &op->c)
+
+int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backing_cb cb,
+		    void *data)
+{
+	size_t cap;
+	void *dst = rf_req_payload(req, &cap);
+
+	if (size > cap)
+		return -EINVAL;
+	BACKING_SQE(req, BK_READ, cb, data, op, sqe);
+	io_uring_prep_read(sqe, fd, dst, (unsigned int)size, (uint64_t)off);
+	return 0;
+}
+
+int rf_backing_write(struct rf_req *req, int fd, const void *buf, size_t size, off_t off,
+		     rf_backing_cb cb, void *data)
+{
+	if (size > UINT32_MAX)
+		return -EINVAL;
+	BACKING_SQE(req, BK_WRITE, cb, data, op, sqe);
+	io_uring_prep_write(sqe, fd, buf, (unsigned int)size, (uint64_t)off);
+	return 0;
+}
+
+int rf_backing_fsync(struct rf_req *req, int fd, int datasync, rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+	return 0;
+}
+
+int rf_backing_fallocate(struct rf_req *req, int fd, int mode, off_t off, off_t len,
+			 rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_fallocate(sqe, fd, mode, (uint64_t)off, (uint64_t)len);
+	return 0;
+}
+
+struct truncate_args {
+	int fd;
+	off_t len;
+};
+
+static int do_ftruncate(void *arg)
+{
+	struct truncate_args *a = arg;
+
+	return ftruncate(a->fd, a->len) < 0 ? -errno : 0;
+}
+
+int rf_backing_ftruncate(struct rf_req *req, int fd, off_t len, rf_backing_cb cb, void *data)
+{
+	struct rf_loop *loop = req->ch->loop;
+
+	if (loop->has_ftruncate) {
+		BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+		io_uring_prep_rw(RF_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0, (uint64_t)len);
+		return 0;
+	} else {
+		/* The arguments live in the request's payload area, unused by this reply. */
+		struct truncate_args *a = rf_req_payload(req, NULL);
+
+		a->fd = fd;
+		a->len = len;
+		return rf_backing_call(req, do_ftruncate, a, cb, data);
+	}
+}
+
+int rf_backing_openat(struct rf_req *req, int dirfd, const char *path, int flags, mode_t mode,
+		      rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_NEEDS_CB, cb, data, op, sqe);
+	io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, mode);
+	return 0;
+}
+
+int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_close(sqe, fd);
+	return 0;
+}
+
+int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
+		     unsigned int mask, struct statx *out, rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_NEEDS_CB, cb, data, op, sqe);
+	io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
+	return 0;
+}
+
+int rf_backing_renameat2(struct rf_req *req, int olddirfd, const char *oldpath, int newdirfd,
+			 const char *newpath, unsigned int flags, rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_renameat(sqe, olddirfd, oldpath, newdirfd, newpath, flags);
+	return 0;
+}
+
+int rf_backing_unlinkat(struct rf_req *req, int dirfd, const char *path, int flags,
+			rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_unlinkat(sqe, dirfd, path, flags);
+	return 0;
+}
+
+int rf_backing_mkdirat(struct rf_req *req, int dirfd, const char *path, mode_t mode,
+		       rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_mkdirat(sqe, dirfd, path, mode);
+	return 0;
+}
+
+int rf_backing_symlinkat(struct rf_req *req, const char *target, int newdirfd,
+			 const char *linkpath, rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_symlinkat(sqe, target, newdirfd, linkpath);
+	return 0;
+}
+
+int rf_backing_linkat(struct rf_req *req, int olddirfd, const char *oldpath, int newdirfd,
+		      const char *newpath, int flags, rf_backing_cb cb, void *data)
+{
+	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
+	io_uring_prep_linkat(sqe, olddirfd, oldpath, newdirfd, newpath, flags);
+	return 0;
+}
+
+void rf__backing_cancel(struct rf_req *req)
+{
+	int i;
+
+	for (i = 0; i < RF_REQ_MAX_BACKING; i++) {
+		struct rf_backing_op *op = &req->backing[i];
+		struct io_uring_sqe *sqe;
+
+		/* A worker call cannot be stopped; its callback still comes. */
+		if (!op->busy || op->kind == BK_CALL)
+			continue;
+		sqe = rf__loop_sqe(req->ch->loop, NULL);
+		io_uring_prep_cancel(sqe, &op->c, 0);
+	}
+}
+
+/* ---- closing fds outside a request ------------------------------------------------------ */
+
+struct close_op {
+	struct rf_completion c;
+	int fd;
+};
+
+static void on_closed(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags)
+{
+	struct close_op *op = rf_container_of(c, struct close_op, c);
+
+	if (res < 0)
+		rf__warn("close of backing fd %d: %s", op->fd, strerror(-res));
+	free(op);
+}
+
+int rf_loop_close_fd(struct rf_loop *loop, int fd)
+{
+	struct close_op *op = malloc(sizeof(*op));
+	struct io_uring_sqe *sqe;
+
+	if (fd < 0)
+		return -EBADF;
+	if (!op || loop->closing) {
+		free(op);
+		return close(fd) < 0 ? -errno : 0;
+	}
+	op->c.fn = on_closed;
+	op->fd = fd;
+	sqe = rf__loop_sqe(loop, &op->c);
+	io_uring_prep_close(sqe, fd);
+	return 0;
+}
+
+/* ---- the worker pool ------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct rf_workers *w = arg;
+	struct rf_loop *loop = w->loop;
+	struct rf_backing_op *op;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->head)
+			break;
+		op = w->head;
+		w->head = op->wnext;
+		if (!w->head)
+			w->tail = &w->head;
+		pthread_mutex_unlock(&w->lock);
+
+		op->result = op->fn(op->arg);
+
+		pthread_mutex_lock(&loop->post_lock);
+		op->wnext = loop->worker_done;
+		loop->worker_done = op;
+		pthread_mutex_unlock(&loop->post_lock);
+		rf__loop_wake(loop);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static struct rf_workers *workers_get(struct rf_loop *loop)
+{
+	struct rf_workers *w = loop->workers;
+
+	if (w)
+		return w;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->tail = &w->head;
+	w->loop = loop;
+	loop->workers = w;
+	return w;
+}
+
+int rf_backing_call(struct rf_req *req, int (*fn)(void *arg), void *arg, rf_backing_cb cb,
+		    void *data)
+{
+	struct rf_loop *loop = req->ch->loop;
+	struct rf_workers *w = workers_get(loop);
+	struct rf_backing_op *op;
+	bool idle_worker;
+
+	if (!w || !fn)
+		return !w ? -ENOMEM : -EINVAL;
+	op = op_get(req, BK_CALL, cb, data);
+	if (!op)
+		return op_error(req, BK_CALL, cb);
+	op->fn = fn;
+	op->arg = arg;
+	op->wnext = NULL;
+	pthread_mutex_lock(&w->lock);
+	*w->tail = op;
+	w->tail = &op->wnext;
+	/* Grow the pool up to its bound; past that, calls queue. */
+	idle_worker = w->n >= RF_WORKERS_MAX;
+	if (!idle_worker && pthread_create(&w->th[w->n], NULL, worker_main, w) == 0)
+		w->n++;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	loop->inflight++;               /* teardown waits for it like for a CQE */
+	return 0;
+}
+
+int rf__workers_reap(struct rf_loop *loop)
+{
+	struct rf_backing_op *op, *next;
+	int n = 0;
+
+	if (!loop->workers)
+		return 0;
+	pthread_mutex_lock(&loop->post_lock);
+	op = loop->worker_done;
+	loop->worker_done = NULL;
+	pthread_mutex_unlock(&loop->post_lock);
+	for (; op; op = next, n++) {
+		next = op->wnext;
+		loop->inflight--;
+		on_backing(loop, &op->c, op->result, 0);
+	}
+	return n;
+}
+
+void rf__workers_stop(struct rf_loop *loop)
+{
+	struct rf_workers *w = loop->workers;
+	int i;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (i = 0; i < w->n; i++)
+		pthread_join(w->th[i], NULL);
+	rf__workers_reap(loop);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+	loop->workers = NULL;
+}
