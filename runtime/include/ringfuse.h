@@ -67,6 +67,8 @@ struct rf_opts {
 	uint32_t max_background;    /* -o max_background= (default 64) */
 	uint32_t congestion_threshold; /* -o congestion_threshold= (default 3/4 of max_background) */
 	uint32_t queue_depth;       /* -o queue_depth=N: requests in service per loop (default 64) */
+	uint32_t grace_ms;          /* -o grace_ms=N: at teardown, how long requests in service
+	                             * may take before their backing I/O is cancelled (5000) */
 	const char *fs_opts;        /* -o keys ringfuse does not know, comma separated, for the
 	                             * filesystem (see rf_opts_get); NULL if none */
 	/* private */
@@ -594,6 +596,7 @@ int rf_loop_close_fd(struct rf_loop *loop, int fd);
  */
 struct rf_dirbuf {
 	/* private */
+	struct rf_req *req;
 	char *buf;
 	size_t size;
 	size_t len;

@@ -222,6 +222,8 @@ struct rf_chan {
 	bool stopping;                   /* no more reads: the session is ending */
 	bool finished;                   /* idle after ending; the session was told */
 	uint64_t stop_ms;                /* when stopping/ended was first seen (grace period) */
+	bool cancelled;                  /* the grace period ran out: backing I/O cancelled */
+	struct rf_timer tick;            /* re-checks the grace period while draining */
 };
 
 int rf__chan_init(struct rf_chan *ch, struct rf_session *se, struct rf_loop *loop, int fd,
@@ -232,8 +234,18 @@ void rf__chan_destroy(struct rf_chan *ch);
 /* Queue the reply encoded in @req for writing (loop thread). */
 void rf__chan_send(struct rf_req *req);
 void rf__chan_free_slot(struct rf_req *req);
+/* A free slot for a request the runtime makes up itself (teardown), or NULL. */
+struct rf_req *rf__chan_take_slot(struct rf_chan *ch);
 /* No read in flight and no slot in service. */
 bool rf__chan_idle(const struct rf_chan *ch);
+
+/* An extra loop thread of a session, with its own cloned device fd. */
+struct rf_extra {
+	struct rf_loop *loop;
+	struct rf_chan chan;
+	pthread_t th;
+	bool started;
+};
 
 /* ---- session.c --------------------------------------------------------------------- */
 
@@ -261,6 +273,9 @@ struct rf_session {
 	atomic_int exit_requested;       /* any thread: rf_session_exit */
 	bool ended;
 	struct rf_chan chan;             /* the first loop's channel on fd */
+	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
+	int nr_extra;
+	atomic_int chans_live;           /* channels not finished; the last one ends us */
 	struct rf_loop *loop;            /* the first loop */
 	struct rf_order *order;          /* the ordering chains (order.c); order_lock */
 	pthread_mutex_t order_lock;
@@ -315,6 +330,17 @@ void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup);
 void rf__order_interrupt(struct rf_req *ir, uint64_t target);
 void rf__req_interrupt(struct rf_req *req);
 void rf__order_flush_interrupts(struct rf_session *se, struct rf_loop *loop);
+/* An entry reply (or readdirplus entry) made the kernel count one lookup of @nodeid. */
+void rf__order_count_lookup(struct rf_session *se, uint64_t nodeid);
+/* Teardown: the handles still open (the kernel will never release them now)... */
+struct rf_teardown_release {
+	uint64_t fh, nodeid;
+	bool dir;
+};
+int rf__order_teardown_releases(struct rf_session *se, struct rf_teardown_release *out,
+				int max);
+/* ...and a forget for every lookup the kernel still holds. */
+void rf__order_teardown_forgets(struct rf_session *se);
 /* Re-run the decoder and handler of a request that was parked. dispatch.c */
 void rf__dispatch_resume(struct rf_req *req);
 

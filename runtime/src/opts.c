@@ -128,6 +128,8 @@ static int parse_one(struct rf_opts *opts, char *opt, char *fs, size_t fs_cap)
 			}
 			return ret;
 		}
+		if (!strcmp(opt, "grace_ms"))
+			return parse_u32(opt, val, &opts->grace_ms);
 		if (!strcmp(opt, "threads")) {
 			uint32_t n;
 			int ret = parse_u32(opt, val, &n);
@@ -176,6 +178,7 @@ void rf_opts_help(void)
 		"    -o max_read=N, max_write=N, max_readahead=N, max_background=N,\n"
 		"       congestion_threshold=N   sizes negotiated with the kernel\n"
 		"    -o queue_depth=N       requests in service per loop (default 64)\n"
+		"    -o grace_ms=N          at shutdown, time given to requests in service (5000)\n"
 		"    -o auto_unmount        unmount when the server dies (through fusermount3)\n");
 }
 

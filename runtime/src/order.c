@@ -31,6 +31,8 @@ struct rf_fh_entry {
 	struct rf_fh_entry *hnext;
 	uint64_t fh;
 	uint32_t opens;                  /* OPEN replies not yet matched by a RELEASE */
+	uint32_t dir_opens;              /* how many of them were OPENDIRs */
+	uint64_t nodeid;                 /* the inode of the last open (teardown releases) */
 	uint32_t parked;                 /* holds in the list whose request is PARKED */
 	struct rf_hold *head, *tail;     /* in arrival order */
 };
@@ -43,7 +45,18 @@ struct rf_ino_entry {
 	uint64_t forget_nlookup;         /* deferred FORGETs, summed */
 };
 
+/* How many lookups of a node id the kernel holds (entry replies minus FORGETs), so that
+ * teardown can give the filesystem the forgets the kernel will never send. */
+struct rf_lookup_entry {
+	struct rf_lookup_entry *hnext;
+	uint64_t nodeid;
+	uint64_t nlookup;
+};
+
 struct rf_order {
+	struct rf_lookup_entry **lk_hash;
+	uint32_t lk_buckets, lk_count;
+	struct rf_lookup_entry *lk_free;
 	struct rf_fh_entry *fh_hash[RF_ORDER_BUCKETS];
 	struct rf_ino_entry *ino_hash[RF_ORDER_BUCKETS];
 	struct rf_req *uniq_hash[RF_ORDER_BUCKETS];
@@ -82,6 +95,7 @@ void rf__order_free(struct rf_session *se)
 		next = *(void **)c;
 		free(c);
 	}
+	free(se->order->lk_hash);
 	free(se->order);
 	se->order = NULL;
 	pthread_mutex_destroy(&se->order_lock);
@@ -180,6 +194,8 @@ static void ino_put_if_unused(struct rf_order *o, struct rf_ino_entry *e)
 	e->hnext = o->ino_free;
 	o->ino_free = e;
 }
+
+static void lk_forget(struct rf_order *o, uint64_t nodeid, uint64_t nlookup);
 
 /* A FORGET that could run now; collected under the lock, run after it. */
 struct forget_run {
@@ -346,9 +362,12 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 			bad = !hold_add(o, req, i, spec->fh[i], spec->role[i], spec->off[i],
 					spec->len[i]);
 	}
-	if (!bad && spec->role[0] == RF_HOLD_RELEASE)
+	if (!bad && spec->role[0] == RF_HOLD_RELEASE) {
 		/* From now on the fh is gone for new requests; earlier ones still finish. */
 		req->hold[0].fh->opens--;
+		if (req->in.opcode == FUSE_RELEASEDIR && req->hold[0].fh->dir_opens)
+			req->hold[0].fh->dir_opens--;
+	}
 	blocked = !bad && req_blocked(req);
 	if (blocked) {
 		req->state = RF_REQ_PARKED;
@@ -382,8 +401,12 @@ void rf__order_opened(struct rf_req *req, uint64_t fh)
 
 	pthread_mutex_lock(&se->order_lock);
 	e = fh_find(se->order, fh, true);
-	if (e)
+	if (e) {
 		e->opens++;
+		e->nodeid = req->in.nodeid;
+		if (req->in.opcode == FUSE_OPENDIR)
+			e->dir_opens++;
+	}
 	pthread_mutex_unlock(&se->order_lock);
 	if (!e)
 		rf__err("out of memory tracking fh %llu: its requests will get EBADF",
@@ -491,6 +514,7 @@ void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
 	bool now = true;
 
 	pthread_mutex_lock(&se->order_lock);
+	lk_forget(o, nodeid, nlookup);
 	for (pp = &o->ino_hash[hash64(nodeid)]; (e = *pp); pp = &e->hnext) {
 		if (e->nodeid == nodeid) {
 			if (e->users) {
@@ -620,5 +644,144 @@ void rf__order_flush_interrupts(struct rf_session *se, struct rf_loop *loop)
 		ir->next = NULL;
 		rf_timer_cancel(&ir->intr_timer);
 		rf_reply_none(ir);
+	}
+}
+
+/* ---- lookup counts and teardown ------------------------------------------------------ */
+
+static struct rf_lookup_entry **lk_slot(struct rf_order *o, uint64_t nodeid)
+{
+	struct rf_lookup_entry **pp = &o->lk_hash[hash64(nodeid) & (o->lk_buckets - 1)];
+
+	while (*pp && (*pp)->nodeid != nodeid)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+/* Double the buckets when the table gets crowded (amortized; lookups of new inodes only). */
+static void lk_grow(struct rf_order *o)
+{
+	uint32_t nb = o->lk_buckets ? o->lk_buckets * 2 : 1024, i;
+	struct rf_lookup_entry **nh = calloc(nb, sizeof(*nh)), *e, *next;
+
+	if (!nh)
+		return;
+	for (i = 0; i < o->lk_buckets; i++) {
+		for (e = o->lk_hash[i]; e; e = next) {
+			uint32_t b = hash64(e->nodeid) & (nb - 1);
+
+			next = e->hnext;
+			e->hnext = nh[b];
+			nh[b] = e;
+		}
+	}
+	free(o->lk_hash);
+	o->lk_hash = nh;
+	o->lk_buckets = nb;
+}
+
+void rf__order_count_lookup(struct rf_session *se, uint64_t nodeid)
+{
+	struct rf_order *o = se->order;
+	struct rf_lookup_entry **pp, *e;
+
+	if (!nodeid)
+		return;
+	pthread_mutex_lock(&se->order_lock);
+	if (o->lk_count >= o->lk_buckets)
+		lk_grow(o);
+	if (!o->lk_buckets)
+		goto out;
+	pp = lk_slot(o, nodeid);
+	if (!*pp) {
+		if (!o->lk_free) {
+			struct rf_lookup_entry *c = grow(o, sizeof(*c), 256);
+			size_t i;
+
+			if (!c)
+				goto out;
+			for (i = 0; i < 256; i++) {
+				c[i].hnext = o->lk_free;
+				o->lk_free = &c[i];
+			}
+		}
+		e = o->lk_free;
+		o->lk_free = e->hnext;
+		e->nodeid = nodeid;
+		e->nlookup = 0;
+		e->hnext = NULL;
+		*pp = e;
+		o->lk_count++;
+	}
+	(*pp)->nlookup++;
+out:
+	pthread_mutex_unlock(&se->order_lock);
+}
+
+/* A FORGET arrived: the kernel dropped @nlookup of its lookups. Lock held. */
+static void lk_forget(struct rf_order *o, uint64_t nodeid, uint64_t nlookup)
+{
+	struct rf_lookup_entry **pp, *e;
+
+	if (!o->lk_buckets)
+		return;
+	pp = lk_slot(o, nodeid);
+	if (!(e = *pp))
+		return;
+	e->nlookup = nlookup >= e->nlookup ? 0 : e->nlookup - nlookup;
+	if (e->nlookup == 0) {
+		*pp = e->hnext;
+		e->hnext = o->lk_free;
+		o->lk_free = e;
+		o->lk_count--;
+	}
+}
+
+int rf__order_teardown_releases(struct rf_session *se, struct rf_teardown_release *out,
+				int max)
+{
+	struct rf_order *o = se->order;
+	int n = 0;
+	uint32_t b;
+
+	pthread_mutex_lock(&se->order_lock);
+	for (b = 0; b < RF_ORDER_BUCKETS && n < max; b++) {
+		struct rf_fh_entry *e;
+
+		for (e = o->fh_hash[b]; e && n < max; e = e->hnext) {
+			if (!e->opens)
+				continue;
+			out[n].fh = e->fh;
+			out[n].nodeid = e->nodeid;
+			out[n].dir = e->dir_opens > 0;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&se->order_lock);
+	return n;
+}
+
+void rf__order_teardown_forgets(struct rf_session *se)
+{
+	struct rf_order *o = se->order;
+	uint32_t b;
+
+	for (;;) {
+		struct rf_lookup_entry *e = NULL;
+		uint64_t nodeid = 0, nlookup = 0;
+
+		pthread_mutex_lock(&se->order_lock);
+		for (b = 0; b < o->lk_buckets && !e; b++)
+			e = o->lk_hash[b];
+		if (e) {
+			nodeid = e->nodeid;
+			nlookup = e->nlookup;
+			lk_forget(o, nodeid, nlookup);
+		}
+		pthread_mutex_unlock(&se->order_lock);
+		if (!e)
+			break;
+		if (se->ops.forget)
+			se->ops.forget(se->userdata, nodeid, nlookup);
 	}
 }

@@ -164,6 +164,8 @@ int rf_reply_entry(struct rf_req *req, const struct rf_entry *e)
 	/* A negative entry is only cached when it may be; otherwise it is plain ENOENT. */
 	if (!e->ino && !(e->entry_timeout > 0))
 		return rf_reply_err(req, -ENOENT);
+	if (e->ino && req->state == RF_REQ_HANDLER)
+		rf__order_count_lookup(req->se, e->ino);
 	fill_entry(req, &eo, e);
 	return reply_struct(req, &eo, entry_out_size(req));
 }
@@ -192,8 +194,10 @@ static void fill_open(struct fuse_open_out *oo, const struct rf_file *fi)
 
 int rf_reply_create(struct rf_req *req, const struct rf_entry *e, const struct rf_file *fi)
 {
-	if (req->state == RF_REQ_HANDLER)
+	if (req->state == RF_REQ_HANDLER) {
 		rf__order_opened(req, fi->fh);
+		rf__order_count_lookup(req->se, e->ino);
+	}
 	struct {
 		struct fuse_entry_out eo;
 		struct fuse_open_out oo;
@@ -391,6 +395,7 @@ void rf_dirbuf_init(struct rf_dirbuf *db, struct rf_req *req, size_t size)
 	db->buf = rf__reply_payload(req, &cap);
 	db->size = RF_MIN(size, cap);
 	db->len = 0;
+	db->req = req;
 }
 
 static void fill_dirent(struct fuse_dirent *de, const char *name, size_t namelen,
@@ -437,6 +442,9 @@ int rf_dirbuf_add_plus(struct rf_dirbuf *db, const char *name, const struct rf_e
 	eo.attr_valid = rf__timeout_sec(e->attr_timeout, &eo.attr_valid_nsec);
 	rf__fill_attr(&eo.attr, &e->attr);
 	memcpy(&dp->entry_out, &eo, sizeof(eo));
+	/* The kernel counts a lookup for every entry but "." and "..". */
+	if (e->ino && strcmp(name, ".") && strcmp(name, ".."))
+		rf__order_count_lookup(db->req->se, e->ino);
 	fill_dirent(&dp->dirent, name, namelen, e->attr.st_ino ? e->attr.st_ino : e->ino,
 		    e->attr.st_mode, off);
 	db->len += padded;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -102,6 +104,8 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 		se->opts.queue_depth = 64;
 	if (se->opts.threads < 1)
 		se->opts.threads = 1;
+	if (se->opts.grace_ms == 0)
+		se->opts.grace_ms = RF_GRACE_MS;
 
 	/* Sizes are fixed before INIT, since the first read already needs its buffer. */
 	max_write = se->opts.max_write ? se->opts.max_write : RF_DEFAULT_MAX_WRITE;
@@ -142,6 +146,22 @@ void *rf_session_userdata(const struct rf_session *se)
 	return se->userdata;
 }
 
+/* Add channel @ch of @se, reading @fd, to @loop and start reading. */
+static int chan_add(struct rf_session *se, struct rf_chan *ch, struct rf_loop *loop, int fd,
+		    bool owns_fd)
+{
+	int ret = rf__chan_init(ch, se, loop, fd, owns_fd);
+
+	if (ret < 0)
+		return ret;
+	ch->next = loop->chans;
+	loop->chans = ch;
+	loop->nr_chans_live++;
+	atomic_fetch_add(&se->chans_live, 1);
+	rf__chan_start(ch);
+	return 0;
+}
+
 int rf_session_attach(struct rf_session *se, struct rf_loop *loop)
 {
 	int ret;
@@ -150,22 +170,23 @@ int rf_session_attach(struct rf_session *se, struct rf_loop *loop)
 		return -EBADF;
 	if (se->loop)
 		return -EBUSY;
-	ret = rf__chan_init(&se->chan, se, loop, se->fd, false);
+	ret = chan_add(se, &se->chan, loop, se->fd, false);
 	if (ret < 0)
 		return ret;
 	se->loop = loop;
-	se->chan.next = loop->chans;
-	loop->chans = &se->chan;
-	loop->nr_chans_live++;
-	rf__chan_start(&se->chan);
 	return 0;
 }
 
 void rf_session_exit(struct rf_session *se)
 {
+	int i;
+
 	atomic_store(&se->exit_requested, 1);
 	if (se->loop)
 		rf__loop_wake(se->loop);
+	for (i = 0; i < se->nr_extra; i++)
+		if (se->extra[i].loop)
+			rf__loop_wake(se->extra[i].loop);
 }
 
 int rf_session_ended(const struct rf_session *se)
@@ -173,7 +194,57 @@ int rf_session_ended(const struct rf_session *se)
 	return se->ended;
 }
 
-/* The last step of every ending: destroy, unmount, close. Loop thread. */
+/*
+ * Give the filesystem the RELEASEs the kernel will never send now (the connection ended
+ * with files still open: abort, lazy unmount, or we stopped reading), through the normal
+ * dispatch path with the replies dropped, so its release handlers close their files in
+ * order. Bounded: the loop is pumped at most @ms for asynchronous releases.
+ */
+static void release_leftovers(struct rf_session *se, struct rf_chan *ch, int ms)
+{
+	struct rf_teardown_release rel[64];
+	uint64_t deadline = mono_ms() + (uint64_t)ms;
+	int n, i, rounds = 0;
+
+	ch->ended = true;      /* nothing goes to the kernel any more */
+	while ((n = rf__order_teardown_releases(se, rel, RF_ARRAY_SIZE(rel))) > 0) {
+		for (i = 0; i < n; i++) {
+			struct rf_req *req = rf__chan_take_slot(ch);
+			struct {
+				struct fuse_in_header in;
+				struct fuse_release_in rin;
+			} msg;
+
+			while (!req && mono_ms() < deadline) {
+				rf_loop_run_once(ch->loop, 10);
+				req = rf__chan_take_slot(ch);
+			}
+			if (!req)
+				goto out;
+			memset(&msg, 0, sizeof(msg));
+			msg.in.len = sizeof(msg);
+			msg.in.opcode = rel[i].dir ? FUSE_RELEASEDIR : FUSE_RELEASE;
+			msg.in.nodeid = rel[i].nodeid;
+			msg.rin.fh = rel[i].fh;
+			memcpy(req->buf, &msg, sizeof(msg));
+			req->in_len = sizeof(msg);
+			req->state = RF_REQ_HANDLER;
+			if (se->debug)
+				rf__info("teardown: releasing fh %llu the kernel left open",
+					 (unsigned long long)rel[i].fh);
+			rf__dispatch(req);
+		}
+		if (++rounds > 1000 || mono_ms() >= deadline)
+			break;
+	}
+out:
+	while (ch->busy && mono_ms() < deadline)
+		rf_loop_run_once(ch->loop, 10);
+	if (n > 0)
+		rf__warn("teardown: gave up releasing %d open handle(s)", n);
+}
+
+/* The last step of every ending: destroy, unmount, close. */
 static void session_finish(struct rf_session *se)
 {
 	if (se->initialized && !se->destroyed && se->ops.destroy) {
@@ -190,6 +261,54 @@ static void session_finish(struct rf_session *se)
 		close(se->fd);
 		se->fd = -1;
 	}
+}
+
+/* Wake the loop now and then while a channel drains, so the grace period is checked
+ * even when nothing completes. */
+static void drain_tick(struct rf_loop *loop, void *data)
+{
+}
+
+/* Loop thread: a stopping or ended channel that still has requests in service. */
+static bool chan_drained(struct rf_session *se, struct rf_chan *ch)
+{
+	uint64_t waited = mono_ms() - ch->stop_ms;
+	uint32_t grace = se->opts.grace_ms;
+	uint32_t i;
+
+	if (rf__chan_idle(ch))
+		return true;
+	if (waited >= grace && !ch->cancelled) {
+		/* Past the grace period: cancel backing I/O and answer what is parked (but
+		 * never a RELEASE: it must still run, once the I/O before it is gone). */
+		ch->cancelled = true;
+		rf__warn("teardown: %u request(s) still in service after %u ms; cancelling",
+			 ch->busy, grace);
+		for (i = 0; i < ch->nr_slots; i++) {
+			struct rf_req *r = &ch->slots[i];
+			uint32_t op = r->in.opcode;
+
+			if (r->state < RF_REQ_PARKED)
+				continue;
+			if (op == FUSE_RELEASE || op == FUSE_RELEASEDIR)
+				continue;
+			atomic_store(&r->interrupted, 1);
+			rf__req_interrupt(r);
+		}
+	}
+	if (waited >= (uint64_t)grace + 1000) {
+		for (i = 0; i < ch->nr_slots; i++) {
+			struct rf_req *r = &ch->slots[i];
+
+			if (r->state >= RF_REQ_PARKED)
+				rf__warn("teardown: abandoned %s unique %llu (state %d, %u backing)",
+					 rf__opname(r->in.opcode), (unsigned long long)r->in.unique,
+					 r->state, r->nbacking);
+		}
+		return true;
+	}
+	rf_timer_start(ch->loop, &ch->tick, 100, drain_tick, ch);
+	return false;
 }
 
 void rf__loop_sessions_poll(struct rf_loop *loop)
@@ -209,34 +328,47 @@ void rf__loop_sessions_poll(struct rf_loop *loop)
 			ch->stop_ms = mono_ms();
 		if (!ch->stopping && !ch->ended)
 			continue;
-		if (!rf__chan_idle(ch)) {
-			if (mono_ms() - ch->stop_ms < RF_GRACE_MS)
-				continue;
-			rf__warn("session: %u request(s) still unanswered after %d ms; ending anyway",
-				 ch->busy, RF_GRACE_MS);
+		if (!chan_drained(se, ch))
+			continue;
+		if (ch == &se->chan && atomic_load(&se->chans_live) > 1) {
+			/* The first channel ends the session, so it ends last: the extra
+			 * loops drain on their own threads meanwhile. */
+			rf_timer_start(loop, &ch->tick, 10, drain_tick, ch);
+			continue;
 		}
+		rf_timer_cancel(&ch->tick);
+		rf__order_flush_interrupts(se, loop);
 		ch->finished = true;
 		loop->nr_chans_live--;
-		session_finish(se);
+		atomic_fetch_sub(&se->chans_live, 1);
+		if (ch == &se->chan) {
+			/* What the kernel left open is released, what it still remembers is
+			 * forgotten, then destroy, unmount, close. */
+			release_leftovers(se, ch, 1000);
+			rf__order_teardown_forgets(se);
+			session_finish(se);
+		}
 	}
 }
 
-static void loop_detach(struct rf_session *se)
+static void loop_detach(struct rf_loop *loop, struct rf_chan *ch)
 {
 	struct rf_chan **pp;
 
-	if (!se->loop)
+	if (!loop)
 		return;
-	for (pp = &se->loop->chans; *pp; pp = &(*pp)->next) {
-		if (*pp == &se->chan) {
-			*pp = se->chan.next;
+	for (pp = &loop->chans; *pp; pp = &(*pp)->next) {
+		if (*pp == ch) {
+			*pp = ch->next;
 			break;
 		}
 	}
-	if (!se->chan.finished)
-		se->loop->nr_chans_live--;
-	rf__chan_destroy(&se->chan);
-	se->loop = NULL;
+	if (!ch->finished) {
+		loop->nr_chans_live--;
+		atomic_fetch_sub(&ch->se->chans_live, 1);
+	}
+	rf_timer_cancel(&ch->tick);
+	rf__chan_destroy(ch);
 }
 
 int rf_session_unmount(struct rf_session *se)
@@ -244,16 +376,112 @@ int rf_session_unmount(struct rf_session *se)
 	return se->mounted ? rf__unmount(se) : 0;
 }
 
+/* ---- extra loop threads ------------------------------------------------------------------- */
+
+/* A /dev/fuse fd of its own for an extra loop: replies must go to the fd a request came
+ * from, and each clone has its own processing queue (kernel-abi.md 3.4). */
+static int clone_dev_fd(int main_fd)
+{
+	uint32_t src = (uint32_t)main_fd;
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, FUSE_DEV_IOC_CLONE, &src) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static void *extra_main(void *arg)
+{
+	struct rf_extra *x = arg;
+	int ret = rf_loop_run(x->loop);
+
+	if (ret < 0)
+		rf__err("loop thread: %s", strerror(-ret));
+	/* Everything this loop submitted is reaped here, in its own thread. */
+	rf__chan_stop(&x->chan);
+	rf__loop_drain(x->loop, 2000);
+	return NULL;
+}
+
+static int start_extras(struct rf_session *se)
+{
+	int i, n = se->opts.threads - 1, ret;
+
+	if (n <= 0)
+		return 0;
+	if (se->fd_is_sock) {
+		rf__warn("threads=%d ignored: a socket channel cannot be cloned", n + 1);
+		return 0;
+	}
+	se->extra = calloc((size_t)n, sizeof(*se->extra));
+	if (!se->extra)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct rf_extra *x = &se->extra[i];
+		int fd = clone_dev_fd(se->fd);
+
+		if (fd < 0) {
+			rf__warn("extra loop thread: cannot clone /dev/fuse: %s", strerror(-fd));
+			return fd;
+		}
+		ret = rf_loop_new(&x->loop);
+		if (ret < 0) {
+			close(fd);
+			return ret;
+		}
+		se->nr_extra++;
+		ret = chan_add(se, &x->chan, x->loop, fd, true);
+		if (ret < 0) {
+			close(fd);
+			return ret;
+		}
+		/* Signals stay blocked here (inherited): the first loop's signalfd gets them. */
+		ret = pthread_create(&x->th, NULL, extra_main, x);
+		if (ret)
+			return -ret;
+		x->started = true;
+	}
+	return 0;
+}
+
+static void stop_extras(struct rf_session *se)
+{
+	int i;
+
+	if (se->nr_extra)
+		rf_session_exit(se);
+	for (i = 0; i < se->nr_extra; i++) {
+		struct rf_extra *x = &se->extra[i];
+
+		if (x->started)
+			pthread_join(x->th, NULL);
+		loop_detach(x->loop, &x->chan);
+		rf_loop_free(x->loop);
+		x->loop = NULL;
+	}
+	free(se->extra);
+	se->extra = NULL;
+	se->nr_extra = 0;
+}
+
 void rf_session_free(struct rf_session *se)
 {
 	if (!se)
 		return;
+	stop_extras(se);
 	if (se->loop) {
 		/* Anything still in flight on the ring points into our slots: drain first. */
 		rf__chan_stop(&se->chan);
 		rf__loop_drain(se->loop, 1000);
 		se->loop->closing = false;
-		loop_detach(se);
+		loop_detach(se->loop, &se->chan);
+		se->loop = NULL;
 	}
 	if (se->mounted)
 		rf__unmount(se);
@@ -282,11 +510,18 @@ int rf_session_run(struct rf_session *se)
 		rf__warn("signals will not end the session: %s", strerror(-ret));
 	ret = rf_session_attach(se, loop);
 	if (ret == 0)
+		ret = start_extras(se);
+	if (ret == 0)
 		ret = rf_loop_run(loop);
-	/* Reap every completion before the ring goes, so nothing is left to the kernel. */
+	else
+		rf_session_exit(se);
+	/* The other loops end too (they saw the same unmount, or are told to), and only
+	 * then is the ring retired: every completion reaped, nothing left to the kernel. */
+	stop_extras(se);
 	rf__chan_stop(&se->chan);
 	rf__loop_drain(loop, 2000);
-	loop_detach(se);
+	loop_detach(loop, &se->chan);
+	se->loop = NULL;
 	rf_loop_free(loop);
 	return ret;
 }

@@ -30,6 +30,17 @@ static struct rf_req *slot_get(struct rf_chan *ch)
 	return req;
 }
 
+struct rf_req *rf__chan_take_slot(struct rf_chan *ch)
+{
+	struct rf_req *req = slot_get(ch);
+
+	if (req) {
+		memset(&req->ctx, 0, sizeof(req->ctx));
+		req->in_len = 0;
+	}
+	return req;
+}
+
 void rf__req_finish(struct rf_req *req)
 {
 	if (req->state != RF_REQ_REPLIED || req->write_busy || req->nbacking)
