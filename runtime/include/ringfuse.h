@@ -67,6 +67,8 @@ struct rf_opts {
 	uint32_t max_background;    /* -o max_background= (default 64) */
 	uint32_t congestion_threshold; /* -o congestion_threshold= (default 3/4 of max_background) */
 	uint32_t queue_depth;       /* -o queue_depth=N: requests in service per loop (default 64) */
+	int transport;              /* -o transport=auto|dev|uring (RF_TRANSPORT_*) */
+	uint32_t uring_depth;       /* -o uring_depth=N: entries per kernel queue (16) */
 	uint32_t grace_ms;          /* -o grace_ms=N: at teardown, how long requests in service
 	                             * may take before their backing I/O is cancelled (5000) */
 	const char *fs_opts;        /* -o keys ringfuse does not know, comma separated, for the
@@ -74,6 +76,12 @@ struct rf_opts {
 	/* private */
 	char *_owned;               /* storage behind the strings above, from rf_opts_parse */
 };
+
+/* How requests travel. AUTO: the kernel's FUSE-over-io_uring queues when it grants them
+ * (Linux >= 6.14 with /sys/module/fuse/parameters/enable_uring = Y), else /dev/fuse. */
+#define RF_TRANSPORT_AUTO  0
+#define RF_TRANSPORT_DEV   1
+#define RF_TRANSPORT_URING 2
 
 /* Defaults: one thread, 1 MiB max_write, queue depth 64, everything else off. */
 void rf_opts_init(struct rf_opts *opts);

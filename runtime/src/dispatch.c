@@ -123,6 +123,40 @@ static uint64_t default_want(const struct rf_ops *ops)
 	return want;
 }
 
+/* Take the kernel's io_uring queues when offered and wanted, else say why not. Their
+ * buffers are allocated now: once the reply accepts the flag, the kernel blocks every
+ * request until all queues are registered, so nothing may fail after it. */
+static uint64_t negotiate_transport(struct rf_session *se, uint64_t want)
+{
+	const char *why = NULL;
+	int ret;
+
+	if (se->opts.transport == RF_TRANSPORT_DEV)
+		why = "-o transport=dev";
+	else if (se->fd_is_sock)
+		why = "the channel is a socket";
+	else if (!(se->conn.capable & RF_CAP_OVER_IO_URING))
+		why = access("/sys/module/fuse/parameters/enable_uring", F_OK) ?
+			      "the kernel has no FUSE-over-io_uring (needs Linux >= 6.14)" :
+			      "the kernel did not offer it (fuse module parameter enable_uring=N)";
+	if (!why) {
+		ret = rf__uring_prepare(se);
+		if (ret < 0) {
+			why = ret == -EOPNOTSUPP ? "the loop's ring has no 128-byte SQEs" :
+						   "its buffers could not be set up";
+		} else {
+			se->uring_pending = true;
+			return want | RF_CAP_OVER_IO_URING;
+		}
+	}
+	if (se->opts.transport == RF_TRANSPORT_URING)
+		rf__err("transport: io_uring queues requested but unavailable (%s); "
+			"serving /dev/fuse", why);
+	else if (!se->fd_is_sock)
+		rf__info("transport: /dev/fuse (%s)", why);
+	return want & ~RF_CAP_OVER_IO_URING;
+}
+
 static void do_init(struct rf_req *req, struct args *a)
 {
 	struct rf_session *se = req->se;
@@ -181,8 +215,6 @@ static void do_init(struct rf_req *req, struct args *a)
 			 "passthrough disabled");
 		want &= ~RF_CAP_PASSTHROUGH;
 	}
-	/* The kernel ring transport is not offered by this build's loop yet. */
-	want &= ~RF_CAP_OVER_IO_URING;
 	conn->want = want;
 	/* The slot size was fixed from opts.max_write: never promise more. */
 	if (conn->max_write > se->opts.max_write || conn->max_write < 4096)
@@ -197,6 +229,8 @@ static void do_init(struct rf_req *req, struct args *a)
 	if (conn->time_gran == 0 || conn->time_gran > 1000000000)
 		conn->time_gran = 1;
 
+	want = negotiate_transport(se, want);
+	conn->want = want;
 	want |= FUSE_BIG_WRITES | FUSE_MAX_PAGES | FUSE_INIT_EXT;
 	out->flags = (uint32_t)want;
 	out->flags2 = (uint32_t)(want >> 32);
@@ -1029,7 +1063,14 @@ void rf__dispatch(struct rf_req *req)
 		return;
 	}
 	memcpy(&req->in, req->buf, sizeof(req->in));
-	req->out_off = (uint32_t)RF_ALIGN(req->in_len, 16);
+	if (!req->ch->uring) {
+		/* /dev/fuse: the reply is encoded behind the request in the same slot. */
+		req->out_off = (uint32_t)RF_ALIGN(req->in_len, 16);
+		req->out_hdr = req->buf + req->out_off;
+		req->payload = req->out_hdr + sizeof(struct fuse_out_header);
+		req->payload_cap = req->ch->bufsize - req->out_off -
+				   (uint32_t)sizeof(struct fuse_out_header);
+	}
 	req->ctx.uid = req->in.uid;
 	req->ctx.gid = req->in.gid;
 	req->ctx.pid = (pid_t)req->in.pid;

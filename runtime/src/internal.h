@@ -166,7 +166,14 @@ struct rf_req {
 	struct fuse_in_header in;        /* copy of the request header */
 	struct rf_ctx ctx;
 	struct rf_file fi, fi2;          /* passed to handlers; fi2 for COPY_FILE_RANGE's out */
-	uint32_t out_off;                /* reply's fuse_out_header starts at buf + out_off */
+	uint32_t out_off;                /* /dev/fuse: the reply starts at buf + out_off */
+	char *out_hdr;                   /* where the reply's fuse_out_header goes */
+	char *payload;                   /* where the reply's arguments go */
+	uint32_t payload_cap;            /* and how many bytes fit there */
+	/* FUSE-over-io_uring entry (transport_uring.c) */
+	char *ent_hdr, *ent_payload;     /* the buffers registered with the kernel */
+	struct iovec ent_iov[2];
+	uint64_t commit_id;
 	uint32_t out_len;                /* reply bytes (header included) */
 	bool write_busy;                 /* the reply write is in flight */
 	atomic_int interrupted;
@@ -223,6 +230,12 @@ struct rf_chan {
 	bool finished;                   /* idle after ending; the session was told */
 	uint64_t stop_ms;                /* when stopping/ended was first seen (grace period) */
 	bool cancelled;                  /* the grace period ran out: backing I/O cancelled */
+	/* FUSE-over-io_uring queue (transport_uring.c) */
+	bool uring;                      /* this channel is a kernel ring queue */
+	uint16_t qid;
+	uint32_t payload_size;
+	uint32_t in_kernel;              /* entries registered and waiting for a request */
+	bool ever_served;
 	struct rf_timer tick;            /* re-checks the grace period while draining */
 };
 
@@ -246,6 +259,18 @@ struct rf_extra {
 	pthread_t th;
 	bool started;
 };
+
+/* ---- transport_uring.c --------------------------------------------------------------- */
+
+/* At INIT, before the reply: allocate the queues' entries (0 or -errno). */
+int rf__uring_prepare(struct rf_session *se);
+/* After the INIT reply was written: register every entry on every queue. */
+void rf__uring_start(struct rf_session *se);
+/* The request is finished: commit its reply and fetch the next into the entry. */
+void rf__uring_commit(struct rf_req *req);
+void rf__uring_detach(struct rf_session *se, struct rf_loop *loop);
+/* Free the entries; only once no ring can write into them any more. */
+void rf__uring_destroy(struct rf_session *se);
 
 /* ---- session.c --------------------------------------------------------------------- */
 
@@ -276,6 +301,10 @@ struct rf_session {
 	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
 	int nr_extra;
 	atomic_int chans_live;           /* channels not finished; the last one ends us */
+	struct rf_chan *uq;              /* FUSE-over-io_uring queues, one per possible CPU */
+	int nr_uq;
+	bool uring_pending;              /* INIT accepted the ring: register after its reply */
+	bool uring_failed;               /* REGISTER failed: the kernel serves /dev/fuse */
 	struct rf_loop *loop;            /* the first loop */
 	struct rf_order *order;          /* the ordering chains (order.c); order_lock */
 	pthread_mutex_t order_lock;
@@ -295,10 +324,9 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload);
 /* Where the reply payload goes in the slot, and how much fits. */
 static inline char *rf__reply_payload(struct rf_req *req, size_t *cap)
 {
-	size_t off = req->out_off + sizeof(struct fuse_out_header);
 	if (cap)
-		*cap = req->ch->bufsize - off;
-	return req->buf + off;
+		*cap = req->payload_cap;
+	return req->payload;
 }
 void rf__fill_attr(struct fuse_attr *fa, const struct stat *st);
 uint64_t rf__timeout_sec(double t, uint32_t *nsec);

@@ -128,6 +128,28 @@ static int parse_one(struct rf_opts *opts, char *opt, char *fs, size_t fs_cap)
 			}
 			return ret;
 		}
+		if (!strcmp(opt, "transport")) {
+			if (!strcmp(val, "auto"))
+				opts->transport = RF_TRANSPORT_AUTO;
+			else if (!strcmp(val, "dev"))
+				opts->transport = RF_TRANSPORT_DEV;
+			else if (!strcmp(val, "uring"))
+				opts->transport = RF_TRANSPORT_URING;
+			else {
+				fprintf(stderr, "ringfuse: transport must be auto, dev or uring\n");
+				return -EINVAL;
+			}
+			return 0;
+		}
+		if (!strcmp(opt, "uring_depth")) {
+			int ret = parse_u32(opt, val, &opts->uring_depth);
+
+			if (!ret && (opts->uring_depth < 1 || opts->uring_depth > 1024)) {
+				fprintf(stderr, "ringfuse: uring_depth must be 1..1024\n");
+				return -EINVAL;
+			}
+			return ret;
+		}
 		if (!strcmp(opt, "grace_ms"))
 			return parse_u32(opt, val, &opts->grace_ms);
 		if (!strcmp(opt, "threads")) {
@@ -178,6 +200,8 @@ void rf_opts_help(void)
 		"    -o max_read=N, max_write=N, max_readahead=N, max_background=N,\n"
 		"       congestion_threshold=N   sizes negotiated with the kernel\n"
 		"    -o queue_depth=N       requests in service per loop (default 64)\n"
+		"    -o transport=auto|dev|uring  kernel io_uring queues or /dev/fuse (auto)\n"
+		"    -o uring_depth=N       entries per kernel io_uring queue (16)\n"
 		"    -o grace_ms=N          at shutdown, time given to requests in service (5000)\n"
 		"    -o auto_unmount        unmount when the server dies (through fusermount3)\n");
 }

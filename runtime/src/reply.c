@@ -86,7 +86,7 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload)
 	oh.len = (uint32_t)(sizeof(oh) + payload);
 	oh.error = err;
 	oh.unique = req->in.unique;
-	memcpy(req->buf + req->out_off, &oh, sizeof(oh));
+	memcpy(req->out_hdr, &oh, sizeof(oh));
 	req->out_len = oh.len;
 	req->state = RF_REQ_REPLIED;
 	if (req->se->debug)

@@ -462,6 +462,7 @@ static void stop_extras(struct rf_session *se)
 		if (x->started)
 			pthread_join(x->th, NULL);
 		loop_detach(x->loop, &x->chan);
+		rf__uring_detach(se, x->loop);
 		rf_loop_free(x->loop);
 		x->loop = NULL;
 	}
@@ -481,8 +482,14 @@ void rf_session_free(struct rf_session *se)
 		rf__loop_drain(se->loop, 1000);
 		se->loop->closing = false;
 		loop_detach(se->loop, &se->chan);
+		rf__uring_detach(se, se->loop);
 		se->loop = NULL;
 	}
+	/* An embedding application frees its loop after the session: if queue commands
+	 * may still be pending there, keep their buffers (a bounded leak beats a kernel
+	 * write into freed memory). */
+	if (se->uq && se->chans_live == 0)
+		rf__uring_destroy(se);
 	if (se->mounted)
 		rf__unmount(se);
 	if (se->fd >= 0)
@@ -521,8 +528,12 @@ int rf_session_run(struct rf_session *se)
 	rf__chan_stop(&se->chan);
 	rf__loop_drain(loop, 2000);
 	loop_detach(loop, &se->chan);
+	rf__uring_detach(se, loop);
 	se->loop = NULL;
+	/* Ring exit reaps (or cancels) every queue command; only then may the entries'
+	 * buffers go. */
 	rf_loop_free(loop);
+	rf__uring_destroy(se);
 	return ret;
 }
 

@@ -46,7 +46,10 @@ void rf__req_finish(struct rf_req *req)
 	if (req->state != RF_REQ_REPLIED || req->write_busy || req->nbacking)
 		return;
 	rf__order_leave(req);
-	rf__chan_free_slot(req);
+	if (req->ch->uring)
+		rf__uring_commit(req);     /* the entry goes back to the kernel only now */
+	else
+		rf__chan_free_slot(req);
 }
 
 void rf__chan_free_slot(struct rf_req *req)
@@ -139,6 +142,12 @@ static void on_write(struct rf_loop *loop, struct rf_completion *c, int res, uin
 			res, req->out_len);
 	}
 	req->write_busy = false;
+	if (req->in.opcode == FUSE_INIT && req->se->uring_pending) {
+		/* REGISTER works only once the kernel has processed the INIT reply. */
+		req->se->uring_pending = false;
+		if (res > 0)
+			rf__uring_start(req->se);
+	}
 	rf__req_finish(req);
 }
 
@@ -147,6 +156,11 @@ void rf__chan_send(struct rf_req *req)
 	struct rf_chan *ch = req->ch;
 	struct io_uring_sqe *sqe;
 
+	if (ch->uring) {
+		/* Committed with the next fetch once the request is finished. */
+		rf__req_finish(req);
+		return;
+	}
 	if (ch->ended) {
 		/* Nobody to answer; the request is done once its backing I/O is. */
 		rf__req_finish(req);
@@ -154,7 +168,7 @@ void rf__chan_send(struct rf_req *req)
 	}
 	req->write_busy = true;
 	sqe = rf__loop_sqe(ch->loop, &req->write_c);
-	io_uring_prep_write(sqe, ch->fd, req->buf + req->out_off, req->out_len, 0);
+	io_uring_prep_write(sqe, ch->fd, req->out_hdr, req->out_len, 0);
 }
 
 int rf__chan_init(struct rf_chan *ch, struct rf_session *se, struct rf_loop *loop, int fd,

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport_uring.c - the kernel's FUSE-over-io_uring queues (Linux >= 6.14): one channel
+ * per kernel queue, each entry a request slot whose 288-byte header and payload buffer
+ * are registered with the kernel. A reply is committed and the next request fetched in
+ * one IORING_OP_URING_CMD; backing I/O for the request runs on the same ring, so a
+ * passthrough read is: fetch -> read into the entry's payload -> commit (kernel-abi.md 4).
+ *
+ * /dev/fuse stays served beside the queues (transport_dev.c): INIT, FORGET, INTERRUPT and
+ * notifications use it. Queues are not threads: they are folded onto the session's loops.
+ * Compared with /dev/fuse, commit happens at rf__req_finish, not at reply time, because
+ * the kernel refills the entry at once: its buffers must be unused by then.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RF_URING_HDR_SPACE 4096     /* header buffer: 288 bytes, one page keeps it aligned */
+
+static int possible_cpus(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	int lo, hi, n = 0;
+	char sep;
+
+	if (!f)
+		return -errno;
+	/* "0-1" or "0" or "0-3,8-11": count every range. */
+	while (fscanf(f, "%d", &lo) == 1) {
+		hi = lo;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-') {
+			if (fscanf(f, "%d", &hi) != 1)
+				break;
+			if (fscanf(f, "%c", &sep) != 1)
+				sep = '\n';
+		}
+		n += hi - lo + 1;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return n > 0 ? n : -EINVAL;
+}
+
+static struct fuse_uring_req_header *ent_hdr(const struct rf_req *req)
+{
+	return (struct fuse_uring_req_header *)req->ent_hdr;
+}
+
+static void prep_cmd(struct rf_req *req, uint32_t cmd_op)
+{
+	struct rf_chan *ch = req->ch;
+	struct io_uring_sqe *sqe = rf__loop_sqe(ch->loop, &req->write_c);
+	struct fuse_uring_cmd_req *cmd;
+
+	/* rf__loop_sqe cleared nothing: a 128-byte SQE is filled whole here. */
+	memset(sqe, 0, 128);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = ch->fd;
+	sqe->cmd_op = cmd_op;
+	io_uring_sqe_set_data(sqe, &req->write_c);
+	cmd = (struct fuse_uring_cmd_req *)sqe->cmd;
+	cmd->qid = ch->qid;
+	if (cmd_op == FUSE_IO_URING_CMD_REGISTER) {
+		sqe->addr = (uint64_t)(uintptr_t)req->ent_iov;
+		sqe->len = 2;
+	} else {
+		cmd->commit_id = req->commit_id;
+	}
+	req->state = RF_REQ_READING;
+	ch->in_kernel++;
+}
+
+/* A request was written into the entry: lay it out like a /dev/fuse message (header,
+ * first argument, the rest) right before the payload, and dispatch it. */
+static void on_request(struct rf_req *req)
+{
+	struct rf_chan *ch = req->ch;
+	struct fuse_uring_req_header *h = ent_hdr(req);
+	struct fuse_in_header in;
+	uint32_t psz = h->ring_ent_in_out.payload_sz;
+	size_t arg0;
+	char *msg;
+
+	memcpy(&in, h->in_out, sizeof(in));
+	req->commit_id = h->ring_ent_in_out.commit_id;
+	if (psz > ch->payload_size || in.len < sizeof(in) + psz ||
+	    in.len - sizeof(in) - psz > FUSE_URING_OP_IN_OUT_SZ) {
+		/* The kernel's own framing is inconsistent: answer EIO, keep serving. */
+		rf__warn("uring q%u: malformed entry (len %u, payload %u); answered EIO", ch->qid,
+			 in.len, psz);
+		req->in = in;
+		req->state = RF_REQ_REPLIED;
+		memset(h->in_out, 0, sizeof(struct fuse_out_header));
+		((struct fuse_out_header *)h->in_out)->len = sizeof(struct fuse_out_header);
+		((struct fuse_out_header *)h->in_out)->error = -EIO;
+		((struct fuse_out_header *)h->in_out)->unique = in.unique;
+		h->ring_ent_in_out.payload_sz = 0;
+		prep_cmd(req, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+		return;
+	}
+	ch->busy++;
+	req->out_len = 0;
+	if (ch->stopping || ch->finished) {
+		/* The session is ending: answer without the filesystem. */
+		req->in = in;
+		req->state = RF_REQ_HANDLER;
+		req->out_hdr = h->in_out;
+		req->payload = req->ent_payload;
+		req->payload_cap = ch->payload_size;
+		rf_reply_err(req, -ENOTCONN);
+		return;
+	}
+	arg0 = in.len - sizeof(in) - psz;
+	msg = req->ent_payload - arg0 - sizeof(in);
+	memmove(req->ent_payload - arg0, h->op_in, arg0);
+	memcpy(msg, &in, sizeof(in));
+	req->buf = msg;
+	req->in_len = in.len;
+	req->out_hdr = h->in_out;
+	req->payload = req->ent_payload;
+	req->payload_cap = ch->payload_size;
+	req->state = RF_REQ_HANDLER;
+	rf__dispatch(req);
+}
+
+static void on_cmd(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags)
+{
+	struct rf_req *req = rf_container_of(c, struct rf_req, write_c);
+	struct rf_chan *ch = req->ch;
+
+	ch->in_kernel--;
+	if (res == 0) {
+		ch->ever_served = true;
+		on_request(req);
+		return;
+	}
+	req->state = RF_REQ_FREE;
+	switch (res) {
+	case -EAGAIN:
+	case -EINTR:
+		if (!ch->stopping && !ch->ended) {
+			prep_cmd(req, ch->ever_served || req->commit_id ?
+				      FUSE_IO_URING_CMD_COMMIT_AND_FETCH :
+				      FUSE_IO_URING_CMD_REGISTER);
+			return;
+		}
+		break;
+	case -ENOENT:
+		/* The kernel no longer knew the request we committed (interrupted and
+		 * ended meanwhile): hand the entry back as a new one. */
+		if (!ch->stopping && !ch->ended) {
+			req->commit_id = 0;
+			prep_cmd(req, FUSE_IO_URING_CMD_REGISTER);
+			return;
+		}
+		break;
+	case -ENOTCONN:
+	case -ECONNABORTED:
+	case -ENODEV:
+	case -ECANCELED:
+		if (!ch->ended)
+			rf__info("uring q%u: the kernel ended the queue (%s)", ch->qid,
+				 strerror(-res));
+		ch->ended = true;
+		break;
+	default:
+		if (!ch->ever_served && !ch->se->uring_failed) {
+			ch->se->uring_failed = true;
+			rf__warn("uring q%u: REGISTER failed (%s): the kernel falls back to "
+				 "/dev/fuse", ch->qid, strerror(-res));
+		} else {
+			rf__err("uring q%u: command failed: %s", ch->qid, strerror(-res));
+		}
+		ch->ended = true;
+		break;
+	}
+}
+
+void rf__uring_commit(struct rf_req *req)
+{
+	struct fuse_uring_req_header *h = ent_hdr(req);
+	struct fuse_out_header *oh = (struct fuse_out_header *)h->in_out;
+
+	if (req->ch->ended) {
+		req->state = RF_REQ_FREE;
+		req->ch->busy--;
+		return;
+	}
+	if (req->out_len < sizeof(*oh)) {
+		/* No reply (NOTIFY_REPLY): still hand the entry back, with an empty one. */
+		memset(oh, 0, sizeof(*oh));
+		oh->len = sizeof(*oh);
+		oh->unique = req->in.unique;
+		req->out_len = sizeof(*oh);
+	}
+	h->ring_ent_in_out.payload_sz = req->out_len - (uint32_t)sizeof(*oh);
+	req->out_len = 0;
+	req->ch->busy--;
+	prep_cmd(req, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+}
+
+static int chan_setup(struct rf_session *se, struct rf_chan *ch, struct rf_loop *loop,
+		      uint16_t qid, uint32_t depth, uint32_t payload)
+{
+	size_t per = RF_URING_HDR_SPACE + (size_t)RF_ALIGN(payload, 4096), i;
+
+	memset(ch, 0, sizeof(*ch));
+	ch->se = se;
+	ch->loop = loop;
+	ch->fd = se->fd;
+	ch->uring = true;
+	ch->qid = qid;
+	ch->payload_size = payload;
+	ch->bufsize = (uint32_t)per;
+	ch->nr_slots = depth;
+	ch->slab = mmap(NULL, per * depth, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	if (ch->slab == MAP_FAILED) {
+		ch->slab = NULL;
+		return -errno;
+	}
+	ch->slots = calloc(depth, sizeof(*ch->slots));
+	if (!ch->slots)
+		return -ENOMEM;
+	for (i = 0; i < depth; i++) {
+		struct rf_req *req = &ch->slots[i];
+
+		req->ch = ch;
+		req->se = se;
+		req->ent_hdr = ch->slab + i * per;
+		req->ent_payload = req->ent_hdr + RF_URING_HDR_SPACE;
+		req->ent_iov[0].iov_base = req->ent_hdr;
+		req->ent_iov[0].iov_len = sizeof(struct fuse_uring_req_header);
+		req->ent_iov[1].iov_base = req->ent_payload;
+		req->ent_iov[1].iov_len = payload;
+		req->buf = req->ent_payload;
+		req->write_c.fn = on_cmd;
+	}
+	return 0;
+}
+
+int rf__uring_prepare(struct rf_session *se)
+{
+	struct rf_conn *conn = &se->conn;
+	uint32_t depth = se->opts.uring_depth ? se->opts.uring_depth : 16;
+	uint32_t payload;
+	int nq, i, ret, nloops = 1 + se->nr_extra;
+
+	if (!se->loop->sqe128)
+		return -EOPNOTSUPP;
+	nq = possible_cpus();
+	if (nq < 0)
+		return nq;
+	/* The kernel refuses an entry whose payload is below this (and then silently
+	 * serves /dev/fuse instead). */
+	payload = RF_MAX(RF_MAX((uint32_t)FUSE_MIN_READ_BUFFER, conn->max_write),
+			 conn->max_pages * 4096u);
+	se->uq = calloc((size_t)nq, sizeof(*se->uq));
+	if (!se->uq)
+		return -ENOMEM;
+	se->nr_uq = nq;
+	for (i = 0; i < nq; i++) {
+		/* Queues fold onto the loops: queue i is served by loop i mod N. */
+		struct rf_loop *loop = i % nloops == 0 ? se->loop : se->extra[i % nloops - 1].loop;
+
+		ret = chan_setup(se, &se->uq[i], loop, (uint16_t)i, depth, payload);
+		if (ret < 0) {
+			rf__uring_destroy(se);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* On the queue's own loop: add the channel and register its entries. */
+static void register_queue(struct rf_loop *loop, void *data)
+{
+	struct rf_chan *ch = data;
+	uint32_t i;
+
+	ch->next = loop->chans;
+	loop->chans = ch;
+	loop->nr_chans_live++;
+	for (i = 0; i < ch->nr_slots; i++)
+		prep_cmd(&ch->slots[i], FUSE_IO_URING_CMD_REGISTER);
+	io_uring_submit(&loop->ring);
+}
+
+void rf__uring_start(struct rf_session *se)
+{
+	int i;
+
+	rf__info("transport: FUSE-over-io_uring, %d queue(s) x %u entries, %u-byte payloads, "
+		 "on %d loop(s)", se->nr_uq, se->uq[0].nr_slots, se->uq[0].payload_size,
+		 1 + se->nr_extra);
+	for (i = 0; i < se->nr_uq; i++) {
+		struct rf_chan *ch = &se->uq[i];
+
+		atomic_fetch_add(&se->chans_live, 1);
+		if (ch->loop == se->loop)
+			register_queue(ch->loop, ch);
+		else if (rf_loop_post(ch->loop, register_queue, ch) < 0)
+			rf__err("uring q%d: cannot reach its loop", i);
+	}
+}
+
+void rf__uring_destroy(struct rf_session *se)
+{
+	int i;
+
+	for (i = 0; i < se->nr_uq; i++) {
+		struct rf_chan *ch = &se->uq[i];
+
+		if (ch->slab)
+			munmap(ch->slab, (size_t)ch->bufsize * ch->nr_slots);
+		free(ch->slots);
+	}
+	free(se->uq);
+	se->uq = NULL;
+	se->nr_uq = 0;
+}
+
+/* Remove the queue channels from their loops (their loop thread, or after it stopped). */
+void rf__uring_detach(struct rf_session *se, struct rf_loop *loop)
+{
+	int i;
+
+	for (i = 0; i < se->nr_uq; i++) {
+		struct rf_chan *ch = &se->uq[i], **pp;
+
+		if (ch->loop != loop)
+			continue;
+		for (pp = &loop->chans; *pp; pp = &(*pp)->next) {
+			if (*pp == ch) {
+				*pp = ch->next;
+				if (!ch->finished)
+					loop->nr_chans_live--;
+				break;
+			}
+		}
+	}
+}
