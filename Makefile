@@ -112,12 +112,15 @@ run: deps
 # ---- install -------------------------------------------------------------------
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(INCLUDEDIR)/ringfuse
 	install -m 644 runtime/include/ringfuse.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 runtime/include/ringfuse/*.h $(DESTDIR)$(INCLUDEDIR)/ringfuse/
 	install -m 755 $(rf_so) $(DESTDIR)$(LIBDIR)/
 	ln -sf libringfuse.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libringfuse.so.$(SOVERSION)
 	ln -sf libringfuse.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libringfuse.so
 	install -m 644 $(rf_a) $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(rf_pc) $(DESTDIR)$(PKGCONFIGDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	    runtime/ringfuse.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ringfuse.pc
 
 clean:
 	rm -rf build

@@ -38,6 +38,7 @@ extern "C" {
 struct rf_loop;
 struct rf_session;
 struct rf_req;
+struct statx;               /* <sys/stat.h> declares it only with _GNU_SOURCE */
 
 /* ===================================================================================
  * Options and arguments
@@ -661,4 +662,8 @@ void rf_log_set(rf_log_cb cb, void *data);
 #ifdef __cplusplus
 }
 #endif
+
+/* The reusable inode table. */
+#include <ringfuse/inode.h>
+
 #endif /* RINGFUSE_H */
