@@ -91,10 +91,25 @@ $(unit_bin): $(unit_srcs) $(rf_a) $(wildcard tests/unit/*.h)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Iruntime/src -Itests/unit $(CFLAGS) -o $@ $(unit_srcs) $(rf_a) $(LDFLAGS) -lcriterion $(rf_libs)
 
-$(B)/tests/integration/%: tests/integration/%.c
+# Integration programs may use the library (slowfs); those that do not just ignore it.
+$(B)/tests/integration/%: tests/integration/%.c $(rf_a)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lpthread
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(rf_a) $(LDFLAGS) $(rf_libs)
+
+# ---- fuzzing the decoder (clang's libFuzzer) ----------------------------------------
+fuzz_bin := build/fuzz/fuzz_decode
+FUZZ_SECONDS ?= 60
+FUZZ_SECONDS_CI ?= 30
+fuzz: $(fuzz_bin)
+$(fuzz_bin): tests/fuzz/fuzz_decode.c $(rf_srcs) $(wildcard runtime/src/*.h) runtime/include/ringfuse.h
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)clang $(CPPFLAGS) -Iruntime/src -std=gnu11 $(WARN) -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -o $@ $< $(rf_srcs) -luring -lpthread
+fuzz-run: $(fuzz_bin)
+	@mkdir -p build/fuzz/corpus
+	$(fuzz_bin) -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 build/fuzz/corpus
 
 # ---- the two README commands --------------------------------------------------
 deps:
@@ -103,7 +118,15 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@$(MAKE) --no-print-directory CC=clang B=build/clang all   # warnings-as-errors with clang too
+	@echo "== fuzzing the request decoder for $(FUZZ_SECONDS_CI) s =="
+	@mkdir -p build/fuzz; $(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS_CI) \
+	    > build/fuzz/ci.log 2>&1; rc=$$?; tail -4 build/fuzz/ci.log; exit $$rc
 	@scripts/run-tests.sh build/asan
+
+# The same tests with long counts (1,000 kill-during-READ iterations per configuration).
+test-long: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@ORDER_ITERS=1000 scripts/run-tests.sh build/asan
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -125,5 +148,5 @@ install: lib
 clean:
 	rm -rf build
 
-.PHONY: all lib deps test run install clean
+.PHONY: all lib deps test test-long run install clean fuzz fuzz-run
 -include $(rf_objs:.o=.d)

@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [build|test|bench]   (default: test)
 set -euo pipefail
 what=${1:-test}
-pkgs=(make gcc clang pkg-config liburing-dev libfuse3-dev fuse3 libjemalloc-dev libcriterion-dev)
+pkgs=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libfuse3-dev fuse3 libjemalloc-dev libcriterion-dev)
 case "$what" in
   build) ;;
   test)  pkgs+=(e2fsprogs util-linux psmisc stress-ng) ;;
