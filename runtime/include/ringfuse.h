@@ -147,8 +147,8 @@ int rf_loop_post(struct rf_loop *loop, rf_loop_cb cb, void *data);
 
 /* A one-shot timer. Embed it; it must stay valid until it fired or was cancelled. */
 struct rf_timer {
-	/* private */
-	uint8_t _opaque[64];
+	/* private (uint64_t: the timer behind it holds pointers, it must be 8-byte aligned) */
+	uint64_t _opaque[8];
 };
 
 /* Arm @timer to call @cb(@loop, @data) after @ms milliseconds. Loop thread. 0 or -errno. */
@@ -265,9 +265,11 @@ struct rf_file {
 
 /*
  * The operations a filesystem implements. Every member is optional: a NULL operation is
- * answered by the runtime (ENOSYS, or the protocol's documented default: e.g. OPEN and
- * OPENDIR succeed with fh 0, FLUSH/RELEASE/FSYNC succeed, FORGET is a no-op, STATFS
- * reports an empty filesystem, ACCESS and INTERRUPT are declined with ENOSYS once).
+ * answered by the runtime with the protocol's default: OPEN and OPENDIR succeed with fh 0,
+ * RELEASE/RELEASEDIR succeed, FORGET is a no-op, STATFS reports an empty filesystem, and
+ * everything else gets ENOSYS, which the kernel remembers for FLUSH, FSYNC, ACCESS, STATX
+ * and others (it then treats them as successful, or falls back, and stops sending them).
+ * INTERRUPT is always handled by the runtime (see "Ordering guarantees" in README.md).
  *
  * Every request handler is called on the loop thread and must reply exactly once through
  * one of the rf_reply_* calls, either before returning or later (see "Requests and
@@ -349,8 +351,8 @@ struct rf_ops {
 	void (*lseek)(struct rf_req *req, uint64_t ino, off_t off, int whence, struct rf_file *fi);
 	/* O_TMPFILE: create an unnamed file and open it; reply with rf_reply_create. */
 	void (*tmpfile)(struct rf_req *req, uint64_t parent, mode_t mode, struct rf_file *fi);
-	/* @mask: STATX_* wanted; reply with rf_reply_statx (or the runtime falls back to
-	 * getattr when NULL). */
+	/* @mask: STATX_* wanted; reply with rf_reply_statx. When NULL the runtime answers
+	 * ENOSYS and the kernel falls back to GETATTR from then on. */
 	void (*statx)(struct rf_req *req, uint64_t ino, int flags, int mask, struct rf_file *fi);
 	void (*syncfs)(struct rf_req *req, uint64_t ino);
 	/* Data the filesystem asked for with rf_notify_retrieve. No reply. */

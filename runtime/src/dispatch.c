@@ -49,6 +49,19 @@ static bool take_compat(struct args *a, void *dst, size_t n, size_t min)
 	return true;
 }
 
+/* Copy a struct whose size depends on the protocol version and that a name or data
+ * follows: exactly @size of its @n bytes are in the message (the rest zero-filled). */
+static bool take_exact(struct args *a, void *dst, size_t n, size_t size)
+{
+	if (a->left < size)
+		return false;
+	memset(dst, 0, n);
+	memcpy(dst, a->p, size);
+	a->p += size;
+	a->left -= size;
+	return true;
+}
+
 /* A NUL-terminated, non-empty name wholly inside the message. */
 static const char *take_name(struct args *a)
 {
@@ -75,9 +88,18 @@ static const void *take_bytes(struct args *a, size_t n)
 
 static void bad_request(struct rf_req *req, const char *why)
 {
-	rf__warn("malformed %s request (unique %llu, len %u): %s; answered EIO",
-		 rf__opname(req->in.opcode), (unsigned long long)req->in.unique, req->in_len, why);
-	rf_reply_err(req, -EIO);
+	uint32_t op = req->in.opcode;
+	/* Opcodes the kernel expects no answer to: a malformed one is dropped. */
+	bool no_reply = op == FUSE_FORGET || op == FUSE_BATCH_FORGET || op == FUSE_INTERRUPT ||
+			op == FUSE_NOTIFY_REPLY;
+
+	rf__warn("malformed %s request (unique %llu, len %u): %s; %s",
+		 rf__opname(req->in.opcode), (unsigned long long)req->in.unique, req->in_len, why,
+		 no_reply ? "dropped" : "answered EIO");
+	if (no_reply)
+		rf_reply_none(req);
+	else
+		rf_reply_err(req, -EIO);
 }
 
 #define DECODE(what, cond)                  \
@@ -231,7 +253,8 @@ static void do_init(struct rf_req *req, struct args *a)
 
 	want = negotiate_transport(se, want);
 	conn->want = want;
-	want |= FUSE_BIG_WRITES | FUSE_MAX_PAGES | FUSE_INIT_EXT;
+	/* Never accept what was not offered, these included (an old kernel: no INIT_EXT). */
+	want |= (FUSE_BIG_WRITES | FUSE_MAX_PAGES | FUSE_INIT_EXT) & in.flags;
 	out->flags = (uint32_t)want;
 	out->flags2 = (uint32_t)(want >> 32);
 	out->max_readahead = conn->max_readahead;
@@ -396,7 +419,7 @@ static void do_mknod(struct rf_req *req, struct args *a)
 	struct fuse_mknod_in in;
 	const char *name;
 
-	DECODE("mknod_in", take_compat(a, &in, sizeof(in),
+	DECODE("mknod_in", take_exact(a, &in, sizeof(in),
 				       minor(req) >= 12 ? sizeof(in) : FUSE_COMPAT_MKNOD_IN_SIZE));
 	DECODE("name", (name = take_name(a)));
 	req->ctx.umask = in.umask;
@@ -522,7 +545,7 @@ static void do_create(struct rf_req *req, struct args *a)
 	struct fuse_create_in in;
 	const char *name;
 
-	DECODE("create_in", take_compat(a, &in, sizeof(in),
+	DECODE("create_in", take_exact(a, &in, sizeof(in),
 					minor(req) >= 12 ? sizeof(in) : 8));
 	DECODE("name", (name = take_name(a)));
 	req->ctx.umask = in.umask;
@@ -575,7 +598,7 @@ static void do_write(struct rf_req *req, struct args *a)
 	struct fuse_write_in in;
 	const void *data;
 
-	DECODE("write_in", take_compat(a, &in, sizeof(in),
+	DECODE("write_in", take_exact(a, &in, sizeof(in),
 				       minor(req) >= 9 ? sizeof(in) : FUSE_COMPAT_WRITE_IN_SIZE));
 	DECODE("write size past the end of the message", (data = take_bytes(a, in.size)));
 	req->fi.fh = in.fh;
@@ -701,7 +724,7 @@ static void do_setxattr(struct rf_req *req, struct args *a)
 	const void *value;
 	bool ext = req->se->conn.want & RF_CAP_SETXATTR_EXT;
 
-	DECODE("setxattr_in", take_compat(a, &in, sizeof(in),
+	DECODE("setxattr_in", take_exact(a, &in, sizeof(in),
 					  ext ? sizeof(in) : FUSE_COMPAT_SETXATTR_IN_SIZE));
 	if (!ext)
 		in.setxattr_flags = 0;

@@ -345,7 +345,7 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 {
 	struct rf_session *se = req->se;
 	struct rf_order *o = se->order;
-	bool bad = false, blocked;
+	bool bad = false, blocked, intr;
 	int i;
 
 	if (req->admitted)
@@ -369,7 +369,13 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 			req->hold[0].fh->dir_opens--;
 	}
 	blocked = !bad && req_blocked(req);
-	if (blocked) {
+	/* Interrupted before it arrived (rf__order_enter) and about to wait in the chain:
+	 * answered EINTR instead, as a parked request is (a RELEASE still runs). */
+	intr = blocked && atomic_load(&req->interrupted) && spec->role[0] != RF_HOLD_RELEASE;
+	if (intr) {
+		blocked = false;
+		req->admitted = true;   /* never runs; its holds go when its EINTR is finished */
+	} else if (blocked) {
 		req->state = RF_REQ_PARKED;
 		for (i = 0; i < 2; i++)
 			if (req->hold[i].fh)
@@ -385,6 +391,10 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 				 (unsigned long long)spec->fh[0]);
 		/* A RELEASE has nothing to report to; it simply is done. */
 		rf_reply_err(req, spec->role[0] == RF_HOLD_RELEASE ? 0 : -EBADF);
+		return 0;
+	}
+	if (intr) {
+		rf_reply_err(req, -EINTR);
 		return 0;
 	}
 	if (blocked && se->debug)
@@ -603,7 +613,10 @@ void rf__req_interrupt(struct rf_req *req)
 	int i;
 
 	pthread_mutex_lock(&se->order_lock);
-	parked = req->state == RF_REQ_PARKED && !req->admitted;
+	/* A parked RELEASE is not answered EINTR: it must still run after its I/O, or the
+	 * filesystem's handle is never released (the kernel has let go of it). */
+	parked = req->state == RF_REQ_PARKED && !req->admitted &&
+		 req->in.opcode != FUSE_RELEASE && req->in.opcode != FUSE_RELEASEDIR;
 	if (parked) {
 		/* It never runs now; its holds go when its EINTR reply is finished. */
 		req->admitted = true;

@@ -63,6 +63,7 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload)
 {
 	struct fuse_out_header oh;
 	size_t cap;
+	int ret = 0;
 
 	if (req->state != RF_REQ_HANDLER) {
 		api_bug(req, req->state == RF_REQ_REPLIED ? "second reply to a request" :
@@ -74,12 +75,14 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload)
 		rf__err("reply to %llu with invalid error %d; sending EIO",
 			(unsigned long long)req->in.unique, err);
 		err = -EIO;
+		ret = -EINVAL;
 	}
 	rf__reply_payload(req, &cap);
 	if (payload > cap) {
 		rf__err("reply to %llu: %zu bytes do not fit the %zu-byte buffer; sending EIO",
 			(unsigned long long)req->in.unique, payload, cap);
 		err = -EIO;
+		ret = -E2BIG;
 	}
 	if (err)
 		payload = 0;
@@ -96,8 +99,24 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload)
 		rf__chan_send(req);
 	else
 		rf__loop_post_req(req->ch->loop, req, RF_REMOTE_REPLY);
-	return err == 0 || payload == 0 ? 0 : -EIO;
+	return ret;
 }
+
+/* The reply does not fit: the kernel gets EIO, the caller -E2BIG. */
+static int reply_too_big(struct rf_req *req)
+{
+	int r = rf__reply_finish(req, -EIO, 0);
+
+	return r < 0 ? r : -E2BIG;
+}
+
+/* A reply to a request that already has one: report it (rf__reply_finish does) without
+ * touching the slot, whose first reply may still be on its way to the kernel. */
+#define REPLY_GUARD(req)                                      \
+	do {                                                  \
+		if ((req)->state != RF_REQ_HANDLER)           \
+			return rf__reply_finish((req), 0, 0); \
+	} while (0)
 
 /* Copy @size bytes to the payload area unless they are already there. */
 static int put(struct rf_req *req, const void *buf, size_t size)
@@ -114,8 +133,9 @@ static int put(struct rf_req *req, const void *buf, size_t size)
 
 static int reply_struct(struct rf_req *req, const void *s, size_t size)
 {
+	REPLY_GUARD(req);
 	if (put(req, s, size) < 0)
-		return rf__reply_finish(req, -EIO, 0);
+		return reply_too_big(req);
 	return rf__reply_finish(req, 0, size);
 }
 
@@ -194,6 +214,7 @@ static void fill_open(struct fuse_open_out *oo, const struct rf_file *fi)
 
 int rf_reply_create(struct rf_req *req, const struct rf_entry *e, const struct rf_file *fi)
 {
+	REPLY_GUARD(req);
 	if (req->state == RF_REQ_HANDLER) {
 		rf__order_opened(req, fi->fh);
 		rf__order_count_lookup(req->se, e->ino);
@@ -285,10 +306,11 @@ int rf_reply_write(struct rf_req *req, size_t count)
 
 int rf_reply_buf(struct rf_req *req, const void *buf, size_t size)
 {
+	REPLY_GUARD(req);
 	if (put(req, buf, size) < 0) {
 		rf__err("reply of %zu bytes to %llu is larger than the buffer", size,
 			(unsigned long long)req->in.unique);
-		return rf__reply_finish(req, -EIO, 0);
+		return reply_too_big(req);
 	}
 	return rf__reply_finish(req, 0, size);
 }
@@ -299,11 +321,13 @@ int rf_reply_iov(struct rf_req *req, const struct iovec *iov, int count)
 	char *dst = rf__reply_payload(req, &cap);
 	int i;
 
+	REPLY_GUARD(req);
+
 	for (i = 0; i < count; i++) {
 		if (iov[i].iov_len > cap - total) {
 			rf__err("reply iovec to %llu is larger than the buffer",
 				(unsigned long long)req->in.unique);
-			return rf__reply_finish(req, -EIO, 0);
+			return reply_too_big(req);
 		}
 		if (iov[i].iov_base != dst + total)
 			memmove(dst + total, iov[i].iov_base, iov[i].iov_len);
@@ -378,8 +402,10 @@ int rf_reply_ioctl(struct rf_req *req, int result, const void *buf, size_t size)
 	size_t cap;
 	char *dst = rf__reply_payload(req, &cap);
 
+	REPLY_GUARD(req);
+
 	if (size > cap - sizeof(io))
-		return rf__reply_finish(req, -EIO, 0);
+		return reply_too_big(req);
 	if (size)
 		memmove(dst + sizeof(io), buf, size);
 	memcpy(dst, &io, sizeof(io));
@@ -441,6 +467,8 @@ int rf_dirbuf_add_plus(struct rf_dirbuf *db, const char *name, const struct rf_e
 	eo.entry_valid = rf__timeout_sec(e->entry_timeout, &eo.entry_valid_nsec);
 	eo.attr_valid = rf__timeout_sec(e->attr_timeout, &eo.attr_valid_nsec);
 	rf__fill_attr(&eo.attr, &e->attr);
+	if (e->ino && !e->attr.st_ino)
+		eo.attr.ino = e->ino;   /* as rf_reply_entry: the kernel takes i_ino from here */
 	memcpy(&dp->entry_out, &eo, sizeof(eo));
 	/* The kernel counts a lookup for every entry but "." and "..". */
 	if (e->ino && strcmp(name, ".") && strcmp(name, ".."))
