@@ -56,7 +56,8 @@ struct rf_post {
  */
 struct rf_loop {
 	struct io_uring ring;
-	pid_t tid;                       /* thread running the loop (0 before first run) */
+	pthread_t thread;                /* thread running the loop (valid once has_thread) */
+	atomic_bool has_thread;
 	atomic_int stop;                 /* any thread: rf_loop_stop() was called */
 	unsigned int inflight;           /* SQEs submitted whose CQE was not reaped yet */
 

@@ -59,7 +59,9 @@ struct io_uring_sqe *rf__loop_sqe(struct rf_loop *loop, struct rf_completion *c)
 
 bool rf__on_loop_thread(const struct rf_loop *loop)
 {
-	return loop->tid == 0 || loop->tid == gettid();
+	/* pthread_self() costs no syscall: this runs for every reply. */
+	return !atomic_load_explicit(&loop->has_thread, memory_order_acquire) ||
+	       pthread_equal(loop->thread, pthread_self());
 }
 
 void rf__loop_wake(struct rf_loop *loop)
@@ -365,7 +367,11 @@ int rf_loop_run_once(struct rf_loop *loop, int timeout_ms)
 	struct io_uring_cqe *cqe;
 	int ret, n = 0;
 
-	loop->tid = gettid();
+	if (!atomic_load_explicit(&loop->has_thread, memory_order_relaxed) ||
+	    !pthread_equal(loop->thread, pthread_self())) {
+		loop->thread = pthread_self();
+		atomic_store_explicit(&loop->has_thread, true, memory_order_release);
+	}
 	arm_wake(loop);
 	n += run_posts(loop);
 	timeout_ms = next_timeout(loop, n ? 0 : timeout_ms);
