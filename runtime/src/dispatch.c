@@ -268,7 +268,8 @@ static void do_init(struct rf_req *req, struct args *a)
 
 	outsize = in.minor < 5 ? FUSE_COMPAT_INIT_OUT_SIZE :
 		  in.minor < 23 ? FUSE_COMPAT_22_INIT_OUT_SIZE : sizeof(*out);
-	se->initialized = true;
+	/* Release: a loop thread that sees it initialized sees the whole conn. */
+	atomic_store_explicit(&se->initialized, true, memory_order_release);
 	if (se->debug)
 		rf__info("INIT: kernel %u.%u, flags 0x%llx offered, 0x%llx accepted, max_write %u, "
 			 "max_readahead %u, max_pages %u", in.major, in.minor,
@@ -1114,7 +1115,8 @@ void rf__dispatch(struct rf_req *req)
 		return bad_request(req, "extension length past the end of the message");
 	args_of(req, &a);
 
-	if (!se->initialized && req->in.opcode != FUSE_INIT) {
+	if (!atomic_load_explicit(&se->initialized, memory_order_acquire) &&
+	    req->in.opcode != FUSE_INIT) {
 		rf__warn("%s before INIT; answered EIO", rf__opname(req->in.opcode));
 		rf_reply_err(req, -EIO);
 		return;

@@ -293,7 +293,7 @@ struct rf_session {
 	bool debug;
 
 	struct rf_conn conn;
-	bool initialized;                /* INIT replied */
+	atomic_bool initialized;         /* INIT replied; conn is read-only once it is set */
 	bool destroyed;                  /* ops.destroy ran */
 	uint32_t bufsize;                /* slot buffer size, fixed before INIT */
 	atomic_int exit_requested;       /* any thread: rf_session_exit */
@@ -350,8 +350,8 @@ void rf__order_enter(struct rf_req *req);
 /* 1: run the handler now. 0: parked (resumed later through rf__dispatch_resume) or
  * already answered (EBADF). */
 int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec);
-/* An OPEN/CREATE/OPENDIR/TMPFILE reply handed out @fh. */
-void rf__order_opened(struct rf_req *req, uint64_t fh);
+/* An OPEN/CREATE/OPENDIR/TMPFILE reply handed out @fh for inode @nodeid. */
+void rf__order_opened(struct rf_req *req, uint64_t fh, uint64_t nodeid);
 /* The request is finished: release its holds, resume what waited, run deferred forgets. */
 void rf__order_leave(struct rf_req *req);
 void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup);

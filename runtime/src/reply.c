@@ -216,7 +216,7 @@ int rf_reply_create(struct rf_req *req, const struct rf_entry *e, const struct r
 {
 	REPLY_GUARD(req);
 	if (req->state == RF_REQ_HANDLER) {
-		rf__order_opened(req, fi->fh);
+		rf__order_opened(req, fi->fh, e->ino);
 		rf__order_count_lookup(req->se, e->ino);
 	}
 	struct {
@@ -292,7 +292,7 @@ int rf_reply_open(struct rf_req *req, const struct rf_file *fi)
 	/* From now on the kernel may name fi->fh: the chains must know it is open. */
 	if (req->state == RF_REQ_HANDLER &&
 	    (req->in.opcode == FUSE_OPEN || req->in.opcode == FUSE_OPENDIR))
-		rf__order_opened(req, fi->fh);
+		rf__order_opened(req, fi->fh, req->in.nodeid);
 	fill_open(&oo, fi);
 	return reply_struct(req, &oo, sizeof(oo));
 }

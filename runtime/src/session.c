@@ -11,6 +11,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -244,6 +245,26 @@ out:
 		rf__warn("teardown: gave up releasing %d open handle(s)", n);
 }
 
+/*
+ * FUSE-over-io_uring: the queue commands we registered stay in the kernel until the
+ * connection ends, and each pins the device file, so closing our fd ends nothing. When we
+ * stop on our own (signal, rf_session_exit) and the mount is busy, our unmount is only a
+ * detach: the connection would live on until the ring is retired, its commands never
+ * reaped (the loop waits for them in vain, and the kernel may still copy a request into
+ * entry buffers we are about to unmap). So abort it first, as closing /dev/fuse does in
+ * /dev/fuse mode: umount -f aborts the connection even when the mount stays busy, and every
+ * command then completes with -ENOTCONN. Only for mount(2) mounts: fusermount3 cannot force.
+ */
+static void abort_queues(struct rf_session *se)
+{
+	/* Not when the kernel ended the connection (unmount, abort): nothing to abort, and
+	 * the mount point may be someone else's by now. */
+	if (!se->uq || !se->mounted || se->fusermount || se->chan.ended)
+		return;
+	if (umount2(se->mountpoint, MNT_FORCE | UMOUNT_NOFOLLOW) == 0)
+		se->mounted = false;    /* it was not busy after all: it is gone */
+}
+
 /* The last step of every ending: destroy, unmount, close. */
 static void session_finish(struct rf_session *se)
 {
@@ -338,12 +359,18 @@ void rf__loop_sessions_poll(struct rf_loop *loop)
 		}
 		rf_timer_cancel(&ch->tick);
 		rf__order_flush_interrupts(se, loop);
+		/* What this channel queued last (on a kernel queue, the COMMIT_AND_FETCH that
+		 * carries a reply) goes to the kernel now: once chans_live says so, the first
+		 * channel may close the device fd those SQEs name. */
+		io_uring_submit(&loop->ring);
 		ch->finished = true;
 		loop->nr_chans_live--;
 		atomic_fetch_sub(&se->chans_live, 1);
 		if (ch == &se->chan) {
-			/* What the kernel left open is released, what it still remembers is
-			 * forgotten, then destroy, unmount, close. */
+			/* The connection ends (if we are the ones ending it), what the kernel
+			 * left open is released, what it still remembers is forgotten, then
+			 * destroy, unmount, close. */
+			abort_queues(se);
 			release_leftovers(se, ch, 1000);
 			rf__order_teardown_forgets(se);
 			session_finish(se);
@@ -422,6 +449,8 @@ static int start_extras(struct rf_session *se)
 	se->extra = calloc((size_t)n, sizeof(*se->extra));
 	if (!se->extra)
 		return -ENOMEM;
+	/* Every loop and channel exists before any thread starts: INIT may be read by any
+	 * of them (clones share the connection), and it sizes the queues for all loops. */
 	for (i = 0; i < n; i++) {
 		struct rf_extra *x = &se->extra[i];
 		int fd = clone_dev_fd(se->fd);
@@ -441,6 +470,10 @@ static int start_extras(struct rf_session *se)
 			close(fd);
 			return ret;
 		}
+	}
+	for (i = 0; i < n; i++) {
+		struct rf_extra *x = &se->extra[i];
+
 		/* Signals stay blocked here (inherited): the first loop's signalfd gets them. */
 		ret = pthread_create(&x->th, NULL, extra_main, x);
 		if (ret)

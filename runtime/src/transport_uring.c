@@ -89,6 +89,10 @@ static void on_request(struct rf_req *req)
 
 	memcpy(&in, h->in_out, sizeof(in));
 	req->commit_id = h->ring_ent_in_out.commit_id;
+	/* A recycled entry starts clean, as a /dev/fuse slot does in rf__chan_free_slot. */
+	atomic_store(&req->interrupted, 0);
+	req->intr_cb = NULL;
+	req->intr_data = NULL;
 	if (psz > ch->payload_size || in.len < sizeof(in) + psz ||
 	    in.len - sizeof(in) - psz > FUSE_URING_OP_IN_OUT_SZ) {
 		/* The kernel's own framing is inconsistent: answer EIO, keep serving. */
@@ -187,7 +191,9 @@ void rf__uring_commit(struct rf_req *req)
 	struct fuse_uring_req_header *h = ent_hdr(req);
 	struct fuse_out_header *oh = (struct fuse_out_header *)h->in_out;
 
-	if (req->ch->ended) {
+	/* A finished channel's session may have closed the device fd already (and
+	 * aborted the connection): the entry is the kernel's to release now. */
+	if (req->ch->ended || req->ch->finished) {
 		req->state = RF_REQ_FREE;
 		req->ch->busy--;
 		return;
@@ -303,7 +309,8 @@ void rf__uring_start(struct rf_session *se)
 		struct rf_chan *ch = &se->uq[i];
 
 		atomic_fetch_add(&se->chans_live, 1);
-		if (ch->loop == se->loop)
+		/* INIT may have been served by any loop: each queue registers on its own. */
+		if (rf__on_loop_thread(ch->loop))
 			register_queue(ch->loop, ch);
 		else if (rf_loop_post(ch->loop, register_queue, ch) < 0)
 			rf__err("uring q%d: cannot reach its loop", i);
