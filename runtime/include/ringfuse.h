@@ -481,7 +481,9 @@ void *rf_req_payload(struct rf_req *req, size_t *cap);
  * (unless it is already in rf_req_payload), so it may be freed when the call returns.
  * Each returns 0, or -errno if the reply could not be encoded (the kernel then gets EIO;
  * the request is finished either way). A second reply is a bug: it aborts in debug builds
- * and is logged and dropped otherwise.
+ * and is logged and dropped otherwise. A reply call never runs filesystem code: requests
+ * it unblocks (a parked RELEASE) and FORGETs it lets go run later, from the loop, so a
+ * filesystem may hold its own lock across rf_reply_*().
  */
 
 /* An error (negative errno, -1..-511) or success with no data for @err == 0. */

@@ -355,6 +355,8 @@ void rf__order_opened(struct rf_req *req, uint64_t fh, uint64_t nodeid);
 /* The request is finished: release its holds, resume what waited, run deferred forgets. */
 void rf__order_leave(struct rf_req *req);
 void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup);
+/* Run the forgets that finished requests let go (loop thread, between callbacks). */
+void rf__order_run_deferred(struct rf_session *se);
 /* INTERRUPT @ir for request @target: apply now, or hold it until the request arrives. */
 void rf__order_interrupt(struct rf_req *ir, uint64_t target);
 void rf__req_interrupt(struct rf_req *req);

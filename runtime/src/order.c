@@ -51,7 +51,9 @@ struct rf_ino_entry {
 	struct rf_ino_entry *hnext;
 	uint64_t nodeid;
 	uint32_t users;                  /* requests in service naming it */
+	bool queued;                     /* on forget_ready */
 	uint64_t forget_nlookup;         /* deferred FORGETs, summed */
+	struct rf_ino_entry *rnext;      /* forget_ready list */
 };
 
 /* How many lookups of a node id the kernel holds (entry replies minus FORGETs), so that
@@ -74,6 +76,8 @@ struct rf_order {
 	void *chunks;                    /* allocations behind the free lists */
 	uint64_t seq;
 	struct rf_req *early_intr;       /* INTERRUPTs whose request has not arrived */
+	struct rf_ino_entry *forget_ready; /* deferred forgets free to run (by the loop) */
+	atomic_bool forget_pending;      /* forget_ready is not empty (read without the lock) */
 	bool no_open;                    /* fh 0 without OPEN is legal (NO_OPEN_SUPPORT) */
 };
 
@@ -205,11 +209,6 @@ static void ino_put_if_unused(struct rf_order *o, struct rf_ino_entry *e)
 }
 
 static void lk_forget(struct rf_order *o, uint64_t nodeid, uint64_t nlookup);
-
-/* A FORGET that could run now; collected under the lock, run after it. */
-struct forget_run {
-	uint64_t nodeid, nlookup;
-};
 
 static bool ranges_overlap(const struct rf_hold *a, const struct rf_hold *b)
 {
@@ -436,11 +435,13 @@ void rf__order_opened(struct rf_req *req, uint64_t fh, uint64_t nodeid)
 			(unsigned long long)fh);
 }
 
-/* Make parked requests on @e that may go now runnable; collect them on @ready. */
+/* Make parked requests on @e that may go now runnable; append them to @ready. */
 static void wake_parked(struct rf_fh_entry *e, struct rf_req **ready)
 {
 	struct rf_hold *h;
 
+	while (*ready)
+		ready = &(*ready)->next;
 	if (!e->parked)
 		return;
 	for (h = e->head; h; h = h->next) {
@@ -453,42 +454,58 @@ static void wake_parked(struct rf_fh_entry *e, struct rf_req **ready)
 		for (i = 0; i < 2; i++)
 			if (r->hold[i].fh)
 				r->hold[i].fh->parked--;
-		r->next = *ready;
-		*ready = r;
+		r->next = NULL;
+		*ready = r;          /* in arrival order */
+		ready = &r->next;
 	}
 }
 
-static void ino_release(struct rf_order *o, struct rf_ino_entry *e, struct forget_run *f)
+/* The last request naming @e finished: a FORGET held back for it may run now. It is run
+ * by the loop (rf__order_run_deferred), never inside the reply call that got us here. */
+static void ino_release(struct rf_order *o, struct rf_ino_entry *e)
 {
-	if (--e->users == 0 && e->forget_nlookup) {
-		f->nodeid = e->nodeid;
-		f->nlookup = e->forget_nlookup;
-		e->forget_nlookup = 0;
+	if (--e->users == 0 && e->forget_nlookup && !e->queued) {
+		e->queued = true;
+		e->rnext = o->forget_ready;
+		o->forget_ready = e;
+		atomic_store_explicit(&o->forget_pending, true, memory_order_release);
 	}
 	ino_put_if_unused(o, e);
 }
 
-/* Run the filesystem's forget, now that nothing in service names the inode. */
-static void run_forget(struct rf_session *se, const struct forget_run *f)
+void rf__order_run_deferred(struct rf_session *se)
 {
-	if (f->nodeid && se->ops.forget)
-		se->ops.forget(se->userdata, f->nodeid, f->nlookup);
-}
+	struct rf_order *o = se->order;
 
-/* Resume a request that was parked: on its own loop thread, where its reply goes. */
-static void resume(struct rf_req *r)
-{
-	if (rf__on_loop_thread(r->ch->loop))
-		rf__dispatch_resume(r);
-	else
-		rf__loop_post_req(r->ch->loop, r, RF_REMOTE_RESUME);
+	while (atomic_load_explicit(&o->forget_pending, memory_order_acquire)) {
+		struct rf_ino_entry *e;
+		uint64_t nodeid = 0, nlookup = 0;
+
+		pthread_mutex_lock(&se->order_lock);
+		e = o->forget_ready;
+		if (e) {
+			o->forget_ready = e->rnext;
+			e->queued = false;
+			if (!e->users) {
+				/* A request that named it meanwhile takes it back otherwise. */
+				nodeid = e->nodeid;
+				nlookup = e->forget_nlookup;
+				e->forget_nlookup = 0;
+			}
+			ino_put_if_unused(o, e);
+		}
+		if (!o->forget_ready)
+			atomic_store_explicit(&o->forget_pending, false, memory_order_relaxed);
+		pthread_mutex_unlock(&se->order_lock);
+		if (nodeid && se->ops.forget)
+			se->ops.forget(se->userdata, nodeid, nlookup);
+	}
 }
 
 void rf__order_leave(struct rf_req *req)
 {
 	struct rf_session *se = req->se;
 	struct rf_order *o = se->order;
-	struct forget_run f[2] = { { 0, 0 }, { 0, 0 } };
 	struct rf_req *ready = NULL, *r;
 	struct rf_fh_entry *fhs[2] = { NULL, NULL };
 	int i;
@@ -516,17 +533,17 @@ void rf__order_leave(struct rf_req *req)
 	}
 	for (i = 0; i < 2; i++) {
 		if (req->ino[i])
-			ino_release(o, req->ino[i], &f[i]);
+			ino_release(o, req->ino[i]);
 		req->ino[i] = NULL;
 	}
 	pthread_mutex_unlock(&se->order_lock);
 
-	run_forget(se, &f[0]);
-	run_forget(se, &f[1]);
+	/* Unblocked requests start from their loop's next round, not from inside the reply
+	 * call that finished this one: a filesystem may hold its own lock across a reply. */
 	while ((r = ready)) {
 		ready = r->next;
 		r->next = NULL;
-		resume(r);
+		rf__loop_post_req(r->ch->loop, r, RF_REMOTE_RESUME);
 	}
 }
 

@@ -339,6 +339,7 @@ void rf__loop_sessions_poll(struct rf_loop *loop)
 	for (ch = loop->chans; ch; ch = ch->next) {
 		struct rf_session *se = ch->se;
 
+		rf__order_run_deferred(se);
 		if (ch->finished)
 			continue;
 		if (atomic_load(&se->exit_requested) && !ch->stopping) {
@@ -372,6 +373,7 @@ void rf__loop_sessions_poll(struct rf_loop *loop)
 			 * destroy, unmount, close. */
 			abort_queues(se);
 			release_leftovers(se, ch, 1000);
+			rf__order_run_deferred(se);
 			rf__order_teardown_forgets(se);
 			session_finish(se);
 		}
