@@ -532,9 +532,13 @@ int rf_reply_ioctl(struct rf_req *req, int result, const void *buf, size_t size)
  * instead of calling read(2)/fsync(2)/openat(2) on the loop thread. Each call queues one
  * io_uring operation on the loop the request arrived on, attached to @req; the request
  * completes from its CQE. Rules, for every rf_backing_* call:
- *  - Loop thread of @req, while @req is in service (before its reply, or after it: the
- *    request keeps its fh and inodes until its last backing operation completed, so
- *    RELEASE/FORGET never run under a backing read — see "Ordering guarantees").
+ *  - Loop thread of @req. Start them before the reply (from the handler or from the
+ *    callback of an earlier backing operation of the same request). The request may be
+ *    answered while some are still running (e.g. EINTR from the interrupt hook): it then
+ *    keeps its fh and inodes until the last one completed, so RELEASE/FORGET never run
+ *    under a backing read (see "Ordering guarantees"). On /dev/fuse such a reply goes out
+ *    at once; on the kernel's io_uring queues it is committed when they complete. Never
+ *    leave a read into rf_req_payload() running behind a reply that uses the payload.
  *  - At most RF_BACKING_MAX operations per request at once; one more returns -EBUSY.
  *  - Returns 0 and later calls @cb(@req, res, @data) exactly once on the loop thread, with
  *    res = the operation's result (>= 0) or -errno; or returns -errno and never calls @cb.
