@@ -123,14 +123,45 @@ test: deps
 	    > build/fuzz/ci.log 2>&1; rc=$$?; tail -4 build/fuzz/ci.log; exit $$rc
 	@scripts/run-tests.sh build/asan
 
-# The same tests with long counts (1,000 kill-during-READ iterations per configuration).
+# The same tests with long counts (1,000 kill-during-READ iterations per configuration,
+# 100 server stops per teardown trigger and configuration).
 test-long: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all
-	@ORDER_ITERS=1000 scripts/run-tests.sh build/asan
+	@ORDER_ITERS=1000 TEARDOWN_ITERS=100 scripts/run-tests.sh build/asan
 
 run: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/run-memfs.sh $(B) $(MNT)
+
+# ---- benchmark (bench/README.md) ----------------------------------------------------
+# make bench [QUICK=1]: fio if missing, this build plus the libfuse3 peer and metaops, the
+# runtime with the ordering chains compiled out (build/nochains), then bench/run.sh (root).
+QUICK ?= 0
+bench_bins    := $(B)/bench/passthrough_fuse3 $(B)/bench/metaops
+nochains_bins := build/nochains/examples/passthrough build/nochains/examples/nullfs
+
+$(B)/bench/passthrough_fuse3: bench/peers/passthrough_fuse3.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) $$(pkg-config --cflags fuse3) -o $@ $< $(LDFLAGS) $$(pkg-config --libs fuse3) -lpthread
+
+$(B)/bench/metaops: bench/tools/metaops.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all $(bench_bins)
+	@CFLAGS="-O2 -g -DRF_NO_CHAINS" $(MAKE) --no-print-directory B=build/nochains $(nochains_bins)
+	@QUICK=$(QUICK) BUILD=$(B) bench/run.sh
+
+# What CI runs: the QUICK benchmark, then a check that every system produced every figure.
+bench-smoke:
+	@$(MAKE) --no-print-directory bench QUICK=1
+	@python3 bench/report.py check build/bench/results.json
+
+.PHONY: bench bench-smoke
 
 # ---- install -------------------------------------------------------------------
 install: lib

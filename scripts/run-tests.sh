@@ -68,6 +68,16 @@ if [ "$(id -u)" -ne 0 ] && ! command -v fusermount3 >/dev/null; then
   can_mount=0; why="not root and no fusermount3"
 fi
 
+# The kernel's FUSE-over-io_uring queues: enabled for the tests when we are root and the
+# fuse module has the parameter; otherwise the uring cases skip, saying why.
+uring_param=/sys/module/fuse/parameters/enable_uring uring_why=""
+if [ ! -e "$uring_param" ]; then
+  uring_why="this kernel has no FUSE-over-io_uring ($uring_param missing; needs Linux >= 6.14)"
+else
+  if [ "$(cat "$uring_param")" != Y ] && [ "$(id -u)" -eq 0 ]; then echo Y > "$uring_param" 2>/dev/null; fi
+  [ "$(cat "$uring_param")" = Y ] || uring_why="fuse enable_uring is N and we cannot set it (not root?)"
+fi
+
 echo "== unit tests (criterion, fake kernel) =="
 if "$B/tests/unit/unit" --jobs 2; then pass "unit"; else fail "unit" "criterion suite"; fi
 
@@ -87,21 +97,178 @@ else
     fail "hello" "did not mount"
   fi
 
-  # memfs: the syscall test program, as root and as another user (default_permissions).
-  for threads in 1 2; do
-    name="memfs syscalls (threads=$threads)"
-    m=$work/memfs$threads
-    if [ ! -x "$B/examples/memfs" ] || [ ! -x "$B/tests/integration/syscalls" ]; then skip "$name" "not built"; continue; fi
-    if mount_fs "$m" "$work/memfs$threads.log" "$B/examples/memfs" \
-         -o allow_other,default_permissions,threads=$threads; then
-      "$B/tests/integration/syscalls" "$m"; rc=$?
-      unmount_fs "$m"; src=$?
-      if [ $rc -eq 0 ] && [ $src -eq 0 ]; then pass "$name"
-      else fail "$name" "syscalls exit $rc, server exit $src"; tail -20 "$work/memfs$threads.log"; fi
+  # memfs: the syscall test program, as root and as another user (default_permissions),
+  # on both transports.
+  for transport in dev uring; do
+    for threads in 1 2; do
+      name="memfs syscalls (transport=$transport, threads=$threads)"
+      m=$work/memfs-$transport-$threads log=$work/memfs-$transport-$threads.log
+      if [ ! -x "$B/examples/memfs" ] || [ ! -x "$B/tests/integration/syscalls" ]; then skip "$name" "not built"; continue; fi
+      if [ "$transport" = uring ] && [ -n "$uring_why" ]; then skip "$name" "$uring_why"; continue; fi
+      if mount_fs "$m" "$log" "$B/examples/memfs" \
+           -o allow_other,default_permissions,threads=$threads,transport=$transport; then
+        "$B/tests/integration/syscalls" "$m" > "$log.out" 2>&1; rc=$?
+        tail -1 "$log.out" | sed 's/^/      /'
+        unmount_fs "$m"; src=$?
+        if [ $rc -eq 0 ] && [ $src -eq 0 ]; then pass "$name"
+        else fail "$name" "syscalls exit $rc, server exit $src"; grep -E "^FAIL" "$log.out"; tail -20 "$log"; fi
+      else
+        fail "$name" "did not mount"
+      fi
+    done
+  done
+fi
+
+echo "== passthrough: every cache mode, both transports =="
+# Over a private tmpfs: the syscall program, the fsx-style exerciser (mmap mixed with
+# write(2), truncate, fallocate, punch, copy_file_range) and a concurrency stress. The
+# server exits non-zero if it still holds a backing fd at exit.
+FSX_OPS=${FSX_OPS:-20000}
+STRESS_SECS=${STRESS_SECS:-5}
+if [ "$can_mount" -eq 0 ]; then
+  skip "passthrough" "$why"
+elif [ ! -x "$B/examples/passthrough" ] || [ ! -x "$B/tests/integration/fsx" ]; then
+  skip "passthrough" "not built"
+else
+  src=$work/pt-src
+  mkdir -p "$src" && mount -t tmpfs -o size=512m tmpfs "$src" && mounts+=("$src")
+  chmod 0755 "$src"
+  for transport in dev uring; do
+    for mode in cache=never cache=auto cache=always writeback passthrough; do
+      name="passthrough $mode (transport=$transport)"
+      if [ "$transport" = uring ] && [ -n "$uring_why" ]; then skip "$name" "$uring_why"; continue; fi
+      tag=pt-$transport-${mode#cache=}
+      m=$work/$tag log=$work/$tag.log
+      rm -rf "${src:?}"/* 2>/dev/null
+      if ! mount_fs "$m" "$log" "$B/examples/passthrough" \
+             -o "source=$src,allow_other,$mode,transport=$transport"; then
+        fail "$name" "did not mount"; continue
+      fi
+      "$B/tests/integration/syscalls" "$m" > "$log.syscalls" 2>&1; rc1=$?
+      "$B/tests/integration/fsx" -N "$FSX_OPS" -S "$RANDOM" "$m/fsx.file" > "$log.fsx" 2>&1; rc2=$?
+      rc3=0
+      if [ -x "$B/tests/integration/stressor" ]; then
+        "$B/tests/integration/stressor" -t "$STRESS_SECS" "$m" > "$log.stress" 2>&1; rc3=$?
+      fi
+      unmount_fs "$m"; srv=$?
+      echo "      $(tail -1 "$log.syscalls"); $(tail -1 "$log.fsx")"
+      if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ $srv -eq 0 ]; then
+        pass "$name"
+      else
+        fail "$name" "syscalls $rc1, fsx $rc2, stress $rc3, server exit $srv"
+        grep -E "^FAIL" "$log.syscalls"; tail -30 "$log.fsx" | grep -v "^ok"; tail -10 "$log.stress" 2>/dev/null
+        tail -20 "$log"
+      fi
+    done
+  done
+  # stress-ng's filesystem stressors as an extra smoke run (Debian's stress-ng).
+  name="stress-ng filesystem stressors on passthrough"
+  if ! command -v stress-ng >/dev/null; then
+    skip "$name" "stress-ng not installed"
+  else
+    m=$work/pt-stressng log=$work/pt-stressng.log
+    rm -rf "${src:?}"/* 2>/dev/null
+    if mount_fs "$m" "$log" "$B/examples/passthrough" -o "source=$src,allow_other"; then
+      (cd "$m" && timeout 120 stress-ng --temp-path "$m" --dir 1 --dentry 1 --fallocate 1 \
+         --hdd 1 --hdd-bytes 16m --link 1 --rename 1 --symlink 1 --xattr 1 --lockf 1 \
+         --seek 1 --seek-size 16m -t 10s --metrics-brief) > "$log.out" 2>&1; rc=$?
+      unmount_fs "$m"; srv=$?
+      if [ $rc -eq 0 ] && [ $srv -eq 0 ]; then pass "$name"
+      else fail "$name" "stress-ng exit $rc, server exit $srv"; tail -20 "$log.out"; tail -10 "$log"; fi
     else
       fail "$name" "did not mount"
     fi
+  fi
+fi
+
+echo "== ordering (real mount) =="
+# The MooseFS/FreeBSD bug (design.md 3): order_seed kills readers in the middle of slow
+# READs of slowfs and checks in slowfs's event log that each handle's RELEASE came after
+# its READs finished; slowfs frees the handle in RELEASE, so ASan (build/asan) reports a
+# release that overtook a READ. "timer" READs wait on an rf_timer (Linux itself sends
+# RELEASE only after the READ's reply); "backing" READs run on a worker and an interrupt
+# replies EINTR early, so only ringfuse's chain keeps RELEASE waiting.
+ORDER_ITERS=${ORDER_ITERS:-30}
+CONC_SECS=${CONC_SECS:-5}
+sanitizer_reports() { grep -cE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
+# stop_hung_server LOG : the test program saw the server stop answering. Append its
+# threads' stacks to LOG (with gdb, when installed), show where they wait, then kill it,
+# so that the unmount cannot block on it (a dead server's mount unmounts at once).
+stop_hung_server() {
+  local pid=$SERVER_PID log=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  if command -v gdb >/dev/null; then
+    echo "--- server $pid hung; its threads:" >> "$log"
+    timeout 60 gdb -batch -ex "thread apply all bt 30" "/proc/$pid/exe" "$pid" >> "$log" 2>&1
+    grep -E "^Thread |^#[0-9]+ .* in (mf_|slow_|rf_|rf__|resume|release_common|fs_lock)" "$log" |
+      tail -40 | sed 's/^/      /'
+  fi
+  kill -KILL "$pid" 2>/dev/null
+}
+if [ "$can_mount" -eq 0 ]; then
+  skip "ordering (real mount)" "$why"
+elif [ ! -x "$B/tests/integration/slowfs" ] || [ ! -x "$B/tests/integration/order_seed" ]; then
+  skip "ordering (real mount)" "slowfs/order_seed not built"
+else
+  for transport in dev uring; do
+    for kind in timer backing; do
+      for threads in 1 2; do
+        name="ordering: slowfs $kind, transport=$transport, threads=$threads, $ORDER_ITERS kills"
+        if [ "$transport" = uring ] && [ -n "$uring_why" ]; then skip "$name" "$uring_why"; continue; fi
+        tag=order-$transport-$kind-$threads
+        m=$work/$tag events=$work/$tag.events slog=$work/$tag.log
+        opts="delay_ms=300,log=$events,threads=$threads,transport=$transport"
+        [ "$kind" = backing ] && opts="$opts,backing"
+        : > "$events"
+        if ! mount_fs "$m" "$slog" "$B/tests/integration/slowfs" -o "$opts"; then
+          fail "$name" "did not mount"; continue
+        fi
+        if [ "$transport" = uring ] && ! grep -q "transport: FUSE-over-io_uring" "$slog"; then
+          unmount_fs "$m"
+          skip "$name" "the kernel did not grant io_uring queues: $(grep -m1 'transport' "$slog")"
+          continue
+        fi
+        start=$SECONDS
+        "$B/tests/integration/order_seed" -n "$ORDER_ITERS" "$m" "$events" > "$work/$tag.out" 2>&1; rc=$?
+        grep -qE "stuck in the filesystem|not released in time" "$work/$tag.out" && stop_hung_server "$slog"
+        unmount_fs "$m"; sexit=$?
+        reports=$(sanitizer_reports "$slog")
+        grep -E "^order_seed: [0-9.]+ s;" "$work/$tag.out" | sed 's/^/      /'
+        summary=$(tail -1 "$work/$tag.out")
+        if [ $rc -eq 0 ] && [ $sexit -eq 0 ] && [ "$reports" -eq 0 ]; then
+          pass "$name ($summary, $((SECONDS - start)) s)"
+        else
+          fail "$name" "order_seed exit $rc ($summary), server exit $sexit, $reports sanitizer report(s)"
+          grep -m10 -E "^FAIL|child: " "$work/$tag.out"
+          grep -m1 -A25 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$slog" || tail -20 "$slog"
+        fi
+      done
+    done
   done
+fi
+
+# Opens and reads racing unlink/create/rename of the same name, on memfs.
+name="concurrency on memfs (8 processes, $CONC_SECS s, threads=2)"
+if [ "$can_mount" -eq 0 ]; then
+  skip "$name" "$why"
+elif [ ! -x "$B/examples/memfs" ] || [ ! -x "$B/tests/integration/concurrency" ]; then
+  skip "$name" "memfs or concurrency not built"
+else
+  m=$work/concurrency slog=$work/concurrency.log
+  if mount_fs "$m" "$slog" "$B/examples/memfs" -o threads=2; then
+    "$B/tests/integration/concurrency" -p 8 -t "$CONC_SECS" "$m" > "$work/concurrency.out" 2>&1; rc=$?
+    grep -qE "hung|stuck in the filesystem" "$work/concurrency.out" && stop_hung_server "$slog"
+    unmount_fs "$m"; sexit=$?
+    reports=$(sanitizer_reports "$slog")
+    summary=$(tail -1 "$work/concurrency.out")
+    if [ $rc -eq 0 ] && [ $sexit -eq 0 ] && [ "$reports" -eq 0 ]; then pass "$name ($summary)"
+    else
+      fail "$name" "exit $rc, server exit $sexit, $reports sanitizer report(s)"
+      grep -v "^      " "$work/concurrency.out" | tail -20; tail -10 "$slog" | grep -v "^#"
+    fi
+  else
+    fail "$name" "did not mount"
+  fi
 fi
 
 # Nothing of ours may be left behind.

@@ -255,14 +255,49 @@ out:
  * /dev/fuse mode: umount -f aborts the connection even when the mount stays busy, and every
  * command then completes with -ENOTCONN. Only for mount(2) mounts: fusermount3 cannot force.
  */
+/* The fuse connection number of our mount: the minor of its st_dev, from mountinfo (a
+ * stat of the mount point would ask this very server). 0 if not found. */
+static unsigned int conn_number(const struct rf_session *se)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], mnt[4096];
+	unsigned int major, minor, found = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mnt) == 3 &&
+		    !strcmp(mnt, se->mountpoint) && strstr(line, " - fuse"))
+			found = minor;   /* the last one: mounts stack */
+	}
+	fclose(f);
+	return found;
+}
+
 static void abort_queues(struct rf_session *se)
 {
+	char path[96];
+	unsigned int n;
+	int fd;
+
 	/* Not when the kernel ended the connection (unmount, abort): nothing to abort, and
 	 * the mount point may be someone else's by now. */
-	if (!se->uq || !se->mounted || se->fusermount || se->chan.ended)
+	if (!se->uq || !se->mounted || se->chan.ended)
 		return;
-	if (umount2(se->mountpoint, MNT_FORCE | UMOUNT_NOFOLLOW) == 0)
-		se->mounted = false;    /* it was not busy after all: it is gone */
+	if (!se->fusermount) {
+		if (umount2(se->mountpoint, MNT_FORCE | UMOUNT_NOFOLLOW) == 0)
+			se->mounted = false;    /* it was not busy after all: it is gone */
+		return;
+	}
+	/* fusermount3 cannot force: abort through the fuse control filesystem if we may
+	 * (root with fusectl mounted). Otherwise the ring's exit cancels the commands. */
+	n = conn_number(se);
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", n);
+	if (n && (fd = open(path, O_WRONLY | O_CLOEXEC)) >= 0) {
+		if (write(fd, "1", 1) < 0)
+			rf__warn("abort through %s: %s", path, strerror(errno));
+		close(fd);
+	}
 }
 
 /* The last step of every ending: destroy, unmount, close. */

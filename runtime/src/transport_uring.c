@@ -321,6 +321,17 @@ void rf__uring_destroy(struct rf_session *se)
 {
 	int i;
 
+	for (i = 0; i < se->nr_uq; i++)
+		if (se->uq[i].in_kernel)
+			break;
+	if (i < se->nr_uq) {
+		/* Commands were never reaped (the connection outlived us: a fusermount3
+		 * mount still busy). The ring's exit cancels them from a kernel worker, which
+		 * may still copy into the entries: keep the buffers rather than free them. */
+		rf__warn("uring: %u queue command(s) not reaped; keeping their buffers",
+			 se->uq[i].in_kernel);
+		return;
+	}
 	for (i = 0; i < se->nr_uq; i++) {
 		struct rf_chan *ch = &se->uq[i];
 
