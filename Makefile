@@ -124,10 +124,11 @@ test: deps
 	@scripts/run-tests.sh build/asan
 
 # The same tests with long counts (1,000 kill-during-READ iterations per configuration,
-# 100 server stops per teardown trigger and configuration).
+# 100 server stops per teardown trigger and configuration, 200,000 fsx operations per
+# passthrough mode and transport).
 test-long: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all
-	@ORDER_ITERS=1000 TEARDOWN_ITERS=100 scripts/run-tests.sh build/asan
+	@ORDER_ITERS=1000 TEARDOWN_ITERS=100 FSX_OPS=200000 STRESS_SECS=30 scripts/run-tests.sh build/asan
 
 run: deps
 	@$(MAKE) --no-print-directory all
