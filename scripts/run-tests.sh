@@ -179,6 +179,7 @@ else
       fail "$name" "did not mount"
     fi
   fi
+  umount "$src" 2>/dev/null || umount -l "$src"
 fi
 
 echo "== ordering (real mount) =="
@@ -268,6 +269,28 @@ else
     fi
   else
     fail "$name" "did not mount"
+  fi
+fi
+
+echo "== teardown: every trigger, loop-mounted ext4 backing, both transports =="
+# tests/integration/teardown.sh prints PASS/FAIL/SKIP lines of its own; they are counted
+# here. TEARDOWN_ITERS (20 in CI, 100 in make test-long) stops per trigger.
+if [ "$can_mount" -eq 0 ]; then
+  skip "teardown" "$why"
+elif [ ! -x "$B/examples/passthrough" ] || [ ! -x "$B/tests/integration/loadgen" ]; then
+  skip "teardown" "passthrough or loadgen not built"
+else
+  tests/integration/teardown.sh "$B" > "$work/teardown.out" 2>&1; rc=$?
+  while IFS= read -r line; do
+    case "$line" in
+      "PASS  "*) pass "${line#PASS  }" ;;
+      "FAIL  "*) failed=$((failed + 1)); failures+=("${line#FAIL  }"); echo "$line" ;;
+      "SKIP  "*) skipped=$((skipped + 1)); echo "$line" ;;
+    esac
+  done < "$work/teardown.out"
+  if [ $rc -ne 0 ]; then
+    grep -q "^FAIL  " "$work/teardown.out" || fail "teardown" "teardown.sh exit $rc"
+    grep -v -E "^(PASS|SKIP)  " "$work/teardown.out" | tail -40
   fi
 fi
 
