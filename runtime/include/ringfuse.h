@@ -551,7 +551,11 @@ int rf_reply_ioctl(struct rf_req *req, int result, const void *buf, size_t size)
 typedef void (*rf_backing_cb)(struct rf_req *req, int res, void *data);
 
 /* pread @size bytes at @off from @fd straight into the request's reply buffer
- * (rf_req_payload): no copy. Default reply: the bytes read, or the error. */
+ * (rf_req_payload): no copy. Default reply: the bytes read, or the error.
+ * On memory filesystems (tmpfs, ramfs), which io_uring can only serve from a worker
+ * thread, rf_backing_read and rf_backing_write copy in place instead (nothing there waits
+ * for a device): the default reply is then sent before the call returns, while a @cb
+ * still runs later, on the loop, from a ring completion. */
 int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backing_cb cb,
 		    void *data);
 /* pwrite. Default reply: rf_reply_write(res), or the error. */
