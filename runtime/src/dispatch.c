@@ -291,14 +291,21 @@ static void do_destroy(struct rf_req *req, struct args *a)
 
 /* ---- names and entries -------------------------------------------------------------- */
 
-static void do_lookup(struct rf_req *req, struct args *a)
+/* Requests whose only argument is a name in the directory @nodeid. */
+static void name_op(struct rf_req *req, struct args *a,
+		    void (*op)(struct rf_req *req, uint64_t parent, const char *name))
 {
 	const char *name = take_name(a);
 
 	DECODE("name", name);
-	if (!req->se->ops.lookup)
+	if (!op)
 		return (void)rf_reply_err(req, -ENOSYS);
-	req->se->ops.lookup(req, req->in.nodeid, name);
+	op(req, req->in.nodeid, name);
+}
+
+static void do_lookup(struct rf_req *req, struct args *a)
+{
+	name_op(req, a, req->se->ops.lookup);
 }
 
 static void do_forget(struct rf_req *req, struct args *a)
@@ -444,22 +451,12 @@ static void do_mkdir(struct rf_req *req, struct args *a)
 
 static void do_unlink(struct rf_req *req, struct args *a)
 {
-	const char *name = take_name(a);
-
-	DECODE("name", name);
-	if (!req->se->ops.unlink)
-		return (void)rf_reply_err(req, -ENOSYS);
-	req->se->ops.unlink(req, req->in.nodeid, name);
+	name_op(req, a, req->se->ops.unlink);
 }
 
 static void do_rmdir(struct rf_req *req, struct args *a)
 {
-	const char *name = take_name(a);
-
-	DECODE("name", name);
-	if (!req->se->ops.rmdir)
-		return (void)rf_reply_err(req, -ENOSYS);
-	req->se->ops.rmdir(req, req->in.nodeid, name);
+	name_op(req, a, req->se->ops.rmdir);
 }
 
 static void do_symlink(struct rf_req *req, struct args *a)
@@ -768,12 +765,7 @@ static void do_listxattr(struct rf_req *req, struct args *a)
 
 static void do_removexattr(struct rf_req *req, struct args *a)
 {
-	const char *name = take_name(a);
-
-	DECODE("name", name);
-	if (!req->se->ops.removexattr)
-		return (void)rf_reply_err(req, -ENOSYS);
-	req->se->ops.removexattr(req, req->in.nodeid, name);
+	name_op(req, a, req->se->ops.removexattr);
 }
 
 static void do_access(struct rf_req *req, struct args *a)
