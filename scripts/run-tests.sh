@@ -3,6 +3,9 @@
 # suite (fake kernel on a socket pair), then real-mount tests. Every mount made here is
 # unmounted and every server started here is killed on exit, pass or fail.
 # Ends with one line: "tests: N passed, N failed, N skipped".
+# The whole script is one brace group: bash reads it completely before running it, so
+# editing this file while a run is under way cannot break that run.
+{
 set -uo pipefail
 B=${1:-build/asan}
 cd "$(dirname "$0")/.."
@@ -302,3 +305,5 @@ echo
 for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
+exit $?
+}
