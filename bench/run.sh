@@ -1,0 +1,440 @@
+#!/usr/bin/env bash
+# bench/run.sh - the ringfuse benchmark: native tmpfs, ringfuse passthrough (both transports,
+# cache=never/auto, kernel passthrough), nullfs (both transports) and the libfuse3 peer
+# (multi- and single-threaded loops), round-robin, median of the repetitions.
+#
+#   bench/run.sh                  full run (3 repetitions; < 15 min on 2 cores)
+#   QUICK=1 bench/run.sh          every system and workload, shorter (< 3 min)
+#
+# Run as root from anywhere; `make bench` builds what it needs first. Environment:
+#   BUILD=build/gcc  NOCHAINS_BUILD=build/nochains  OUT_DIR=build/bench
+#   REPS=  RUNTIME_MS=  RAMP_MS=  N=  CAL_N=   override the mode's defaults
+#   PIN=1 PIN_CPU=0     QD1 and metadata workloads: client and server on one CPU (PIN=0: not)
+#   BENCH_NICE=-10      nice of everything the bench starts (0: unchanged)
+#   ONLY="native rf-uring-never ..."           a subset of systems (debugging only)
+# Output: a table on stdout, $OUT_DIR/results.json (every figure), $OUT_DIR/results.txt
+# (the table) and $OUT_DIR/logs/ (server logs of the last run). See bench/README.md.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$PWD
+QUICK=${QUICK:-0}
+case "$QUICK" in 1|yes|true) QUICK=1 ;; *) QUICK=0 ;; esac
+BUILD=${BUILD:-build/gcc}
+NOCHAINS_BUILD=${NOCHAINS_BUILD:-build/nochains}
+OUT_DIR=${OUT_DIR:-build/bench}
+REPORT="$REPO/bench/report.py"
+case "$OUT_DIR" in /*) ;; *) OUT_DIR="$REPO/$OUT_DIR" ;; esac
+BENCH_NICE=${BENCH_NICE:--10}   # other agents' load on this machine: see bench/README.md
+
+if [ "$QUICK" = 1 ]; then
+	REPS=${REPS:-1} RUNTIME_MS=${RUNTIME_MS:-250} RAMP_MS=${RAMP_MS:-200} N=${N:-1000} CAL_N=${CAL_N:-100}
+else
+	REPS=${REPS:-3} RUNTIME_MS=${RUNTIME_MS:-700} RAMP_MS=${RAMP_MS:-250} N=${N:-19000} CAL_N=${CAL_N:-200}
+fi
+FILE_MB=256              # the fio data file
+CACHED_MB=64             # what cached-reread reads of it (its first pass must fit the ramp)
+NULLFS_SIZE=1G           # every nullfs file
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root (it mounts a tmpfs and FUSE filesystems)"
+# Servers and clients run at nice $BENCH_NICE (inherited), so that other work on the machine
+# disturbs the figures less; the load average is reported with every run either way.
+[ "$BENCH_NICE" != 0 ] && renice -n "$BENCH_NICE" -p $$ >/dev/null
+command -v python3 >/dev/null || die "python3 is missing (scripts/deps.sh bench installs it)"
+if ! command -v fio >/dev/null; then
+	echo "bench: fio is missing; installing it (apt-get install -y fio)"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio >/dev/null || die "could not install fio"
+fi
+for b in "$BUILD/examples/passthrough" "$BUILD/examples/nullfs" "$BUILD/bench/passthrough_fuse3" \
+	 "$BUILD/bench/metaops" "$NOCHAINS_BUILD/examples/passthrough" "$NOCHAINS_BUILD/examples/nullfs"; do
+	[ -x "$b" ] || die "$b is missing: run 'make bench' (it builds everything first)"
+done
+BUILD=$(cd "$BUILD" && pwd) NOCHAINS_BUILD=$(cd "$NOCHAINS_BUILD" && pwd)
+METAOPS="$BUILD/bench/metaops"
+
+# ---- the systems -------------------------------------------------------------------------
+# Main systems run every workload; aux systems (the chains-off build) run a few, right after
+# the system they are compared with.
+MAIN_SYSTEMS=(native rf-dev-never rf-uring-never rf-dev-auto rf-uring-auto rf-dev-kpt rf-uring-kpt
+	      nullfs-dev nullfs-uring fuse3-mt-never fuse3-st-never fuse3-mt-auto fuse3-st-auto)
+AUX_SYSTEMS=(rf-uring-never-nochains nullfs-uring-nochains)
+# Three server instances per system and repetition (a "phase" each):
+#  lat    QD1 and metadata workloads: one request at a time, so what is measured is the cost
+#         of a round trip. Client and server (all its threads) run on CPU $PIN_CPU: on this
+#         VM a wakeup across CPUs costs ~20 us and where the scheduler puts the two decides
+#         the result by up to 5x (bench/README.md); PIN=0 leaves them unpinned.
+#  tput   QD16 x 2 jobs and 1 MiB sequential: unpinned, both CPUs.
+#  cache  cached-reread, with the cache mode's default timeouts (see sys_cmd).
+LAT_WORKLOADS=(randread-4k-qd1 randwrite-4k-qd1 create stat openclose unlink)
+TPUT_WORKLOADS=(randread-4k-qd16 randwrite-4k-qd16 seqread-1m seqwrite-1m)
+AUX_LAT_WORKLOADS=(randread-4k-qd1 create stat unlink)
+AUX_TPUT_WORKLOADS=(randread-4k-qd16)
+PIN=${PIN:-1}
+PIN_CPU=${PIN_CPU:-0}
+PIN_CMD=()                     # prefix of servers and clients in the lat phase
+
+ORDER=()                       # one round: each aux system right after its chains-on twin
+for s in "${MAIN_SYSTEMS[@]}"; do
+	ORDER+=("$s")
+	for a in "${AUX_SYSTEMS[@]}"; do [ "${a%-nochains}" = "$s" ] && ORDER+=("$a"); done
+done
+if [ -n "${ONLY:-}" ]; then
+	sel=()
+	for s in "${ORDER[@]}"; do case " $ONLY " in *" $s "*) sel+=("$s") ;; esac; done
+	ORDER=("${sel[@]}")
+	[ ${#ORDER[@]} -gt 0 ] || die "ONLY selects no system"
+fi
+is_aux() { case "$1" in *-nochains) return 0 ;; *) return 1 ;; esac; }
+
+# ---- private scratch space, and leaving nothing behind ---------------------------------------
+T=$(mktemp -d /tmp/ringfuse-bench.XXXXXX)
+TMPFS="$T/tmpfs" SRC="$T/tmpfs/src" MNT="$T/mnt" LOGS="$T/logs" RAW="$T/raw.jsonl"
+PIDS=()                        # every server started (killed by pid in cleanup)
+SRV_PID="" SRV_LOG=""
+START_TS=$EPOCHREALTIME
+
+fuse_mounts_under_T() {
+	awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r
+}
+pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+cleanup() {
+	local rc=$? p m i
+	set +e
+	trap - EXIT INT TERM
+	for m in $(fuse_mounts_under_T); do
+		[ "$m" = "$TMPFS" ] && continue
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		pid_alive "$p" || continue
+		for i in $(seq 50); do pid_alive "$p" || break; sleep 0.1; done
+		pid_alive "$p" && kill -TERM "$p" 2>/dev/null
+		for i in $(seq 30); do pid_alive "$p" || break; sleep 0.1; done
+		pid_alive "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	for m in $(fuse_mounts_under_T); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+	if [ -d "$LOGS" ] && [ -n "${OUT_DIR:-}" ]; then
+		rm -rf "$OUT_DIR/logs" && mkdir -p "$OUT_DIR" && cp -r "$LOGS" "$OUT_DIR/logs"
+	fi
+	rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo; echo "bench: interrupted; cleaning up" >&2; exit 130' INT TERM
+
+mkdir -p "$TMPFS" "$MNT" "$LOGS" "$T/res" "$OUT_DIR"
+mount -t tmpfs -o size=2g,mode=0755 ringfuse-bench "$TMPFS"
+mkdir -p "$SRC"
+dd if=/dev/zero of="$SRC/data" bs=1M count=$FILE_MB status=none
+: > "$RAW"
+
+# Every server holds an fd per inode it knows (ours and the peer): raise the soft limit to
+# the hard one. metaops -n N needs N + a few; this machine's hard limit is 20000.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
+
+# FUSE-over-io_uring must be switched on in the fuse module (root only).
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+if [ -w "$URING_PARAM" ]; then
+	echo Y > "$URING_PARAM" 2>/dev/null || true
+fi
+URING_STATE=$(cat "$URING_PARAM" 2>/dev/null || echo "absent")
+
+declare -A UNAVAIL=()          # system -> reason
+
+START_US=${EPOCHREALTIME/./}
+elapsed() { printf '%4ds' $(( (${EPOCHREALTIME/./} - START_US) / 1000000 )); }
+say() { echo "[$(elapsed)] $*"; }
+
+# ---- starting and stopping servers ----------------------------------------------------------
+# sys_cmd SYSTEM PHASE -> BIN, OPTS. PHASE main: timeouts 0 (every stat/lookup reaches the
+# server); PHASE cache: the mode's default timeouts (for cached-reread: at timeout 0 the
+# kernel would ask for the attributes before every read, auto_inval_data).
+sys_cmd() {
+	local s=$1 phase=$2 b=$BUILD base
+	case "$s" in *-nochains) b=$NOCHAINS_BUILD; s=${s%-nochains} ;; esac
+	case "$s" in
+	rf-*)
+		IFS=- read -r _ tr mode <<< "$s"
+		BIN="$b/examples/passthrough"
+		base="source=$SRC,transport=$tr"
+		case "$mode" in
+		never) OPTS="$base,cache=never" ;;
+		auto) OPTS="$base,cache=auto" ;;
+		kpt) OPTS="$base,cache=auto,passthrough" ;;
+		esac ;;
+	nullfs-*)
+		BIN="$b/examples/nullfs"
+		OPTS="transport=${s#nullfs-},size=$NULLFS_SIZE"
+		# like cache=never: every read reaches the server once (no GETATTR per read from
+		# auto_inval_data at timeout 0); the cache phase uses the page cache
+		[ "$phase" != cache ] && OPTS="$OPTS,direct_io" ;;
+	fuse3-*)
+		IFS=- read -r _ loop mode <<< "$s"
+		BIN="$BUILD/bench/passthrough_fuse3"
+		OPTS="source=$SRC,cache=$mode"
+		[ "$loop" = st ] && OPTS="$OPTS,single" ;;
+	*) die "unknown system $s" ;;
+	esac
+	[ "$phase" != cache ] && OPTS="$OPTS,timeout=0"
+	return 0
+}
+
+mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+# start_server SYSTEM PHASE [extra args...]: mounts at $MNT, sets SRV_PID. Returns 1 (with
+# UNAVAIL set) if the system cannot run here.
+start_server() {
+	local s=$1 phase=$2 i
+	shift 2
+	sys_cmd "$s" "$phase"
+	SRV_LOG="$LOGS/$s.log"
+	echo "=== $(date +%T) $phase: $BIN -f -o $OPTS $* $MNT" >> "$SRV_LOG"
+	"${PIN_CMD[@]}" "$BIN" -f -o "$OPTS" "$@" "$MNT" >> "$SRV_LOG" 2>&1 &
+	SRV_PID=$!
+	PIDS+=("$SRV_PID")
+	for i in $(seq 100); do
+		mounted "$MNT" && break
+		if ! pid_alive "$SRV_PID"; then
+			wait "$SRV_PID" 2>/dev/null || true
+			UNAVAIL[$s]="server exited before mounting (see logs/$s.log: $(tail -1 "$SRV_LOG"))"
+			SRV_PID=""
+			return 1
+		fi
+		sleep 0.05
+	done
+	if ! mounted "$MNT"; then
+		UNAVAIL[$s]="not mounted after 5 s"
+		stop_server
+		return 1
+	fi
+	stat "$MNT/data" >/dev/null          # INIT done: the transport line is in the log
+	case "$s" in
+	*-uring-*|*-uring)
+		if ! grep -q "transport: FUSE-over-io_uring" "$SRV_LOG"; then
+			UNAVAIL[$s]="io_uring transport unavailable: $(grep -o 'transport: .*' "$SRV_LOG" | tail -1)"
+			[ "${UNAVAIL[$s]}" = "io_uring transport unavailable: " ] &&
+				UNAVAIL[$s]="io_uring transport unavailable: the server did not log 'transport: FUSE-over-io_uring'"
+			[ "$URING_STATE" = absent ] && UNAVAIL[$s]="io_uring transport unavailable: no $URING_PARAM (kernel < 6.14)"
+			stop_server
+			return 1
+		fi ;;
+	esac
+	case "$s" in
+	*-kpt*)
+		if grep -q "kernel passthrough not used\|kernel passthrough disabled" "$SRV_LOG"; then
+			UNAVAIL[$s]="kernel passthrough not allowed: $(grep 'kernel passthrough' "$SRV_LOG" | tail -1)"
+			stop_server
+			return 1
+		fi ;;
+	esac
+	return 0
+}
+
+stop_server() {
+	local i
+	[ -n "$SRV_PID" ] || return 0
+	if mounted "$MNT"; then
+		umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+	fi
+	for i in $(seq 100); do pid_alive "$SRV_PID" || break; sleep 0.05; done
+	if pid_alive "$SRV_PID"; then
+		echo "bench: server $SRV_PID did not exit after unmount; SIGTERM" >&2
+		kill -TERM "$SRV_PID" 2>/dev/null || true
+		for i in $(seq 50); do pid_alive "$SRV_PID" || break; sleep 0.1; done
+		pid_alive "$SRV_PID" && kill -KILL "$SRV_PID" 2>/dev/null
+	fi
+	wait "$SRV_PID" 2>/dev/null || true
+	SRV_PID=""
+	mounted "$MNT" && { umount -l "$MNT" 2>/dev/null || true; }
+	return 0
+}
+
+# ---- workloads --------------------------------------------------------------------------------
+# proc_sample PID -> "utime+stime minflt" (clock ticks, faults) of the whole process.
+proc_sample() {
+	local s
+	[ -n "$1" ] && s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "- -"; return; }
+	s=${s##*) }
+	set -- $s
+	echo "$(( ${12} + ${13} )) $8"
+}
+
+fio_args() {       # fio_args WORKLOAD FILE
+	local w=$1 f=$2
+	local c=(--name="$w" --filename="$f" --size=${FILE_MB}M --time_based --runtime=${RUNTIME_MS}ms
+		 --group_reporting --norandommap --randrepeat=0 --output-format=json)
+	case "$w" in
+	randread-4k-qd1)   c+=(--rw=randread --bs=4k --direct=1 --ioengine=psync --numjobs=1
+			       --lat_percentiles=1 --percentile_list=50:99) ;;
+	randwrite-4k-qd1)  c+=(--rw=randwrite --bs=4k --direct=1 --ioengine=psync --numjobs=1
+			       --lat_percentiles=1 --percentile_list=50:99) ;;
+	randread-4k-qd16)  c+=(--rw=randread --bs=4k --direct=1 --ioengine=libaio --iodepth=16 --numjobs=2) ;;
+	randwrite-4k-qd16) c+=(--rw=randwrite --bs=4k --direct=1 --ioengine=libaio --iodepth=16 --numjobs=2) ;;
+	seqread-1m)        c+=(--rw=read --bs=1M --direct=1 --ioengine=psync --numjobs=1) ;;
+	seqwrite-1m)       c+=(--rw=write --bs=1M --direct=1 --ioengine=psync --numjobs=1) ;;
+	cached-reread)     c+=(--rw=read --bs=128k --direct=0 --invalidate=0 --ioengine=psync --numjobs=1
+			       --ramp_time=${RAMP_MS}ms --size=${CACHED_MB}M) ;;
+	esac
+	printf '%s\n' "${c[@]}"
+}
+
+# json_str TEXT: TEXT as a JSON string (quotes, backslashes and control characters dropped).
+json_str() { printf '"%s"' "$(printf '%s' "$1" | tr -d '"\\' | tr '\n\t\r' '   ' | cut -c1-400)"; }
+
+# figure WORKLOAD FILE: the headline number of a result file, for the progress line only
+# (report.py parses the files properly at the end: one python start per run, not per figure).
+figure() {
+	case "$1" in
+	create|stat|openclose|unlink)
+		sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1 ops\/s/p' "$2" | tail -1 ;;
+	rand*)
+		awk -v nth=$([[ $1 == *write* ]] && echo 2 || echo 1) \
+			'/"iops" :/ && ++n == nth { gsub(/[ ,]/, ""); split($0, a, ":"); printf "%.0f IOPS\n", a[2] }' "$2" ;;
+	*)
+		awk -v nth=$([[ $1 == *write* ]] && echo 2 || echo 1) \
+			'/"bw_bytes" :/ && ++n == nth { gsub(/[ ,]/, ""); split($0, a, ":"); printf "%.0f MiB/s\n", a[2] / 1048576 }' "$2" ;;
+	esac
+}
+
+# run_workload REP SYSTEM WORKLOAD DIR: one measurement: its result file in $T/res and one
+# line in $RAW naming it, with the server's CPU ticks and minor faults before and after.
+NRES=0
+run_workload() {
+	local rep=$1 s=$2 w=$3 dir=$4 before after out rc=0 tlimit msg
+	local -a args
+	NRES=$(( NRES + 1 ))
+	out="$T/res/$NRES-$s-$w.json"
+	before=$(proc_sample "$SRV_PID")
+	case "$w" in
+	create|stat|openclose|unlink)
+		tlimit=$(( N / 200 + 60 ))
+		"${PIN_CMD[@]}" timeout "$tlimit" "$METAOPS" -n "$N" -j "$out" "$w" "$dir" > "$T/wl.log" 2>&1 || rc=$? ;;
+	*)
+		mapfile -t args < <(fio_args "$w" "$dir/data")
+		tlimit=$(( (RUNTIME_MS + RAMP_MS) / 1000 + 60 ))
+		"${PIN_CMD[@]}" timeout "$tlimit" fio "${args[@]}" --output="$out" > "$T/wl.log" 2>&1 || rc=$? ;;
+	esac
+	after=$(proc_sample "$SRV_PID")
+	if [ "$rc" -ne 0 ] || [ ! -s "$out" ]; then
+		msg="exit status $rc: $(cat "$T/wl.log")"
+		echo "{\"rep\":$rep,\"system\":\"$s\",\"workload\":\"$w\",\"error\":$(json_str "$msg")}" >> "$RAW"
+		say "   rep $rep  $s  $w: FAILED: $(json_str "$msg")" >&2
+		return 0
+	fi
+	echo "{\"rep\":$rep,\"system\":\"$s\",\"workload\":\"$w\",\"file\":\"$out\",\"before\":\"$before\",\"after\":\"$after\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$RAW"
+	say "   rep $rep  $s  $w: $(figure "$w" "$out")"
+}
+
+# Remove what an interrupted metaops may have left in the source (not for nullfs: fresh).
+clean_source() { find "$SRC" -maxdepth 1 -name 'f[0-9]*' -delete 2>/dev/null || true; }
+
+# run_phase REP SYSTEM PHASE WORKLOAD...: one server instance (none for native), its workloads.
+run_phase() {
+	local rep=$1 s=$2 phase=$3 w dir=$MNT
+	shift 3
+	[ -n "${UNAVAIL[$s]:-}" ] && return 0
+	PIN_CMD=()
+	[ "$phase" = lat ] && [ "$PIN" = 1 ] && PIN_CMD=(taskset -c "$PIN_CPU")
+	if [ "$s" = native ]; then
+		SRV_PID="" dir=$SRC
+	elif ! start_server "$s" "$phase"; then
+		say "   rep $rep  $s: unavailable (${UNAVAIL[$s]})"
+		PIN_CMD=()
+		return 0
+	fi
+	for w in "$@"; do run_workload "$rep" "$s" "$w" "$dir"; done
+	[ "$s" = native ] || stop_server
+	case "$s" in
+	*-kpt*)      # an open that failed to get a backing id switched passthrough off
+		if grep -q "kernel passthrough disabled" "$SRV_LOG"; then
+			UNAVAIL[$s]="kernel passthrough failed during the run: $(grep 'kernel passthrough disabled' "$SRV_LOG" | tail -1)"
+		fi ;;
+	esac
+	PIN_CMD=()
+	clean_source
+}
+
+run_system() {            # run_system REP SYSTEM
+	local rep=$1 s=$2
+	[ -n "${UNAVAIL[$s]:-}" ] && { say "   rep $rep  $s: unavailable (${UNAVAIL[$s]})"; return 0; }
+	clean_source
+	if is_aux "$s"; then
+		run_phase "$rep" "$s" lat "${AUX_LAT_WORKLOADS[@]}"
+		run_phase "$rep" "$s" tput "${AUX_TPUT_WORKLOADS[@]}"
+	else
+		run_phase "$rep" "$s" lat "${LAT_WORKLOADS[@]}"
+		run_phase "$rep" "$s" tput "${TPUT_WORKLOADS[@]}"
+		run_phase "$rep" "$s" cache cached-reread
+	fi
+}
+
+# ---- calibration: requests reaching the server per operation (debug logs) --------------------
+CAL_SYSTEMS=(rf-uring-never rf-uring-auto nullfs-uring fuse3-mt-never)
+calibrate() {
+	local s op log kind n0 dir
+	for s in "${CAL_SYSTEMS[@]}"; do
+		[ -n "${ONLY:-}" ] && case " $ONLY " in *" $s "*) ;; *) continue ;; esac
+		[ -n "${UNAVAIL[$s]:-}" ] && continue
+		clean_source
+		start_server "$s" main -d 2>/dev/null || continue
+		log="$T/cal-$s.log" kind=ringfuse
+		case "$s" in fuse3-*) kind=libfuse ;; esac
+		for op in create stat openclose unlink randread-4k; do
+			sleep 0.2
+			cp "$SRV_LOG" "$log.$op.0"
+			if [ "$op" = randread-4k ]; then
+				dd if="$MNT/data" of=/dev/null bs=4k count="$CAL_N" iflag=direct status=none
+			else
+				"$METAOPS" -n "$CAL_N" "$op" "$MNT" > /dev/null
+			fi
+			sleep 0.3        # let asynchronous RELEASE/FORGET arrive
+			cp "$SRV_LOG" "$log.$op.1"
+			echo "{\"calib\":true,\"system\":\"$s\",\"workload\":\"$op\",\"n\":$CAL_N,\"kind\":\"$kind\",\"before\":\"$log.$op.0\",\"after\":\"$log.$op.1\"}" >> "$RAW"
+		done
+		stop_server
+		say "   calibration $s: done"
+	done
+	clean_source
+}
+
+# ---- the run ----------------------------------------------------------------------------------
+say "ringfuse bench: $( [ "$QUICK" = 1 ] && echo QUICK || echo FULL ) run, $REPS repetition(s), fio ${RUNTIME_MS} ms per workload, metaops N=$N, ${#ORDER[@]} systems"
+say "machine: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+say "enable_uring: $URING_STATE; RLIMIT_NOFILE $NOFILE; nice $BENCH_NICE; QD1/metadata pinned: $( [ "$PIN" = 1 ] && echo "CPU $PIN_CPU" || echo no); scratch $T"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+LOADS=()
+n=${#ORDER[@]}
+for rep in $(seq "$REPS"); do
+	LOADS+=("$(cut -d' ' -f1-3 /proc/loadavg)")
+	say "== repetition $rep/$REPS (load ${LOADS[-1]}) =="
+	for i in $(seq 0 $(( n - 1 ))); do
+		# rotate the starting system each repetition; aux systems stay after their twin
+		s=${ORDER[$(( (i + (rep - 1) * 3) % n ))]}
+		if is_aux "$s"; then continue; fi
+		run_system "$rep" "$s"
+		for a in "${ORDER[@]}"; do
+			[ "${a%-nochains}" = "$s" ] && is_aux "$a" && run_system "$rep" "$a"
+		done
+	done
+done
+say "== calibration: requests per operation (-d logs, N=$CAL_N) =="
+calibrate
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+END_TS=$EPOCHREALTIME
+
+unavail_args=()
+for s in "${!UNAVAIL[@]}"; do unavail_args+=(--unavailable "$s=${UNAVAIL[$s]}"); done
+python3 "$REPORT" report --raw "$RAW" --out "$OUT_DIR/results.json" --text "$OUT_DIR/results.txt" \
+	--quick "$QUICK" --reps "$REPS" --runtime-ms "$RUNTIME_MS" --ramp-ms "$RAMP_MS" --n "$N" --cal-n "$CAL_N" \
+	--file-mb "$FILE_MB" --nofile "$NOFILE" --enable-uring "$URING_STATE" \
+	--load-start "$LOAD_START" --load-end "$LOAD_END" --loads "$(IFS=';'; echo "${LOADS[*]}")" \
+	--start "$START_TS" --end "$END_TS" --systems "${ORDER[*]}" --nice "$BENCH_NICE" \
+	--pin "$( [ "$PIN" = 1 ] && echo "cpu $PIN_CPU" || echo none)" "${unavail_args[@]}"
+if [ "$QUICK" = 0 ]; then        # the last FULL run stays available after QUICK runs
+	cp "$OUT_DIR/results.json" "$OUT_DIR/results-full.json"
+	cp "$OUT_DIR/results.txt" "$OUT_DIR/results-full.txt"
+fi
+say "results: ${OUT_DIR#$REPO/}/results.json, table: ${OUT_DIR#$REPO/}/results.txt, server logs: ${OUT_DIR#$REPO/}/logs/"
