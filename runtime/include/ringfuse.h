@@ -223,6 +223,45 @@ struct rf_conn {
 };
 
 /* ===================================================================================
+ * Ordering guarantees (what the runtime promises every handler)
+ * ===================================================================================
+ *
+ * Terms: a request "names" an fh when it carries one (READ, WRITE, FLUSH, RELEASE[DIR],
+ * FSYNC[DIR], READDIR[PLUS], GETLK/SETLK/SETLKW, IOCTL, POLL, FALLOCATE, LSEEK,
+ * COPY_FILE_RANGE (two), GETATTR/SETATTR/STATX with an fh), and names its node id(s)
+ * (RENAME and LINK name two, COPY_FILE_RANGE two). "Earlier" means the kernel sent it
+ * first (arrival order in the session, whatever loop thread or kernel queue brought it).
+ * A request is "finished" when its reply was written AND its last rf_backing_* operation
+ * completed: a request answered early (EINTR) still holds its fh and node ids until then.
+ *
+ * Ordered, per fh:
+ *  - RELEASE/RELEASEDIR: the handler runs only after every earlier request naming the fh
+ *    has finished. From its arrival on, a request naming that fh value (with no other open
+ *    of the same value outstanding) is answered EBADF without reaching the filesystem; so
+ *    is a request naming an fh no OPEN/CREATE/OPENDIR/TMPFILE reply handed out.
+ *  - FLUSH, FSYNC, FSYNCDIR: start after every earlier WRITE (and FALLOCATE) on the fh.
+ *  - WRITE and FALLOCATE: start after every earlier WRITE/FALLOCATE whose byte range
+ *    overlaps theirs; READ likewise waits for earlier overlapping WRITE/FALLOCATE.
+ *  - COPY_FILE_RANGE: a READ of its source range on fh_in and a WRITE of its destination
+ *    range on fh_out.
+ * Ordered, per node id:
+ *  - rf_ops.forget runs only once no request naming the node id is in service; FORGETs
+ *    that arrive meanwhile are summed and delivered once.
+ * Concurrent (no ordering at all): non-overlapping READs and WRITEs, reads with reads,
+ * requests on different fhs or node ids, and every request that names no fh; OPEN is not
+ * ordered against an earlier RELEASE of another fh of the same inode (nor does the kernel
+ * order it). A request waiting for its turn is "parked": it has not reached the handler.
+ * INTERRUPT: the interrupted request is marked (rf_req_interrupted), its rf_req_on_interrupt
+ * hook runs on its loop, its backing I/O is cancelled (those operations end -ECANCELED);
+ * a parked request is answered EINTR without reaching the filesystem (a parked RELEASE
+ * still runs). An INTERRUPT that arrives before its request is applied when the request
+ * arrives, or answered EAGAIN after 50 ms. Exactly one reply per request is enforced.
+ * Threads: the state is per session; a request unparked by another thread is resumed on
+ * its own loop thread; no lock of the runtime is held while a handler, a reply or a
+ * forget runs, and a reply never runs filesystem code.
+ */
+
+/* ===================================================================================
  * Operations
  * =================================================================================== */
 
