@@ -541,20 +541,30 @@ static void stop_extras(struct rf_session *se)
 	se->nr_extra = 0;
 }
 
+/*
+ * Take the session off its first loop: stop reading, reap what is in flight on the ring
+ * (it points into our slots) for at most @drain_ms, unlink our channels. The loop stays
+ * usable (an embedding application may go on with it).
+ */
+static void detach_first_loop(struct rf_session *se, int drain_ms)
+{
+	struct rf_loop *loop = se->loop;
+
+	rf__chan_stop(&se->chan);
+	rf__loop_drain(loop, drain_ms);
+	loop->closing = false;
+	loop_detach(loop, &se->chan);
+	rf__uring_detach(se, loop);
+	se->loop = NULL;
+}
+
 void rf_session_free(struct rf_session *se)
 {
 	if (!se)
 		return;
 	stop_extras(se);
-	if (se->loop) {
-		/* Anything still in flight on the ring points into our slots: drain first. */
-		rf__chan_stop(&se->chan);
-		rf__loop_drain(se->loop, 1000);
-		se->loop->closing = false;
-		loop_detach(se->loop, &se->chan);
-		rf__uring_detach(se, se->loop);
-		se->loop = NULL;
-	}
+	if (se->loop)
+		detach_first_loop(se, 1000);
 	/* An embedding application frees its loop after the session: if queue commands
 	 * may still be pending there, keep their buffers (a bounded leak beats a kernel
 	 * write into freed memory). */
@@ -595,11 +605,7 @@ int rf_session_run(struct rf_session *se)
 	/* The other loops end too (they saw the same unmount, or are told to), and only
 	 * then is the ring retired: every completion reaped, nothing left to the kernel. */
 	stop_extras(se);
-	rf__chan_stop(&se->chan);
-	rf__loop_drain(loop, 2000);
-	loop_detach(loop, &se->chan);
-	rf__uring_detach(se, loop);
-	se->loop = NULL;
+	detach_first_loop(se, 2000);
 	/* Ring exit reaps (or cancels) every queue command; only then may the entries'
 	 * buffers go. */
 	rf_loop_free(loop);
