@@ -32,8 +32,24 @@
 extern "C" {
 #endif
 
+/*
+ * The version of this header, kept equal to VERSION in the Makefile (checked by
+ * scripts/check-exports.sh). RF_VERSION is one number for #if comparisons:
+ * 0x00MMmmpp, e.g. 0x000100 for 0.1.0.
+ */
 #define RF_VERSION_MAJOR 0
 #define RF_VERSION_MINOR 1
+#define RF_VERSION_PATCH 0
+#define RF_VERSION 0x000100
+#define RF_VERSION_STRING "0.1.0"
+
+/*
+ * The version of the library the program runs with, as "MAJOR.MINOR.PATCH". It may differ
+ * from RF_VERSION_STRING, the header the program was compiled with, when the shared
+ * library was upgraded since (same soname: see the ABI policy in README.md). The string
+ * is static; any thread.
+ */
+const char *rf_version(void);
 
 struct rf_loop;
 struct rf_session;
