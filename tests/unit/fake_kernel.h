@@ -89,6 +89,26 @@ uint64_t fk_send_name(struct fk *fk, uint32_t opcode, uint64_t nodeid, const voi
 uint64_t fk_send_names(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *arg,
 		       size_t len, const char *name1, const char *name2);
 
+/* ---- requests from tables ----------------------------------------------------------- */
+
+/* One piece of a request after its header: fixed arguments, a name with its NUL, data. */
+struct fk_piece {
+	const void *p;
+	size_t len;                  /* 0: no piece */
+};
+#define FK_PIECES 4
+#define FK_NAME(s) { s, sizeof(s) }
+#define FK_DATA(p_, n) { p_, n }
+/* The fixed arguments @type with these designated fields, whole or cut to @len bytes. */
+#define FK_IN(type, ...) { &(const struct type){ __VA_ARGS__ }, sizeof(struct type) }
+#define FK_IN_LEN(type, len, ...) { &(const struct type){ __VA_ARGS__ }, (len) }
+
+/* Header + the non-empty pieces of @pieces (FK_PIECES of them), as one message. To send a
+ * malformed header, @hdr_len >= 0 replaces its len (else the true length) and
+ * @extlen >= 0 its total_extlen (else 0). Returns the unique. */
+uint64_t fk_send_pieces(struct fk *fk, uint32_t opcode, uint64_t nodeid,
+			const struct fk_piece *pieces, long hdr_len, int extlen);
+
 /* ---- the loop and replies --------------------------------------------------------- */
 
 /* Run the loop for about @ms milliseconds (at least one round). */

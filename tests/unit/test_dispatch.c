@@ -571,14 +571,6 @@ static void expect_call(const char *row, uint32_t opcode, uint64_t unique)
  * at all, .no_call), and that the session still answers a LOOKUP afterwards.
  */
 
-/* A piece of the request after its fixed arguments: a name with its NUL, or raw bytes. */
-struct piece {
-	const void *p;
-	size_t len;
-};
-#define NAME(s) { s, sizeof(s) }
-#define DATA(s, n) { s, n }
-
 /* One expected value at a byte offset of struct call or of the reply's payload. */
 struct want {
 	size_t off, width;
@@ -591,9 +583,10 @@ struct want {
 #define R(type, field, v) FIELD_WANT(struct type, 0, field, v)
 #define R_AT(base, type, field, v) FIELD_WANT(struct type, base, field, v)
 
-/* The request's fixed arguments: a struct, at its full size or cut to @len. */
-#define IN(type, ...) .in = &(const struct type){ __VA_ARGS__ }, .in_len = sizeof(struct type)
-#define IN_LEN(type, len, ...) .in = &(const struct type){ __VA_ARGS__ }, .in_len = (len)
+/* The request's fixed arguments (.args[0]): a struct, whole or cut to @len. Names and data
+ * after them are .args[1] and on. */
+#define IN(type, ...) .args[0] = FK_IN(type, __VA_ARGS__)
+#define IN_LEN(type, len, ...) .args[0] = FK_IN_LEN(type, len, __VA_ARGS__)
 /* A lock request as the kernel sends it for fcntl/flock (owner 0x0ae, pid 321). */
 #define LK(fh_, type_, start_, end_, lk_flags_)                                                  \
 	IN(fuse_lk_in, .fh = (fh_), .owner = 0x0ae,                                              \
@@ -609,9 +602,7 @@ struct op_case {
 	const char *name;           /* the behaviour, named in every failure message */
 	uint32_t opcode;
 	uint64_t nodeid;
-	const void *in;
-	size_t in_len;
-	struct piece tail[2];       /* names and data after the fixed arguments */
+	struct fk_piece args[FK_PIECES];  /* what follows the header (fk_send_pieces) */
 	struct open_step open[2];   /* done first, so the request's fh is open */
 	uint64_t next_fh;           /* what OPEN/OPENDIR/CREATE/TMPFILE handlers hand out */
 	uint32_t minor;             /* INIT as this 7.x kernel (0: fk_init, 7.45) */
@@ -632,7 +623,7 @@ static const char zero64[64];
 
 static const struct op_case op_cases[] = {
 	/* ---- names and inodes ---- */
-	{ "lookup_gets_parent_and_name", FUSE_LOOKUP, 5, .tail = { NAME("hello.txt") },
+	{ "lookup_gets_parent_and_name", FUSE_LOOKUP, 5, .args[1] = FK_NAME("hello.txt"),
 	  .error = -ENOENT, .name1 = "hello.txt", .call = { W(ino, 5), W(ctx.umask, 0) } },
 	{ "getattr_without_fh_passes_no_file", FUSE_GETATTR, 3, IN(fuse_getattr_in, 0),
 	  .call = { W(ino, 3), W(has_fi, false) } },
@@ -666,32 +657,32 @@ static const struct op_case op_cases[] = {
 	{ "readlink_gets_inode", FUSE_READLINK, 8, .call = { W(ino, 8) } },
 	{ "mknod_gets_name_mode_rdev_and_umask", FUSE_MKNOD, 2,
 	  IN(fuse_mknod_in, .mode = S_IFCHR | 0600, .rdev = 0x0103, .umask = 022),
-	  .tail = { NAME("dev") }, .name1 = "dev",
+	  .args[1] = FK_NAME("dev"), .name1 = "dev",
 	  .call = { W(ino, 2), W(mode, S_IFCHR | 0600), W(rdev, 0x0103), W(ctx.umask, 022) } },
 	{ "mkdir_gets_name_mode_and_umask", FUSE_MKDIR, 2,
-	  IN(fuse_mkdir_in, .mode = S_IFDIR | 0755, .umask = 027), .tail = { NAME("sub") },
+	  IN(fuse_mkdir_in, .mode = S_IFDIR | 0755, .umask = 027), .args[1] = FK_NAME("sub"),
 	  .name1 = "sub", .call = { W(ino, 2), W(mode, S_IFDIR | 0755), W(ctx.umask, 027) } },
-	{ "unlink_gets_parent_and_name", FUSE_UNLINK, 6, .tail = { NAME("file") },
+	{ "unlink_gets_parent_and_name", FUSE_UNLINK, 6, .args[1] = FK_NAME("file"),
 	  .name1 = "file", .call = { W(ino, 6) } },
-	{ "rmdir_gets_parent_and_name", FUSE_RMDIR, 7, .tail = { NAME("dir") },
+	{ "rmdir_gets_parent_and_name", FUSE_RMDIR, 7, .args[1] = FK_NAME("dir"),
 	  .name1 = "dir", .call = { W(ino, 7) } },
 	/* On the wire: the new entry's name, then the link's target. */
 	{ "symlink_gets_name_then_target", FUSE_SYMLINK, 2,
-	  .tail = { NAME("link"), NAME("../some/target") }, .name1 = "link",
+	  .args[1] = FK_NAME("link"), .args[2] = FK_NAME("../some/target"), .name1 = "link",
 	  .name2 = "../some/target", .call = { W(ino, 2) } },
 	{ "rename_gets_both_dirs_and_names_with_flags_0", FUSE_RENAME, 10,
-	  IN(fuse_rename_in, .newdir = 20), .tail = { NAME("old"), NAME("new") },
+	  IN(fuse_rename_in, .newdir = 20), .args[1] = FK_NAME("old"), .args[2] = FK_NAME("new"),
 	  .name1 = "old", .name2 = "new", .call = { W(ino, 10), W(ino2, 20), W(flags, 0) } },
 	{ "rename2_passes_exchange", FUSE_RENAME2, 11,
 	  IN(fuse_rename2_in, .newdir = 21, .flags = RENAME_EXCHANGE),
-	  .tail = { NAME("a"), NAME("b") }, .name1 = "a", .name2 = "b",
+	  .args[1] = FK_NAME("a"), .args[2] = FK_NAME("b"), .name1 = "a", .name2 = "b",
 	  .call = { W(ino, 11), W(ino2, 21), W(flags, RENAME_EXCHANGE) } },
 	{ "rename2_passes_noreplace", FUSE_RENAME2, 11,
 	  IN(fuse_rename2_in, .newdir = 21, .flags = RENAME_NOREPLACE),
-	  .tail = { NAME("c"), NAME("d") }, .name1 = "c", .name2 = "d",
+	  .args[1] = FK_NAME("c"), .args[2] = FK_NAME("d"), .name1 = "c", .name2 = "d",
 	  .call = { W(flags, RENAME_NOREPLACE) } },
 	{ "link_gets_old_inode_new_parent_and_name", FUSE_LINK, 2,
-	  IN(fuse_link_in, .oldnodeid = 33), .tail = { NAME("hard") }, .name1 = "hard",
+	  IN(fuse_link_in, .oldnodeid = 33), .args[1] = FK_NAME("hard"), .name1 = "hard",
 	  .call = { W(ino, 33), W(ino2, 2) } },
 
 	/* ---- open files ---- */
@@ -717,7 +708,7 @@ static const struct op_case op_cases[] = {
 	  IN(fuse_write_in, .fh = 0x77, .offset = 4096, .size = 11,
 	     .write_flags = FUSE_WRITE_CACHE | FUSE_WRITE_LOCKOWNER | FUSE_WRITE_KILL_SUIDGID,
 	     .lock_owner = 0xbeef, .flags = O_WRONLY | O_APPEND),
-	  .tail = { DATA("hello world", 11) }, .open = { { FUSE_OPEN, 13, 0x77 } },
+	  .args[1] = FK_DATA("hello world", 11), .open = { { FUSE_OPEN, 13, 0x77 } },
 	  .reply_size = sizeof(struct fuse_write_out), .data = "hello world", .dlen = 11,
 	  .call = { W(ino, 13), W(size, 11), W(off, 4096), W(fi.fh, 0x77),
 		    W(fi.flags, O_WRONLY | O_APPEND), W(writepage, 1), W(kill_priv, 1),
@@ -726,7 +717,7 @@ static const struct op_case op_cases[] = {
 	{ "write_without_flags_passes_none", FUSE_WRITE, 13,
 	  IN(fuse_write_in, .fh = 0x77, .offset = 4096, .size = 3, .lock_owner = 0xbeef,
 	     .flags = O_WRONLY | O_APPEND),
-	  .tail = { DATA("hel", 3) }, .open = { { FUSE_OPEN, 13, 0x77 } },
+	  .args[1] = FK_DATA("hel", 3), .open = { { FUSE_OPEN, 13, 0x77 } },
 	  .reply_size = sizeof(struct fuse_write_out), .data = "hel", .dlen = 3,
 	  .call = { W(size, 3), W(writepage, 0), W(kill_priv, 0), W(fi.lock_owner, 0) },
 	  .reply = { R(fuse_write_out, size, 3) } },
@@ -767,7 +758,7 @@ static const struct op_case op_cases[] = {
 	{ "create_gets_name_mode_flags_umask_and_returns_entry_and_fh", FUSE_CREATE, 2,
 	  IN(fuse_create_in, .flags = O_CREAT | O_EXCL | O_RDWR, .mode = S_IFREG | 0644,
 	     .umask = 022, .open_flags = FUSE_OPEN_KILL_SUIDGID),
-	  .tail = { NAME("new.txt") }, .next_fh = 0xc0ffee, .name1 = "new.txt",
+	  .args[1] = FK_NAME("new.txt"), .next_fh = 0xc0ffee, .name1 = "new.txt",
 	  .reply_size = sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out),
 	  .call = { W(ino, 2), W(mode, S_IFREG | 0644), W(fi.flags, O_CREAT | O_EXCL | O_RDWR),
 		    W(kill_priv, 1), W(ctx.umask, 022) },
@@ -790,19 +781,19 @@ static const struct op_case op_cases[] = {
 	/* The value has a NUL inside: it is binary, passed by size. */
 	{ "setxattr_gets_name_value_size_and_flags", FUSE_SETXATTR, 18,
 	  IN(fuse_setxattr_in, .size = 6, .flags = XATTR_CREATE),
-	  .tail = { NAME("user.k"), DATA("v\0alue", 6) }, .name1 = "user.k",
+	  .args[1] = FK_NAME("user.k"), .args[2] = FK_DATA("v\0alue", 6), .name1 = "user.k",
 	  .data = "v\0alue", .dlen = 6,
 	  .call = { W(ino, 18), W(size, 6), W(flags, XATTR_CREATE) } },
 	{ "getxattr_size_0_gets_the_value_size", FUSE_GETXATTR, 19,
-	  IN(fuse_getxattr_in, .size = 0), .tail = { NAME("user.k") }, .name1 = "user.k",
+	  IN(fuse_getxattr_in, .size = 0), .args[1] = FK_NAME("user.k"), .name1 = "user.k",
 	  .reply_size = sizeof(struct fuse_getxattr_out), .call = { W(ino, 19), W(size, 0) },
 	  .reply = { R(fuse_getxattr_out, size, 5) } },
 	{ "getxattr_gets_the_value", FUSE_GETXATTR, 19,
-	  IN(fuse_getxattr_in, .size = 100), .tail = { NAME("user.k") }, .name1 = "user.k",
+	  IN(fuse_getxattr_in, .size = 100), .args[1] = FK_NAME("user.k"), .name1 = "user.k",
 	  .reply_size = 5, .reply_data = "value", .reply_dlen = 5, .call = { W(size, 100) } },
 	{ "listxattr_gets_size", FUSE_LISTXATTR, 19, IN(fuse_getxattr_in, .size = 4096),
 	  .reply_size = sizeof(struct fuse_getxattr_out), .call = { W(size, 4096) } },
-	{ "removexattr_gets_name", FUSE_REMOVEXATTR, 20, .tail = { NAME("trusted.x") },
+	{ "removexattr_gets_name", FUSE_REMOVEXATTR, 20, .args[1] = FK_NAME("trusted.x"),
 	  .name1 = "trusted.x", .call = { W(ino, 20) } },
 	{ "access_gets_mask", FUSE_ACCESS, 21, IN(fuse_access_in, .mask = R_OK | X_OK),
 	  .call = { W(ino, 21), W(mask, R_OK | X_OK) } },
@@ -849,7 +840,7 @@ static const struct op_case op_cases[] = {
 	{ "ioctl_gets_cmd_arg_flags_input_and_sizes", FUSE_IOCTL, 26,
 	  IN(fuse_ioctl_in, .fh = 0x26, .flags = FUSE_IOCTL_DIR, .cmd = 0x80045401,
 	     .arg = 0x7fff1234, .in_size = 5, .out_size = 64),
-	  .tail = { DATA("input", 5) }, .open = { { FUSE_OPENDIR, 26, 0x26 } },
+	  .args[1] = FK_DATA("input", 5), .open = { { FUSE_OPENDIR, 26, 0x26 } },
 	  .reply_size = sizeof(struct fuse_ioctl_out) + 4, .data = "input", .dlen = 5,
 	  .reply_data = "out!", .reply_off = sizeof(struct fuse_ioctl_out), .reply_dlen = 4,
 	  .call = { W(ino, 26), W(cmd, 0x80045401u), W(arg, 0x7fff1234u), W(fi.fh, 0x26),
@@ -907,23 +898,20 @@ static const struct op_case op_cases[] = {
 	  .call = { W(ino, 1) } },
 
 	/* ---- opcodes the runtime does not serve: ENOSYS, and the loop goes on ---- */
-	{ "unknown_opcode_0", 0, 1, zero64, 64, .error = -ENOSYS, .no_call = true },
-	{ "unknown_opcode_7", 7, 1, zero64, 64, .error = -ENOSYS, .no_call = true },
-	{ "unknown_opcode_19", 19, 1, zero64, 64, .error = -ENOSYS, .no_call = true },
-	{ "unknown_opcode_setupmapping", FUSE_SETUPMAPPING, 1, zero64, 64, .error = -ENOSYS,
-	  .no_call = true },
-	{ "unknown_opcode_removemapping", FUSE_REMOVEMAPPING, 1, zero64, 64, .error = -ENOSYS,
-	  .no_call = true },
-	{ "unknown_opcode_copy_file_range_64", FUSE_COPY_FILE_RANGE_64, 1, zero64, 64,
-	  .error = -ENOSYS, .no_call = true },
-	{ "unknown_opcode_54", 54, 1, zero64, 64, .error = -ENOSYS, .no_call = true },
-	{ "unknown_opcode_999", 999, 1, zero64, 64, .error = -ENOSYS, .no_call = true },
-	{ "unknown_opcode_cuse_init", CUSE_INIT, 1, zero64, 64, .error = -ENOSYS,
-	  .no_call = true },
-	{ "unknown_opcode_init_bswap_reserved", FUSE_INIT_BSWAP_RESERVED, 1, zero64, 64,
-	  .error = -ENOSYS, .no_call = true },
-	{ "unknown_opcode_0xffffffff", 0xffffffffu, 1, zero64, 64, .error = -ENOSYS,
-	  .no_call = true },
+#define UNKNOWN_ROW(what, opcode) \
+	{ "unknown_opcode_" what, opcode, 1, .args[0] = FK_DATA(zero64, 64), .error = -ENOSYS, \
+	  .no_call = true }
+	UNKNOWN_ROW("0", 0),
+	UNKNOWN_ROW("7", 7),
+	UNKNOWN_ROW("19", 19),
+	UNKNOWN_ROW("setupmapping", FUSE_SETUPMAPPING),
+	UNKNOWN_ROW("removemapping", FUSE_REMOVEMAPPING),
+	UNKNOWN_ROW("copy_file_range_64", FUSE_COPY_FILE_RANGE_64),
+	UNKNOWN_ROW("54", 54),
+	UNKNOWN_ROW("999", 999),
+	UNKNOWN_ROW("cuse_init", CUSE_INIT),
+	UNKNOWN_ROW("init_bswap_reserved", FUSE_INIT_BSWAP_RESERVED),
+	UNKNOWN_ROW("0xffffffff", 0xffffffffu),
 
 	/* ---- a 7.8 kernel: no getattr_in, 24-byte read_in/write_in, 8-byte mknod_in and
 	 * create_in ---- */
@@ -935,16 +923,16 @@ static const struct op_case op_cases[] = {
 	  .call = { W(fi.fh, 0x8), W(off, 512), W(size, 100) } },
 	{ "old_kernel_24_byte_write_in", FUSE_WRITE, 3,
 	  IN_LEN(fuse_write_in, 24, .fh = 0x8, .offset = 1024, .size = 3), .minor = 8,
-	  .tail = { DATA("old", 3) }, .open = { { FUSE_OPEN, 3, 0x8 } },
+	  .args[1] = FK_DATA("old", 3), .open = { { FUSE_OPEN, 3, 0x8 } },
 	  .reply_size = sizeof(struct fuse_write_out), .data = "old", .dlen = 3,
 	  .call = { W(size, 3), W(off, 1024) } },
 	{ "old_kernel_compat_mknod_in", FUSE_MKNOD, 1,
 	  IN_LEN(fuse_mknod_in, FUSE_COMPAT_MKNOD_IN_SIZE, .mode = S_IFIFO | 0600, .rdev = 0),
-	  .minor = 8, .tail = { NAME("fifo") }, .name1 = "fifo",
+	  .minor = 8, .args[1] = FK_NAME("fifo"), .name1 = "fifo",
 	  .call = { W(mode, S_IFIFO | 0600), W(ctx.umask, 0) } },
 	{ "old_kernel_8_byte_create_in", FUSE_CREATE, 1,
 	  IN_LEN(fuse_create_in, 8, .flags = O_CREAT | O_WRONLY, .mode = S_IFREG | 0640),
-	  .minor = 8, .tail = { NAME("made") }, .name1 = "made",
+	  .minor = 8, .args[1] = FK_NAME("made"), .name1 = "made",
 	  .reply_size = FUSE_COMPAT_ENTRY_OUT_SIZE + sizeof(struct fuse_open_out),
 	  .call = { W(mode, S_IFREG | 0640), W(fi.flags, O_CREAT | O_WRONLY) } },
 
@@ -952,7 +940,8 @@ static const struct op_case op_cases[] = {
 	{ "setxattr_without_ext_uses_the_short_header", FUSE_SETXATTR, 9,
 	  IN_LEN(fuse_setxattr_in, FUSE_COMPAT_SETXATTR_IN_SIZE, .size = 3,
 		 .flags = XATTR_REPLACE),
-	  .no_setxattr_ext = true, .tail = { NAME("user.s"), DATA("abc", 3) }, .name1 = "user.s",
+	  .no_setxattr_ext = true, .args[1] = FK_NAME("user.s"), .args[2] = FK_DATA("abc", 3),
+	  .name1 = "user.s",
 	  .data = "abc", .dlen = 3, .call = { W(size, 3), W(flags, XATTR_REPLACE) } },
 };
 
@@ -981,11 +970,10 @@ static void run_case(const struct op_case *row, const struct rf_ops *base_ops,
 		     const struct open_step *pre)
 {
 	struct rf_ops ops = *base_ops;
-	struct iovec iov[3];
 	const struct fk_msg *m;
 	const struct want *w;
 	uint64_t u;
-	int n = 0, i;
+	int n, i;
 
 	memset(&c, 0, sizeof(c));
 	if (row->no_setxattr_ext)
@@ -1010,12 +998,8 @@ static void run_case(const struct op_case *row, const struct rf_ops *base_ops,
 		open_fh(row->open[i].opcode, row->open[i].ino, row->open[i].fh);
 	memset(&c, 0, sizeof(c));
 
-	if (row->in_len)
-		iov[n++] = (struct iovec){ (void *)row->in, row->in_len };
-	for (i = 0; i < 2 && row->tail[i].p; i++)
-		iov[n++] = (struct iovec){ (void *)row->tail[i].p, row->tail[i].len };
 	next_fh = row->next_fh;
-	u = fk_sendv(&fk, row->opcode, row->nodeid, iov, n);
+	u = fk_send_pieces(&fk, row->opcode, row->nodeid, row->args, -1, -1);
 	m = fk_wait_reply(&fk, u);
 	cr_assert_eq(m->oh.error, row->error, "%s: reply error %d, expected %d", row->name,
 		     m->oh.error, row->error);
@@ -1074,31 +1058,31 @@ ParameterizedTest(size_t *i, dispatch, op, .timeout = 10)
  * to GETATTR itself (the statx comment says the runtime does).
  */
 #define ENOSYS_ROW(op, opcode, ...) \
-	{ "null_" op "_gets_enosys", opcode, 5, __VA_ARGS__, .error = -ENOSYS, .no_call = true }
+	{ "null_" op "_gets_enosys", opcode, 5, .error = -ENOSYS, .no_call = true, __VA_ARGS__ }
 
 static const struct op_case null_cases[] = {
-	ENOSYS_ROW("lookup", FUSE_LOOKUP, .tail = { NAME("name") }),
+	ENOSYS_ROW("lookup", FUSE_LOOKUP, .args[1] = FK_NAME("name")),
 	ENOSYS_ROW("getattr", FUSE_GETATTR, IN(fuse_getattr_in, 0)),
 	ENOSYS_ROW("setattr", FUSE_SETATTR, IN(fuse_setattr_in, .valid = FATTR_MODE, .mode = 0644)),
-	ENOSYS_ROW("readlink", FUSE_READLINK, .in = NULL),
-	ENOSYS_ROW("symlink", FUSE_SYMLINK, .tail = { NAME("name"), NAME("target") }),
+	ENOSYS_ROW("readlink", FUSE_READLINK),
+	ENOSYS_ROW("symlink", FUSE_SYMLINK, .args[1] = FK_NAME("name"), .args[2] = FK_NAME("target")),
 	ENOSYS_ROW("mknod", FUSE_MKNOD, IN(fuse_mknod_in, .mode = S_IFIFO | 0644),
-		   .tail = { NAME("name") }),
-	ENOSYS_ROW("mkdir", FUSE_MKDIR, IN(fuse_mkdir_in, .mode = 0755), .tail = { NAME("name") }),
-	ENOSYS_ROW("unlink", FUSE_UNLINK, .tail = { NAME("name") }),
-	ENOSYS_ROW("rmdir", FUSE_RMDIR, .tail = { NAME("name") }),
+		   .args[1] = FK_NAME("name")),
+	ENOSYS_ROW("mkdir", FUSE_MKDIR, IN(fuse_mkdir_in, .mode = 0755), .args[1] = FK_NAME("name")),
+	ENOSYS_ROW("unlink", FUSE_UNLINK, .args[1] = FK_NAME("name")),
+	ENOSYS_ROW("rmdir", FUSE_RMDIR, .args[1] = FK_NAME("name")),
 	ENOSYS_ROW("rename", FUSE_RENAME, IN(fuse_rename_in, .newdir = 1),
-		   .tail = { NAME("a"), NAME("b") }),
-	ENOSYS_ROW("link", FUSE_LINK, IN(fuse_link_in, .oldnodeid = 2), .tail = { NAME("name") }),
+		   .args[1] = FK_NAME("a"), .args[2] = FK_NAME("b")),
+	ENOSYS_ROW("link", FUSE_LINK, IN(fuse_link_in, .oldnodeid = 2), .args[1] = FK_NAME("name")),
 	ENOSYS_ROW("read", FUSE_READ, IN(fuse_read_in, .size = 4096)),
-	ENOSYS_ROW("write", FUSE_WRITE, IN(fuse_write_in, .size = 4), .tail = { DATA("data", 4) }),
+	ENOSYS_ROW("write", FUSE_WRITE, IN(fuse_write_in, .size = 4), .args[1] = FK_DATA("data", 4)),
 	ENOSYS_ROW("fsync", FUSE_FSYNC, IN(fuse_fsync_in, 0)),
 	ENOSYS_ROW("setxattr", FUSE_SETXATTR, IN(fuse_setxattr_in, .size = 1),
-		   .tail = { NAME("user.a"), DATA("v", 1) }),
+		   .args[1] = FK_NAME("user.a"), .args[2] = FK_DATA("v", 1)),
 	ENOSYS_ROW("getxattr", FUSE_GETXATTR, IN(fuse_getxattr_in, .size = 64),
-		   .tail = { NAME("user.a") }),
+		   .args[1] = FK_NAME("user.a")),
 	ENOSYS_ROW("listxattr", FUSE_LISTXATTR, IN(fuse_getxattr_in, .size = 64)),
-	ENOSYS_ROW("removexattr", FUSE_REMOVEXATTR, .tail = { NAME("name") }),
+	ENOSYS_ROW("removexattr", FUSE_REMOVEXATTR, .args[1] = FK_NAME("name")),
 	ENOSYS_ROW("flush", FUSE_FLUSH, IN(fuse_flush_in, 0)),
 	ENOSYS_ROW("readdir", FUSE_READDIR, IN(fuse_read_in, .size = 4096)),
 	ENOSYS_ROW("fsyncdir", FUSE_FSYNCDIR, IN(fuse_fsync_in, 0)),
@@ -1107,14 +1091,14 @@ static const struct op_case null_cases[] = {
 	ENOSYS_ROW("setlkw", FUSE_SETLKW, IN(fuse_lk_in, .lk = { .type = F_RDLCK, .end = 10 })),
 	ENOSYS_ROW("access", FUSE_ACCESS, IN(fuse_access_in, .mask = R_OK)),
 	ENOSYS_ROW("create", FUSE_CREATE, IN(fuse_create_in, .mode = S_IFREG | 0644),
-		   .tail = { NAME("name") }),
+		   .args[1] = FK_NAME("name")),
 	ENOSYS_ROW("bmap", FUSE_BMAP, IN(fuse_bmap_in, .blocksize = 512)),
 	ENOSYS_ROW("ioctl", FUSE_IOCTL, IN(fuse_ioctl_in, .cmd = 1)),
 	ENOSYS_ROW("poll", FUSE_POLL, IN(fuse_poll_in, 0)),
 	ENOSYS_ROW("fallocate", FUSE_FALLOCATE, IN(fuse_fallocate_in, .length = 10)),
 	ENOSYS_ROW("readdirplus", FUSE_READDIRPLUS, IN(fuse_read_in, .size = 4096)),
 	ENOSYS_ROW("rename2", FUSE_RENAME2, IN(fuse_rename2_in, .newdir = 1),
-		   .tail = { NAME("a"), NAME("b") }),
+		   .args[1] = FK_NAME("a"), .args[2] = FK_NAME("b")),
 	ENOSYS_ROW("lseek", FUSE_LSEEK, IN(fuse_lseek_in, 0)),
 	ENOSYS_ROW("copy_file_range", FUSE_COPY_FILE_RANGE,
 		   IN(fuse_copy_file_range_in, .nodeid_out = 5, .len = 10)),
