@@ -279,6 +279,24 @@ uint64_t fk_send_names(struct fk *fk, uint32_t opcode, uint64_t nodeid, const vo
 	return fk_sendv(fk, opcode, nodeid, iov, 3);
 }
 
+void fk_check_wants(const char *row, const char *where, const void *base,
+		    const struct fk_want *wants)
+{
+	const struct fk_want *w;
+
+	for (w = wants; w->what; w++) {
+		uint64_t got = 0, want = w->val;
+
+		cr_assert_leq(w->width, sizeof(got), "%s: %s %s: %zu bytes", row, where, w->what,
+			      w->width);
+		memcpy(&got, (const char *)base + w->off, w->width);
+		if (w->width < sizeof(want))
+			want &= (1ull << (8 * w->width)) - 1;
+		cr_assert_eq(got, want, "%s: %s %s is %#llx, expected %#llx", row, where, w->what,
+			     (unsigned long long)got, (unsigned long long)want);
+	}
+}
+
 /* ---- the loop and replies ----------------------------------------------------------------- */
 
 void fk_pump(struct fk *fk, int ms)

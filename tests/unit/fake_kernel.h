@@ -103,6 +103,22 @@ struct fk_piece {
 #define FK_IN(type, ...) { &(const struct type){ __VA_ARGS__ }, sizeof(struct type) }
 #define FK_IN_LEN(type, len, ...) { &(const struct type){ __VA_ARGS__ }, (len) }
 
+/* One expected value: @width bytes at byte offset @off of a struct (what a handler got,
+ * a reply's payload), compared as a little-endian number with @val cut to @width. */
+struct fk_want {
+	size_t off, width;
+	uint64_t val;
+	const char *what;            /* the field's name; NULL ends a list */
+};
+/* @field of @type (which sits at byte @base of what is checked) is @v. */
+#define FK_WANT(type, base, field, v) \
+	{ (base) + offsetof(type, field), sizeof(((type *)0)->field), (uint64_t)(v), #field }
+
+/* Assert each want of @wants (up to the one with what == NULL) against @base; failures
+ * name @row and "@where <field>". */
+void fk_check_wants(const char *row, const char *where, const void *base,
+		    const struct fk_want *wants);
+
 /* Header + the non-empty pieces of @pieces (FK_PIECES of them), as one message. To send a
  * malformed header, @hdr_len >= 0 replaces its len (else the true length) and
  * @extlen >= 0 its total_extlen (else 0). Returns the unique. */

@@ -571,17 +571,10 @@ static void expect_call(const char *row, uint32_t opcode, uint64_t unique)
  * at all, .no_call), and that the session still answers a LOOKUP afterwards.
  */
 
-/* One expected value at a byte offset of struct call or of the reply's payload. */
-struct want {
-	size_t off, width;
-	uint64_t val;
-	const char *what;           /* NULL ends a list */
-};
-#define FIELD_WANT(type, base, field, v) \
-	{ (base) + offsetof(type, field), sizeof(((type *)0)->field), (uint64_t)(v), #field }
-#define W(field, v) FIELD_WANT(struct call, 0, field, v)
-#define R(type, field, v) FIELD_WANT(struct type, 0, field, v)
-#define R_AT(base, type, field, v) FIELD_WANT(struct type, base, field, v)
+/* Expected values (fake_kernel.h: struct fk_want): of struct call, of the reply payload. */
+#define W(field, v) FK_WANT(struct call, 0, field, v)
+#define R(type, field, v) FK_WANT(struct type, 0, field, v)
+#define R_AT(base, type, field, v) FK_WANT(struct type, base, field, v)
 
 /* The request's fixed arguments (.args[0]): a struct, whole or cut to @len. Names and data
  * after them are .args[1] and on. */
@@ -615,8 +608,8 @@ struct op_case {
 	size_t dlen;
 	const void *reply_data;     /* bytes at reply_off in the reply's payload */
 	size_t reply_off, reply_dlen;
-	struct want call[16];       /* fields of struct call after the handler ran */
-	struct want reply[8];       /* fields of the reply's payload */
+	struct fk_want call[16];      /* fields of struct call after the handler ran */
+	struct fk_want reply[8];      /* fields of the reply's payload */
 };
 
 static const char zero64[64];
@@ -952,26 +945,12 @@ static void init_no_setxattr_ext(void *ud, struct rf_conn *conn)
 	conn->want &= ~RF_CAP_SETXATTR_EXT;
 }
 
-/* The little-endian value of @w->width bytes at @base + @w->off against @w->val. */
-static void check_want(const char *row, const char *where, const void *base,
-		       const struct want *w)
-{
-	uint64_t got = 0, want = w->val;
-
-	memcpy(&got, (const char *)base + w->off, w->width);
-	if (w->width < sizeof(want))
-		want &= (1ull << (8 * w->width)) - 1;
-	cr_assert_eq(got, want, "%s: %s %s is %#llx, expected %#llx", row, where, w->what,
-		     (unsigned long long)got, (unsigned long long)want);
-}
-
 /* Set up a session for @row (ops, INIT), do its OPENs, send it, check everything. */
 static void run_case(const struct op_case *row, const struct rf_ops *base_ops,
 		     const struct open_step *pre)
 {
 	struct rf_ops ops = *base_ops;
 	const struct fk_msg *m;
-	const struct want *w;
 	uint64_t u;
 	int n, i;
 
@@ -1019,13 +998,11 @@ static void run_case(const struct op_case *row, const struct rf_ops *base_ops,
 				 row->name, c.name2, row->name2);
 	if (row->data)
 		cr_assert_eq(memcmp(c.data, row->data, row->dlen), 0, "%s: data", row->name);
-	for (w = row->call; w->what; w++)
-		check_want(row->name, "handler's", &c, w);
+	fk_check_wants(row->name, "handler's", &c, row->call);
 	if (row->reply_data)
 		cr_assert_eq(memcmp(m->payload + row->reply_off, row->reply_data, row->reply_dlen),
 			     0, "%s: reply bytes at %zu", row->name, row->reply_off);
-	for (w = row->reply; w->what; w++)
-		check_want(row->name, "reply's", m->payload, w);
+	fk_check_wants(row->name, "reply's", m->payload, row->reply);
 
 	/* The session goes on serving. */
 	n = c.n;
