@@ -23,6 +23,9 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
 #include "ringfuse.h"
 #include "fuse_kernel.h"
 
@@ -113,6 +116,26 @@ struct fk_want {
 /* @field of @type (which sits at byte @base of what is checked) is @v. */
 #define FK_WANT(type, base, field, v) \
 	{ (base) + offsetof(type, field), sizeof(((type *)0)->field), (uint64_t)(v), #field }
+
+/*
+ * A table of cases as one criterion ParameterizedTest @suite/@name: @run_row(&@table[i])
+ * for each row, each in its own test process with a 10 s timeout. The parameter is the
+ * row's index, so rows may point at static data (names, compound literals).
+ */
+#define FK_TABLE_TEST(suite, name, table, run_row)                                            \
+	ParameterizedTestParameters(suite, name)                                               \
+	{                                                                                      \
+		static size_t idx[sizeof(table) / sizeof((table)[0])];                         \
+		size_t i;                                                                      \
+												       \
+		for (i = 0; i < sizeof(idx) / sizeof(idx[0]); i++)                            \
+			idx[i] = i;                                                            \
+		return cr_make_param_array(size_t, idx, sizeof(idx) / sizeof(idx[0]));        \
+	}                                                                                      \
+	ParameterizedTest(size_t *i, suite, name, .timeout = 10)                               \
+	{                                                                                      \
+		run_row(&(table)[*i]);                                                         \
+	}
 
 /* Assert each want of @wants (up to the one with what == NULL) against @base; failures
  * name @row and "@where <field>". */

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
-#include <criterion/parameterized.h>
 
 #include "fake_kernel.h"
 
@@ -425,8 +424,6 @@ static const struct decode_case decode_cases[] = {
 		 .args[0] = FK_IN_LEN(fuse_notify_retrieve_in, 8, .offset = 0, .size = 100)),
 };
 
-#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
-
 static void run_case(const struct decode_case *row)
 {
 	const struct fk_msg *m;
@@ -463,20 +460,7 @@ static void run_case(const struct decode_case *row)
 	fk_teardown(&fk);
 }
 
-ParameterizedTestParameters(decode, request)
-{
-	static size_t idx[NCASES(decode_cases)];
-	size_t i;
-
-	for (i = 0; i < NCASES(idx); i++)
-		idx[i] = i;
-	return cr_make_param_array(size_t, idx, NCASES(idx));
-}
-
-ParameterizedTest(size_t *i, decode, request, .timeout = 10)
-{
-	run_case(&decode_cases[*i]);
-}
+FK_TABLE_TEST(decode, request, decode_cases, run_case)
 
 /* ---- raw bytes, limits known only at run time, options ------------------------------------ */
 

@@ -19,7 +19,6 @@
 #include <linux/fs.h>
 
 #include <criterion/criterion.h>
-#include <criterion/parameterized.h>
 
 #include "fake_kernel.h"
 
@@ -56,9 +55,11 @@ static struct call {
 /* The fh OPEN/OPENDIR/CREATE hand out. */
 static uint64_t next_fh = 0x1234;
 
-static void rec(struct rf_req *req)
+/* A handler call on node @ino. */
+static void rec(struct rf_req *req, uint64_t ino)
 {
 	c.n++;
+	c.ino = ino;
 	c.opcode = rf_req_opcode(req);
 	c.unique = rf_req_unique(req);
 	c.ctx = *rf_req_ctx(req);
@@ -93,8 +94,7 @@ static void h_destroy(void *ud)
 
 static void h_lookup(struct rf_req *req, uint64_t parent, const char *name)
 {
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	rec_name(c.name, name);
 	rf_reply_err(req, -ENOENT);
 }
@@ -111,8 +111,7 @@ static void h_forget(void *ud, uint64_t ino, uint64_t nlookup)
 
 static void h_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_fi(fi);
 	rf_reply_err(req, 0);
 }
@@ -120,26 +119,24 @@ static void h_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 static void h_setattr(struct rf_req *req, uint64_t ino, const struct stat *attr, int to_set,
 		      struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.st = *attr;
 	c.to_set = to_set;
 	rec_fi(fi);
 	rf_reply_err(req, 0);
 }
 
-static void h_readlink(struct rf_req *req, uint64_t ino)
+/* READLINK, SYNCFS: the node id only. */
+static void h_ino(struct rf_req *req, uint64_t ino)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rf_reply_err(req, 0);
 }
 
 static void h_mknod(struct rf_req *req, uint64_t parent, const char *name, mode_t mode,
 		    dev_t rdev)
 {
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	rec_name(c.name, name);
 	c.mode = (int)mode;
 	c.rdev = rdev;
@@ -148,31 +145,24 @@ static void h_mknod(struct rf_req *req, uint64_t parent, const char *name, mode_
 
 static void h_mkdir(struct rf_req *req, uint64_t parent, const char *name, mode_t mode)
 {
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	rec_name(c.name, name);
 	c.mode = (int)mode;
 	rf_reply_err(req, 0);
 }
 
-static void h_unlink(struct rf_req *req, uint64_t parent, const char *name)
+/* UNLINK, RMDIR, REMOVEXATTR: a node id and a name. */
+static void h_ino_name(struct rf_req *req, uint64_t parent, const char *name)
 {
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	rec_name(c.name, name);
 	rf_reply_err(req, 0);
-}
-
-static void h_rmdir(struct rf_req *req, uint64_t parent, const char *name)
-{
-	h_unlink(req, parent, name);
 }
 
 static void h_symlink(struct rf_req *req, const char *target, uint64_t parent,
 		      const char *name)
 {
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	rec_name(c.name, name);
 	rec_name(c.name2, target);
 	rf_reply_err(req, 0);
@@ -181,8 +171,7 @@ static void h_symlink(struct rf_req *req, const char *target, uint64_t parent,
 static void h_rename(struct rf_req *req, uint64_t parent, const char *name, uint64_t newparent,
 		     const char *newname, unsigned int flags)
 {
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	c.ino2 = newparent;
 	rec_name(c.name, name);
 	rec_name(c.name2, newname);
@@ -192,8 +181,7 @@ static void h_rename(struct rf_req *req, uint64_t parent, const char *name, uint
 
 static void h_link(struct rf_req *req, uint64_t ino, uint64_t newparent, const char *newname)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.ino2 = newparent;
 	rec_name(c.name, newname);
 	rf_reply_err(req, 0);
@@ -201,51 +189,56 @@ static void h_link(struct rf_req *req, uint64_t ino, uint64_t newparent, const c
 
 static void h_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_fi(fi);
 	fi->fh = next_fh;
 	rf_reply_open(req, fi);
 }
 
-static void h_read(struct rf_req *req, uint64_t ino, size_t size, off_t off,
-		   struct rf_file *fi)
+/* What READ, READDIR(PLUS) and WRITE have in common. */
+static void rec_io(struct rf_req *req, uint64_t ino, size_t size, off_t off,
+		   const struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.size = size;
 	c.off = off;
 	rec_fi(fi);
+}
+
+/* The first bytes of a buffer the handler got (WRITE data, an xattr value, ioctl input). */
+static void rec_data(const void *buf, size_t size)
+{
+	c.data_null = buf == NULL;
+	c.dlen = size < sizeof(c.data) ? size : sizeof(c.data);
+	if (buf && c.dlen)
+		memcpy(c.data, buf, c.dlen);
+}
+
+static void h_read(struct rf_req *req, uint64_t ino, size_t size, off_t off,
+		   struct rf_file *fi)
+{
+	rec_io(req, ino, size, off, fi);
 	rf_reply_buf(req, "abc", 3);
 }
 
 static void h_write(struct rf_req *req, uint64_t ino, const void *buf, size_t size, off_t off,
 		    struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
-	c.size = size;
-	c.off = off;
-	c.data_null = buf == NULL;
-	c.dlen = size < sizeof(c.data) ? size : sizeof(c.data);
-	if (buf && c.dlen)
-		memcpy(c.data, buf, c.dlen);
-	rec_fi(fi);
+	rec_io(req, ino, size, off, fi);
+	rec_data(buf, size);
 	rf_reply_write(req, size);
 }
 
 static void h_fi_only(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_fi(fi);
 	rf_reply_err(req, 0);
 }
 
 static void h_fsync(struct rf_req *req, uint64_t ino, int datasync, struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.datasync = datasync;
 	rec_fi(fi);
 	rf_reply_err(req, 0);
@@ -254,11 +247,7 @@ static void h_fsync(struct rf_req *req, uint64_t ino, int datasync, struct rf_fi
 static void h_readdir(struct rf_req *req, uint64_t ino, size_t size, off_t off,
 		      struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
-	c.size = size;
-	c.off = off;
-	rec_fi(fi);
+	rec_io(req, ino, size, off, fi);
 	rf_reply_buf(req, NULL, 0);
 }
 
@@ -266,29 +255,24 @@ static void h_statfs(struct rf_req *req, uint64_t ino)
 {
 	struct statvfs st = { .f_bsize = 4096, .f_blocks = 10, .f_namemax = 99 };
 
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rf_reply_statfs(req, &st);
 }
 
 static void h_setxattr(struct rf_req *req, uint64_t ino, const char *name, const void *value,
 		       size_t size, int flags)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_name(c.name, name);
 	c.size = size;
 	c.flags = flags;
-	c.dlen = size < sizeof(c.data) ? size : sizeof(c.data);
-	if (c.dlen)
-		memcpy(c.data, value, c.dlen);
+	rec_data(value, size);
 	rf_reply_err(req, 0);
 }
 
 static void h_getxattr(struct rf_req *req, uint64_t ino, const char *name, size_t size)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_name(c.name, name);
 	c.size = size;
 	if (size == 0)
@@ -299,24 +283,14 @@ static void h_getxattr(struct rf_req *req, uint64_t ino, const char *name, size_
 
 static void h_listxattr(struct rf_req *req, uint64_t ino, size_t size)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.size = size;
 	rf_reply_xattr_size(req, 12);
 }
 
-static void h_removexattr(struct rf_req *req, uint64_t ino, const char *name)
-{
-	rec(req);
-	c.ino = ino;
-	rec_name(c.name, name);
-	rf_reply_err(req, 0);
-}
-
 static void h_access(struct rf_req *req, uint64_t ino, int mask)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.mask = mask;
 	rf_reply_err(req, 0);
 }
@@ -326,8 +300,7 @@ static void h_create(struct rf_req *req, uint64_t parent, const char *name, mode
 {
 	struct rf_entry e = { .ino = 77, .attr_timeout = 1, .entry_timeout = 1 };
 
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	rec_name(c.name, name);
 	c.mode = (int)mode;
 	rec_fi(fi);
@@ -338,8 +311,7 @@ static void h_create(struct rf_req *req, uint64_t parent, const char *name, mode
 
 static void h_getlk(struct rf_req *req, uint64_t ino, struct rf_file *fi, struct flock *lock)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_fi(fi);
 	c.fl = *lock;
 	rf_reply_lock(req, lock);
@@ -348,8 +320,7 @@ static void h_getlk(struct rf_req *req, uint64_t ino, struct rf_file *fi, struct
 static void h_setlk(struct rf_req *req, uint64_t ino, struct rf_file *fi, struct flock *lock,
 		    int sleep)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_fi(fi);
 	c.fl = *lock;
 	c.sleep = sleep;
@@ -358,8 +329,7 @@ static void h_setlk(struct rf_req *req, uint64_t ino, struct rf_file *fi, struct
 
 static void h_flock(struct rf_req *req, uint64_t ino, struct rf_file *fi, int op)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_fi(fi);
 	c.lkop = op;
 	rf_reply_err(req, 0);
@@ -367,8 +337,7 @@ static void h_flock(struct rf_req *req, uint64_t ino, struct rf_file *fi, int op
 
 static void h_bmap(struct rf_req *req, uint64_t ino, size_t blocksize, uint64_t idx)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.size = blocksize;
 	c.idx = idx;
 	rf_reply_bmap(req, idx + 1000);
@@ -378,25 +347,20 @@ static void h_ioctl(struct rf_req *req, uint64_t ino, unsigned int cmd, void *ar
 		    struct rf_file *fi, unsigned int flags, const void *in_buf, size_t in_size,
 		    size_t out_size)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.cmd = cmd;
 	c.arg = arg;
 	rec_fi(fi);
 	c.ioflags = flags;
 	c.in_size = in_size;
 	c.out_size = out_size;
-	c.data_null = in_buf == NULL;
-	c.dlen = in_size < sizeof(c.data) ? in_size : sizeof(c.data);
-	if (in_buf && c.dlen)
-		memcpy(c.data, in_buf, c.dlen);
+	rec_data(in_buf, in_size);
 	rf_reply_ioctl(req, 42, "out!", out_size < 4 ? out_size : 4);
 }
 
 static void h_poll(struct rf_req *req, uint64_t ino, struct rf_file *fi, uint64_t ph)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	rec_fi(fi);
 	c.ph = ph;
 	rf_reply_poll(req, POLLIN);
@@ -405,8 +369,7 @@ static void h_poll(struct rf_req *req, uint64_t ino, struct rf_file *fi, uint64_
 static void h_fallocate(struct rf_req *req, uint64_t ino, int mode, off_t off, off_t len,
 			struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.mode = mode;
 	c.off = off;
 	c.len = (size_t)len;
@@ -418,8 +381,7 @@ static void h_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in,
 			      struct rf_file *fi_in, uint64_t ino_out, off_t off_out,
 			      struct rf_file *fi_out, size_t len, int flags)
 {
-	rec(req);
-	c.ino = ino_in;
+	rec(req, ino_in);
 	c.off = off_in;
 	rec_fi(fi_in);
 	c.ino2 = ino_out;
@@ -432,8 +394,7 @@ static void h_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in,
 
 static void h_lseek(struct rf_req *req, uint64_t ino, off_t off, int whence, struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.off = off;
 	c.whence = whence;
 	rec_fi(fi);
@@ -444,8 +405,7 @@ static void h_tmpfile(struct rf_req *req, uint64_t parent, mode_t mode, struct r
 {
 	struct rf_entry e = { .ino = 78, .attr_timeout = 1, .entry_timeout = 1 };
 
-	rec(req);
-	c.ino = parent;
+	rec(req, parent);
 	c.mode = (int)mode;
 	rec_fi(fi);
 	fi->fh = next_fh;
@@ -454,18 +414,10 @@ static void h_tmpfile(struct rf_req *req, uint64_t parent, mode_t mode, struct r
 
 static void h_statx(struct rf_req *req, uint64_t ino, int flags, int mask, struct rf_file *fi)
 {
-	rec(req);
-	c.ino = ino;
+	rec(req, ino);
 	c.flags = flags;
 	c.mask = mask;
 	rec_fi(fi);
-	rf_reply_err(req, 0);
-}
-
-static void h_syncfs(struct rf_req *req, uint64_t ino)
-{
-	rec(req);
-	c.ino = ino;
 	rf_reply_err(req, 0);
 }
 
@@ -476,11 +428,11 @@ static const struct rf_ops all_ops = {
 	.forget = h_forget,
 	.getattr = h_getattr,
 	.setattr = h_setattr,
-	.readlink = h_readlink,
+	.readlink = h_ino,
 	.mknod = h_mknod,
 	.mkdir = h_mkdir,
-	.unlink = h_unlink,
-	.rmdir = h_rmdir,
+	.unlink = h_ino_name,
+	.rmdir = h_ino_name,
 	.symlink = h_symlink,
 	.rename = h_rename,
 	.link = h_link,
@@ -499,7 +451,7 @@ static const struct rf_ops all_ops = {
 	.setxattr = h_setxattr,
 	.getxattr = h_getxattr,
 	.listxattr = h_listxattr,
-	.removexattr = h_removexattr,
+	.removexattr = h_ino_name,
 	.access = h_access,
 	.create = h_create,
 	.getlk = h_getlk,
@@ -513,7 +465,7 @@ static const struct rf_ops all_ops = {
 	.lseek = h_lseek,
 	.tmpfile = h_tmpfile,
 	.statx = h_statx,
-	.syncfs = h_syncfs,
+	.syncfs = h_ino,
 };
 
 static struct fk fk;
@@ -938,8 +890,6 @@ static const struct op_case op_cases[] = {
 	  .data = "abc", .dlen = 3, .call = { W(size, 3), W(flags, XATTR_REPLACE) } },
 };
 
-#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
-
 static void init_no_setxattr_ext(void *ud, struct rf_conn *conn)
 {
 	conn->want &= ~RF_CAP_SETXATTR_EXT;
@@ -1012,20 +962,12 @@ static void run_case(const struct op_case *row, const struct rf_ops *base_ops,
 	fk_teardown(&fk);
 }
 
-ParameterizedTestParameters(dispatch, op)
+static void run_op(const struct op_case *row)
 {
-	static size_t idx[NCASES(op_cases)];
-	size_t i;
-
-	for (i = 0; i < NCASES(idx); i++)
-		idx[i] = i;
-	return cr_make_param_array(size_t, idx, NCASES(idx));
+	run_case(row, &all_ops, NULL);
 }
 
-ParameterizedTest(size_t *i, dispatch, op, .timeout = 10)
-{
-	run_case(&op_cases[*i], &all_ops, NULL);
-}
+FK_TABLE_TEST(dispatch, op, op_cases, run_op)
 
 /* ---- NULL operations: the documented defaults, one row per opcode ---------------------- */
 
@@ -1106,20 +1048,12 @@ static const struct open_step null_opens[] = {
 	{ FUSE_OPEN, 5, 0 }, { FUSE_OPENDIR, 5, 0 }, { 0 },
 };
 
-ParameterizedTestParameters(dispatch, null_op)
+static void run_null_op(const struct op_case *row)
 {
-	static size_t idx[NCASES(null_cases)];
-	size_t i;
-
-	for (i = 0; i < NCASES(idx); i++)
-		idx[i] = i;
-	return cr_make_param_array(size_t, idx, NCASES(idx));
+	run_case(row, &no_ops, null_opens);
 }
 
-ParameterizedTest(size_t *i, dispatch, null_op, .timeout = 10)
-{
-	run_case(&null_cases[*i], &no_ops, null_opens);
-}
+FK_TABLE_TEST(dispatch, null_op, null_cases, run_null_op)
 
 /* ---- requests of other shapes ------------------------------------------------------------ */
 

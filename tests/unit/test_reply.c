@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
-#include <criterion/parameterized.h>
 
 #include "fake_kernel.h"
 
@@ -677,8 +676,6 @@ static const struct reply_case reply_cases[] = {
 	BAD_ERR_ROW("int_min", -2147483647 - 1),
 };
 
-#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
-
 static void run_case(const struct reply_case *row)
 {
 	struct stat st = sample_stat();
@@ -717,20 +714,7 @@ static void run_case(const struct reply_case *row)
 	fk_teardown(&fk);
 }
 
-ParameterizedTestParameters(reply, encodes)
-{
-	static size_t idx[NCASES(reply_cases)];
-	size_t i;
-
-	for (i = 0; i < NCASES(idx); i++)
-		idx[i] = i;
-	return cr_make_param_array(size_t, idx, NCASES(idx));
-}
-
-ParameterizedTest(size_t *i, reply, encodes, .timeout = 10)
-{
-	run_case(&reply_cases[*i]);
-}
+FK_TABLE_TEST(reply, encodes, reply_cases, run_case)
 
 #ifndef RF_DEBUG
 static void act_double(struct rf_req *req)
