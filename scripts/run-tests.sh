@@ -186,7 +186,7 @@ else
 fi
 
 echo "== ordering (real mount) =="
-# The MooseFS/FreeBSD bug (design.md 3): order_seed kills readers in the middle of slow
+# The MooseFS/FreeBSD bug (docs/architecture.md §3): order_seed kills readers in the middle of slow
 # READs of slowfs and checks in slowfs's event log that each handle's RELEASE came after
 # its READs finished; slowfs frees the handle in RELEASE, so ASan (build/asan) reports a
 # release that overtook a READ. "timer" READs wait on an rf_timer (Linux itself sends
