@@ -109,6 +109,7 @@ static int op_error(struct rf_req *req, int kind, rf_backing_cb cb)
 	struct io_uring_sqe *sqe;                                             \
 	if (!op)                                                              \
 		return op_error(req, kind, cb);                               \
+	rf__stats_count((req)->se, RF_STAT_BACKING_RING);                     \
 	sqe = rf__loop_sqe((req)->ch->loop, &op->c)
 
 /*
@@ -131,6 +132,7 @@ static void complete_now(struct rf_req *req, struct rf_backing_op *op, int res)
 {
 	struct io_uring_sqe *sqe;
 
+	rf__stats_count(req->se, RF_STAT_BACKING_INLINE);
 	if (!op->cb) {
 		/* Nothing waits for a callback: reply right away, no ring trip. */
 		op->busy = false;
@@ -163,6 +165,7 @@ int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backi
 		complete_now(req, op, n < 0 ? -errno : (int)n);
 		return 0;
 	}
+	rf__stats_count(req->se, RF_STAT_BACKING_RING);
 	io_uring_prep_read(rf__loop_sqe(req->ch->loop, &op->c), fd, dst, (unsigned int)size,
 			   (uint64_t)off);
 	return 0;
@@ -184,6 +187,7 @@ int rf_backing_write(struct rf_req *req, int fd, const void *buf, size_t size, o
 		complete_now(req, op, n < 0 ? -errno : (int)n);
 		return 0;
 	}
+	rf__stats_count(req->se, RF_STAT_BACKING_RING);
 	io_uring_prep_write(rf__loop_sqe(req->ch->loop, &op->c), fd, buf, (unsigned int)size,
 			    (uint64_t)off);
 	return 0;
@@ -337,6 +341,7 @@ int rf_backing_call(struct rf_req *req, int (*fn)(void *arg), void *arg, rf_back
 	op->work.fn = fn;
 	op->work.arg = arg;
 	op->work.done = on_call_done;
+	rf__stats_count(req->se, RF_STAT_BACKING_WORKER);
 	ret = rf__loop_work(req->ch->loop, &op->work);
 	if (ret < 0) {
 		op->busy = false;

@@ -123,6 +123,9 @@ static inline bool take_read_in(struct rf_req *req, struct args *a, struct fuse_
 		req->se->ops.op(__VA_ARGS__);                      \
 	} while (0)
 
+/* trace.c: the -d line of a request, with its decoded arguments. */
+void rf__trace_request(struct rf_req *req, const struct args *a);
+
 /* decode.c */
 void rf__bad_request(struct rf_req *req, const char *why);
 int rf__reply_default(struct rf_req *req);

@@ -136,6 +136,7 @@ void rf__dispatch(struct rf_req *req)
 		return;
 	}
 	memcpy(&req->in, req->buf, sizeof(req->in));
+	rf__stats_received(req);
 	req->ctx.uid = req->in.uid;
 	req->ctx.gid = req->in.gid;
 	req->ctx.pid = (pid_t)req->in.pid;
@@ -143,11 +144,6 @@ void rf__dispatch(struct rf_req *req)
 	memset(&req->fi, 0, sizeof(req->fi));
 	memset(&req->fi2, 0, sizeof(req->fi2));
 	req->after_send = NULL;
-	if (se->debug)
-		rf__info("<- %s unique %llu nodeid %llu len %u uid %u pid %u",
-			 rf__opname(req->in.opcode), (unsigned long long)req->in.unique,
-			 (unsigned long long)req->in.nodeid, req->in.len, req->in.uid, req->in.pid);
-
 	if (req->in.len != req->in_len) {
 		/* The header must describe exactly the message we got. */
 		return rf__bad_request(req, "header length differs from the message length");
@@ -156,6 +152,8 @@ void rf__dispatch(struct rf_req *req)
 	if (extlen > req->in_len - sizeof(struct fuse_in_header))
 		return rf__bad_request(req, "extension length past the end of the message");
 	args_of(req, &a);
+	if (se->debug)
+		rf__trace_request(req, &a);
 
 	if (!atomic_load_explicit(&se->initialized, memory_order_acquire) &&
 	    req->in.opcode != FUSE_INIT) {

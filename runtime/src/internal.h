@@ -103,6 +103,9 @@ struct rf_req {
 	/* set by the layer handling it: runs once the reply is out (res as written) */
 	void (*after_send)(struct rf_req *req, int res);
 	atomic_int interrupted;
+	bool counted;                    /* stats.c: counted in flight (received, not finished) */
+	uint64_t t_in;                   /* stats.c: when it arrived (ns, CLOCK_MONOTONIC) */
+	uint64_t t_park;                 /* stats.c: when it was parked */
 	rf_interrupt_cb intr_cb;
 	void *intr_data;
 
@@ -125,6 +128,16 @@ struct rf_req {
 #include "transport.h"
 
 /* ==== the session ================================================================== */
+
+/* The live counters of a session (stats.c); struct rf_stats is their public snapshot. */
+struct rf_stats_state {
+	_Atomic uint64_t requests[RF_STATS_OPCODES];
+	_Atomic uint64_t errors[RF_STATS_ERRNOS];
+	_Atomic uint64_t replies, in_flight, in_flight_peak;
+	_Atomic uint64_t parked, parked_total, parked_wait_us, interrupts;
+	_Atomic uint64_t backing_ring, backing_inline, backing_worker;
+	_Atomic uint64_t latency[RF_STATS_OPCODES][RF_STATS_LAT_BUCKETS];
+};
 
 /*
  * The calls that go up a layer, wired once by rf_session_new (session.c) so that no
@@ -175,6 +188,7 @@ struct rf_session {
 	pthread_mutex_t notify_lock;     /* protects retrieves */
 	struct rf_retrieve *retrieves;   /* outstanding rf_notify_retrieve cookies */
 	uint64_t notify_unique;          /* last unique used for a retrieve */
+	struct rf_stats_state stats;     /* any thread, relaxed atomics (stats.c) */
 };
 
 /* An extra loop thread of a session, with its own cloned device fd. */
@@ -190,7 +204,7 @@ struct rf_extra {
 int rf__mount(struct rf_session *se);
 int rf__unmount(struct rf_session *se);
 
-/* ==== request layer: reply.c (encoding and the request's end), req.c, conn.c =================================================== */
+/* ==== request layer: reply.c (encoding, the request's end), req.c, conn.c, stats.c =============================================== */
 
 /* The request's reply is encoded: send it from its loop (posted there from elsewhere). */
 void rf__req_send(struct rf_req *req);
@@ -225,6 +239,15 @@ void rf__fill_dirent(struct fuse_dirent *de, const char *name, size_t namelen, u
 		     mode_t mode, off_t off);
 /* Wrong use of the API by the filesystem: loud in debug builds, logged otherwise. */
 void rf__api_bug(const struct rf_req *req, const char *what);
+/* stats.c: a request arrived / got its reply (@err) / finished / was parked or resumed. */
+uint64_t rf__now_ns(void);
+void rf__stats_received(struct rf_req *req);
+void rf__stats_replied(struct rf_req *req, int err);
+void rf__stats_finished(struct rf_req *req);
+void rf__stats_parked(struct rf_req *req, bool parked);
+enum rf_stat { RF_STAT_INTERRUPT, RF_STAT_BACKING_RING, RF_STAT_BACKING_INLINE,
+	       RF_STAT_BACKING_WORKER };
+void rf__stats_count(struct rf_session *se, enum rf_stat what);
 
 /* ==== io layer: backing.c, notify.c, lookups.c ====================================== */
 

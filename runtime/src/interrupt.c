@@ -40,6 +40,7 @@ void rf__interrupt(struct rf_req *ir, uint64_t target)
 	struct rf_session *se = ir->se;
 	struct rf_req *r = rf__order_find_or_hold(ir, target);
 
+	rf__stats_count(se, RF_STAT_INTERRUPT);
 	if (!r) {
 		rf_timer_start(ir->ch->loop, &ir->intr_timer, RF_PENDING_INTR_MS,
 			       early_interrupt_expired, ir);

@@ -343,6 +343,7 @@ int rf_loop_handle_signals(struct rf_loop *loop)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	ret = pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (ret)
 		return -ret;

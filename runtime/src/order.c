@@ -370,6 +370,7 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 		req->admitted = true;   /* never runs; its holds go when its EINTR is finished */
 	} else if (blocked) {
 		req->state = RF_REQ_PARKED;
+		rf__stats_parked(req, true);
 		for (i = 0; i < 2; i++)
 			if (req->hold[i].fh)
 				req->hold[i].fh->parked++;
@@ -434,6 +435,7 @@ static void wake_parked(struct rf_fh_entry *e, struct rf_req **ready)
 		if (r->state != RF_REQ_PARKED || r->admitted || req_blocked(r))
 			continue;
 		r->admitted = true;
+		rf__stats_parked(r, false);
 		for (i = 0; i < 2; i++)
 			if (r->hold[i].fh)
 				r->hold[i].fh->parked--;
@@ -637,6 +639,7 @@ int rf__order_cancel_parked(struct rf_req *req)
 	if (parked) {
 		/* It never runs now; its holds go when its EINTR reply is finished. */
 		req->admitted = true;
+		rf__stats_parked(req, false);
 		for (i = 0; i < 2; i++)
 			if (req->hold[i].fh)
 				req->hold[i].fh->parked--;

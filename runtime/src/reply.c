@@ -59,6 +59,7 @@ void rf__req_finish(struct rf_req *req)
 {
 	if (req->state != RF_REQ_REPLIED || req->write_busy || req->nbacking)
 		return;
+	rf__stats_finished(req);
 	req->se->up->leave(req);
 	req->ch->ops->recycle(req);
 }
@@ -105,9 +106,11 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload)
 	memcpy(req->out_hdr, &oh, sizeof(oh));
 	req->out_len = oh.len;
 	req->state = RF_REQ_REPLIED;
+	rf__stats_replied(req, err);
 	if (req->se->debug)
-		rf__info("-> %s unique %llu error %d len %u", rf__opname(req->in.opcode),
-			 (unsigned long long)req->in.unique, err, oh.len);
+		rf__dbg("-> %s unique %llu: %s, %u bytes, %llu us", rf__opname(req->in.opcode),
+			(unsigned long long)req->in.unique, err ? strerrorname_np(-err) : "OK",
+			oh.len, req->counted ? (unsigned long long)(rf__now_ns() - req->t_in) / 1000 : 0);
 	rf__req_send(req);
 	return ret;
 }

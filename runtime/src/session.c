@@ -6,6 +6,7 @@
  * run. How it ends is teardown.c's; mounting is mount.c's; requests are dispatch.c's.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +69,23 @@ static const struct rf_upcalls upcalls = {
 	.resume = rf__dispatch_resume,
 };
 
-/* A handled signal ends every session on the loop. */
+/* A handled signal ends every session on the loop; SIGUSR1 logs their statistics (from
+ * the session's first channel only, once per session). */
 static void on_signal(struct rf_loop *loop, struct rf_loop_hook *h, int signo)
 {
-	rf_session_exit(rf_container_of(h, struct rf_chan, hook)->se);
+	struct rf_chan *ch = rf_container_of(h, struct rf_chan, hook);
+	struct rf_stats st;
+	char buf[16384];
+
+	if (signo != SIGUSR1) {
+		rf_session_exit(ch->se);
+		return;
+	}
+	if (ch != &ch->se->chan || rf_session_stats(ch->se, &st) < 0)
+		return;
+	if (rf_stats_json(&st, buf, sizeof(buf)) >= (int)sizeof(buf))
+		rf__warn("stats: (cut to %zu bytes)", sizeof(buf));
+	rf__warn("stats: %s", buf);
 }
 
 int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
