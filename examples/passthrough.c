@@ -607,7 +607,7 @@ static bool caller_in_group(struct rf_req *req, gid_t gid)
  * without CAP_FSETID; we write as root, so the source filesystem keeps the bits and they
  * are ours to drop, by the kernel's rule (should_remove_suid, setattr_should_drop_sgid):
  * set-user-ID always, set-group-ID when group-executable or when the caller is not in
- * the file's group.
+ * the file's group. Returns 1 if bits were dropped, 0 if there were none, or -errno.
  */
 static int kill_suidgid(struct rf_req *req, int fd, bool opath)
 {
@@ -627,9 +627,60 @@ static int kill_suidgid(struct rf_req *req, int fd, bool opath)
 	if (mode == (st.st_mode & 07777))
 		return 0;
 	if (!opath)
-		return fchmod(fd, mode) < 0 ? -errno : 0;
+		return fchmod(fd, mode) < 0 ? -errno : 1;
 	proc_path(path, fd);
-	return chmod(path, mode) < 0 ? -errno : 0;
+	return chmod(path, mode) < 0 ? -errno : 1;
+}
+
+/*
+ * A WRITE or OPEN reply carries no attributes, and the kernel keeps the mode it cached
+ * (with the set-id bits) until the attribute timeout: exec would still honour them.
+ * When kill_suidgid dropped bits, the request goes on (@then) only after the kernel's
+ * attributes were invalidated, written from a worker thread (synchronously there, so it
+ * lands before the reply).
+ */
+struct pt_killed {
+	struct rf_session *se;
+	uint64_t ino;
+	rf_backing_cb then;
+	void *data;
+	/* WRITE: what to write once invalidated */
+	const void *buf;
+	size_t size;
+	off_t off;
+};
+
+static int killed_notify(void *arg)
+{
+	struct pt_killed *k = arg;
+
+	rf_notify_inval_inode(k->se, k->ino, -1, 0);    /* offset -1: attributes only */
+	return 0;
+}
+
+static void killed_done(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+
+	k->then(req, res, k);
+	free(k);
+}
+
+/* Invalidate, then call @then(req, res, k) on the loop (@k is freed after it). Returns
+ * 0, or -errno and never calls @then. */
+static int after_killed(struct rf_req *req, uint64_t ino, rf_backing_cb then, void *data,
+			const void *buf, size_t size, off_t off)
+{
+	struct pt_killed *k = malloc(sizeof(*k));
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	*k = (struct pt_killed){ rf_req_session(req), ino, then, data, buf, size, off };
+	r = rf_backing_call(req, killed_notify, k, killed_done, k);
+	if (r < 0)
+		free(k);
+	return r;
 }
 
 struct pt_setattr {
@@ -1223,6 +1274,26 @@ static void handle_abandon(struct pt_fs *fs, struct pt_handle *h)
 	handle_free(fs, h);
 }
 
+/* The source file is open as @h->fd: reply, and drop the request's inode reference. */
+static void open_finish(struct rf_req *req, struct pt_handle *h)
+{
+	struct pt_fs *fs = fs_of(req);
+	struct pt_inode *in = h->in;
+
+	handle_ready(fs, h, h->fi);
+	if (rf_reply_open(req, h->fi) < 0)
+		handle_abandon(fs, h);
+	iput(fs, in);
+}
+
+/* The invalidation is best effort: the open goes on whatever it returned. */
+static void open_killed(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+
+	open_finish(req, k->data);
+}
+
 static void open_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
@@ -1239,12 +1310,10 @@ static void open_done(struct rf_req *req, int res, void *data)
 		return;
 	}
 	h->fd = res;
-	if (fi->kill_priv && (fi->flags & O_TRUNC))
-		kill_suidgid(req, h->fd, false);
-	handle_ready(fs, h, fi);
-	if (rf_reply_open(req, fi) < 0)
-		handle_abandon(fs, h);
-	iput(fs, in);
+	if (fi->kill_priv && (fi->flags & O_TRUNC) && kill_suidgid(req, h->fd, false) > 0 &&
+	    after_killed(req, in->base.nodeid, open_killed, h, NULL, 0, 0) == 0)
+		return;
+	open_finish(req, h);
 }
 
 static void pt_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
@@ -1438,6 +1507,17 @@ static void pt_read(struct rf_req *req, uint64_t ino, size_t size, off_t off, st
 		rf_reply_err(req, r);
 }
 
+/* The invalidation is best effort: the write goes on whatever it returned. */
+static void write_killed(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+	struct pt_handle *h = k->data;
+	int r = rf_backing_write(req, h->fd, k->buf, k->size, k->off, NULL, NULL);
+
+	if (r < 0)
+		rf_reply_err(req, r);
+}
+
 static void pt_write(struct rf_req *req, uint64_t ino, const void *buf, size_t size, off_t off,
 		     struct rf_file *fi)
 {
@@ -1451,6 +1531,8 @@ static void pt_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 		r = kill_suidgid(req, h->fd, false);
 		if (r < 0)
 			return (void)rf_reply_err(req, r);
+		if (r > 0 && after_killed(req, ino, write_killed, h, buf, size, off) == 0)
+			return;
 	}
 	r = rf_backing_write(req, h->fd, buf, size, off, NULL, NULL);
 	if (r < 0)

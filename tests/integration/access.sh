@@ -192,6 +192,24 @@ else
 fi
 rm -rf "${src:?}/pub"/* 2>/dev/null
 
+name="passthrough allow_other: set-id bits dropped as on tmpfs"
+m=$work/pt-setid log=$work/pt-setid.log
+if mount_fs "$m" "$log" "$PT" -o "source=$src,allow_other"; then
+  ref=$work/tmpfs
+  mkdir -p "$ref" && mount -t tmpfs -o size=1m,mode=1777 tmpfs "$ref" && mounts+=("$ref")
+  want=$(setid_run "$ref") got=$(setid_run "$m/pub")
+  umount "$ref"
+  echo "      set-id modes after other's write, truncate, O_TRUNC open, root's write: passthrough $got, tmpfs $want"
+  why=""
+  [ "$got" = "$want" ] || why="set-id modes $got, tmpfs gives $want"
+  unmount_fs "$m"; rc=$?
+  [ $rc -eq 0 ] || why="${why:+$why; }server exit $rc"
+  if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; tail -5 "$log"; fi
+else
+  fail "$name" "did not mount"
+fi
+rm -rf "${src:?}/pub"/* 2>/dev/null
+
 for mode in auto neg; do
   if [ $mode = auto ]; then
     name="passthrough cache=auto: a name made in the source after a failed lookup is visible at once"
