@@ -259,61 +259,6 @@ static bool kill_privs(struct rf_req *req, struct inode *n)
 	return n->mode != old;
 }
 
-/*
- * A WRITE or OPEN reply carries no attributes, and the kernel keeps the mode it cached
- * (with the set-id bits) until attr_timeout runs out: exec would still honour them. When
- * kill_privs took bits away, invalidate the kernel's attributes before replying. From a
- * worker thread the notification is written synchronously, so it lands before the reply.
- */
-struct mf_killed {
-	struct memfs *fs;
-	struct rf_session *se;
-	uint64_t ino;
-	size_t written;              /* WRITE: the count to reply */
-	struct rf_file *fi;          /* OPEN: the file to reply, NULL for a WRITE */
-};
-
-static int killed_notify(void *arg)
-{
-	struct mf_killed *k = arg;
-
-	rf_notify_inval_inode(k->se, k->ino, -1, 0);    /* offset -1: attributes only */
-	return 0;
-}
-
-static void reply_open(struct memfs *fs, struct rf_req *req, uint64_t ino, struct rf_file *fi);
-
-static void killed_reply(struct rf_req *req, int res, void *data)
-{
-	struct mf_killed *k = data;
-
-	if (k->fi)
-		reply_open(k->fs, req, k->ino, k->fi);
-	else
-		rf_reply_write(req, k->written);
-	free(k);
-}
-
-/* Reply to a WRITE (@fi NULL) or OPEN, after the invalidation (best effort: the reply
- * goes out at once when the worker cannot be had). */
-static void reply_killed(struct memfs *fs, struct rf_req *req, uint64_t ino, size_t written,
-			 struct rf_file *fi)
-{
-	struct mf_killed *k = malloc(sizeof(*k));
-
-	if (k) {
-		*k = (struct mf_killed){ fs, rf_req_session(req), ino, written, fi };
-		if (rf_backing_call(req, killed_notify, k, killed_reply, k) == 0)
-			return;
-		free(k);
-	}
-	rf_notify_inval_inode(rf_req_session(req), ino, -1, 0);
-	if (fi)
-		reply_open(fs, req, ino, fi);
-	else
-		rf_reply_write(req, written);
-}
-
 /* relatime: enough for "was it read since it was written" without a write per read. */
 static void touch_atime(struct inode *n)
 {
@@ -1609,6 +1554,79 @@ static void reply_open(struct memfs *fs, struct rf_req *req, uint64_t ino, struc
 	}
 }
 
+/*
+ * A WRITE or OPEN reply carries no attributes, and the kernel keeps the mode it cached
+ * (with the set-id bits) until attr_timeout runs out: exec would still honour them. When
+ * kill_privs took bits away, invalidate the kernel's attributes before replying. From a
+ * worker thread the notification is written synchronously, so it lands before the reply.
+ */
+enum mf_reply { MF_REPLY_WRITE, MF_REPLY_OPEN, MF_REPLY_NONE };
+
+struct mf_killed {
+	struct memfs *fs;
+	struct rf_session *se;
+	uint64_t ino;
+	enum mf_reply kind;          /* what the reply is */
+	size_t written;              /* MF_REPLY_WRITE: the count */
+	struct rf_file *fi;          /* MF_REPLY_OPEN: the file */
+};
+
+static int killed_notify(void *arg)
+{
+	struct mf_killed *k = arg;
+
+	rf_notify_inval_inode(k->se, k->ino, -1, 0);    /* offset -1: attributes only */
+	return 0;
+}
+
+static void killed_send(struct mf_killed *k, struct rf_req *req)
+{
+	if (k->kind == MF_REPLY_OPEN)
+		reply_open(k->fs, req, k->ino, k->fi);
+	else if (k->kind == MF_REPLY_WRITE)
+		rf_reply_write(req, k->written);
+	else
+		rf_reply_err(req, 0);
+}
+
+static void killed_reply(struct rf_req *req, int res, void *data)
+{
+	struct mf_killed *k = data;
+
+	killed_send(k, req);
+	free(k);
+}
+
+/* Reply (@kind, with @written or @fi) after the invalidation; best effort: without a
+ * worker the notification is queued and the reply goes out at once. */
+static void reply_killed(struct memfs *fs, struct rf_req *req, uint64_t ino,
+			 enum mf_reply kind, size_t written, struct rf_file *fi)
+{
+	struct mf_killed *k = malloc(sizeof(*k));
+	struct mf_killed now = { fs, rf_req_session(req), ino, kind, written, fi };
+
+	if (k) {
+		*k = now;
+		if (rf_backing_call(req, killed_notify, k, killed_reply, k) == 0)
+			return;
+		free(k);
+	}
+	rf_notify_inval_inode(now.se, ino, -1, 0);
+	killed_send(&now, req);
+}
+
+/*
+ * FALLOCATE and COPY_FILE_RANGE carry no kill flag: with HANDLE_KILLPRIV_V2 the kernel
+ * leaves the set-id bits to us without saying whether the caller has CAP_FSETID. Take
+ * uid 0 for having it. Called with the lock held; true if bits were dropped.
+ */
+static bool kill_privs_unflagged(struct memfs *fs, struct rf_req *req, uint64_t ino)
+{
+	struct inode *n = inode_get(fs, ino);
+
+	return n && rf_req_ctx(req)->uid != 0 && kill_privs(req, n);
+}
+
 static void mf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	struct memfs *fs = rf_req_userdata(req);
@@ -1637,7 +1655,7 @@ static void mf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	if (err)
 		rf_reply_err(req, err);
 	else if (killed)
-		reply_killed(fs, req, ino, 0, fi);
+		reply_killed(fs, req, ino, MF_REPLY_OPEN, 0, fi);
 	else
 		reply_open(fs, req, ino, fi);
 }
@@ -1698,7 +1716,7 @@ static void mf_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 	if (ret < 0)
 		rf_reply_err(req, (int)ret);
 	else if (killed)
-		reply_killed(fs, req, ino, (size_t)ret, NULL);
+		reply_killed(fs, req, ino, MF_REPLY_WRITE, (size_t)ret, NULL);
 	else
 		rf_reply_write(req, (size_t)ret);
 }
@@ -2097,12 +2115,18 @@ static void mf_fallocate(struct rf_req *req, uint64_t ino, int mode, off_t off, 
 			 struct rf_file *fi)
 {
 	struct memfs *fs = rf_req_userdata(req);
+	bool killed = false;
 	int err;
 
 	fs_lock(fs);
 	err = do_fallocate(fs, ino, mode, off, len);
+	if (!err)
+		killed = kill_privs_unflagged(fs, req, ino);
 	fs_unlock(fs);
-	rf_reply_err(req, err);
+	if (killed)
+		reply_killed(fs, req, ino, MF_REPLY_NONE, 0, NULL);
+	else
+		rf_reply_err(req, err);
 }
 
 /* Bytes copied or -errno; holes in the source stay holes in the destination. */
@@ -2166,13 +2190,18 @@ static void mf_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in
 			       struct rf_file *fi_out, size_t len, int flags)
 {
 	struct memfs *fs = rf_req_userdata(req);
+	bool killed = false;
 	int64_t ret;
 
 	fs_lock(fs);
 	ret = do_copy(fs, ino_in, off_in, ino_out, off_out, len, flags);
+	if (ret > 0)
+		killed = kill_privs_unflagged(fs, req, ino_out);
 	fs_unlock(fs);
 	if (ret < 0)
 		rf_reply_err(req, (int)ret);
+	else if (killed)
+		reply_killed(fs, req, ino_out, MF_REPLY_WRITE, (size_t)ret, NULL);
 	else
 		rf_reply_write(req, (size_t)ret);
 }

@@ -644,10 +644,12 @@ struct pt_killed {
 	uint64_t ino;
 	rf_backing_cb then;
 	void *data;
-	/* WRITE: what to write once invalidated */
+	/* WRITE and FALLOCATE: what to do once invalidated */
 	const void *buf;
 	size_t size;
 	off_t off;
+	off_t len;
+	int mode;
 };
 
 static int killed_notify(void *arg)
@@ -666,21 +668,34 @@ static void killed_done(struct rf_req *req, int res, void *data)
 	free(k);
 }
 
-/* Invalidate, then call @then(req, res, k) on the loop (@k is freed after it). Returns
- * 0, or -errno and never calls @then. */
-static int after_killed(struct rf_req *req, uint64_t ino, rf_backing_cb then, void *data,
-			const void *buf, size_t size, off_t off)
+/* Invalidate, then call @then(req, res, k) on the loop with @k a copy of @args (freed
+ * after it). Returns 0, or -errno and never calls @then. */
+static int after_killed(struct rf_req *req, uint64_t ino, rf_backing_cb then,
+			const struct pt_killed *args)
 {
 	struct pt_killed *k = malloc(sizeof(*k));
 	int r;
 
 	if (!k)
 		return -ENOMEM;
-	*k = (struct pt_killed){ rf_req_session(req), ino, then, data, buf, size, off };
+	*k = *args;
+	k->se = rf_req_session(req);
+	k->ino = ino;
+	k->then = then;
 	r = rf_backing_call(req, killed_notify, k, killed_done, k);
 	if (r < 0)
 		free(k);
 	return r;
+}
+
+/*
+ * FALLOCATE and COPY_FILE_RANGE carry no kill flag: with HANDLE_KILLPRIV_V2 the kernel
+ * leaves the set-id bits to us without saying whether the caller has CAP_FSETID. Take
+ * uid 0 for having it. Same returns as kill_suidgid.
+ */
+static int kill_unflagged(struct rf_req *req, int fd)
+{
+	return rf_req_ctx(req)->uid != 0 ? kill_suidgid(req, fd, false) : 0;
 }
 
 struct pt_setattr {
@@ -1311,7 +1326,7 @@ static void open_done(struct rf_req *req, int res, void *data)
 	}
 	h->fd = res;
 	if (fi->kill_priv && (fi->flags & O_TRUNC) && kill_suidgid(req, h->fd, false) > 0 &&
-	    after_killed(req, in->base.nodeid, open_killed, h, NULL, 0, 0) == 0)
+	    after_killed(req, in->base.nodeid, open_killed, &(struct pt_killed){ .data = h }) == 0)
 		return;
 	open_finish(req, h);
 }
@@ -1531,7 +1546,8 @@ static void pt_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 		r = kill_suidgid(req, h->fd, false);
 		if (r < 0)
 			return (void)rf_reply_err(req, r);
-		if (r > 0 && after_killed(req, ino, write_killed, h, buf, size, off) == 0)
+		if (r > 0 && after_killed(req, ino, write_killed, &(struct pt_killed){
+					.data = h, .buf = buf, .size = size, .off = off }) == 0)
 			return;
 	}
 	r = rf_backing_write(req, h->fd, buf, size, off, NULL, NULL);
@@ -1596,6 +1612,17 @@ static void pt_fsync(struct rf_req *req, uint64_t ino, int datasync, struct rf_f
 		rf_reply_err(req, r);
 }
 
+/* The invalidation is best effort: the fallocate goes on whatever it returned. */
+static void falloc_killed(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+	struct pt_handle *h = k->data;
+	int r = rf_backing_fallocate(req, h->fd, k->mode, k->off, k->len, NULL, NULL);
+
+	if (r < 0)
+		rf_reply_err(req, r);
+}
+
 static void pt_fallocate(struct rf_req *req, uint64_t ino, int mode, off_t off, off_t len,
 			 struct rf_file *fi)
 {
@@ -1604,6 +1631,12 @@ static void pt_fallocate(struct rf_req *req, uint64_t ino, int mode, off_t off, 
 
 	if (!h)
 		return (void)rf_reply_err(req, -EBADF);
+	r = kill_unflagged(req, h->fd);
+	if (r < 0)
+		return (void)rf_reply_err(req, r);
+	if (r > 0 && after_killed(req, ino, falloc_killed, &(struct pt_killed){
+				.data = h, .mode = mode, .off = off, .len = len }) == 0)
+		return;
 	r = rf_backing_fallocate(req, h->fd, mode, off, len, NULL, NULL);
 	if (r < 0)
 		rf_reply_err(req, r);
@@ -1613,6 +1646,8 @@ struct pt_cfr {
 	int fd_in, fd_out;
 	off_t off_in, off_out;
 	size_t len;
+	struct rf_session *se;       /* set-id bits of the destination were dropped: */
+	uint64_t ino_out;            /* invalidate its attributes before the reply */
 };
 
 static int do_copy_file_range(void *arg)
@@ -1620,7 +1655,11 @@ static int do_copy_file_range(void *arg)
 	struct pt_cfr *a = arg;
 	ssize_t n = copy_file_range(a->fd_in, &a->off_in, a->fd_out, &a->off_out, a->len, 0);
 
-	return n < 0 ? -errno : (int)n;
+	if (n < 0)
+		return -errno;
+	if (a->se)
+		rf_notify_inval_inode(a->se, a->ino_out, -1, 0);   /* a worker: synchronous */
+	return (int)n;
 }
 
 static void cfr_done(struct rf_req *req, int res, void *data)
@@ -1645,9 +1684,16 @@ static void pt_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in
 		return (void)rf_reply_err(req, -EBADF);
 	if (flags)
 		return (void)rf_reply_err(req, -EINVAL);
-	a = malloc(sizeof(*a));
+	r = kill_unflagged(req, ho->fd);
+	if (r < 0)
+		return (void)rf_reply_err(req, r);
+	a = calloc(1, sizeof(*a));
 	if (!a)
 		return (void)rf_reply_err(req, -ENOMEM);
+	if (r > 0) {
+		a->se = rf_req_session(req);
+		a->ino_out = ino_out;
+	}
 	a->fd_in = hi->fd;
 	a->fd_out = ho->fd;
 	a->off_in = off_in;

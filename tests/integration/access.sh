@@ -5,9 +5,9 @@
 #
 #   memfs, -o allow_other alone: default_permissions comes on by itself. In a 1777
 #     directory, uid 65534 can neither chmod, write nor unlink root's 0644 file, nor
-#     unlink root's 0666 one; its write to and truncate of a 0666 file with u+s,g+s drop
-#     the bits exactly as tmpfs does (compared on a tmpfs next to it); root's write
-#     keeps them (CAP_FSETID).
+#     unlink root's 0666 one; its write, truncate, O_TRUNC open, fallocate and
+#     copy_file_range on 0666 files with u+s,g+s drop the bits exactly as tmpfs does
+#     (compared on a tmpfs next to it); root's write keeps them (CAP_FSETID).
 #   passthrough symlink attack: with a negative entry cached for NAME, uid 65534 plants
 #     NAME -> a root-only file outside the source, directly in a 1777 source directory,
 #     then opens NAME with O_CREAT|O_APPEND through the mount: the target stays intact.
@@ -36,6 +36,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 PT=${ACCESS_PT:-$B/examples/passthrough}
 MEMFS=${ACCESS_MEMFS:-$B/examples/memfs}
 OPENMANY=$B/tests/integration/openmany
+COPYRANGE=$B/tests/integration/copyrange
 ATTACK_OPTS=${ACCESS_ATTACK_OPTS:-cache=always,negative_timeout=60}
 
 passed=0 failed=0 skipped=0
@@ -50,8 +51,11 @@ finish() {
 
 if [ "$(id -u)" -ne 0 ]; then skip "access tests" "need root (mount(2), acting as uid 65534)"; finish; fi
 if [ ! -c /dev/fuse ]; then skip "access tests" "no /dev/fuse"; finish; fi
-for t in setpriv prlimit mountpoint; do
+for t in setpriv prlimit mountpoint fallocate; do
   command -v $t >/dev/null || { skip "access tests" "$t missing"; finish; }
+done
+for b in "$OPENMANY" "$COPYRANGE"; do
+  [ -x "$b" ] || { skip "access tests" "$b not built"; finish; }
 done
 
 work=$(mktemp -d /tmp/ringfuse-access.XXXXXX)
@@ -104,19 +108,22 @@ unmount_fs() {
 
 mode_of() { stat -c %a "$1"; }
 
-# setid_run DIR : in DIR (1777), uid 65534 writes to, truncates, and opens with O_TRUNC
-# a root file 06666 each; root writes to a fourth. Prints the four modes afterwards, as
-# stat(1) %a sees them (STATX_MODE alone: what the kernel has cached, as exec would).
+# setid_run DIR : in DIR (1777), uid 65534 writes to, truncates, opens with O_TRUNC,
+# fallocates and copy_file_ranges into a root file 06666 each; root writes to a sixth.
+# Prints the six modes afterwards, as stat(1) %a sees them (STATX_MODE alone: what the
+# kernel has cached, as exec would).
 setid_run() {
   local d=$1 f
-  for f in w t o r; do
+  for f in w t o f c r; do
     rm -f "$d/$f"; echo data > "$d/$f"; chmod 06666 "$d/$f"
   done
   as_other sh -c "echo more >> '$d/w'" || echo "write-failed"
   as_other truncate -s 1 "$d/t" || echo "truncate-failed"
   as_other sh -c ": > '$d/o'" || echo "open-trunc-failed"
+  as_other fallocate -l 8192 "$d/f" || echo "fallocate-failed"
+  as_other "$COPYRANGE" "$d/r" "$d/c" || echo "copy-failed"
   echo more >> "$d/r"
-  echo "$(mode_of "$d/w") $(mode_of "$d/t") $(mode_of "$d/o") $(mode_of "$d/r")"
+  echo "$(mode_of "$d/w") $(mode_of "$d/t") $(mode_of "$d/o") $(mode_of "$d/f") $(mode_of "$d/c") $(mode_of "$d/r")"
 }
 
 # ---- memfs ------------------------------------------------------------------------------
@@ -143,9 +150,9 @@ else
     mkdir -p "$ref" && mount -t tmpfs -o size=1m,mode=1777 tmpfs "$ref" && mounts+=("$ref")
     want=$(setid_run "$ref") got=$(setid_run "$m/pub")
     umount "$ref"
-    echo "      set-id modes after other's write, truncate, O_TRUNC open, root's write: memfs $got, tmpfs $want"
+    echo "      set-id modes after other's write, truncate, O_TRUNC open, fallocate, copy_file_range, root's write: memfs $got, tmpfs $want"
     [ "$got" = "$want" ] || why="$why; set-id modes $got, tmpfs gives $want"
-    case "$got" in "666 666 666 6666") ;; *) why="$why; expected 666 666 666 6666";; esac
+    case "$got" in "666 666 666 666 666 6666") ;; *) why="$why; expected 666 666 666 666 666 6666";; esac
     unmount_fs "$m"; rc=$?
     [ $rc -eq 0 ] || why="$why; server exit $rc"
     if [ -z "$why" ]; then pass "$name"; else fail "$name" "${why#; }"; tail -5 "$log"; fi
@@ -200,7 +207,7 @@ if mount_fs "$m" "$log" "$PT" -o "source=$src,allow_other"; then
   mkdir -p "$ref" && mount -t tmpfs -o size=1m,mode=1777 tmpfs "$ref" && mounts+=("$ref")
   want=$(setid_run "$ref") got=$(setid_run "$m/pub")
   umount "$ref"
-  echo "      set-id modes after other's write, truncate, O_TRUNC open, root's write: passthrough $got, tmpfs $want"
+  echo "      set-id modes after other's write, truncate, O_TRUNC open, fallocate, copy_file_range, root's write: passthrough $got, tmpfs $want"
   why=""
   [ "$got" = "$want" ] || why="set-id modes $got, tmpfs gives $want"
   unmount_fs "$m"; rc=$?
@@ -251,7 +258,6 @@ fi
 for i in $(seq 0 299); do echo "$i" > "$src/pub/f$i"; done
 for handles in "" ",inode_handles"; do
   name="passthrough${handles:+ -o ${handles#,}} out of descriptors (hard limit 200, 300 opens): EMFILE, still serving, clean exit"
-  if [ ! -x "$OPENMANY" ]; then skip "$name" "$OPENMANY not built"; continue; fi
   m=$work/pt-emfile log=$work/pt-emfile.log
   if mount_fs "$m" "$log" prlimit --nofile=200:200 "$PT" -o "source=$src,allow_other$handles"; then
     timeout 90 "$OPENMANY" "$m/pub" 300 > "$work/openmany.out" 2>&1; rc=$?
