@@ -1182,8 +1182,7 @@ static bool has_setid(int fd)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 &&
-	       ((st.st_mode & S_ISUID) || (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
+	return fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
 }
 
 /*
