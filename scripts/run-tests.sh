@@ -275,6 +275,27 @@ else
   fi
 fi
 
+echo "== access: the example filesystems mounted for many users =="
+# tests/integration/access.sh prints PASS/FAIL/SKIP lines of its own (memfs with
+# allow_other, the passthrough symlink attack, set-id bits, negative lookups, running out
+# of descriptors); they are counted here.
+if [ "$can_mount" -eq 0 ]; then
+  skip "access" "$why"
+else
+  tests/integration/access.sh "$B" > "$work/access.out" 2>&1; rc=$?
+  while IFS= read -r line; do
+    case "$line" in
+      "PASS  "*) pass "${line#PASS  }" ;;
+      "FAIL  "*) failed=$((failed + 1)); failures+=("${line#FAIL  }"); echo "$line" ;;
+      "SKIP  "*) skipped=$((skipped + 1)); echo "$line" ;;
+    esac
+  done < "$work/access.out"
+  if [ $rc -ne 0 ]; then
+    grep -q "^FAIL  " "$work/access.out" || fail "access" "access.sh exit $rc"
+    grep -v -E "^(PASS|SKIP)  |^ringfuse: " "$work/access.out" | tail -40
+  fi
+fi
+
 echo "== teardown: every trigger, loop-mounted ext4 backing, both transports =="
 # tests/integration/teardown.sh prints PASS/FAIL/SKIP lines of its own; they are counted
 # here. TEARDOWN_ITERS (20 in CI, 100 in make test-long) stops per trigger.
