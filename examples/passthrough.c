@@ -1255,8 +1255,13 @@ static void backing_detach(struct pt_fs *fs, struct pt_handle *h)
 
 static void set_cache_flags(const struct pt_fs *fs, struct rf_file *fi)
 {
-	fi->direct_io = fs->cache == CACHE_NEVER;
-	fi->parallel_direct_writes = fs->cache == CACHE_NEVER;
+	/* An O_DIRECT open asks for no page cache whatever the mode: with direct_io the
+	 * kernel sends its reads as they are, instead of a GETATTR before each one to check
+	 * the cached attributes. */
+	bool direct = fs->cache == CACHE_NEVER || (fi->flags & O_DIRECT);
+
+	fi->direct_io = direct;
+	fi->parallel_direct_writes = direct;
 	fi->keep_cache = fs->cache == CACHE_ALWAYS;
 }
 
