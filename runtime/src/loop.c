@@ -392,7 +392,13 @@ static int reap(struct rf_loop *loop)
 	return total;
 }
 
-int rf_loop_run_once(struct rf_loop *loop, int timeout_ms)
+/*
+ * One round: posts, then submit what is queued and wait for a completion (one kernel entry),
+ * reap, timers, posts, hooks. @flush: submit what this round queued before returning, for a
+ * caller that may not come back soon (rf_loop_run_once); rf_loop_run comes straight back and
+ * lets the next round's single io_uring_enter carry it.
+ */
+static int loop_round(struct rf_loop *loop, int timeout_ms, bool flush)
 {
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
@@ -421,9 +427,15 @@ int rf_loop_run_once(struct rf_loop *loop, int timeout_ms)
 	n += run_timers(loop);
 	n += run_posts(loop);
 	run_hooks(loop);
-	/* Hand replies queued by this round's callbacks to the kernel now, not next round. */
-	io_uring_submit(&loop->ring);
+	if (flush)
+		io_uring_submit(&loop->ring);
 	return n;
+}
+
+int rf_loop_run_once(struct rf_loop *loop, int timeout_ms)
+{
+	/* Replies queued by this round's callbacks go to the kernel now, not next round. */
+	return loop_round(loop, timeout_ms, true);
 }
 
 int rf_loop_run(struct rf_loop *loop)
@@ -433,7 +445,7 @@ int rf_loop_run(struct rf_loop *loop)
 	while (!atomic_load(&loop->stop)) {
 		if (loop->hooks && loop->nr_live == 0)
 			break;
-		ret = rf_loop_run_once(loop, -1);
+		ret = loop_round(loop, -1, false);
 		if (ret < 0)
 			break;
 		ret = 0;
