@@ -275,26 +275,32 @@ else
   fi
 fi
 
-echo "== access: the example filesystems mounted for many users =="
-# tests/integration/access.sh prints PASS/FAIL/SKIP lines of its own (memfs with
-# allow_other, the passthrough symlink attack, set-id bits, negative lookups, running out
-# of descriptors); they are counted here.
-if [ "$can_mount" -eq 0 ]; then
-  skip "access" "$why"
-else
-  tests/integration/access.sh "$B" > "$work/access.out" 2>&1; rc=$?
+# run_checks NAME SCRIPT: a script that prints its own "PASS  ", "FAIL  " and "SKIP  "
+# lines, counted here; its other output is shown only when it failed.
+run_checks() {
+  local name=$1 script=$2 out=$work/$1.out rc line
+  if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; return; fi
+  "$script" "$B" > "$out" 2>&1; rc=$?
   while IFS= read -r line; do
     case "$line" in
       "PASS  "*) pass "${line#PASS  }" ;;
       "FAIL  "*) failed=$((failed + 1)); failures+=("${line#FAIL  }"); echo "$line" ;;
       "SKIP  "*) skipped=$((skipped + 1)); echo "$line" ;;
     esac
-  done < "$work/access.out"
+  done < "$out"
   if [ $rc -ne 0 ]; then
-    grep -q "^FAIL  " "$work/access.out" || fail "access" "access.sh exit $rc"
-    grep -v -E "^(PASS|SKIP)  |^ringfuse: " "$work/access.out" | tail -40
+    grep -q "^FAIL  " "$out" || fail "$name" "$script exit $rc"
+    grep -v -E "^(PASS|SKIP)  |^ringfuse: " "$out" | tail -40
   fi
-fi
+}
+
+echo "== access: the example filesystems mounted for many users =="
+# memfs with allow_other, the passthrough symlink attack, set-id bits, negative lookups,
+# running out of descriptors (tests/integration/access.sh).
+run_checks access tests/integration/access.sh
+
+echo "== observability: statistics on SIGUSR1, the -d trace =="
+run_checks observe tests/integration/observe.sh
 
 echo "== teardown: every trigger, loop-mounted ext4 backing, both transports =="
 # tests/integration/teardown.sh prints PASS/FAIL/SKIP lines of its own; they are counted
