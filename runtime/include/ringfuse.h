@@ -167,6 +167,15 @@ void rf_timer_cancel(struct rf_timer *timer);
  */
 int rf_loop_handle_signals(struct rf_loop *loop);
 
+/*
+ * Busy-poll: before each sleep, spin on the completion ring for up to @us microseconds
+ * (0: never, the default), so that a request arriving meanwhile is served without the
+ * wake-up of a sleeping thread — lower latency at queue depth 1, paid with a CPU that
+ * spins while idle (bench/README.md has both figures). Loop thread, or before the loop
+ * runs. The ringfuse option -o poll_us=N sets it on every loop of a session.
+ */
+void rf_loop_set_busy_poll(struct rf_loop *loop, unsigned int us);
+
 /* ===================================================================================
  * Connection parameters negotiated at INIT
  * =================================================================================== */

@@ -91,6 +91,7 @@ struct rf_loop {
 	bool closing;                    /* draining: re-arm nothing */
 	bool sqe128;                     /* the ring has 128-byte SQEs (uring transport) */
 	bool has_ftruncate;              /* the kernel has IORING_OP_FTRUNCATE */
+	uint64_t poll_ns;                /* busy-poll this long before sleeping (0: never) */
 };
 
 /* An SQE to fill; submits the queue first if it is full. Never NULL. Loop thread. */

@@ -90,3 +90,38 @@ Test(stats, rejects_null_arguments)
 	cr_assert_eq(rf_session_stats(NULL, &st), -EINVAL);
 	cr_assert_eq(rf_stats_json(NULL, NULL, 0), -EINVAL);
 }
+
+/* Busy-polling changes when the loop sleeps, never what it serves: requests, and a timer
+ * that fires while nothing else happens. */
+static void timer_fired(struct rf_loop *loop, void *data)
+{
+	*(int *)data = 1;
+}
+
+static bool flag_set(void *arg)
+{
+	return *(int *)arg != 0;
+}
+
+Test(loop, busy_poll_serves_requests_and_timers, .timeout = 10)
+{
+	struct fuse_getattr_in gin = { 0 };
+	struct rf_timer timer;
+	struct rf_stats st;
+	struct fk fk;
+	int i, fired = 0;
+
+	fk_setup(&fk, &ops, NULL, NULL);
+	rf_loop_set_busy_poll(fk.loop, 200);
+	fk_init(&fk);
+	for (i = 0; i < 20; i++)
+		fk_expect_reply(&fk, fk_send(&fk, FUSE_GETATTR, 1, &gin, sizeof(gin)), 0,
+				sizeof(struct fuse_attr_out));
+	memset(&timer, 0, sizeof(timer));
+	cr_assert_eq(rf_timer_start(fk.loop, &timer, 30, timer_fired, &fired), 0);
+	cr_assert(fk_pump_until(&fk, flag_set, &fired, 2000), "the timer never fired");
+	cr_assert_eq(rf_session_stats(fk.se, &st), 0);
+	cr_assert_eq(st.requests[FUSE_GETATTR], 20);
+	rf_loop_set_busy_poll(fk.loop, 0);
+	fk_teardown(&fk);
+}
