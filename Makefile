@@ -129,10 +129,9 @@ test: deps
 # ---- structure checks on the built library (issue 11) -------------------------------
 # check-exports: the shared library exports exactly the functions of the public headers,
 # and the header's RF_VERSION_* agree with VERSION above. check-layers: calls in
-# runtime/src go down the layers listed in scripts/check-layers.sh, with no cycles.
-# `check` (run by `make test`) holds check-exports only until the runtime/src
-# restructuring lands; then check-layers joins it.
-check: check-exports
+# runtime/src go down the layers listed in scripts/check-layers.sh, with no cycles. Both
+# run in `make test`.
+check: check-exports check-layers
 check-exports: $(rf_so)
 	@scripts/check-exports.sh $(rf_so)
 check-layers: $(rf_objs)

@@ -16,14 +16,14 @@ set -euo pipefail
 # Edit this block when files move; a file may appear in one layer only.
 LAYERS='
 base: log.c proto.c version.c
-util: opts.c mount.c inode.c stats.c trace.c
-loop: loop.c workers.c
+util: opts.c mount.c inode.c
+loop: loop.c
 transport: chan.c transport_dev.c transport_sock.c transport_uring.c
-request: conn.c req.c reply.c
-io: backing.c notify.c
-order: order.c lookups.c reply_ref.c
+request: conn.c req.c reply.c stats.c
+io: backing.c notify.c lookups.c
+order: order.c reply_ref.c
 interrupt: interrupt.c
-dispatch: decode.c dispatch_names.c dispatch_files.c init.c dispatch.c
+dispatch: trace.c decode.c dispatch_names.c dispatch_files.c init.c dispatch.c
 session: session.c teardown.c
 api: main.c
 '
