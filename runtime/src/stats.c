@@ -48,16 +48,13 @@ void rf__stats_received(struct rf_req *req)
 		;
 }
 
+/* Bucket 0: < 1 us; bucket b: [2^(b-1), 2^b) us; the last one takes the rest. */
 static unsigned int lat_bucket(uint64_t ns)
 {
 	uint64_t us = ns / 1000;
-	unsigned int b = 0;
+	unsigned int b = us ? 64 - (unsigned int)__builtin_clzll(us) : 0;
 
-	while (us && b < RF_STATS_LAT_BUCKETS - 1) {
-		us >>= 1;
-		b++;
-	}
-	return b;
+	return b < RF_STATS_LAT_BUCKETS ? b : RF_STATS_LAT_BUCKETS - 1;
 }
 
 void rf__stats_replied(struct rf_req *req, int err)
