@@ -1581,473 +1581,268 @@ SCENARIO(reopened_fh_is_usable_again,
  * FORGET after the inode's requests in service
  * ====================================================================================== */
 
-Test(order, forget_waits_for_inflight_getattr, .timeout = 10)
-{
-	const struct ev *e;
-	uint64_t u;
+SCENARIO(forget_waits_for_inflight_getattr,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR(5)),
+	HELD('g'),
+	SEND(0, FORGET(5, 1)),
+	NO_FORGET_YET(),                      /* not while GETATTR of the inode is in service */
+	LATE_REPLY('g'), NEXT('g', 0),
+	FORGETS(1),
+	PUMP(10),
+	COUNT(EV_FORGET, 1),
+	FIRST_FORGET(5, 1),
+	BEFORE(EV_REPLIED, 'g', EV_FORGET, 0))
 
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	u = send_getattr(5, false, 0);
-	wait_held(u);
-	send_forget(5, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget ran while GETATTR of the inode was in service");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	fk_pump(&fk, 10);
-	cr_assert_eq(ev_count(EV_FORGET), 1);
-	e = ev_get(EV_FORGET, 0);
-	cr_assert_eq(e->a, 5);
-	cr_assert_eq(e->b, 1);
-	ev_before(EV_REPLIED, u, EV_FORGET, 0);
-	finish();
-}
+SCENARIO(forget_waits_for_inflight_lookup,
+	FS_HOLDS(EV_LOOKUP),
+	SEND('l', LOOKUP(5, "child")),
+	HELD('l'),
+	SEND(0, FORGET(5, 3)),
+	NO_FORGET_YET(),                      /* not while LOOKUP in the directory runs */
+	LATE_REPLY('l'), NEXT('l', -ENOENT),
+	FORGETS(1),
+	FIRST_FORGET(5, 3),
+	BEFORE(EV_REPLIED, 'l', EV_FORGET, 0))
 
-Test(order, forget_waits_for_inflight_lookup, .timeout = 10)
-{
-	const struct ev *e;
-	uint64_t u;
+SCENARIO(forget_of_idle_inode_runs_at_once,
+	SEND(0, FORGET(6, 2)),
+	FORGETS(1),
+	FIRST_FORGET(6, 2),
+	QUIET(10))                            /* FORGET has no reply */
 
-	start();
-	hold_mask = HOLD(EV_LOOKUP);
-	u = fk_send_name(&fk, FUSE_LOOKUP, 5, NULL, 0, "child");
-	wait_held(u);
-	send_forget(5, 3);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget ran while LOOKUP in the directory ran");
-	reply_held(u);
-	expect_next(u, -ENOENT);
-	wait_forgets(1);
-	e = ev_get(EV_FORGET, 0);
-	cr_assert_eq(e->a, 5);
-	cr_assert_eq(e->b, 3);
-	ev_before(EV_REPLIED, u, EV_FORGET, 0);
-	finish();
-}
-
-Test(order, forget_of_idle_inode_runs_at_once, .timeout = 10)
-{
-	struct want w = { EV_FORGET, 0, 1 };
-	const struct ev *e;
-
-	start();
-	send_forget(6, 2);
-	cr_assert(fk_pump_until(&fk, want_count, &w, FK_WAIT_MS), "forget never ran");
-	e = ev_get(EV_FORGET, 0);
-	cr_assert_eq(e->a, 6);
-	cr_assert_eq(e->b, 2);
-	fk_expect_no_reply(&fk, 10);      /* FORGET has no reply */
-	finish();
-}
-
-Test(order, batch_forget_waits_only_for_busy_inodes, .timeout = 10)
-{
-	struct fuse_forget_one one[3] = { { 5, 1 }, { 6, 2 }, { 7, 4 } };
-	struct want w = { EV_FORGET, 0, 2 };
-	uint64_t u;
-	int i;
-
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	u = send_getattr(5, false, 0);
-	wait_held(u);
-	send_batch_forget(one, 3);
+SCENARIO(batch_forget_waits_only_for_busy_inodes,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR(5)),
+	HELD('g'),
+	SEND(0, BATCH_FORGET({ 5, 1 }, { 6, 2 }, { 7, 4 })),
 	/* 6 and 7 have nothing in flight: forgotten at once; 5 waits. */
-	cr_assert(fk_pump_until(&fk, want_count, &w, FK_WAIT_MS), "idle inodes not forgotten");
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 2);
-	for (i = 0; i < nev; i++)
-		cr_assert(evs[i].kind != EV_FORGET || evs[i].a != 5,
-			  "forget of 5 ran while its GETATTR was in service");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(3);
-	fk_pump(&fk, 10);
-	cr_assert_eq(ev_count(EV_FORGET), 3);
-	cr_assert_eq(evs[nev - 1].kind, EV_FORGET);
-	cr_assert_eq(evs[nev - 1].a, 5);
-	cr_assert_eq(evs[nev - 1].b, 1);
-	finish();
-}
+	FORGETS(2),
+	QUIET(QUIET_MS),
+	COUNT(EV_FORGET, 2),
+	NOT_FORGOTTEN(5),                     /* its GETATTR is in service */
+	LATE_REPLY('g'), NEXT('g', 0),
+	FORGETS(3),
+	PUMP(10),
+	COUNT(EV_FORGET, 3),
+	LAST_IS_FORGET(5, 1))
 
-Test(order, deferred_forgets_add_up, .timeout = 10)
-{
-	uint64_t u, total = 0;
-	int i;
+SCENARIO(deferred_forgets_add_up,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR(5)),
+	HELD('g'),
+	SEND(0, FORGET(5, 1)),
+	SEND(0, FORGET(5, 2)),
+	NO_FORGET_YET(),
+	LATE_REPLY('g'), NEXT('g', 0),
+	FORGETS(1),
+	PUMP(10),
+	FORGOTTEN(5, 3))
 
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	u = send_getattr(5, false, 0);
-	wait_held(u);
-	send_forget(5, 1);
-	send_forget(5, 2);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0);
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	fk_pump(&fk, 10);
-	for (i = 0; i < nev; i++)
-		if (evs[i].kind == EV_FORGET && evs[i].a == 5)
-			total += evs[i].b;
-	cr_assert_eq(total, 3, "deferred forgets of 5 summed to %llu, expected 3",
-		     (unsigned long long)total);
-	finish();
-}
+SCENARIO(forget_waits_for_second_inode_of_copy_file_range,
+	OPEN(NODE2, FH2),
+	FS_HOLDS(EV_CFR),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 0, 100)),
+	HELD('c'),
+	SEND(0, FORGET(NODE2, 1)),
+	NO_FORGET_YET(),                      /* the destination inode is in use too */
+	LATE_REPLY('c'), NEXT('c', 0),
+	FORGETS(1),
+	EV_A(EV_FORGET, 0, NODE2),
+	BEFORE(EV_REPLIED, 'c', EV_FORGET, 0))
 
-Test(order, forget_waits_for_second_inode_of_copy_file_range, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(forget_waits_for_rename_target_directory,
+	FS_HOLDS(EV_RENAME),
+	SEND('n', RENAME(1, "a", 9, "b")),
+	HELD('n'),
+	SEND(0, FORGET(9, 1)),
+	NO_FORGET_YET(),                      /* RENAME's new directory is in use */
+	LATE_REPLY('n'), NEXT('n', 0),
+	FORGETS(1),
+	EV_A(EV_FORGET, 0, 9))
 
-	start();
-	open_file(FUSE_OPEN, NODE2, FH2);
-	hold_mask = HOLD(EV_CFR);
-	u = send_cfr(FH, 0, FH2, 0, 100);
-	wait_held(u);
-	send_forget(NODE2, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget of COPY_FILE_RANGE's destination inode ran");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	cr_assert_eq(ev_get(EV_FORGET, 0)->a, NODE2);
-	ev_before(EV_REPLIED, u, EV_FORGET, 0);
-	finish();
-}
-
-Test(order, forget_waits_for_rename_target_directory, .timeout = 10)
-{
-	struct fuse_rename_in in = { .newdir = 9 };
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_RENAME);
-	u = fk_send_names(&fk, FUSE_RENAME, 1, &in, sizeof(in), "a", "b");
-	wait_held(u);
-	send_forget(9, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget of RENAME's new directory ran");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	cr_assert_eq(ev_get(EV_FORGET, 0)->a, 9);
-	finish();
-}
-
-Test(order, forget_waits_for_parked_release, .timeout = 10)
-{
-	uint64_t u, ur;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = send_read(FH, 0, 10);
-	wait_held(u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	send_forget(NODE, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0);
-	cr_assert_eq(ev_count(EV_RELEASE), 0);
-	reply_held(u);
-	expect_next(u, 0);
-	expect_next(ur, 0);
-	wait_forgets(1);
+SCENARIO(forget_waits_for_parked_release,
+	FS_HOLDS(EV_READ),
+	SEND('r', READ(FH, 0, 10)),
+	HELD('r'),
+	SEND('R', RELEASE(NODE, FH)),
+	SEND(0, FORGET(NODE, 1)),
+	NO_FORGET_YET(),
+	COUNT(EV_RELEASE, 0),
+	LATE_REPLY('r'), NEXT('r', 0),
+	NEXT('R', 0),
+	FORGETS(1),
 	/* The inode goes last: after the release that still named it. */
-	ev_before(EV_RELEASE, ur, EV_FORGET, 0);
-	finish();
-}
+	BEFORE(EV_RELEASE, 'R', EV_FORGET, 0))
 
 /* ======================================================================================
  * WRITE ranges
  * ====================================================================================== */
 
-Test(order, overlapping_writes_run_in_arrival_order, .timeout = 10)
-{
-	uint64_t ua, ub;
-
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	ua = send_write(FH, 0, 4096, 'A');
-	wait_held(ua);
-	ub = send_write(FH, 100, 100, 'B');
-	expect_waiting(EV_WRITE, ub);
-	reply_held(ua);
-	expect_next(ua, 0);
-	wait_held(ub);
-	ev_before(EV_REPLIED, ua, EV_WRITE, ub);
+SCENARIO(overlapping_writes_run_in_arrival_order,
+	FS_HOLDS(EV_WRITE),
+	SEND('a', WRITE(FH, 0, 4096, 'A')),
+	HELD('a'),
+	SEND('b', WRITE(FH, 100, 100, 'B')),
+	WAITING('b'),
+	LATE_REPLY('a'), NEXT('a', 0),
+	HELD('b'),
+	BEFORE(EV_REPLIED, 'a', EV_WRITE, 'b'),
 	/* The parked request's data was kept intact in its slot. */
-	cr_assert_eq(ev_get(EV_WRITE, ub)->data0, 'B');
-	cr_assert_eq(ev_get(EV_WRITE, ub)->b, 100);
-	reply_held(ub);
-	expect_next(ub, 0);
-	finish();
-}
+	EV_IS(EV_WRITE, 'b', F_DATA0, 'B'),
+	EV_B(EV_WRITE, 'b', 100),
+	LATE_REPLY('b'), NEXT('b', 0))
 
-Test(order, non_overlapping_writes_run_concurrently, .timeout = 10)
-{
-	uint64_t ua, ub;
+SCENARIO(non_overlapping_writes_run_concurrently,
+	FS_HOLDS(EV_WRITE),
+	SEND('a', WRITE(FH, 0, 4096, 'A')),
+	SEND('b', WRITE(FH, 8192, 4096, 'B')),
+	HELD('a'), HELD('b'),
+	LATE_REPLY('b'), NEXT('b', 0),
+	LATE_REPLY('a'), NEXT('a', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	ua = send_write(FH, 0, 4096, 'A');
-	ub = send_write(FH, 8192, 4096, 'B');
-	wait_held(ua);
-	wait_held(ub);
-	reply_held(ub);
-	expect_next(ub, 0);
-	reply_held(ua);
-	expect_next(ua, 0);
-	finish();
-}
+SCENARIO(adjacent_writes_do_not_overlap,
+	FS_HOLDS(EV_WRITE),
+	SEND('a', WRITE(FH, 0, 4096, 'A')),
+	SEND('b', WRITE(FH, 4096, 4096, 'B')),
+	HELD('a'), HELD('b'),
+	LATE_REPLY('a'), LATE_REPLY('b'),
+	NEXT('a', 0), NEXT('b', 0))
 
-Test(order, adjacent_writes_do_not_overlap, .timeout = 10)
-{
-	uint64_t ua, ub;
+SCENARIO(write_waits_for_every_overlapping_write,
+	FS_HOLDS(EV_WRITE),
+	SEND('1', WRITE(FH, 0, 100, '1')),
+	SEND('2', WRITE(FH, 200, 100, '2')),
+	HELD('1'), HELD('2'),
+	SEND('3', WRITE(FH, 50, 200, '3')),   /* overlaps both */
+	WAITING('3'),
+	LATE_REPLY('2'), NEXT('2', 0),
+	WAITING('3'),
+	LATE_REPLY('1'), NEXT('1', 0),
+	HELD('3'),
+	LATE_REPLY('3'), NEXT('3', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	ua = send_write(FH, 0, 4096, 'A');
-	ub = send_write(FH, 4096, 4096, 'B');
-	wait_held(ua);
-	wait_held(ub);
-	reply_held(ua);
-	reply_held(ub);
-	expect_next(ua, 0);
-	expect_next(ub, 0);
-	finish();
-}
+SCENARIO(parked_write_keeps_later_overlapping_requests_behind_it,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('1', WRITE(FH, 0, 100, '1')),
+	HELD('1'),
+	SEND('2', WRITE(FH, 50, 100, '2')),   /* [50,150): behind 1 */
+	SEND('r', READ(FH, 120, 100)),        /* [120,220): overlaps only 2 */
+	WAITING('2'),
+	NOT_CALLED('r'),                      /* it must not overtake the parked WRITE */
+	LATE_REPLY('1'), NEXT('1', 0),
+	HELD('2'),
+	WAITING('r'),
+	LATE_REPLY('2'), NEXT('2', 0),
+	HELD('r'),
+	BEFORE(EV_REPLIED, '2', EV_READ, 'r'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-Test(order, write_waits_for_every_overlapping_write, .timeout = 10)
-{
-	uint64_t u1, u2, u3;
+SCENARIO(read_overlapping_pending_write_waits,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 4096, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH, 0, 4097)),         /* its last byte is the WRITE's first */
+	WAITING('r'),
+	LATE_REPLY('w'), NEXT('w', 0),
+	HELD('r'),
+	BEFORE(EV_REPLIED, 'w', EV_READ, 'r'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	u1 = send_write(FH, 0, 100, '1');
-	u2 = send_write(FH, 200, 100, '2');
-	wait_held(u1);
-	wait_held(u2);
-	u3 = send_write(FH, 50, 200, '3');        /* overlaps both */
-	expect_waiting(EV_WRITE, u3);
-	reply_held(u2);
-	expect_next(u2, 0);
-	expect_waiting(EV_WRITE, u3);
-	reply_held(u1);
-	expect_next(u1, 0);
-	wait_held(u3);
-	reply_held(u3);
-	expect_next(u3, 0);
-	finish();
-}
+SCENARIO(read_not_overlapping_runs,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 4096, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	LATE_REPLY('w'), NEXT('w', 0))
 
-Test(order, parked_write_keeps_later_overlapping_requests_behind_it, .timeout = 10)
-{
-	uint64_t u1, u2, u3;
+SCENARIO(read_overlapping_pending_fallocate_waits,
+	FS_HOLDS(EV_FALLOCATE, EV_READ),
+	SEND('a', FALLOCATE(FH, 0, 8192)),
+	HELD('a'),
+	SEND('r', READ(FH, 4096, 10)),
+	WAITING('r'),
+	LATE_REPLY('a'), NEXT('a', 0),
+	HELD('r'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	u1 = send_write(FH, 0, 100, '1');
-	wait_held(u1);
-	u2 = send_write(FH, 50, 100, '2');        /* [50,150): behind 1 */
-	u3 = send_read(FH, 120, 100);             /* [120,220): overlaps only 2 */
-	expect_waiting(EV_WRITE, u2);
-	cr_assert_eq(ev_find(EV_READ, u3), -1, "READ overtook the parked WRITE it overlaps");
-	reply_held(u1);
-	expect_next(u1, 0);
-	wait_held(u2);
-	expect_waiting(EV_READ, u3);
-	reply_held(u2);
-	expect_next(u2, 0);
-	wait_held(u3);
-	ev_before(EV_REPLIED, u2, EV_READ, u3);
-	reply_held(u3);
-	expect_next(u3, 0);
-	finish();
-}
+SCENARIO(read_of_copy_file_range_destination_waits,
+	OPEN(NODE2, FH2),
+	FS_HOLDS(EV_CFR, EV_READ),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),  /* writes [1000,1100) of FH2 */
+	HELD('c'),
+	SEND('r', READ(FH2, 1050, 10)),
+	WAITING('r'),
+	LATE_REPLY('c'), NEXT('c', 0),
+	HELD('r'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-Test(order, read_overlapping_pending_write_waits, .timeout = 10)
-{
-	uint64_t uw, ur;
+SCENARIO(reads_run_concurrently,
+	FS_HOLDS(EV_READ),
+	SEND('1', READ(FH, 0, 4096)),
+	SEND('2', READ(FH, 0, 4096)),
+	HELD('1'), HELD('2'),
+	LATE_REPLY('2'), NEXT('2', 0),
+	LATE_REPLY('1'), NEXT('1', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 4096, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 4097);              /* its last byte is the WRITE's first */
-	expect_waiting(EV_READ, ur);
-	reply_held(uw);
-	expect_next(uw, 0);
-	wait_held(ur);
-	ev_before(EV_REPLIED, uw, EV_READ, ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
-
-Test(order, read_not_overlapping_runs, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 4096, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 4096);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	reply_held(uw);
-	expect_next(uw, 0);
-	finish();
-}
-
-Test(order, read_overlapping_pending_fallocate_waits, .timeout = 10)
-{
-	uint64_t ufa, ur;
-
-	start();
-	hold_mask = HOLD(EV_FALLOCATE) | HOLD(EV_READ);
-	ufa = send_fallocate(FH, 0, 8192);
-	wait_held(ufa);
-	ur = send_read(FH, 4096, 10);
-	expect_waiting(EV_READ, ur);
-	reply_held(ufa);
-	expect_next(ufa, 0);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
-
-Test(order, read_of_copy_file_range_destination_waits, .timeout = 10)
-{
-	uint64_t uc, ur;
-
-	start();
-	open_file(FUSE_OPEN, NODE2, FH2);
-	hold_mask = HOLD(EV_CFR) | HOLD(EV_READ);
-	uc = send_cfr(FH, 0, FH2, 1000, 100);     /* writes [1000,1100) of FH2 */
-	wait_held(uc);
-	ur = send_read(FH2, 1050, 10);
-	expect_waiting(EV_READ, ur);
-	reply_held(uc);
-	expect_next(uc, 0);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
-
-Test(order, reads_run_concurrently, .timeout = 10)
-{
-	uint64_t u1, u2;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u1 = send_read(FH, 0, 4096);
-	u2 = send_read(FH, 0, 4096);
-	wait_held(u1);
-	wait_held(u2);
-	reply_held(u2);
-	expect_next(u2, 0);
-	reply_held(u1);
-	expect_next(u1, 0);
-	finish();
-}
-
-Test(order, write_does_not_wait_for_reads, .timeout = 10)
-{
-	uint64_t ur, uw;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	ur = send_read(FH, 0, 4096);
-	wait_held(ur);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	reply_held(uw);
-	expect_next(uw, 0);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
+SCENARIO(write_does_not_wait_for_reads,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	LATE_REPLY('w'), NEXT('w', 0),
+	LATE_REPLY('r'), NEXT('r', 0))
 
 /* ======================================================================================
  * FLUSH and FSYNC: after every earlier WRITE, and only those
  * ====================================================================================== */
 
-Test(order, flush_waits_for_earlier_writes_only, .timeout = 10)
-{
-	uint64_t uw1, uf, uw2, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_FLUSH) | HOLD(EV_READ);
-	uw1 = send_write(FH, 0, 4096, '1');
-	wait_held(uw1);
-	uf = send_flush(FH);
-	expect_waiting(EV_FLUSH, uf);
+SCENARIO(flush_waits_for_earlier_writes_only,
+	FS_HOLDS(EV_WRITE, EV_FLUSH, EV_READ),
+	SEND('1', WRITE(FH, 0, 4096, '1')),
+	HELD('1'),
+	SEND('f', FLUSH(FH)),
+	WAITING('f'),
 	/* Sent after the FLUSH: not blocked by it (nor by the earlier, disjoint WRITE). */
-	uw2 = send_write(FH, 8192, 4096, '2');
-	wait_held(uw2);
-	ur = send_read(FH, 8192, 10);             /* overlaps WRITE 2 only: waits for it */
-	expect_waiting(EV_READ, ur);
-	cr_assert_eq(ev_find(EV_FLUSH, uf), -1);
-
+	SEND('2', WRITE(FH, 8192, 4096, '2')),
+	HELD('2'),
+	SEND('r', READ(FH, 8192, 10)),        /* overlaps WRITE 2 only: waits for it */
+	WAITING('r'),
+	NOT_CALLED('f'),
 	/* The FLUSH goes as soon as the WRITE before it is done; the later one is not
 	 * its business. */
-	reply_held(uw1);
-	expect_next(uw1, 0);
-	wait_held(uf);
-	cr_assert(is_held(uw2));
-	reply_held(uf);
-	expect_next(uf, 0);
-	reply_held(uw2);
-	expect_next(uw2, 0);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
+	LATE_REPLY('1'), NEXT('1', 0),
+	HELD('f'),
+	STILL_HELD('2'),
+	LATE_REPLY('f'), NEXT('f', 0),
+	LATE_REPLY('2'), NEXT('2', 0),
+	HELD('r'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-Test(order, fsync_waits_for_earlier_writes, .timeout = 10)
-{
-	uint64_t uw1, uw2, us;
+SCENARIO(fsync_waits_for_earlier_writes,
+	FS_HOLDS(EV_WRITE, EV_FSYNC),
+	SEND('1', WRITE(FH, 0, 10, '1')),
+	SEND('2', WRITE(FH, 1 << 20, 10, '2')),
+	HELD('1'), HELD('2'),
+	SEND('s', FSYNC(FH)),
+	WAITING('s'),
+	LATE_REPLY('1'), NEXT('1', 0),
+	WAITING('s'),
+	LATE_REPLY('2'), NEXT('2', 0),
+	HELD('s'),
+	BEFORE(EV_REPLIED, '2', EV_FSYNC, 's'),
+	LATE_REPLY('s'), NEXT('s', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_FSYNC);
-	uw1 = send_write(FH, 0, 10, '1');
-	uw2 = send_write(FH, 1 << 20, 10, '2');
-	wait_held(uw1);
-	wait_held(uw2);
-	us = send_fsync(FH);
-	expect_waiting(EV_FSYNC, us);
-	reply_held(uw1);
-	expect_next(uw1, 0);
-	expect_waiting(EV_FSYNC, us);
-	reply_held(uw2);
-	expect_next(uw2, 0);
-	wait_held(us);
-	ev_before(EV_REPLIED, uw2, EV_FSYNC, us);
-	reply_held(us);
-	expect_next(us, 0);
-	finish();
-}
-
-Test(order, flush_does_not_wait_for_reads, .timeout = 10)
-{
-	uint64_t ur, uf;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	ur = send_read(FH, 0, 4096);
-	wait_held(ur);
-	uf = send_flush(FH);
-	expect_next(uf, 0);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
+SCENARIO(flush_does_not_wait_for_reads,
+	FS_HOLDS(EV_READ),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	SEND('f', FLUSH(FH)),
+	NEXT('f', 0),
+	LATE_REPLY('r'), NEXT('r', 0))
 
 /* ======================================================================================
  * INTERRUPT
