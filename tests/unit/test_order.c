@@ -1848,56 +1848,40 @@ SCENARIO(flush_does_not_wait_for_reads,
  * INTERRUPT
  * ====================================================================================== */
 
-Test(order, interrupt_after_request, .timeout = 10)
-{
-	struct want w = { EV_INTR_CB, 0, 0 };
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	register_intr_cb = true;
-	u = send_read(FH, 0, 4096);
-	wait_held(u);
-	cr_assert_eq(ev_get(EV_READ, u)->interrupted, 0);
-	cr_assert_eq(rf_req_interrupted(held[0].req), 0);
-	send_interrupt(u);
-	w.unique = u;
-	cr_assert(fk_pump_until(&fk, want_ev, &w, FK_WAIT_MS), "the interrupt hook never ran");
-	cr_assert_eq(rf_req_interrupted(held[0].req), 1);
-	cr_assert_eq(ev_count(EV_INTR_CB), 1);
-	cr_assert(pthread_equal(ev_get(EV_INTR_CB, u)->thread, loop_thread));
-	fk_expect_no_reply(&fk, QUIET_MS);        /* neither the READ nor the INTERRUPT */
-	reply_held_err(u, -EINTR);
-	expect_next(u, -EINTR);
+SCENARIO(interrupt_after_request,
+	FS_HOLDS(EV_READ),
+	INTR_HOOK(),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	EV_IS(EV_READ, 'r', F_INTERRUPTED, 0),
+	REQ_INTERRUPTED('r', 0),
+	SEND('i', INTERRUPT('r')),
+	HOOK_RAN('r'),
+	REQ_INTERRUPTED('r', 1),
+	COUNT(EV_INTR_CB, 1),
+	EV_IS(EV_INTR_CB, 'r', F_ON_LOOP_THREAD, 0),
+	QUIET(QUIET_MS),                      /* neither the READ nor the INTERRUPT */
+	LATE_REPLY_ERR('r', -EINTR), NEXT('r', -EINTR),
 	/* Exactly one reply, and none to the INTERRUPT, even after the early-INTERRUPT
 	 * timeout would have passed. */
-	fk_expect_no_reply(&fk, 120);
-	cr_assert_eq(ev_count(EV_INTR_CB), 1);
-	finish();
-}
+	QUIET(120),
+	COUNT(EV_INTR_CB, 1))
 
-Test(order, interrupt_before_request, .timeout = 10)
-{
-	uint64_t u, ui;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = fk_next_unique(&fk);
+SCENARIO(interrupt_before_request,
+	FS_HOLDS(EV_READ),
+	RESERVE('r'),
 	/* Both are queued before the loop runs: it reads the INTERRUPT, then the READ in
 	 * its next round, before its timers run, so the 50 ms EAGAIN cannot interfere. */
-	ui = send_interrupt(u);
-	send_read_as(u, FH, 0, 4096);
-	wait_held(u);
-	cr_assert_eq(ev_get(EV_READ, u)->interrupted, 1,
-		     "the early INTERRUPT was not applied when its request arrived");
-	reply_held_err(u, -EINTR);
-	expect_next(u, -EINTR);
+	SEND('i', INTERRUPT('r')),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	EV_IS(EV_READ, 'r', F_INTERRUPTED, 1),    /* applied when its request arrived */
+	LATE_REPLY_ERR('r', -EINTR), NEXT('r', -EINTR),
 	/* The INTERRUPT was consumed: no EAGAIN for it later. */
-	fk_expect_no_reply(&fk, 120);
-	cr_assert_eq(ui, u | FUSE_INT_REQ_BIT);
-	finish();
-}
+	QUIET(120),
+	IS_INTERRUPT_OF('i', 'r'))
 
+/* Timing, not order: the one INTERRUPT case that is not a scenario. */
 Test(order, early_interrupt_is_answered_eagain, .timeout = 10)
 {
 	const struct fk_msg *m;
@@ -1924,215 +1908,141 @@ Test(order, early_interrupt_is_answered_eagain, .timeout = 10)
 	finish();
 }
 
-Test(order, interrupt_of_parked_request, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 100);
-	expect_waiting(EV_READ, ur);
-	send_interrupt(ur);
-	expect_next(ur, -EINTR);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_find(EV_READ, ur), -1, "the parked READ reached the filesystem");
+SCENARIO(interrupt_of_parked_request,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH, 0, 100)),
+	WAITING('r'),
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	QUIET(QUIET_MS),
+	NOT_CALLED('r'),                      /* the parked READ never reached the filesystem */
 	/* The WRITE is not disturbed, and the READ never runs afterwards either. */
-	reply_held(uw);
-	expect_next(uw, 0);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_READ), 0);
-	finish();
-}
+	LATE_REPLY('w'), NEXT('w', 0),
+	QUIET(QUIET_MS),
+	COUNT(EV_READ, 0))
 
-Test(order, interrupt_of_parked_request_lets_release_run, .timeout = 10)
-{
-	uint64_t uw, ur, urel;
+SCENARIO(interrupt_of_parked_request_lets_release_run,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH, 0, 100)),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	WAITING('R'),                         /* the WRITE is still in service */
+	LATE_REPLY('w'), NEXT('w', 0),
+	NEXT('R', 0),
+	COUNT(EV_READ, 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 100);
-	urel = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, urel);
-	send_interrupt(ur);
-	expect_next(ur, -EINTR);
-	expect_waiting(EV_RELEASE, urel);         /* the WRITE is still in service */
-	reply_held(uw);
-	expect_next(uw, 0);
-	expect_next(urel, 0);
-	cr_assert_eq(ev_count(EV_READ), 0);
-	finish();
-}
-
-Test(order, interrupt_of_parked_release_still_releases, .timeout = 10)
-{
-	uint64_t u, ur;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = send_read(FH, 0, 4096);
-	wait_held(u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
+SCENARIO(interrupt_of_parked_release_still_releases,
+	FS_HOLDS(EV_READ),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
 	/* A synchronous RELEASE (fuseblk) can be interrupted. Answering it EINTR without
 	 * running the filesystem's release would leak the handle: nobody releases it
 	 * later, the kernel has let go of it. It still runs, after the READ. */
-	send_interrupt(ur);
-	expect_waiting(EV_RELEASE, ur);
-	reply_held(u);
-	expect_next(u, 0);
-	wait_called(EV_RELEASE, ur);
-	expect_next(ur, 0);
-	cr_assert_eq(ev_count(EV_RELEASE), 1);
-	ev_before(EV_REPLIED, u, EV_RELEASE, ur);
-	finish();
-}
+	SEND('i', INTERRUPT('R')),
+	WAITING('R'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	CALLED('R'),
+	NEXT('R', 0),
+	COUNT(EV_RELEASE, 1),
+	BEFORE(EV_REPLIED, 'r', EV_RELEASE, 'R'))
 
-Test(order, early_interrupt_of_request_that_parks, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	ur = fk_next_unique(&fk);
-	send_interrupt(ur);
-	send_read_as(ur, FH, 0, 100);             /* arrives interrupted, and must wait */
+SCENARIO(early_interrupt_of_request_that_parks,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	RESERVE('r'),
+	SEND('i', INTERRUPT('r')),
+	SEND('r', READ(FH, 0, 100)),          /* arrives interrupted, and must wait */
 	/* "A request still waiting in a chain is answered EINTR without reaching the
 	 * filesystem", and an early INTERRUPT is applied when its request arrives. */
-	expect_next(ur, -EINTR);
-	cr_assert_eq(ev_find(EV_READ, ur), -1, "the interrupted READ reached the filesystem");
-	reply_held(uw);
-	expect_next(uw, 0);
-	fk_expect_no_reply(&fk, 120);
-	cr_assert_eq(ev_count(EV_READ), 0);
-	finish();
-}
+	NEXT('r', -EINTR),
+	NOT_CALLED('r'),
+	LATE_REPLY('w'), NEXT('w', 0),
+	QUIET(120),
+	COUNT(EV_READ, 0))
 
-Test(order, interrupt_cancels_blocked_backing_read, .timeout = 10)
-{
-	struct pollfd p;
-	char buf[16];
-	uint64_t u, urel;
-
-	start();
-	make_pipe();
-	read_mode = RM_BACKING_DEFAULT;
-	u = send_read(FH, 0, 16);
-	wait_called(EV_READ, u);
-	fk_expect_no_reply(&fk, QUIET_MS);        /* the backing read blocks on the pipe */
-	send_interrupt(u);
-	expect_next(u, -EINTR);
-	fk_expect_no_reply(&fk, QUIET_MS);        /* exactly one reply */
-
+SCENARIO(interrupt_cancels_blocked_backing_read,
+	PIPE(),
+	READ_MODE(RM_BACKING_DEFAULT),
+	SEND('r', READ(FH, 0, 16)),
+	CALLED('r'),
+	QUIET(QUIET_MS),                      /* the backing read blocks on the pipe */
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	QUIET(QUIET_MS),                      /* exactly one reply */
 	/* The cancelled read took nothing: the pipe still works and keeps what it gets. */
-	cr_assert_eq(write(pfd[1], "xyz", 3), 3);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	cr_assert_eq(poll(&p, 1, 1000), 1, "the pipe is not readable after the cancel");
-	cr_assert_eq(read(pfd[0], buf, sizeof(buf)), 3);
-	cr_assert_eq(memcmp(buf, "xyz", 3), 0);
-	fk_expect_no_reply(&fk, QUIET_MS);
-
+	PIPE_PUT("xyz"),
+	PIPE_GET("xyz"),
+	QUIET(QUIET_MS),
 	/* And the request is finished: a RELEASE runs at once. */
-	urel = send_release(FUSE_RELEASE, NODE, FH);
-	expect_next(urel, 0);
-	finish();
-}
+	SEND('R', RELEASE(NODE, FH)),
+	NEXT('R', 0))
 
-Test(order, release_waits_for_backing_io_after_early_reply, .timeout = 10)
-{
-	const struct fk_msg *m;
-	uint64_t u, ur;
-
-	start();
-	make_pipe();
-	read_mode = RM_EARLY_REPLY;
-	u = send_read(FH, 0, 4096);
-	m = expect_next(u, 0);
-	cr_assert_eq(m->size, 5);
-	cr_assert_eq(memcmp(m->payload, "early", 5), 0);
-
+SCENARIO(release_waits_for_backing_io_after_early_reply,
+	PIPE(),
+	READ_MODE(RM_EARLY_REPLY),
+	SEND('r', READ(FH, 0, 4096)),
+	NEXT_DATA('r', 0, "early"),
 	/* Replied, but its backing read is still in flight: the fh is still in use. */
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
-	expect_waiting(EV_RELEASE, ur);
-	cr_assert_eq(ev_count(EV_BACKING_CB), 0);
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
+	WAITING('R'),
+	COUNT(EV_BACKING_CB, 0),
+	PIPE_PUT("hello"),
+	NEXT('R', 0),
+	EV_A(EV_BACKING_CB, 'r', 5),          /* the backing read's result */
+	BEFORE(EV_BACKING_CB, 'r', EV_RELEASE, 'R'))
 
-	cr_assert_eq(write(pfd[1], "hello", 5), 5);
-	expect_next(ur, 0);
-	cr_assert_eq((int64_t)ev_get(EV_BACKING_CB, u)->a, 5);
-	ev_before(EV_BACKING_CB, u, EV_RELEASE, ur);
-	finish();
-}
-
-Test(order, release_waits_for_cancelled_backing_io, .timeout = 10)
-{
-	uint64_t u, ur;
-
-	start();
-	make_pipe();
-	read_mode = RM_HOOK_REPLIES;
-	u = send_read(FH, 0, 4096);
-	wait_called(EV_READ, u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
+SCENARIO(release_waits_for_cancelled_backing_io,
+	PIPE(),
+	READ_MODE(RM_HOOK_REPLIES),
+	SEND('r', READ(FH, 0, 4096)),
+	CALLED('r'),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
 	/* The hook answers EINTR at once; the backing read is cancelled after it. */
-	send_interrupt(u);
-	expect_next(u, -EINTR);
-	expect_next(ur, 0);
-	ev_before(EV_INTR_CB, u, EV_BACKING_CB, u);
-	ev_before(EV_BACKING_CB, u, EV_RELEASE, ur);
-	cr_assert_lt((int64_t)ev_get(EV_BACKING_CB, u)->a, 0, "the backing read was not cancelled");
-	cr_assert_eq(ev_count(EV_BACKING_CB), 1);
-	finish();
-}
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	NEXT('R', 0),
+	BEFORE(EV_INTR_CB, 'r', EV_BACKING_CB, 'r'),
+	BEFORE(EV_BACKING_CB, 'r', EV_RELEASE, 'R'),
+	EV_IS(EV_BACKING_CB, 'r', F_A_NEGATIVE, 0),   /* the backing read was cancelled */
+	COUNT(EV_BACKING_CB, 1))
 
-Test(order, forget_waits_for_backing_io_after_early_reply, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(forget_waits_for_backing_io_after_early_reply,
+	PIPE(),
+	READ_MODE(RM_EARLY_REPLY),
+	SEND('r', READ(FH, 0, 4096)),
+	NEXT('r', 0),
+	SEND(0, FORGET(NODE, 1)),
+	NO_FORGET_YET(),                      /* not under the request's backing read */
+	PIPE_PUT("hello"),
+	FORGETS(1),
+	BEFORE(EV_BACKING_CB, 'r', EV_FORGET, 0),
+	EV_A(EV_FORGET, 0, NODE))
 
-	start();
-	make_pipe();
-	read_mode = RM_EARLY_REPLY;
-	u = send_read(FH, 0, 4096);
-	expect_next(u, 0);
-	send_forget(NODE, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget ran under the request's backing read");
-	cr_assert_eq(write(pfd[1], "hello", 5), 5);
-	wait_forgets(1);
-	ev_before(EV_BACKING_CB, u, EV_FORGET, 0);
-	cr_assert_eq(ev_get(EV_FORGET, 0)->a, NODE);
-	finish();
-}
-
-Test(order, teardown_runs_parked_release_after_cancelling_its_io, .timeout = 10)
-{
-	struct rf_opts opts;
-	uint64_t u, ur;
-
-	rf_opts_init(&opts);
-	opts.grace_ms = 100;
-	start_with(&opts, false);
-	make_pipe();
-	read_mode = RM_EARLY_REPLY;
-	u = send_read(FH, 0, 4096);
-	expect_next(u, 0);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
+SCENARIO_WITH(teardown_runs_parked_release_after_cancelling_its_io, { .grace_ms = 100 },
+	PIPE(),
+	READ_MODE(RM_EARLY_REPLY),
+	SEND('r', READ(FH, 0, 4096)),
+	NEXT('r', 0),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
 	/* The kernel goes away. After the grace period the backing read is cancelled; the
 	 * parked RELEASE then runs (its reply goes nowhere), before the session ends. */
-	finish();
-	cr_assert_eq(ev_count(EV_BACKING_CB), 1);
-	cr_assert_lt((int64_t)ev_get(EV_BACKING_CB, u)->a, 0, "the backing read was not cancelled");
-	cr_assert_eq(ev_count(EV_RELEASE), 1, "the parked RELEASE never ran");
-	ev_before(EV_BACKING_CB, u, EV_RELEASE, ur);
-}
+	FINISH(),
+	COUNT(EV_BACKING_CB, 1),
+	EV_IS(EV_BACKING_CB, 'r', F_A_NEGATIVE, 0),   /* the backing read was cancelled */
+	COUNT(EV_RELEASE, 1),                 /* the parked RELEASE ran */
+	BEFORE(EV_BACKING_CB, 'r', EV_RELEASE, 'R'))
 
 /* ======================================================================================
  * Exactly one reply
