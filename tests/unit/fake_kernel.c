@@ -192,21 +192,33 @@ void fk_send_raw(struct fk *fk, const void *buf, size_t len)
 	cr_assert_eq((size_t)n, len);
 }
 
-void fk_hdr(struct fk *fk, struct fuse_in_header *h, uint32_t opcode, uint64_t nodeid,
-	    size_t len)
+static void hdr_as(struct fuse_in_header *h, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+		   size_t len)
 {
 	memset(h, 0, sizeof(*h));
 	h->len = (uint32_t)len;
 	h->opcode = opcode;
-	h->unique = fk_next_unique(fk);
+	h->unique = unique;
 	h->nodeid = nodeid;
 	h->uid = 1000;
 	h->gid = 100;
 	h->pid = 4242;
 }
 
+void fk_hdr(struct fk *fk, struct fuse_in_header *h, uint32_t opcode, uint64_t nodeid,
+	    size_t len)
+{
+	hdr_as(h, fk_next_unique(fk), opcode, nodeid, len);
+}
+
 uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct iovec *iov,
 		  int n)
+{
+	return fk_sendv_as(fk, fk_next_unique(fk), opcode, nodeid, iov, n);
+}
+
+uint64_t fk_sendv_as(struct fk *fk, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+		     const struct iovec *iov, int n)
 {
 	struct fuse_in_header h;
 	size_t len = sizeof(h), off;
@@ -217,7 +229,7 @@ uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct 
 		len += iov[i].iov_len;
 	buf = malloc(len);
 	cr_assert_not_null(buf);
-	fk_hdr(fk, &h, opcode, nodeid, len);
+	hdr_as(&h, unique, opcode, nodeid, len);
 	memcpy(buf, &h, sizeof(h));
 	off = sizeof(h);
 	for (i = 0; i < n; i++) {
@@ -235,6 +247,14 @@ uint64_t fk_send(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *ar
 	struct iovec iov = { (void *)arg, len };
 
 	return fk_sendv(fk, opcode, nodeid, &iov, arg ? 1 : 0);
+}
+
+uint64_t fk_send_interrupt(struct fk *fk, uint64_t target)
+{
+	struct fuse_interrupt_in in = { .unique = target };
+	struct iovec iov = { &in, sizeof(in) };
+
+	return fk_sendv_as(fk, target | FUSE_INT_REQ_BIT, FUSE_INTERRUPT, 0, &iov, 1);
 }
 
 uint64_t fk_send_name(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *arg,
