@@ -483,11 +483,18 @@ static uint64_t open_file(uint32_t opcode, uint64_t nodeid, uint64_t fh)
 	return u;
 }
 
-static uint64_t send_read(uint64_t fh, uint64_t off, uint32_t size)
+/* A READ of NODE carrying @unique (the next one, or one reserved earlier). */
+static uint64_t send_read_as(uint64_t unique, uint64_t fh, uint64_t off, uint32_t size)
 {
 	struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
+	struct iovec iov = { &in, sizeof(in) };
 
-	return fk_send(&fk, FUSE_READ, NODE, &in, sizeof(in));
+	return fk_sendv_as(&fk, unique, FUSE_READ, NODE, &iov, 1);
+}
+
+static uint64_t send_read(uint64_t fh, uint64_t off, uint32_t size)
+{
+	return send_read_as(fk_next_unique(&fk), fh, off, size);
 }
 
 static uint64_t send_write(uint64_t fh, uint64_t off, uint32_t size, char fill)
@@ -509,114 +516,6 @@ static uint64_t send_release(uint32_t opcode, uint64_t nodeid, uint64_t fh)
 	struct fuse_release_in in = { .fh = fh, .flags = O_RDWR };
 
 	return fk_send(&fk, opcode, nodeid, &in, sizeof(in));
-}
-
-static uint64_t send_flush(uint64_t fh)
-{
-	struct fuse_flush_in in = { .fh = fh, .lock_owner = 0x77 };
-
-	return fk_send(&fk, FUSE_FLUSH, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_fsync(uint64_t fh)
-{
-	struct fuse_fsync_in in = { .fh = fh };
-
-	return fk_send(&fk, FUSE_FSYNC, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_readdir(uint64_t fh)
-{
-	struct fuse_read_in in = { .fh = fh, .size = 4096 };
-
-	return fk_send(&fk, FUSE_READDIR, DIRNODE, &in, sizeof(in));
-}
-
-static uint64_t send_cfr(uint64_t fh_in, uint64_t off_in, uint64_t fh_out, uint64_t off_out,
-			 uint64_t len)
-{
-	struct fuse_copy_file_range_in in = { .fh_in = fh_in, .off_in = off_in,
-					      .nodeid_out = NODE2, .fh_out = fh_out,
-					      .off_out = off_out, .len = len };
-
-	return fk_send(&fk, FUSE_COPY_FILE_RANGE, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_getattr(uint64_t nodeid, bool with_fh, uint64_t fh)
-{
-	struct fuse_getattr_in in = { .getattr_flags = with_fh ? FUSE_GETATTR_FH : 0, .fh = fh };
-
-	return fk_send(&fk, FUSE_GETATTR, nodeid, &in, sizeof(in));
-}
-
-static uint64_t send_setattr_fh(uint64_t fh)
-{
-	struct fuse_setattr_in in;
-
-	memset(&in, 0, sizeof(in));
-	in.valid = FATTR_FH | FATTR_SIZE;
-	in.fh = fh;
-	in.size = 100;
-	return fk_send(&fk, FUSE_SETATTR, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_fallocate(uint64_t fh, uint64_t off, uint64_t len)
-{
-	struct fuse_fallocate_in in = { .fh = fh, .offset = off, .length = len };
-
-	return fk_send(&fk, FUSE_FALLOCATE, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_lseek(uint64_t fh)
-{
-	struct fuse_lseek_in in = { .fh = fh, .offset = 0, .whence = SEEK_DATA };
-
-	return fk_send(&fk, FUSE_LSEEK, NODE, &in, sizeof(in));
-}
-
-static void send_forget(uint64_t nodeid, uint64_t nlookup)
-{
-	struct fuse_forget_in in = { .nlookup = nlookup };
-
-	fk_send(&fk, FUSE_FORGET, nodeid, &in, sizeof(in));
-}
-
-static void send_batch_forget(const struct fuse_forget_one *one, uint32_t count)
-{
-	struct fuse_batch_forget_in in = { .count = count };
-	struct iovec iov[2] = { { &in, sizeof(in) },
-				{ (void *)one, count * sizeof(*one) } };
-
-	fk_sendv(&fk, FUSE_BATCH_FORGET, 0, iov, 2);
-}
-
-/* What the kernel sends: unique = target's | FUSE_INT_REQ_BIT, nodeid 0. Returns it. */
-static uint64_t send_interrupt(uint64_t target)
-{
-	struct fuse_interrupt_in in = { .unique = target };
-	struct fuse_in_header hd;
-	char buf[sizeof(hd) + sizeof(in)];
-
-	fk_hdr(&fk, &hd, FUSE_INTERRUPT, 0, sizeof(buf));
-	hd.unique = target | FUSE_INT_REQ_BIT;
-	memcpy(buf, &hd, sizeof(hd));
-	memcpy(buf + sizeof(hd), &in, sizeof(in));
-	fk_send_raw(&fk, buf, sizeof(buf));
-	return hd.unique;
-}
-
-/* A READ carrying @unique, reserved earlier with fk_next_unique. */
-static void send_read_as(uint64_t unique, uint64_t fh, uint64_t off, uint32_t size)
-{
-	struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
-	struct fuse_in_header hd;
-	char buf[sizeof(hd) + sizeof(in)];
-
-	fk_hdr(&fk, &hd, FUSE_READ, NODE, sizeof(buf));
-	hd.unique = unique;
-	memcpy(buf, &hd, sizeof(hd));
-	memcpy(buf + sizeof(hd), &in, sizeof(in));
-	fk_send_raw(&fk, buf, sizeof(buf));
 }
 
 /* ---- waiting and checking ----------------------------------------------------------------- */
@@ -797,7 +696,7 @@ struct msg {
 #define RELEASE(node_, fh_)    { .opcode = FUSE_RELEASE, .node = node_, .fh = fh_ }
 #define RELEASEDIR(node_, fh_) { .opcode = FUSE_RELEASEDIR, .node = node_, .fh = fh_ }
 #define READDIR(fh_)           { .opcode = FUSE_READDIR, .fh = fh_ }
-/* From FH-like @fh_in at @off_in of NODE to @fh_out at @off_out of NODE2. */
+/* From @fh_in at @off_in of NODE to @fh_out at @off_out of NODE2. */
 #define COPY_FILE_RANGE(fh_in, off_in, fh_out, off_out, len_) \
 	{ .opcode = FUSE_COPY_FILE_RANGE, .fh = fh_in, .off = off_in, .fh2 = fh_out, \
 	  .off2 = off_out, .len = len_ }
@@ -972,6 +871,16 @@ struct setup {
 	CALLS('R', 1),									\
 	QUIET(10)
 
+/*
+ * @b is parked behind @a, which the filesystem holds: @b waits, and reaches its handler
+ * (which holds it too) only after the test answered @a.
+ */
+#define PARKED_BEHIND(b, a)								\
+	WAITING(b),									\
+	LATE_REPLY(a), NEXT(a, 0),							\
+	HELD(b),									\
+	BEFORE(EV_REPLIED, a, HANDLER, b)
+
 /* Every request's label: what SEND (or RESERVE) gave it. */
 static struct label {
 	uint64_t unique;
@@ -1024,56 +933,95 @@ static enum ev_kind handler_of(uint32_t opcode)
 	}
 }
 
-/* Send @m; a READ on a reserved label goes out with the unique reserved for it. */
+/* Send @m as the kernel would; a READ on a reserved label carries the unique reserved for
+ * it. Returns the unique (0 for FORGET and BATCH_FORGET, which get no reply). */
 static uint64_t send_msg(const struct msg *m, const struct label *x)
 {
-	struct fuse_rename_in rn = { .newdir = m->fh2 };
+	union {
+		struct fuse_flush_in flush;
+		struct fuse_fsync_in fsync;
+		struct fuse_read_in readdir;
+		struct fuse_copy_file_range_in cfr;
+		struct fuse_getattr_in getattr;
+		struct fuse_setattr_in setattr;
+		struct fuse_fallocate_in fallocate;
+		struct fuse_lseek_in lseek;
+		struct fuse_rename_in rename;
+		struct fuse_forget_in forget;
+		struct fuse_batch_forget_in batch;
+	} in;
+	struct iovec iov[2];
 	uint32_t n = 0;
 
 	cr_assert(!x || !x->reserved || m->opcode == FUSE_READ,
 		  "%sonly a READ can be sent on a reserved unique", where);
+	memset(&in, 0, sizeof(in));
 	switch (m->opcode) {
 	case FUSE_READ:
-		if (x && x->reserved) {
-			send_read_as(x->unique, m->fh, m->off, (uint32_t)m->len);
-			return x->unique;
-		}
-		return send_read(m->fh, m->off, (uint32_t)m->len);
+		return send_read_as(x && x->reserved ? x->unique : fk_next_unique(&fk), m->fh,
+				    m->off, (uint32_t)m->len);
 	case FUSE_WRITE:
 		return send_write(m->fh, m->off, (uint32_t)m->len, m->fill);
-	case FUSE_FLUSH:
-		return send_flush(m->fh);
-	case FUSE_FSYNC:
-		return send_fsync(m->fh);
 	case FUSE_RELEASE:
 	case FUSE_RELEASEDIR:
 		return send_release(m->opcode, m->node, m->fh);
+	case FUSE_FLUSH:
+		in.flush.fh = m->fh;
+		in.flush.lock_owner = 0x77;
+		return fk_send(&fk, FUSE_FLUSH, NODE, &in.flush, sizeof(in.flush));
+	case FUSE_FSYNC:
+		in.fsync.fh = m->fh;
+		return fk_send(&fk, FUSE_FSYNC, NODE, &in.fsync, sizeof(in.fsync));
 	case FUSE_READDIR:
-		return send_readdir(m->fh);
+		in.readdir.fh = m->fh;
+		in.readdir.size = 4096;
+		return fk_send(&fk, FUSE_READDIR, DIRNODE, &in.readdir, sizeof(in.readdir));
 	case FUSE_COPY_FILE_RANGE:
-		return send_cfr(m->fh, m->off, m->fh2, m->off2, m->len);
+		in.cfr.fh_in = m->fh;
+		in.cfr.off_in = m->off;
+		in.cfr.nodeid_out = NODE2;
+		in.cfr.fh_out = m->fh2;
+		in.cfr.off_out = m->off2;
+		in.cfr.len = m->len;
+		return fk_send(&fk, FUSE_COPY_FILE_RANGE, NODE, &in.cfr, sizeof(in.cfr));
 	case FUSE_GETATTR:
-		return send_getattr(m->node, m->with_fh, m->fh);
+		in.getattr.getattr_flags = m->with_fh ? FUSE_GETATTR_FH : 0;
+		in.getattr.fh = m->fh;
+		return fk_send(&fk, FUSE_GETATTR, m->node, &in.getattr, sizeof(in.getattr));
 	case FUSE_SETATTR:
-		return send_setattr_fh(m->fh);
+		in.setattr.valid = FATTR_FH | FATTR_SIZE;
+		in.setattr.fh = m->fh;
+		in.setattr.size = 100;
+		return fk_send(&fk, FUSE_SETATTR, NODE, &in.setattr, sizeof(in.setattr));
 	case FUSE_FALLOCATE:
-		return send_fallocate(m->fh, m->off, m->len);
+		in.fallocate.fh = m->fh;
+		in.fallocate.offset = m->off;
+		in.fallocate.length = m->len;
+		return fk_send(&fk, FUSE_FALLOCATE, NODE, &in.fallocate, sizeof(in.fallocate));
 	case FUSE_LSEEK:
-		return send_lseek(m->fh);
+		in.lseek.fh = m->fh;
+		in.lseek.whence = SEEK_DATA;
+		return fk_send(&fk, FUSE_LSEEK, NODE, &in.lseek, sizeof(in.lseek));
 	case FUSE_LOOKUP:
 		return fk_send_name(&fk, FUSE_LOOKUP, m->node, NULL, 0, m->name);
 	case FUSE_RENAME:
-		return fk_send_names(&fk, FUSE_RENAME, m->node, &rn, sizeof(rn), m->name, m->name2);
+		in.rename.newdir = m->fh2;
+		return fk_send_names(&fk, FUSE_RENAME, m->node, &in.rename, sizeof(in.rename),
+				     m->name, m->name2);
 	case FUSE_FORGET:
-		send_forget(m->node, m->len);
+		in.forget.nlookup = m->len;
+		fk_send(&fk, FUSE_FORGET, m->node, &in.forget, sizeof(in.forget));
 		return 0;
 	case FUSE_BATCH_FORGET:
 		while (n < 4 && m->forget[n].nodeid)
 			n++;
-		send_batch_forget(m->forget, n);
+		in.batch.count = n;
+		iov[0] = (struct iovec){ &in.batch, sizeof(in.batch) };
+		iov[1] = (struct iovec){ (void *)m->forget, n * sizeof(m->forget[0]) };
+		fk_sendv(&fk, FUSE_BATCH_FORGET, 0, iov, 2);
 		return 0;
 	case FUSE_INTERRUPT:
-		return send_interrupt(unique_of(m->target));
+		return fk_send_interrupt(&fk, unique_of(m->target));
 	}
 	cr_assert_fail("%sno SEND for opcode %u", where, m->opcode);
 	return 0;
@@ -1381,25 +1329,23 @@ SCENARIO(release_runs_at_once_when_nothing_is_pending,
 	ANSWERED('R', 0, 0),
 	EV_A(EV_RELEASE, 'R', FH))
 
-SCENARIO(release_waits_for_pending_read,
-	FS_HOLDS(EV_READ),
-	SEND('r', READ(FH, 0, 4096)),
-	RELEASE_WAITS_FOR('r', RELEASE(NODE, FH)))
+/*
+ * One row a case: the filesystem holds the requests of a kind, one of them ('p') is sent,
+ * and a RELEASE of FH arrives: RELEASE_WAITS_FOR.
+ */
+#define RELEASE_CASE(name, kind, pending)						\
+	SCENARIO(name,									\
+		 FS_HOLDS(kind),							\
+		 ST(S_SEND, "'p', " #pending, .l = 'p', .msg = pending),		\
+		 RELEASE_WAITS_FOR('p', RELEASE(NODE, FH)))
 
-SCENARIO(release_waits_for_pending_write,
-	FS_HOLDS(EV_WRITE),
-	SEND('w', WRITE(FH, 0, 4096, 'w')),
-	RELEASE_WAITS_FOR('w', RELEASE(NODE, FH)))
-
-SCENARIO(release_waits_for_pending_fsync,
-	FS_HOLDS(EV_FSYNC),
-	SEND('s', FSYNC(FH)),
-	RELEASE_WAITS_FOR('s', RELEASE(NODE, FH)))
-
-SCENARIO(release_waits_for_pending_flush,
-	FS_HOLDS(EV_FLUSH),
-	SEND('f', FLUSH(FH)),
-	RELEASE_WAITS_FOR('f', RELEASE(NODE, FH)))
+RELEASE_CASE(release_waits_for_pending_read,    EV_READ,      READ(FH, 0, 4096))
+RELEASE_CASE(release_waits_for_pending_write,   EV_WRITE,     WRITE(FH, 0, 4096, 'w'))
+RELEASE_CASE(release_waits_for_pending_fsync,   EV_FSYNC,     FSYNC(FH))
+RELEASE_CASE(release_waits_for_pending_flush,   EV_FLUSH,     FLUSH(FH))
+RELEASE_CASE(release_waits_for_setattr_with_fh, EV_SETATTR,   SETATTR_FH(FH))
+RELEASE_CASE(release_waits_for_fallocate,       EV_FALLOCATE, FALLOCATE(FH, 0, 1 << 20))
+RELEASE_CASE(release_waits_for_lseek,           EV_LSEEK,     LSEEK(FH))
 
 SCENARIO(releasedir_waits_for_pending_readdir,
 	OPENDIR(DIRNODE, DIR_FH),
@@ -1429,21 +1375,6 @@ SCENARIO(release_waits_for_getattr_with_fh,
 	EV_IS(EV_GETATTR, 'g', F_HAS_FI, true),   /* FUSE_GETATTR_FH passes the fi */
 	EV_A(EV_GETATTR, 'g', FH),
 	RELEASE_WAITS_FOR('g', RELEASE(NODE, FH)))
-
-SCENARIO(release_waits_for_setattr_with_fh,
-	FS_HOLDS(EV_SETATTR),
-	SEND('a', SETATTR_FH(FH)),
-	RELEASE_WAITS_FOR('a', RELEASE(NODE, FH)))
-
-SCENARIO(release_waits_for_fallocate,
-	FS_HOLDS(EV_FALLOCATE),
-	SEND('a', FALLOCATE(FH, 0, 1 << 20)),
-	RELEASE_WAITS_FOR('a', RELEASE(NODE, FH)))
-
-SCENARIO(release_waits_for_lseek,
-	FS_HOLDS(EV_LSEEK),
-	SEND('l', LSEEK(FH)),
-	RELEASE_WAITS_FOR('l', RELEASE(NODE, FH)))
 
 SCENARIO(getattr_without_fh_does_not_hold_the_release,
 	FS_HOLDS(EV_GETATTR),
@@ -1561,9 +1492,7 @@ SCENARIO_WITH(fh_zero_without_open_when_no_open_support, { .no_open = true },
 	SEND('w', WRITE(0, 0, 100, 'w')),
 	HELD('w'),
 	SEND('r', READ(0, 50, 10)),
-	WAITING('r'),
-	LATE_REPLY('w'), NEXT('w', 0),
-	HELD('r'),
+	PARKED_BEHIND('r', 'w'),
 	LATE_REPLY('r'), NEXT('r', 0),
 	/* Any other fh was still never opened. */
 	SEND('x', READ(5, 0, 10)),
@@ -1684,10 +1613,7 @@ SCENARIO(overlapping_writes_run_in_arrival_order,
 	SEND('a', WRITE(FH, 0, 4096, 'A')),
 	HELD('a'),
 	SEND('b', WRITE(FH, 100, 100, 'B')),
-	WAITING('b'),
-	LATE_REPLY('a'), NEXT('a', 0),
-	HELD('b'),
-	BEFORE(EV_REPLIED, 'a', EV_WRITE, 'b'),
+	PARKED_BEHIND('b', 'a'),
 	/* The parked request's data was kept intact in its slot. */
 	EV_IS(EV_WRITE, 'b', F_DATA0, 'B'),
 	EV_B(EV_WRITE, 'b', 100),
@@ -1717,9 +1643,7 @@ SCENARIO(write_waits_for_every_overlapping_write,
 	SEND('3', WRITE(FH, 50, 200, '3')),   /* overlaps both */
 	WAITING('3'),
 	LATE_REPLY('2'), NEXT('2', 0),
-	WAITING('3'),
-	LATE_REPLY('1'), NEXT('1', 0),
-	HELD('3'),
+	PARKED_BEHIND('3', '1'),
 	LATE_REPLY('3'), NEXT('3', 0))
 
 SCENARIO(parked_write_keeps_later_overlapping_requests_behind_it,
@@ -1732,10 +1656,7 @@ SCENARIO(parked_write_keeps_later_overlapping_requests_behind_it,
 	NOT_CALLED('r'),                      /* it must not overtake the parked WRITE */
 	LATE_REPLY('1'), NEXT('1', 0),
 	HELD('2'),
-	WAITING('r'),
-	LATE_REPLY('2'), NEXT('2', 0),
-	HELD('r'),
-	BEFORE(EV_REPLIED, '2', EV_READ, 'r'),
+	PARKED_BEHIND('r', '2'),
 	LATE_REPLY('r'), NEXT('r', 0))
 
 SCENARIO(read_overlapping_pending_write_waits,
@@ -1743,10 +1664,7 @@ SCENARIO(read_overlapping_pending_write_waits,
 	SEND('w', WRITE(FH, 4096, 4096, 'w')),
 	HELD('w'),
 	SEND('r', READ(FH, 0, 4097)),         /* its last byte is the WRITE's first */
-	WAITING('r'),
-	LATE_REPLY('w'), NEXT('w', 0),
-	HELD('r'),
-	BEFORE(EV_REPLIED, 'w', EV_READ, 'r'),
+	PARKED_BEHIND('r', 'w'),
 	LATE_REPLY('r'), NEXT('r', 0))
 
 SCENARIO(read_not_overlapping_runs,
@@ -1763,9 +1681,7 @@ SCENARIO(read_overlapping_pending_fallocate_waits,
 	SEND('a', FALLOCATE(FH, 0, 8192)),
 	HELD('a'),
 	SEND('r', READ(FH, 4096, 10)),
-	WAITING('r'),
-	LATE_REPLY('a'), NEXT('a', 0),
-	HELD('r'),
+	PARKED_BEHIND('r', 'a'),
 	LATE_REPLY('r'), NEXT('r', 0))
 
 SCENARIO(read_of_copy_file_range_destination_waits,
@@ -1774,9 +1690,7 @@ SCENARIO(read_of_copy_file_range_destination_waits,
 	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),  /* writes [1000,1100) of FH2 */
 	HELD('c'),
 	SEND('r', READ(FH2, 1050, 10)),
-	WAITING('r'),
-	LATE_REPLY('c'), NEXT('c', 0),
-	HELD('r'),
+	PARKED_BEHIND('r', 'c'),
 	LATE_REPLY('r'), NEXT('r', 0))
 
 SCENARIO(reads_run_concurrently,
@@ -1830,10 +1744,7 @@ SCENARIO(fsync_waits_for_earlier_writes,
 	SEND('s', FSYNC(FH)),
 	WAITING('s'),
 	LATE_REPLY('1'), NEXT('1', 0),
-	WAITING('s'),
-	LATE_REPLY('2'), NEXT('2', 0),
-	HELD('s'),
-	BEFORE(EV_REPLIED, '2', EV_FSYNC, 's'),
+	PARKED_BEHIND('s', '2'),
 	LATE_REPLY('s'), NEXT('s', 0))
 
 SCENARIO(flush_does_not_wait_for_reads,
@@ -1891,7 +1802,7 @@ Test(order, early_interrupt_is_answered_eagain, .timeout = 10)
 	start();
 	u = fk_next_unique(&fk);                  /* a request the kernel never sends */
 	t0 = now_ms();
-	ui = send_interrupt(u);
+	ui = fk_send_interrupt(&fk, u);
 	m = fk_recv(&fk, 1000);
 	dt = now_ms() - t0;
 	cr_assert_not_null(m, "the INTERRUPT was never answered");
