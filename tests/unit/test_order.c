@@ -717,6 +717,7 @@ enum step_op {
 	S_END,
 	/* what the filesystem does */
 	S_FS_HOLDS,          /* the handlers of these kinds hold their requests */
+	S_FS_HOLDS_ALL,      /* every handler that can hold its request does */
 	S_INTR_HOOK,         /* held requests get the logging interrupt hook */
 	S_READ_MODE,         /* the READ handler works as @v (enum read_mode) */
 	S_PIPE,              /* the backing "file" (a pipe) for the backing read modes */
@@ -768,7 +769,8 @@ enum ev_field {
 };
 
 static const char *const step_name[S_OPS] = {
-	[S_END] = "END", [S_FS_HOLDS] = "FS_HOLDS", [S_INTR_HOOK] = "INTR_HOOK",
+	[S_END] = "END", [S_FS_HOLDS] = "FS_HOLDS",
+	[S_FS_HOLDS_ALL] = "FS_HOLDS_ALL", [S_INTR_HOOK] = "INTR_HOOK",
 	[S_READ_MODE] = "READ_MODE", [S_PIPE] = "PIPE", [S_LATE_REPLY] = "LATE_REPLY",
 	[S_LATE_REPLY_ERR] = "LATE_REPLY_ERR", [S_OPEN] = "OPEN", [S_RESERVE] = "RESERVE",
 	[S_SEND] = "SEND", [S_PIPE_PUT] = "PIPE_PUT", [S_PUMP] = "PUMP", [S_FINISH] = "FINISH",
@@ -804,6 +806,7 @@ struct setup {
 #define ST(op_, args_, ...)     { .op = op_, .args = args_, .line = __LINE__, __VA_ARGS__ }
 
 #define FS_HOLDS(...)           ST(S_FS_HOLDS, #__VA_ARGS__, .kinds = { __VA_ARGS__ })
+#define FS_HOLDS_ALL()          ST(S_FS_HOLDS_ALL, "")
 #define INTR_HOOK()             ST(S_INTR_HOOK, "")
 #define READ_MODE(m)            ST(S_READ_MODE, #m, .v = m)
 #define PIPE()                  ST(S_PIPE, "")
@@ -880,6 +883,29 @@ struct setup {
 	LATE_REPLY(a), NEXT(a, 0),							\
 	HELD(b),									\
 	BEFORE(EV_REPLIED, a, HANDLER, b)
+
+/* Neither of @a and @b orders the other: the filesystem holds both at once, and the later
+ * one, @b, can be answered first. */
+#define NOT_ORDERED(a, b)								\
+	HELD(a), HELD(b),								\
+	LATE_REPLY(b), NEXT(b, 0),							\
+	LATE_REPLY(a), NEXT(a, 0)
+
+/* READ @r holds FH in the filesystem; RELEASE @rel of FH arrives and is parked. */
+#define RELEASE_PARKED_BEHIND_READ(r, rel)						\
+	FS_HOLDS(EV_READ),								\
+	SEND(r, READ(FH, 0, 4096)),							\
+	HELD(r),									\
+	SEND(rel, RELEASE(NODE, FH)),							\
+	WAITING(rel)
+
+/* READ @r is answered at once ("early") and stays in service: its backing read waits on
+ * the empty pipe until a PIPE_PUT. */
+#define READ_REPLIED_EARLY(r)								\
+	PIPE(),										\
+	READ_MODE(RM_EARLY_REPLY),							\
+	SEND(r, READ(FH, 0, 4096)),							\
+	NEXT_DATA(r, 0, "early")
 
 /* Every request's label: what SEND (or RESERVE) gave it. */
 static struct label {
@@ -1145,6 +1171,9 @@ static void step_run(const struct step *s)
 		for (i = 0; i < 6 && s->kinds[i] != EV_NONE; i++)
 			mask |= HOLD(s->kinds[i]);
 		hold_mask = mask;
+		break;
+	case S_FS_HOLDS_ALL:
+		hold_mask = ~0u;
 		break;
 	case S_INTR_HOOK:
 		register_intr_cb = true;
@@ -1460,11 +1489,7 @@ SCENARIO(request_after_release_gets_ebadf,
 	COUNT(EV_RELEASE, 1))
 
 SCENARIO(request_after_parked_release_gets_ebadf,
-	FS_HOLDS(EV_READ),
-	SEND('r', READ(FH, 0, 4096)),
-	HELD('r'),
-	SEND('R', RELEASE(NODE, FH)),
-	WAITING('R'),
+	RELEASE_PARKED_BEHIND_READ('r', 'R'),
 	/* The release is not done, but the fh is gone for requests sent after it. */
 	SEND('x', READ(FH, 0, 10)),
 	NEXT('x', -EBADF),
@@ -1623,9 +1648,7 @@ SCENARIO(non_overlapping_writes_run_concurrently,
 	FS_HOLDS(EV_WRITE),
 	SEND('a', WRITE(FH, 0, 4096, 'A')),
 	SEND('b', WRITE(FH, 8192, 4096, 'B')),
-	HELD('a'), HELD('b'),
-	LATE_REPLY('b'), NEXT('b', 0),
-	LATE_REPLY('a'), NEXT('a', 0))
+	NOT_ORDERED('a', 'b'))
 
 SCENARIO(adjacent_writes_do_not_overlap,
 	FS_HOLDS(EV_WRITE),
@@ -1659,30 +1682,28 @@ SCENARIO(parked_write_keeps_later_overlapping_requests_behind_it,
 	PARKED_BEHIND('r', '2'),
 	LATE_REPLY('r'), NEXT('r', 0))
 
-SCENARIO(read_overlapping_pending_write_waits,
-	FS_HOLDS(EV_WRITE, EV_READ),
-	SEND('w', WRITE(FH, 4096, 4096, 'w')),
-	HELD('w'),
-	SEND('r', READ(FH, 0, 4097)),         /* its last byte is the WRITE's first */
-	PARKED_BEHIND('r', 'w'),
-	LATE_REPLY('r'), NEXT('r', 0))
+/*
+ * One row a case: the filesystem holds @first ('a'); @second ('b') arrives and then either
+ * waits for it (SECOND_WAITS: parked until 'a' is answered) or not (SECOND_RUNS).
+ */
+#define SECOND_WAITS(a, b)      PARKED_BEHIND(b, a), LATE_REPLY(b), NEXT(b, 0)
+#define SECOND_RUNS(a, b)       NOT_ORDERED(a, b)
+#define PAIR_CASE(name, then, first, second)						\
+	SCENARIO(name,									\
+		 FS_HOLDS_ALL(),							\
+		 ST(S_SEND, "'a', " #first, .l = 'a', .msg = first),			\
+		 HELD('a'),								\
+		 ST(S_SEND, "'b', " #second, .l = 'b', .msg = second),			\
+		 then('a', 'b'))
 
-SCENARIO(read_not_overlapping_runs,
-	FS_HOLDS(EV_WRITE, EV_READ),
-	SEND('w', WRITE(FH, 4096, 4096, 'w')),
-	HELD('w'),
-	SEND('r', READ(FH, 0, 4096)),
-	HELD('r'),
-	LATE_REPLY('r'), NEXT('r', 0),
-	LATE_REPLY('w'), NEXT('w', 0))
-
-SCENARIO(read_overlapping_pending_fallocate_waits,
-	FS_HOLDS(EV_FALLOCATE, EV_READ),
-	SEND('a', FALLOCATE(FH, 0, 8192)),
-	HELD('a'),
-	SEND('r', READ(FH, 4096, 10)),
-	PARKED_BEHIND('r', 'a'),
-	LATE_REPLY('r'), NEXT('r', 0))
+PAIR_CASE(read_overlapping_pending_write_waits, SECOND_WAITS,
+	  WRITE(FH, 4096, 4096, 'w'), READ(FH, 0, 4097))    /* its last byte is the WRITE's first */
+PAIR_CASE(read_not_overlapping_runs, SECOND_RUNS,
+	  WRITE(FH, 4096, 4096, 'w'), READ(FH, 0, 4096))
+PAIR_CASE(read_overlapping_pending_fallocate_waits, SECOND_WAITS,
+	  FALLOCATE(FH, 0, 8192), READ(FH, 4096, 10))
+PAIR_CASE(write_does_not_wait_for_reads, SECOND_RUNS,
+	  READ(FH, 0, 4096), WRITE(FH, 0, 4096, 'w'))
 
 SCENARIO(read_of_copy_file_range_destination_waits,
 	OPEN(NODE2, FH2),
@@ -1697,18 +1718,7 @@ SCENARIO(reads_run_concurrently,
 	FS_HOLDS(EV_READ),
 	SEND('1', READ(FH, 0, 4096)),
 	SEND('2', READ(FH, 0, 4096)),
-	HELD('1'), HELD('2'),
-	LATE_REPLY('2'), NEXT('2', 0),
-	LATE_REPLY('1'), NEXT('1', 0))
-
-SCENARIO(write_does_not_wait_for_reads,
-	FS_HOLDS(EV_WRITE, EV_READ),
-	SEND('r', READ(FH, 0, 4096)),
-	HELD('r'),
-	SEND('w', WRITE(FH, 0, 4096, 'w')),
-	HELD('w'),
-	LATE_REPLY('w'), NEXT('w', 0),
-	LATE_REPLY('r'), NEXT('r', 0))
+	NOT_ORDERED('1', '2'))
 
 /* ======================================================================================
  * FLUSH and FSYNC: after every earlier WRITE, and only those
@@ -1849,11 +1859,7 @@ SCENARIO(interrupt_of_parked_request_lets_release_run,
 	COUNT(EV_READ, 0))
 
 SCENARIO(interrupt_of_parked_release_still_releases,
-	FS_HOLDS(EV_READ),
-	SEND('r', READ(FH, 0, 4096)),
-	HELD('r'),
-	SEND('R', RELEASE(NODE, FH)),
-	WAITING('R'),
+	RELEASE_PARKED_BEHIND_READ('r', 'R'),
 	/* A synchronous RELEASE (fuseblk) can be interrupted. Answering it EINTR without
 	 * running the filesystem's release would leak the handle: nobody releases it
 	 * later, the kernel has let go of it. It still runs, after the READ. */
@@ -1898,10 +1904,7 @@ SCENARIO(interrupt_cancels_blocked_backing_read,
 	NEXT('R', 0))
 
 SCENARIO(release_waits_for_backing_io_after_early_reply,
-	PIPE(),
-	READ_MODE(RM_EARLY_REPLY),
-	SEND('r', READ(FH, 0, 4096)),
-	NEXT_DATA('r', 0, "early"),
+	READ_REPLIED_EARLY('r'),
 	/* Replied, but its backing read is still in flight: the fh is still in use. */
 	SEND('R', RELEASE(NODE, FH)),
 	WAITING('R'),
@@ -1929,10 +1932,7 @@ SCENARIO(release_waits_for_cancelled_backing_io,
 	COUNT(EV_BACKING_CB, 1))
 
 SCENARIO(forget_waits_for_backing_io_after_early_reply,
-	PIPE(),
-	READ_MODE(RM_EARLY_REPLY),
-	SEND('r', READ(FH, 0, 4096)),
-	NEXT('r', 0),
+	READ_REPLIED_EARLY('r'),
 	SEND(0, FORGET(NODE, 1)),
 	NO_FORGET_YET(),                      /* not under the request's backing read */
 	PIPE_PUT("hello"),
@@ -1941,10 +1941,7 @@ SCENARIO(forget_waits_for_backing_io_after_early_reply,
 	EV_A(EV_FORGET, 0, NODE))
 
 SCENARIO_WITH(teardown_runs_parked_release_after_cancelling_its_io, { .grace_ms = 100 },
-	PIPE(),
-	READ_MODE(RM_EARLY_REPLY),
-	SEND('r', READ(FH, 0, 4096)),
-	NEXT('r', 0),
+	READ_REPLIED_EARLY('r'),
 	SEND('R', RELEASE(NODE, FH)),
 	WAITING('R'),
 	/* The kernel goes away. After the grace period the backing read is cancelled; the
