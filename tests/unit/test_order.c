@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_order.c - the per-file ordering chains (design.md 3, README "Ordering guarantees"):
+ * test_order.c - the per-file ordering chains (README "Ordering guarantees", ringfuse.h):
  * RELEASE after every earlier request on its fh, EBADF for handles that are not open,
  * FORGET after the inode's requests in service, overlapping WRITEs (and READs behind
  * them) in arrival order, FLUSH/FSYNC behind earlier WRITEs, INTERRUPT of running,
@@ -10,6 +10,10 @@
  * The filesystem below records every call in an event log, in order, and keeps the
  * requests it is told to hold; the test answers those later from the test body (a "late
  * reply"), which is logged too, so a log index says what happened before what.
+ *
+ * Most cases are tables of steps (SCENARIO; "Scenarios" below explains the language),
+ * some a row of a table of cases of one shape (RELEASE_CASE, PAIR_CASE); the few that
+ * check something no step says (timing, threads, the log) are plain tests.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -778,7 +782,7 @@ static const char *const step_name[S_OPS] = {
 	[S_QUIET] = "QUIET", [S_HELD] = "HELD", [S_STILL_HELD] = "STILL_HELD",
 	[S_CALLED] = "CALLED", [S_HOOK_RAN] = "HOOK_RAN", [S_WAITING] = "WAITING",
 	[S_NOT_CALLED] = "NOT_CALLED", [S_COUNT] = "COUNT", [S_CALLS] = "CALLS",
-	[S_BEFORE] = "BEFORE", [S_EV_FIELD] = "EV", [S_REQ_INTERRUPTED] = "REQ_INTERRUPTED",
+	[S_BEFORE] = "BEFORE", [S_EV_FIELD] = "EV_IS", [S_REQ_INTERRUPTED] = "REQ_INTERRUPTED",
 	[S_FORGETS] = "FORGETS", [S_FORGOTTEN] = "FORGOTTEN", [S_NOT_FORGOTTEN] = "NOT_FORGOTTEN",
 	[S_LAST_IS_FORGET] = "LAST_IS_FORGET", [S_PIPE_GET] = "PIPE_GET",
 	[S_INIT_ACCEPTED] = "INIT_ACCEPTED", [S_IS_INTERRUPT_OF] = "IS_INTERRUPT_OF",
