@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_order.c - the per-file ordering chains (README "Ordering guarantees", ringfuse.h):
- * RELEASE after every earlier request on its fh, EBADF for handles that are not open,
- * FORGET after the inode's requests in service, overlapping WRITEs (and READs behind
- * them) in arrival order, FLUSH/FSYNC behind earlier WRITEs, INTERRUPT of running,
+ * test_order.c - the per-file ordering chains (docs/architecture.md §3, README "Ordering
+ * guarantees"): RELEASE after every earlier request on its fh, EBADF for handles that are
+ * not open, FORGET after the inode's requests in service, overlapping WRITEs (and READs
+ * behind them) in arrival order, FLUSH/FSYNC behind earlier WRITEs, INTERRUPT of running,
  * parked and not-yet-arrived requests, backing I/O that keeps its request outstanding
  * after an early reply, exactly one reply per request, replies from other threads.
  *
