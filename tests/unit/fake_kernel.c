@@ -192,21 +192,28 @@ void fk_send_raw(struct fk *fk, const void *buf, size_t len)
 	cr_assert_eq((size_t)n, len);
 }
 
-void fk_hdr(struct fk *fk, struct fuse_in_header *h, uint32_t opcode, uint64_t nodeid,
-	    size_t len)
+static void hdr_as(struct fuse_in_header *h, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+		   size_t len)
 {
 	memset(h, 0, sizeof(*h));
 	h->len = (uint32_t)len;
 	h->opcode = opcode;
-	h->unique = fk_next_unique(fk);
+	h->unique = unique;
 	h->nodeid = nodeid;
 	h->uid = 1000;
 	h->gid = 100;
 	h->pid = 4242;
 }
 
-/* Header (len and total_extlen as fk_send_pieces takes them) + the pieces of @iov. */
-static uint64_t send_iov(struct fk *fk, uint32_t opcode, uint64_t nodeid,
+void fk_hdr(struct fk *fk, struct fuse_in_header *h, uint32_t opcode, uint64_t nodeid,
+	    size_t len)
+{
+	hdr_as(h, fk_next_unique(fk), opcode, nodeid, len);
+}
+
+/* Header with @unique (len and total_extlen as fk_send_pieces takes them) + the pieces of
+ * @iov. */
+static uint64_t send_iov(struct fk *fk, uint64_t unique, uint32_t opcode, uint64_t nodeid,
 			 const struct iovec *iov, int n, long hdr_len, int extlen)
 {
 	struct fuse_in_header h;
@@ -218,7 +225,7 @@ static uint64_t send_iov(struct fk *fk, uint32_t opcode, uint64_t nodeid,
 		len += iov[i].iov_len;
 	buf = malloc(len);
 	cr_assert_not_null(buf);
-	fk_hdr(fk, &h, opcode, nodeid, len);
+	hdr_as(&h, unique, opcode, nodeid, len);
 	if (hdr_len >= 0)
 		h.len = (uint32_t)hdr_len;
 	if (extlen >= 0)
@@ -238,7 +245,13 @@ static uint64_t send_iov(struct fk *fk, uint32_t opcode, uint64_t nodeid,
 uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct iovec *iov,
 		  int n)
 {
-	return send_iov(fk, opcode, nodeid, iov, n, -1, -1);
+	return send_iov(fk, fk_next_unique(fk), opcode, nodeid, iov, n, -1, -1);
+}
+
+uint64_t fk_sendv_as(struct fk *fk, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+		     const struct iovec *iov, int n)
+{
+	return send_iov(fk, unique, opcode, nodeid, iov, n, -1, -1);
 }
 
 uint64_t fk_send_pieces(struct fk *fk, uint32_t opcode, uint64_t nodeid,
@@ -250,7 +263,7 @@ uint64_t fk_send_pieces(struct fk *fk, uint32_t opcode, uint64_t nodeid,
 	for (i = 0; i < FK_PIECES; i++)
 		if (pieces[i].len)
 			iov[n++] = (struct iovec){ (void *)pieces[i].p, pieces[i].len };
-	return send_iov(fk, opcode, nodeid, iov, n, hdr_len, extlen);
+	return send_iov(fk, fk_next_unique(fk), opcode, nodeid, iov, n, hdr_len, extlen);
 }
 
 uint64_t fk_send(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *arg, size_t len)
@@ -258,6 +271,14 @@ uint64_t fk_send(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *ar
 	struct iovec iov = { (void *)arg, len };
 
 	return fk_sendv(fk, opcode, nodeid, &iov, arg ? 1 : 0);
+}
+
+uint64_t fk_send_interrupt(struct fk *fk, uint64_t target)
+{
+	struct fuse_interrupt_in in = { .unique = target };
+	struct iovec iov = { &in, sizeof(in) };
+
+	return fk_sendv_as(fk, target | FUSE_INT_REQ_BIT, FUSE_INTERRUPT, 0, &iov, 1);
 }
 
 uint64_t fk_send_name(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *arg,

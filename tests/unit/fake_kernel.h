@@ -82,6 +82,12 @@ void fk_hdr(struct fk *fk, struct fuse_in_header *h, uint32_t opcode, uint64_t n
 /* Header + the pieces of @iov, as one message. Returns the unique. */
 uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct iovec *iov,
 		  int n);
+/* fk_sendv with @unique (reserved earlier with fk_next_unique, or chosen) in the header. */
+uint64_t fk_sendv_as(struct fk *fk, uint64_t unique, uint32_t opcode, uint64_t nodeid,
+		     const struct iovec *iov, int n);
+/* An INTERRUPT of @target as the kernel sends it: unique = @target | FUSE_INT_REQ_BIT,
+ * nodeid 0. Returns that unique. */
+uint64_t fk_send_interrupt(struct fk *fk, uint64_t target);
 /* Header + @arg. */
 uint64_t fk_send(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *arg,
 		 size_t len);

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -117,18 +116,14 @@ static uint64_t held_read(void)
 	return u;
 }
 
-/* What the kernel sends: unique = target's | FUSE_INT_REQ_BIT, nodeid 0. */
-static void send_interrupt(uint64_t target)
+/* After the request's -EINTR reply: nothing more comes, neither a second reply nor an
+ * answer to the INTERRUPT (not even after the 50 ms an early INTERRUPT waits), and the
+ * callback ran exactly once. Ends the session. */
+static void end_quiet(void)
 {
-	struct fuse_interrupt_in in = { .unique = target };
-	struct fuse_in_header hd;
-	char buf[sizeof(hd) + sizeof(in)];
-
-	fk_hdr(&fk, &hd, FUSE_INTERRUPT, 0, sizeof(buf));
-	hd.unique = target | 1;
-	memcpy(buf, &hd, sizeof(hd));
-	memcpy(buf + sizeof(hd), &in, sizeof(in));
-	fk_send_raw(&fk, buf, sizeof(buf));
+	fk_expect_no_reply(&fk, 100);
+	cr_assert_eq(cb_calls, 1, "on_interrupt ran %d times", cb_calls);
+	fk_teardown(&fk);
 }
 
 static bool cb_ran(void *arg)
@@ -143,7 +138,7 @@ Test(interrupt, sets_the_flag_runs_the_callback_then_one_eintr_reply, .timeout =
 	start();
 	u = held_read();
 	cr_assert_eq(rf_req_interrupted(held[0]), 0);
-	send_interrupt(u);
+	fk_send_interrupt(&fk, u);
 	cr_assert(fk_pump_until(&fk, cb_ran, NULL, FK_WAIT_MS), "on_interrupt never ran");
 	cr_assert_eq(cb_calls, 1);
 	cr_assert_eq(cb_req, held[0]);
@@ -156,10 +151,7 @@ Test(interrupt, sets_the_flag_runs_the_callback_then_one_eintr_reply, .timeout =
 
 	cr_assert_eq(rf_reply_err(held[0], -EINTR), 0);
 	fk_expect_reply(&fk, u, -EINTR, 0);
-	/* Exactly once; and the INTERRUPT is not answered, even later. */
-	fk_expect_no_reply(&fk, 100);
-	cr_assert_eq(cb_calls, 1);
-	fk_teardown(&fk);
+	end_quiet();
 }
 
 Test(interrupt, callback_may_reply_eintr_itself, .timeout = 10)
@@ -169,11 +161,9 @@ Test(interrupt, callback_may_reply_eintr_itself, .timeout = 10)
 	start();
 	reply_in_cb = true;
 	u = held_read();
-	send_interrupt(u);
+	fk_send_interrupt(&fk, u);
 	fk_expect_reply(&fk, u, -EINTR, 0);
-	cr_assert_eq(cb_calls, 1);
-	fk_expect_no_reply(&fk, 100);
-	fk_teardown(&fk);
+	end_quiet();
 }
 
 Test(interrupt, callback_registered_after_the_interrupt_runs_at_once, .timeout = 10)
@@ -183,7 +173,7 @@ Test(interrupt, callback_registered_after_the_interrupt_runs_at_once, .timeout =
 	start();
 	register_cb = false;
 	u = held_read();
-	send_interrupt(u);
+	fk_send_interrupt(&fk, u);
 	cr_assert(fk_pump_until(&fk, is_interrupted, held[0], FK_WAIT_MS));
 	fk_pump(&fk, 5);
 	cr_assert_eq(rf_req_interrupted(held[0]), 1);
@@ -193,8 +183,7 @@ Test(interrupt, callback_registered_after_the_interrupt_runs_at_once, .timeout =
 	cr_assert_eq(cb_data, &cb_token);
 	rf_reply_err(held[0], -EINTR);
 	fk_expect_reply(&fk, u, -EINTR, 0);
-	fk_expect_no_reply(&fk, 100);
-	fk_teardown(&fk);
+	end_quiet();
 }
 
 Test(interrupt, only_the_target_is_interrupted, .timeout = 10)
@@ -204,7 +193,7 @@ Test(interrupt, only_the_target_is_interrupted, .timeout = 10)
 	start();
 	u1 = held_read();
 	u2 = held_read();
-	send_interrupt(u2);
+	fk_send_interrupt(&fk, u2);
 	cr_assert(fk_pump_until(&fk, cb_ran, NULL, FK_WAIT_MS));
 	cr_assert_eq(cb_req, held[1]);
 	cr_assert_eq(rf_req_interrupted(held[0]), 0);
@@ -213,9 +202,7 @@ Test(interrupt, only_the_target_is_interrupted, .timeout = 10)
 	rf_reply_buf(held[0], "ok", 2);
 	fk_expect_reply(&fk, u2, -EINTR, 0);
 	fk_expect_reply(&fk, u1, 0, 2);
-	fk_expect_no_reply(&fk, 100);
-	cr_assert_eq(cb_calls, 1);
-	fk_teardown(&fk);
+	end_quiet();
 }
 
 static void *thread_reply_eintr(void *arg)
@@ -235,13 +222,12 @@ Test(interrupt, interrupted_request_replied_from_another_thread, .timeout = 10)
 
 	start();
 	u = held_read();
-	send_interrupt(u);
+	fk_send_interrupt(&fk, u);
 	cr_assert(fk_pump_until(&fk, cb_ran, NULL, FK_WAIT_MS));
 	cr_assert_eq(pthread_create(&t, NULL, thread_reply_eintr, held[0]), 0);
 	fk_expect_reply(&fk, u, -EINTR, 0);
 	pthread_join(t, NULL);
-	fk_expect_no_reply(&fk, 100);
-	fk_teardown(&fk);
+	end_quiet();
 }
 
 Test(interrupt, waiting_lock_is_interrupted, .timeout = 10)
@@ -255,9 +241,7 @@ Test(interrupt, waiting_lock_is_interrupted, .timeout = 10)
 	u = fk_send(&fk, FUSE_SETLKW, 2, &in, sizeof(in));
 	wait_held(1);
 	cr_assert_eq(nheld, 1);
-	send_interrupt(u);
+	fk_send_interrupt(&fk, u);
 	fk_expect_reply(&fk, u, -EINTR, 0);
-	cr_assert_eq(cb_calls, 1);
-	fk_expect_no_reply(&fk, 100);
-	fk_teardown(&fk);
+	end_quiet();
 }

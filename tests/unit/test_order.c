@@ -1,20 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_order.c - the per-file ordering chains (docs/architecture.md §3, README "Ordering guarantees"):
- * RELEASE after every earlier request on its fh, EBADF for handles that are not open,
- * FORGET after the inode's requests in service, overlapping WRITEs (and READs behind
- * them) in arrival order, FLUSH/FSYNC behind earlier WRITEs, INTERRUPT of running,
+ * test_order.c - the per-file ordering chains (docs/architecture.md §3, README "Ordering
+ * guarantees"): RELEASE after every earlier request on its fh, EBADF for handles that are
+ * not open, FORGET after the inode's requests in service, overlapping WRITEs (and READs
+ * behind them) in arrival order, FLUSH/FSYNC behind earlier WRITEs, INTERRUPT of running,
  * parked and not-yet-arrived requests, backing I/O that keeps its request outstanding
  * after an early reply, exactly one reply per request, replies from other threads.
  *
  * The filesystem below records every call in an event log, in order, and keeps the
  * requests it is told to hold; the test answers those later from the test body (a "late
  * reply"), which is logged too, so a log index says what happened before what.
+ *
+ * Most cases are tables of steps (SCENARIO; "Scenarios" below explains the language),
+ * some a row of a table of cases of one shape (RELEASE_CASE, PAIR_CASE); the few that
+ * check something no step says (timing, threads, the log) are plain tests.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,6 +93,8 @@ static int double_ret[2];
 static pthread_t loop_thread;
 static bool want_no_open;            /* INIT asks for RF_CAP_NO_OPEN_SUPPORT */
 static struct fk fk;
+/* Which case and step is running (set by the scenario runner), for failure messages. */
+static char where[256];
 
 #define HOLD(k) (1u << (k))
 
@@ -148,7 +155,7 @@ static const struct ev *ev_get(enum ev_kind kind, uint64_t unique)
 {
 	int i = ev_find(kind, unique);
 
-	cr_assert_geq(i, 0, "no %s event for request %llu", ev_name[kind],
+	cr_assert_geq(i, 0, "%sno %s event for request %llu", where, ev_name[kind],
 		      (unsigned long long)unique);
 	return &evs[i];
 }
@@ -158,9 +165,9 @@ static void ev_before(enum ev_kind k1, uint64_t u1, enum ev_kind k2, uint64_t u2
 {
 	int i1 = ev_find(k1, u1), i2 = ev_find(k2, u2);
 
-	cr_assert_geq(i1, 0, "no %s event (%llu)", ev_name[k1], (unsigned long long)u1);
-	cr_assert_geq(i2, 0, "no %s event (%llu)", ev_name[k2], (unsigned long long)u2);
-	cr_assert_lt(i1, i2, "%s (%llu) happened after %s (%llu)", ev_name[k1],
+	cr_assert_geq(i1, 0, "%sno %s event (%llu)", where, ev_name[k1], (unsigned long long)u1);
+	cr_assert_geq(i2, 0, "%sno %s event (%llu)", where, ev_name[k2], (unsigned long long)u2);
+	cr_assert_lt(i1, i2, "%s%s (%llu) happened after %s (%llu)", where, ev_name[k1],
 		     (unsigned long long)u1, ev_name[k2], (unsigned long long)u2);
 }
 
@@ -202,7 +209,7 @@ static struct held unhold(uint64_t unique)
 		}
 	}
 	pthread_mutex_unlock(&ev_lock);
-	cr_assert_not_null(h.req, "the filesystem does not hold request %llu",
+	cr_assert_not_null(h.req, "%sthe filesystem does not hold request %llu", where,
 			   (unsigned long long)unique);
 	return h;
 }
@@ -257,7 +264,7 @@ static void reply_held_err(uint64_t unique, int err)
 	struct held h = unhold(unique);
 
 	log_ev(EV_REPLIED, h.req, 0, 0);
-	cr_assert_eq(rf_reply_err(h.req, err), 0);
+	cr_assert_eq(rf_reply_err(h.req, err), 0, "%srf_reply_err(%d) failed", where, err);
 }
 
 static void on_intr(struct rf_req *req, void *data)
@@ -480,11 +487,18 @@ static uint64_t open_file(uint32_t opcode, uint64_t nodeid, uint64_t fh)
 	return u;
 }
 
-static uint64_t send_read(uint64_t fh, uint64_t off, uint32_t size)
+/* A READ of NODE carrying @unique (the next one, or one reserved earlier). */
+static uint64_t send_read_as(uint64_t unique, uint64_t fh, uint64_t off, uint32_t size)
 {
 	struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
+	struct iovec iov = { &in, sizeof(in) };
 
-	return fk_send(&fk, FUSE_READ, NODE, &in, sizeof(in));
+	return fk_sendv_as(&fk, unique, FUSE_READ, NODE, &iov, 1);
+}
+
+static uint64_t send_read(uint64_t fh, uint64_t off, uint32_t size)
+{
+	return send_read_as(fk_next_unique(&fk), fh, off, size);
 }
 
 static uint64_t send_write(uint64_t fh, uint64_t off, uint32_t size, char fill)
@@ -506,114 +520,6 @@ static uint64_t send_release(uint32_t opcode, uint64_t nodeid, uint64_t fh)
 	struct fuse_release_in in = { .fh = fh, .flags = O_RDWR };
 
 	return fk_send(&fk, opcode, nodeid, &in, sizeof(in));
-}
-
-static uint64_t send_flush(uint64_t fh)
-{
-	struct fuse_flush_in in = { .fh = fh, .lock_owner = 0x77 };
-
-	return fk_send(&fk, FUSE_FLUSH, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_fsync(uint64_t fh)
-{
-	struct fuse_fsync_in in = { .fh = fh };
-
-	return fk_send(&fk, FUSE_FSYNC, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_readdir(uint64_t fh)
-{
-	struct fuse_read_in in = { .fh = fh, .size = 4096 };
-
-	return fk_send(&fk, FUSE_READDIR, DIRNODE, &in, sizeof(in));
-}
-
-static uint64_t send_cfr(uint64_t fh_in, uint64_t off_in, uint64_t fh_out, uint64_t off_out,
-			 uint64_t len)
-{
-	struct fuse_copy_file_range_in in = { .fh_in = fh_in, .off_in = off_in,
-					      .nodeid_out = NODE2, .fh_out = fh_out,
-					      .off_out = off_out, .len = len };
-
-	return fk_send(&fk, FUSE_COPY_FILE_RANGE, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_getattr(uint64_t nodeid, bool with_fh, uint64_t fh)
-{
-	struct fuse_getattr_in in = { .getattr_flags = with_fh ? FUSE_GETATTR_FH : 0, .fh = fh };
-
-	return fk_send(&fk, FUSE_GETATTR, nodeid, &in, sizeof(in));
-}
-
-static uint64_t send_setattr_fh(uint64_t fh)
-{
-	struct fuse_setattr_in in;
-
-	memset(&in, 0, sizeof(in));
-	in.valid = FATTR_FH | FATTR_SIZE;
-	in.fh = fh;
-	in.size = 100;
-	return fk_send(&fk, FUSE_SETATTR, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_fallocate(uint64_t fh, uint64_t off, uint64_t len)
-{
-	struct fuse_fallocate_in in = { .fh = fh, .offset = off, .length = len };
-
-	return fk_send(&fk, FUSE_FALLOCATE, NODE, &in, sizeof(in));
-}
-
-static uint64_t send_lseek(uint64_t fh)
-{
-	struct fuse_lseek_in in = { .fh = fh, .offset = 0, .whence = SEEK_DATA };
-
-	return fk_send(&fk, FUSE_LSEEK, NODE, &in, sizeof(in));
-}
-
-static void send_forget(uint64_t nodeid, uint64_t nlookup)
-{
-	struct fuse_forget_in in = { .nlookup = nlookup };
-
-	fk_send(&fk, FUSE_FORGET, nodeid, &in, sizeof(in));
-}
-
-static void send_batch_forget(const struct fuse_forget_one *one, uint32_t count)
-{
-	struct fuse_batch_forget_in in = { .count = count };
-	struct iovec iov[2] = { { &in, sizeof(in) },
-				{ (void *)one, count * sizeof(*one) } };
-
-	fk_sendv(&fk, FUSE_BATCH_FORGET, 0, iov, 2);
-}
-
-/* What the kernel sends: unique = target's | FUSE_INT_REQ_BIT, nodeid 0. Returns it. */
-static uint64_t send_interrupt(uint64_t target)
-{
-	struct fuse_interrupt_in in = { .unique = target };
-	struct fuse_in_header hd;
-	char buf[sizeof(hd) + sizeof(in)];
-
-	fk_hdr(&fk, &hd, FUSE_INTERRUPT, 0, sizeof(buf));
-	hd.unique = target | FUSE_INT_REQ_BIT;
-	memcpy(buf, &hd, sizeof(hd));
-	memcpy(buf + sizeof(hd), &in, sizeof(in));
-	fk_send_raw(&fk, buf, sizeof(buf));
-	return hd.unique;
-}
-
-/* A READ carrying @unique, reserved earlier with fk_next_unique. */
-static void send_read_as(uint64_t unique, uint64_t fh, uint64_t off, uint32_t size)
-{
-	struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
-	struct fuse_in_header hd;
-	char buf[sizeof(hd) + sizeof(in)];
-
-	fk_hdr(&fk, &hd, FUSE_READ, NODE, sizeof(buf));
-	hd.unique = unique;
-	memcpy(buf, &hd, sizeof(hd));
-	memcpy(buf + sizeof(hd), &in, sizeof(in));
-	fk_send_raw(&fk, buf, sizeof(buf));
 }
 
 /* ---- waiting and checking ----------------------------------------------------------------- */
@@ -649,7 +555,7 @@ static void wait_called(enum ev_kind kind, uint64_t unique)
 	struct want w = { kind, unique, 0 };
 
 	cr_assert(fk_pump_until(&fk, want_ev, &w, FK_WAIT_MS),
-		  "%s of request %llu never reached the filesystem", ev_name[kind],
+		  "%s%s of request %llu never reached the filesystem", where, ev_name[kind],
 		  (unsigned long long)unique);
 }
 
@@ -660,23 +566,33 @@ static void wait_forgets(int n)
 {
 	struct want w = { EV_FORGET, 0, n };
 
-	cr_assert(fk_pump_until(&fk, want_count, &w, FK_WAIT_MS), "%d forget(s) ran, expected %d",
-		  ev_count(EV_FORGET), n);
+	cr_assert(fk_pump_until(&fk, want_count, &w, FK_WAIT_MS),
+		  "%s%d forget(s) ran, expected %d", where, ev_count(EV_FORGET), n);
 }
 
 /* The filesystem got request @unique and holds it, and nothing was answered. */
 static void wait_held(uint64_t unique)
 {
 	cr_assert(fk_pump_until(&fk, want_held, &unique, FK_WAIT_MS),
-		  "request %llu never reached the filesystem", (unsigned long long)unique);
+		  "%srequest %llu never reached the filesystem", where, (unsigned long long)unique);
+}
+
+/* For @ms: no message from the server. */
+static void quiet(int ms)
+{
+	const struct fk_msg *m = fk_recv(&fk, ms);
+
+	if (m)
+		cr_assert_fail("%sunexpected message: unique %llu error %d len %zu", where,
+			       (unsigned long long)m->oh.unique, m->oh.error, m->len);
 }
 
 /* For QUIET_MS: no message from the server, and the @kind handler not called for @u. */
 static void expect_waiting(enum ev_kind kind, uint64_t u)
 {
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_find(kind, u), -1, "%s of request %llu ran while it had to wait",
-		     ev_name[kind], (unsigned long long)u);
+	quiet(QUIET_MS);
+	cr_assert_eq(ev_find(kind, u), -1, "%s%s of request %llu ran while it had to wait",
+		     where, ev_name[kind], (unsigned long long)u);
 }
 
 /* The next message the server writes is the reply to @unique with @error. */
@@ -684,10 +600,11 @@ static const struct fk_msg *expect_next(uint64_t unique, int error)
 {
 	const struct fk_msg *m = fk_recv(&fk, FK_WAIT_MS);
 
-	cr_assert_not_null(m, "no reply to request %llu", (unsigned long long)unique);
-	cr_assert_eq(m->oh.unique, unique, "next reply is to %llu (error %d), expected %llu",
-		     (unsigned long long)m->oh.unique, m->oh.error, (unsigned long long)unique);
-	cr_assert_eq(m->oh.error, error, "reply to %llu: error %d, expected %d",
+	cr_assert_not_null(m, "%sno reply to request %llu", where, (unsigned long long)unique);
+	cr_assert_eq(m->oh.unique, unique, "%snext reply is to %llu (error %d), expected %llu",
+		     where, (unsigned long long)m->oh.unique, m->oh.error,
+		     (unsigned long long)unique);
+	cr_assert_eq(m->oh.error, error, "%sreply to %llu: error %d, expected %d", where,
 		     (unsigned long long)unique, m->oh.error, error);
 	return m;
 }
@@ -702,8 +619,9 @@ static int64_t now_ms(void)
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
-/* A session (with @opts, NULL: defaults) after INIT, with NODE open as FH. */
-static void start_opts(const struct rf_opts *opts)
+/* A session (with @opts, NULL: defaults) after INIT, with NODE open as FH unless
+ * @no_open (then INIT asks for RF_CAP_NO_OPEN_SUPPORT and nothing is open). */
+static void start_with(const struct rf_opts *opts, bool no_open)
 {
 	pthread_mutex_lock(&ev_lock);
 	nev = 0;
@@ -715,15 +633,16 @@ static void start_opts(const struct rf_opts *opts)
 	pfd[0] = pfd[1] = -1;
 	double_ret[0] = double_ret[1] = 0;
 	loop_thread = pthread_self();
-	want_no_open = false;
+	want_no_open = no_open;
 	fk_setup(&fk, &ops, NULL, opts);
 	fk_init(&fk);
-	open_file(FUSE_OPEN, NODE, FH);
+	if (!no_open)
+		open_file(FUSE_OPEN, NODE, FH);
 }
 
 static void start(void)
 {
-	start_opts(NULL);
+	start_with(NULL, false);
 }
 
 static void make_pipe(void)
@@ -745,929 +664,1149 @@ static void finish(void)
 	}
 }
 
-/*
- * The core RELEASE check: request @pending (logged as @kind) is held by the filesystem;
- * a RELEASE (or RELEASEDIR) of @fh arrives and must not reach the filesystem until the
- * test answered @pending; then it runs, and its reply follows @pending's.
+/* ======================================================================================
+ * Scenarios: most cases below are a table of steps with one runner
+ * ======================================================================================
+ *
+ * A scenario runs its steps in order on a fresh session in which NODE is open as FH, then
+ * checks that the filesystem holds nothing and tears the session down. A request is named
+ * by a label, one character ('r' for a READ, 'R' for a RELEASE...): SEND gives it its
+ * unique and later steps name it by the label. The handler a label's request reaches
+ * (EV_READ for a READ) is its kind; HANDLER stands for it where a step takes a kind.
+ * A step that fails says which case, which step and which table line it is.
  */
-static void release_waits_for(uint64_t pending, enum ev_kind kind, uint32_t rel_opcode,
-			      uint64_t nodeid, uint64_t fh, int pending_error)
+
+/* The label's own handler, where a step takes an event kind. */
+#define HANDLER EV_NONE
+
+/* What the kernel sends (what SEND takes). */
+struct msg {
+	uint32_t opcode;
+	uint64_t node;               /* OPEN, RELEASE, GETATTR, LOOKUP, RENAME, FORGET */
+	uint64_t fh, off, len;       /* len: the size; FORGET: nlookup */
+	uint64_t fh2, off2;          /* COPY_FILE_RANGE: the destination; RENAME: newdir */
+	char fill;                   /* WRITE: every data byte */
+	bool with_fh;                /* GETATTR: FUSE_GETATTR_FH */
+	const char *name, *name2;    /* LOOKUP, RENAME */
+	char target;                 /* INTERRUPT: the label of the request it interrupts */
+	struct fuse_forget_one forget[4];  /* BATCH_FORGET: up to a zero nodeid */
+};
+
+#define READ(fh_, off_, len_)  { .opcode = FUSE_READ, .fh = fh_, .off = off_, .len = len_ }
+#define WRITE(fh_, off_, len_, c) \
+	{ .opcode = FUSE_WRITE, .fh = fh_, .off = off_, .len = len_, .fill = c }
+#define FLUSH(fh_)             { .opcode = FUSE_FLUSH, .fh = fh_ }
+#define FSYNC(fh_)             { .opcode = FUSE_FSYNC, .fh = fh_ }
+#define RELEASE(node_, fh_)    { .opcode = FUSE_RELEASE, .node = node_, .fh = fh_ }
+#define RELEASEDIR(node_, fh_) { .opcode = FUSE_RELEASEDIR, .node = node_, .fh = fh_ }
+#define READDIR(fh_)           { .opcode = FUSE_READDIR, .fh = fh_ }
+/* From @fh_in at @off_in of NODE to @fh_out at @off_out of NODE2. */
+#define COPY_FILE_RANGE(fh_in, off_in, fh_out, off_out, len_) \
+	{ .opcode = FUSE_COPY_FILE_RANGE, .fh = fh_in, .off = off_in, .fh2 = fh_out, \
+	  .off2 = off_out, .len = len_ }
+#define GETATTR(node_)         { .opcode = FUSE_GETATTR, .node = node_ }
+#define GETATTR_FH(node_, fh_) { .opcode = FUSE_GETATTR, .node = node_, .with_fh = true, .fh = fh_ }
+#define SETATTR_FH(fh_)        { .opcode = FUSE_SETATTR, .fh = fh_ }
+#define FALLOCATE(fh_, off_, len_) \
+	{ .opcode = FUSE_FALLOCATE, .fh = fh_, .off = off_, .len = len_ }
+#define LSEEK(fh_)             { .opcode = FUSE_LSEEK, .fh = fh_ }
+#define LOOKUP(dir, name_)     { .opcode = FUSE_LOOKUP, .node = dir, .name = name_ }
+#define RENAME(dir, name_, newdir, newname) \
+	{ .opcode = FUSE_RENAME, .node = dir, .name = name_, .fh2 = newdir, .name2 = newname }
+#define FORGET(node_, nlookup) { .opcode = FUSE_FORGET, .node = node_, .len = nlookup }
+#define BATCH_FORGET(...)      { .opcode = FUSE_BATCH_FORGET, .forget = { __VA_ARGS__ } }
+#define INTERRUPT(label)       { .opcode = FUSE_INTERRUPT, .target = label }
+
+enum step_op {
+	S_END,
+	/* what the filesystem does */
+	S_FS_HOLDS,          /* the handlers of these kinds hold their requests */
+	S_FS_HOLDS_ALL,      /* every handler that can hold its request does */
+	S_INTR_HOOK,         /* held requests get the logging interrupt hook */
+	S_READ_MODE,         /* the READ handler works as @v (enum read_mode) */
+	S_PIPE,              /* the backing "file" (a pipe) for the backing read modes */
+	S_LATE_REPLY,        /* the test answers held request @l as its handler would */
+	S_LATE_REPLY_ERR,    /* ... with error @v */
+	/* what the kernel does */
+	S_OPEN,              /* OPEN (or OPENDIR) of @msg.node; the filesystem hands out @msg.fh */
+	S_RESERVE,           /* @l takes the next unique now; a later SEND sends it */
+	S_SEND,              /* @l is @msg */
+	S_PIPE_PUT,          /* @str is written into the pipe */
+	S_PUMP,              /* run the loop for @v ms */
+	S_FINISH,            /* the kernel goes away: tear the session down now */
+	/* what the server writes */
+	S_NEXT,              /* the next message is the reply to @l with error @v */
+	S_NEXT_DATA,         /* ... and payload @str */
+	S_ANSWERED,          /* the reply to @l (in any order) has error @v and @v2 bytes */
+	S_QUIET,             /* no message for @v ms */
+	/* what the filesystem saw */
+	S_HELD,              /* @l reached its handler, which holds it */
+	S_STILL_HELD,        /* @l is held (no waiting) */
+	S_CALLED,            /* @l reached its handler (pumping until it does) */
+	S_HOOK_RAN,          /* the interrupt hook of @l ran (pumping until it does) */
+	S_WAITING,           /* QUIET_MS without a message, and @l not at its handler */
+	S_NOT_CALLED,        /* @l has not reached its handler */
+	S_COUNT,             /* @v events of kind @k */
+	S_CALLS,             /* @v calls of the handler of @l */
+	S_BEFORE,            /* (@k, @l) happened, and before (@k2, @l2) */
+	S_EV_FIELD,          /* the first (@k, @l) event's @field is @v */
+	S_REQ_INTERRUPTED,   /* rf_req_interrupted() of held @l is @v */
+	S_FORGETS,           /* at least @v forgets ran (pumping until they did) */
+	S_FORGOTTEN,         /* the forgets of inode @v2 add up to nlookup @v */
+	S_NOT_FORGOTTEN,     /* no forget of inode @v2 ran */
+	S_LAST_IS_FORGET,    /* the last event is the forget of inode @v2, nlookup @v */
+	S_PIPE_GET,          /* the pipe is readable and holds exactly @str */
+	S_INIT_ACCEPTED,     /* the INIT reply accepted flag @v */
+	S_IS_INTERRUPT_OF,   /* @l's unique is that of @l2 with FUSE_INT_REQ_BIT */
+	S_OPS
+};
+
+enum ev_field {
+	F_A,                 /* fh; ino (forget); res (backing callback) */
+	F_B,                 /* offset; fh_out; ino (GETATTR, SETATTR); nlookup (forget) */
+	F_DATA0,             /* WRITE: the first data byte */
+	F_HAS_FI,            /* the handler got an rf_file */
+	F_INTERRUPTED,       /* rf_req_interrupted() when the handler was called */
+	F_A_NEGATIVE,        /* (int64_t)a < 0: a failed backing read */
+	F_A_IS_SENT_FH,      /* a is the fh that @l's message carried */
+	F_ON_LOOP_THREAD,    /* logged on the loop's thread */
+};
+
+static const char *const step_name[S_OPS] = {
+	[S_END] = "END", [S_FS_HOLDS] = "FS_HOLDS",
+	[S_FS_HOLDS_ALL] = "FS_HOLDS_ALL", [S_INTR_HOOK] = "INTR_HOOK",
+	[S_READ_MODE] = "READ_MODE", [S_PIPE] = "PIPE", [S_LATE_REPLY] = "LATE_REPLY",
+	[S_LATE_REPLY_ERR] = "LATE_REPLY_ERR", [S_OPEN] = "OPEN", [S_RESERVE] = "RESERVE",
+	[S_SEND] = "SEND", [S_PIPE_PUT] = "PIPE_PUT", [S_PUMP] = "PUMP", [S_FINISH] = "FINISH",
+	[S_NEXT] = "NEXT", [S_NEXT_DATA] = "NEXT_DATA", [S_ANSWERED] = "ANSWERED",
+	[S_QUIET] = "QUIET", [S_HELD] = "HELD", [S_STILL_HELD] = "STILL_HELD",
+	[S_CALLED] = "CALLED", [S_HOOK_RAN] = "HOOK_RAN", [S_WAITING] = "WAITING",
+	[S_NOT_CALLED] = "NOT_CALLED", [S_COUNT] = "COUNT", [S_CALLS] = "CALLS",
+	[S_BEFORE] = "BEFORE", [S_EV_FIELD] = "EV_IS", [S_REQ_INTERRUPTED] = "REQ_INTERRUPTED",
+	[S_FORGETS] = "FORGETS", [S_FORGOTTEN] = "FORGOTTEN", [S_NOT_FORGOTTEN] = "NOT_FORGOTTEN",
+	[S_LAST_IS_FORGET] = "LAST_IS_FORGET", [S_PIPE_GET] = "PIPE_GET",
+	[S_INIT_ACCEPTED] = "INIT_ACCEPTED", [S_IS_INTERRUPT_OF] = "IS_INTERRUPT_OF",
+};
+
+struct step {
+	enum step_op op;
+	const char *args;            /* the step's arguments as written in the table */
+	int line;                    /* where it is written */
+	char l, l2;                  /* labels (0: none) */
+	enum ev_kind k, k2;
+	enum ev_field field;
+	int64_t v, v2;
+	const char *str;
+	enum ev_kind kinds[6];       /* FS_HOLDS, up to EV_NONE */
+	struct msg msg;
+};
+
+/* How the session starts, when not as every other scenario. */
+struct setup {
+	int grace_ms;                /* rf_opts.grace_ms (0: the default) */
+	bool no_open;                /* ask for RF_CAP_NO_OPEN_SUPPORT; open nothing */
+};
+
+#define ST(op_, args_, ...)     { .op = op_, .args = args_, .line = __LINE__, __VA_ARGS__ }
+
+#define FS_HOLDS(...)           ST(S_FS_HOLDS, #__VA_ARGS__, .kinds = { __VA_ARGS__ })
+#define FS_HOLDS_ALL()          ST(S_FS_HOLDS_ALL, "")
+#define INTR_HOOK()             ST(S_INTR_HOOK, "")
+#define READ_MODE(m)            ST(S_READ_MODE, #m, .v = m)
+#define PIPE()                  ST(S_PIPE, "")
+#define LATE_REPLY(l_)          ST(S_LATE_REPLY, #l_, .l = l_)
+#define LATE_REPLY_ERR(l_, e)   ST(S_LATE_REPLY_ERR, #l_ ", " #e, .l = l_, .v = e)
+#define OPEN(node_, fh_) \
+	ST(S_OPEN, #node_ ", " #fh_, .msg = { .opcode = FUSE_OPEN, .node = node_, .fh = fh_ })
+#define OPENDIR(node_, fh_) \
+	ST(S_OPEN, #node_ ", " #fh_, .msg = { .opcode = FUSE_OPENDIR, .node = node_, .fh = fh_ })
+#define RESERVE(l_)             ST(S_RESERVE, #l_, .l = l_)
+/* Variadic: @m is a brace initializer (READ(...) expands to one), commas and all. */
+#define SEND(l_, ...)           ST(S_SEND, #l_ ", " #__VA_ARGS__, .l = l_, .msg = __VA_ARGS__)
+#define PIPE_PUT(s)             ST(S_PIPE_PUT, #s, .str = s)
+#define PUMP(ms)                ST(S_PUMP, #ms, .v = ms)
+#define FINISH()                ST(S_FINISH, "")
+#define NEXT(l_, e)             ST(S_NEXT, #l_ ", " #e, .l = l_, .v = e)
+#define NEXT_DATA(l_, e, s)     ST(S_NEXT_DATA, #l_ ", " #e ", " #s, .l = l_, .v = e, .str = s)
+#define ANSWERED(l_, e, size)   ST(S_ANSWERED, #l_ ", " #e ", " #size, .l = l_, .v = e, .v2 = size)
+#define QUIET(ms)               ST(S_QUIET, #ms, .v = ms)
+#define HELD(l_)                ST(S_HELD, #l_, .l = l_)
+#define STILL_HELD(l_)          ST(S_STILL_HELD, #l_, .l = l_)
+#define CALLED(l_)              ST(S_CALLED, #l_, .l = l_)
+#define HOOK_RAN(l_)            ST(S_HOOK_RAN, #l_, .l = l_)
+#define WAITING(l_)             ST(S_WAITING, #l_, .l = l_)
+#define NOT_CALLED(l_)          ST(S_NOT_CALLED, #l_, .l = l_)
+#define COUNT(kind, n)          ST(S_COUNT, #kind ", " #n, .k = kind, .v = n)
+#define CALLS(l_, n)            ST(S_CALLS, #l_ ", " #n, .l = l_, .v = n)
+#define BEFORE(kind1, l1, kind2, l2_) \
+	ST(S_BEFORE, #kind1 ", " #l1 ", " #kind2 ", " #l2_, .k = kind1, .l = l1, .k2 = kind2, \
+	   .l2 = l2_)
+#define EV_IS(kind, l_, f, val) \
+	ST(S_EV_FIELD, #kind ", " #l_ ", " #f ", " #val, .k = kind, .l = l_, .field = f, \
+	   .v = (int64_t)(val))
+#define EV_A(kind, l_, val)     EV_IS(kind, l_, F_A, val)
+#define EV_B(kind, l_, val)     EV_IS(kind, l_, F_B, val)
+#define REQ_INTERRUPTED(l_, val) ST(S_REQ_INTERRUPTED, #l_ ", " #val, .l = l_, .v = val)
+#define FORGETS(n)              ST(S_FORGETS, #n, .v = n)
+#define FORGOTTEN(ino, total)   ST(S_FORGOTTEN, #ino ", " #total, .v2 = ino, .v = total)
+#define NOT_FORGOTTEN(ino)      ST(S_NOT_FORGOTTEN, #ino, .v2 = ino)
+#define LAST_IS_FORGET(ino, n)  ST(S_LAST_IS_FORGET, #ino ", " #n, .v2 = ino, .v = n)
+#define PIPE_GET(s)             ST(S_PIPE_GET, #s, .str = s)
+#define INIT_ACCEPTED(flag)     ST(S_INIT_ACCEPTED, #flag, .v = flag)
+#define IS_INTERRUPT_OF(li, l_) ST(S_IS_INTERRUPT_OF, #li ", " #l_, .l = li, .l2 = l_)
+
+/* The first forget that ran was of @ino, @n lookups. */
+#define FIRST_FORGET(ino, n)    EV_A(EV_FORGET, 0, ino), EV_B(EV_FORGET, 0, n)
+/* A forget is deferred: nothing is answered (FORGET has no reply) and nothing forgotten. */
+#define NO_FORGET_YET()         QUIET(QUIET_MS), COUNT(EV_FORGET, 0)
+
+/*
+ * The core RELEASE check: request @p is held by the filesystem; a RELEASE (or RELEASEDIR),
+ * labelled 'R', of its fh arrives and must not reach the filesystem until the test answered
+ * @p; then it runs, on the right fh, once, and its reply follows @p's.
+ */
+#define RELEASE_WAITS_FOR(p, ...)							\
+	HELD(p),									\
+	ST(S_SEND, "'R', " #__VA_ARGS__, .l = 'R', .msg = __VA_ARGS__),			\
+	WAITING('R'),									\
+	WAITING('R'),			/* still: it is parked, not merely slow */	\
+	LATE_REPLY(p), NEXT(p, 0),							\
+	NEXT('R', 0),									\
+	BEFORE(HANDLER, p, EV_REPLIED, p),						\
+	BEFORE(EV_REPLIED, p, HANDLER, 'R'),						\
+	EV_IS(HANDLER, 'R', F_A_IS_SENT_FH, 0),						\
+	CALLS('R', 1),									\
+	QUIET(10)
+
+/*
+ * @b is parked behind @a, which the filesystem holds: @b waits, and reaches its handler
+ * (which holds it too) only after the test answered @a.
+ */
+#define PARKED_BEHIND(b, a)								\
+	WAITING(b),									\
+	LATE_REPLY(a), NEXT(a, 0),							\
+	HELD(b),									\
+	BEFORE(EV_REPLIED, a, HANDLER, b)
+
+/* Neither of @a and @b orders the other: the filesystem holds both at once, and the later
+ * one, @b, can be answered first. */
+#define NOT_ORDERED(a, b)								\
+	HELD(a), HELD(b),								\
+	LATE_REPLY(b), NEXT(b, 0),							\
+	LATE_REPLY(a), NEXT(a, 0)
+
+/* READ @r holds FH in the filesystem; RELEASE @rel of FH arrives and is parked. */
+#define RELEASE_PARKED_BEHIND_READ(r, rel)						\
+	FS_HOLDS(EV_READ),								\
+	SEND(r, READ(FH, 0, 4096)),							\
+	HELD(r),									\
+	SEND(rel, RELEASE(NODE, FH)),							\
+	WAITING(rel)
+
+/* READ @r is answered at once ("early") and stays in service: its backing read waits on
+ * the empty pipe until a PIPE_PUT. */
+#define READ_REPLIED_EARLY(r)								\
+	PIPE(),										\
+	READ_MODE(RM_EARLY_REPLY),							\
+	SEND(r, READ(FH, 0, 4096)),							\
+	NEXT_DATA(r, 0, "early")
+
+/* Every request's label: what SEND (or RESERVE) gave it. */
+static struct label {
+	uint64_t unique;
+	enum ev_kind kind;           /* the handler its request reaches */
+	uint64_t fh;                 /* the fh its message carried */
+	bool reserved, sent;
+} labels[128];
+
+static bool scenario_done;
+
+static struct label *label_of(char l)
 {
-	enum ev_kind rel = rel_opcode == FUSE_RELEASEDIR ? EV_RELEASEDIR : EV_RELEASE;
-	uint64_t ur;
+	struct label *x = &labels[(unsigned char)l & 127];
 
-	wait_held(pending);
-	ur = send_release(rel_opcode, nodeid, fh);
-	expect_waiting(rel, ur);
-	/* Still waiting after more pumping: it is parked, not merely slow. */
-	expect_waiting(rel, ur);
-
-	reply_held(pending);
-	expect_next(pending, pending_error);
-	expect_next(ur, 0);
-	ev_before(kind, pending, EV_REPLIED, pending);
-	ev_before(EV_REPLIED, pending, rel, ur);
-	cr_assert_eq(ev_get(rel, ur)->a, fh, "release got the wrong fh");
-	cr_assert_eq(ev_count(rel), 1);
-	fk_expect_no_reply(&fk, 10);
+	cr_assert(l && (x->sent || x->reserved), "%slabel '%c' names no request sent before",
+		  where, l ? l : '0');
+	return x;
 }
+
+/* The unique of @l; 0 (no label) matches any event in ev_find (forgets have none). */
+static uint64_t unique_of(char l)
+{
+	return l ? label_of(l)->unique : 0;
+}
+
+static enum ev_kind kind_of(enum ev_kind kind, char l)
+{
+	return kind == HANDLER ? label_of(l)->kind : kind;
+}
+
+static enum ev_kind handler_of(uint32_t opcode)
+{
+	switch (opcode) {
+	case FUSE_READ:            return EV_READ;
+	case FUSE_WRITE:           return EV_WRITE;
+	case FUSE_FLUSH:           return EV_FLUSH;
+	case FUSE_FSYNC:           return EV_FSYNC;
+	case FUSE_RELEASE:         return EV_RELEASE;
+	case FUSE_RELEASEDIR:      return EV_RELEASEDIR;
+	case FUSE_READDIR:         return EV_READDIR;
+	case FUSE_COPY_FILE_RANGE: return EV_CFR;
+	case FUSE_GETATTR:         return EV_GETATTR;
+	case FUSE_SETATTR:         return EV_SETATTR;
+	case FUSE_FALLOCATE:       return EV_FALLOCATE;
+	case FUSE_LSEEK:           return EV_LSEEK;
+	case FUSE_LOOKUP:          return EV_LOOKUP;
+	case FUSE_RENAME:          return EV_RENAME;
+	case FUSE_INTERRUPT:       return EV_INTR_CB;
+	default:                   return EV_NONE;
+	}
+}
+
+/* Send @m as the kernel would; a READ on a reserved label carries the unique reserved for
+ * it. Returns the unique (0 for FORGET and BATCH_FORGET, which get no reply). */
+static uint64_t send_msg(const struct msg *m, const struct label *x)
+{
+	union {
+		struct fuse_flush_in flush;
+		struct fuse_fsync_in fsync;
+		struct fuse_read_in readdir;
+		struct fuse_copy_file_range_in cfr;
+		struct fuse_getattr_in getattr;
+		struct fuse_setattr_in setattr;
+		struct fuse_fallocate_in fallocate;
+		struct fuse_lseek_in lseek;
+		struct fuse_rename_in rename;
+		struct fuse_forget_in forget;
+		struct fuse_batch_forget_in batch;
+	} in;
+	struct iovec iov[2];
+	uint32_t n = 0;
+
+	cr_assert(!x || !x->reserved || m->opcode == FUSE_READ,
+		  "%sonly a READ can be sent on a reserved unique", where);
+	memset(&in, 0, sizeof(in));
+	switch (m->opcode) {
+	case FUSE_READ:
+		return send_read_as(x && x->reserved ? x->unique : fk_next_unique(&fk), m->fh,
+				    m->off, (uint32_t)m->len);
+	case FUSE_WRITE:
+		return send_write(m->fh, m->off, (uint32_t)m->len, m->fill);
+	case FUSE_RELEASE:
+	case FUSE_RELEASEDIR:
+		return send_release(m->opcode, m->node, m->fh);
+	case FUSE_FLUSH:
+		in.flush.fh = m->fh;
+		in.flush.lock_owner = 0x77;
+		return fk_send(&fk, FUSE_FLUSH, NODE, &in.flush, sizeof(in.flush));
+	case FUSE_FSYNC:
+		in.fsync.fh = m->fh;
+		return fk_send(&fk, FUSE_FSYNC, NODE, &in.fsync, sizeof(in.fsync));
+	case FUSE_READDIR:
+		in.readdir.fh = m->fh;
+		in.readdir.size = 4096;
+		return fk_send(&fk, FUSE_READDIR, DIRNODE, &in.readdir, sizeof(in.readdir));
+	case FUSE_COPY_FILE_RANGE:
+		in.cfr.fh_in = m->fh;
+		in.cfr.off_in = m->off;
+		in.cfr.nodeid_out = NODE2;
+		in.cfr.fh_out = m->fh2;
+		in.cfr.off_out = m->off2;
+		in.cfr.len = m->len;
+		return fk_send(&fk, FUSE_COPY_FILE_RANGE, NODE, &in.cfr, sizeof(in.cfr));
+	case FUSE_GETATTR:
+		in.getattr.getattr_flags = m->with_fh ? FUSE_GETATTR_FH : 0;
+		in.getattr.fh = m->fh;
+		return fk_send(&fk, FUSE_GETATTR, m->node, &in.getattr, sizeof(in.getattr));
+	case FUSE_SETATTR:
+		in.setattr.valid = FATTR_FH | FATTR_SIZE;
+		in.setattr.fh = m->fh;
+		in.setattr.size = 100;
+		return fk_send(&fk, FUSE_SETATTR, NODE, &in.setattr, sizeof(in.setattr));
+	case FUSE_FALLOCATE:
+		in.fallocate.fh = m->fh;
+		in.fallocate.offset = m->off;
+		in.fallocate.length = m->len;
+		return fk_send(&fk, FUSE_FALLOCATE, NODE, &in.fallocate, sizeof(in.fallocate));
+	case FUSE_LSEEK:
+		in.lseek.fh = m->fh;
+		in.lseek.whence = SEEK_DATA;
+		return fk_send(&fk, FUSE_LSEEK, NODE, &in.lseek, sizeof(in.lseek));
+	case FUSE_LOOKUP:
+		return fk_send_name(&fk, FUSE_LOOKUP, m->node, NULL, 0, m->name);
+	case FUSE_RENAME:
+		in.rename.newdir = m->fh2;
+		return fk_send_names(&fk, FUSE_RENAME, m->node, &in.rename, sizeof(in.rename),
+				     m->name, m->name2);
+	case FUSE_FORGET:
+		in.forget.nlookup = m->len;
+		fk_send(&fk, FUSE_FORGET, m->node, &in.forget, sizeof(in.forget));
+		return 0;
+	case FUSE_BATCH_FORGET:
+		while (n < 4 && m->forget[n].nodeid)
+			n++;
+		in.batch.count = n;
+		iov[0] = (struct iovec){ &in.batch, sizeof(in.batch) };
+		iov[1] = (struct iovec){ (void *)m->forget, n * sizeof(m->forget[0]) };
+		fk_sendv(&fk, FUSE_BATCH_FORGET, 0, iov, 2);
+		return 0;
+	case FUSE_INTERRUPT:
+		return fk_send_interrupt(&fk, unique_of(m->target));
+	}
+	cr_assert_fail("%sno SEND for opcode %u", where, m->opcode);
+	return 0;
+}
+
+static void step_send(const struct step *s)
+{
+	struct label *x = s->l ? &labels[(unsigned char)s->l & 127] : NULL;
+	uint64_t u;
+
+	cr_assert(!x || !x->sent, "%slabel '%c' is used twice", where, s->l);
+	u = send_msg(&s->msg, x);
+	if (!x)
+		return;
+	x->unique = u;
+	x->kind = handler_of(s->msg.opcode);
+	x->fh = s->msg.fh;
+	x->sent = true;
+}
+
+static struct rf_req *held_req(char l)
+{
+	uint64_t u = unique_of(l);
+	struct rf_req *req = NULL;
+	int i;
+
+	pthread_mutex_lock(&ev_lock);
+	for (i = 0; i < nheld; i++)
+		if (held[i].unique == u)
+			req = held[i].req;
+	pthread_mutex_unlock(&ev_lock);
+	cr_assert_not_null(req, "%sthe filesystem does not hold '%c'", where, l);
+	return req;
+}
+
+static void step_ev_field(const struct step *s)
+{
+	enum ev_kind k = kind_of(s->k, s->l);
+	const struct ev *e = ev_get(k, unique_of(s->l));
+	const char *what = ev_name[k];
+
+	switch (s->field) {
+	case F_A:
+		cr_assert_eq(e->a, (uint64_t)s->v, "%s%s: a = %lld, expected %lld", where, what,
+			     (long long)e->a, (long long)s->v);
+		break;
+	case F_B:
+		cr_assert_eq(e->b, (uint64_t)s->v, "%s%s: b = %lld, expected %lld", where, what,
+			     (long long)e->b, (long long)s->v);
+		break;
+	case F_DATA0:
+		cr_assert_eq(e->data0, (char)s->v, "%s%s: data '%c', expected '%c'", where, what,
+			     e->data0, (char)s->v);
+		break;
+	case F_HAS_FI:
+		cr_assert_eq(e->has_fi, s->v != 0, "%s%s: %s rf_file", where, what,
+			     e->has_fi ? "an unexpected" : "no");
+		break;
+	case F_INTERRUPTED:
+		cr_assert_eq(e->interrupted, s->v, "%s%s: interrupted %d, expected %lld", where,
+			     what, e->interrupted, (long long)s->v);
+		break;
+	case F_A_NEGATIVE:
+		cr_assert_lt((int64_t)e->a, 0, "%s%s: %lld, expected an error", where, what,
+			     (long long)e->a);
+		break;
+	case F_A_IS_SENT_FH:
+		cr_assert_eq(e->a, label_of(s->l)->fh, "%s%s got fh %llu, sent %llu", where, what,
+			     (unsigned long long)e->a, (unsigned long long)label_of(s->l)->fh);
+		break;
+	case F_ON_LOOP_THREAD:
+		cr_assert(pthread_equal(e->thread, loop_thread), "%s%s ran off the loop thread",
+			  where, what);
+		break;
+	}
+}
+
+/* The forgets of @ino: how many events, and their nlookups added up. */
+static int forgets_of(uint64_t ino, uint64_t *total)
+{
+	int i, n = 0;
+
+	*total = 0;
+	pthread_mutex_lock(&ev_lock);
+	for (i = 0; i < nev; i++) {
+		if (evs[i].kind == EV_FORGET && evs[i].a == ino) {
+			n++;
+			*total += evs[i].b;
+		}
+	}
+	pthread_mutex_unlock(&ev_lock);
+	return n;
+}
+
+static void step_pipe_get(const char *want)
+{
+	size_t len = strlen(want);
+	struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+	char buf[16];
+
+	cr_assert_eq(poll(&p, 1, 1000), 1, "%sthe pipe is not readable", where);
+	cr_assert_eq(read(pfd[0], buf, sizeof(buf)), (ssize_t)len, "%sthe pipe holds other bytes",
+		     where);
+	cr_assert_eq(memcmp(buf, want, len), 0, "%sthe pipe holds other bytes", where);
+}
+
+static void step_run(const struct step *s)
+{
+	const struct fk_msg *m;
+	struct label *x;
+	struct want w;
+	uint64_t total;
+	uint32_t mask = 0;
+	int i, n;
+
+	switch (s->op) {
+	case S_END:
+	case S_OPS:
+		break;
+	case S_FS_HOLDS:
+		for (i = 0; i < 6 && s->kinds[i] != EV_NONE; i++)
+			mask |= HOLD(s->kinds[i]);
+		hold_mask = mask;
+		break;
+	case S_FS_HOLDS_ALL:
+		hold_mask = ~0u;
+		break;
+	case S_INTR_HOOK:
+		register_intr_cb = true;
+		break;
+	case S_READ_MODE:
+		read_mode = (enum read_mode)s->v;
+		break;
+	case S_PIPE:
+		make_pipe();
+		break;
+	case S_LATE_REPLY:
+		reply_held(unique_of(s->l));
+		break;
+	case S_LATE_REPLY_ERR:
+		reply_held_err(unique_of(s->l), (int)s->v);
+		break;
+	case S_OPEN:
+		open_file(s->msg.opcode, s->msg.node, s->msg.fh);
+		break;
+	case S_RESERVE:
+		x = &labels[(unsigned char)s->l & 127];
+		cr_assert(!x->sent && !x->reserved, "%slabel '%c' is used twice", where, s->l);
+		x->unique = fk_next_unique(&fk);
+		x->reserved = true;
+		break;
+	case S_SEND:
+		step_send(s);
+		break;
+	case S_PIPE_PUT:
+		n = (int)strlen(s->str);
+		cr_assert_eq(write(pfd[1], s->str, n), n, "%swrite to the pipe: %s", where,
+			     strerror(errno));
+		break;
+	case S_PUMP:
+		fk_pump(&fk, (int)s->v);
+		break;
+	case S_FINISH:
+		finish();
+		break;
+	case S_NEXT:
+		expect_next(unique_of(s->l), (int)s->v);
+		break;
+	case S_NEXT_DATA:
+		m = expect_next(unique_of(s->l), (int)s->v);
+		cr_assert_eq(m->size, strlen(s->str), "%s%zu payload bytes, expected %zu", where,
+			     m->size, strlen(s->str));
+		cr_assert_eq(memcmp(m->payload, s->str, m->size), 0, "%sother payload", where);
+		break;
+	case S_ANSWERED:
+		m = fk_wait_reply(&fk, unique_of(s->l));
+		cr_assert_eq(m->oh.error, s->v, "%serror %d, expected %lld", where, m->oh.error,
+			     (long long)s->v);
+		cr_assert_eq(m->size, (size_t)s->v2, "%s%zu payload bytes, expected %lld", where,
+			     m->size, (long long)s->v2);
+		break;
+	case S_QUIET:
+		quiet((int)s->v);
+		break;
+	case S_HELD:
+		wait_held(unique_of(s->l));
+		break;
+	case S_STILL_HELD:
+		cr_assert(is_held(unique_of(s->l)), "%s'%c' is no longer held", where, s->l);
+		break;
+	case S_CALLED:
+		wait_called(kind_of(HANDLER, s->l), unique_of(s->l));
+		break;
+	case S_HOOK_RAN:
+		w = (struct want){ EV_INTR_CB, unique_of(s->l), 0 };
+		cr_assert(fk_pump_until(&fk, want_ev, &w, FK_WAIT_MS),
+			  "%sthe interrupt hook never ran", where);
+		break;
+	case S_WAITING:
+		expect_waiting(kind_of(HANDLER, s->l), unique_of(s->l));
+		break;
+	case S_NOT_CALLED:
+		cr_assert_eq(ev_find(kind_of(HANDLER, s->l), unique_of(s->l)), -1,
+			     "%s'%c' reached the filesystem", where, s->l);
+		break;
+	case S_COUNT:
+		n = ev_count(s->k);
+		cr_assert_eq(n, s->v, "%s%d %s event(s), expected %lld", where, n, ev_name[s->k],
+			     (long long)s->v);
+		break;
+	case S_CALLS:
+		n = ev_count(kind_of(HANDLER, s->l));
+		cr_assert_eq(n, s->v, "%s%d %s call(s), expected %lld", where, n,
+			     ev_name[kind_of(HANDLER, s->l)], (long long)s->v);
+		break;
+	case S_BEFORE:
+		ev_before(kind_of(s->k, s->l), unique_of(s->l), kind_of(s->k2, s->l2),
+			  unique_of(s->l2));
+		break;
+	case S_EV_FIELD:
+		step_ev_field(s);
+		break;
+	case S_REQ_INTERRUPTED:
+		n = rf_req_interrupted(held_req(s->l));
+		cr_assert_eq(n, s->v, "%srf_req_interrupted is %d", where, n);
+		break;
+	case S_FORGETS:
+		wait_forgets((int)s->v);
+		break;
+	case S_FORGOTTEN:
+		forgets_of((uint64_t)s->v2, &total);
+		cr_assert_eq(total, (uint64_t)s->v, "%sforgets of %lld summed to %llu, expected %lld",
+			     where, (long long)s->v2, (unsigned long long)total, (long long)s->v);
+		break;
+	case S_NOT_FORGOTTEN:
+		n = forgets_of((uint64_t)s->v2, &total);
+		cr_assert_eq(n, 0, "%s%lld was forgotten", where, (long long)s->v2);
+		break;
+	case S_LAST_IS_FORGET:
+		cr_assert(nev > 0 && evs[nev - 1].kind == EV_FORGET &&
+			  evs[nev - 1].a == (uint64_t)s->v2 && evs[nev - 1].b == (uint64_t)s->v,
+			  "%sthe last event is not the forget of %lld (%lld)", where,
+			  (long long)s->v2, (long long)s->v);
+		break;
+	case S_PIPE_GET:
+		step_pipe_get(s->str);
+		break;
+	case S_INIT_ACCEPTED:
+		cr_assert(fk.init_out.flags & (uint32_t)s->v, "%sINIT did not accept %s", where,
+			  s->args);
+		break;
+	case S_IS_INTERRUPT_OF:
+		cr_assert_eq(unique_of(s->l), unique_of(s->l2) | FUSE_INT_REQ_BIT,
+			     "%s'%c' is not the INTERRUPT of '%c'", where, s->l, s->l2);
+		break;
+	}
+}
+
+/* Run case @name: a session started as @setup says, then @steps up to S_END. */
+static void run(const char *name, const struct setup *setup, const struct step *steps)
+{
+	struct rf_opts opts;
+	bool finished = false;
+	int i;
+
+	memset(labels, 0, sizeof(labels));
+	scenario_done = false;
+	rf_opts_init(&opts);
+	if (setup->grace_ms)
+		opts.grace_ms = setup->grace_ms;
+	start_with(&opts, setup->no_open);
+	for (i = 0; steps[i].op != S_END; i++) {
+		snprintf(where, sizeof(where), "%s, step %d (line %d, %s(%s)): ", name, i + 1,
+			 steps[i].line, step_name[steps[i].op], steps[i].args);
+		step_run(&steps[i]);
+		finished |= steps[i].op == S_FINISH;
+	}
+	snprintf(where, sizeof(where), "%s, after the last step: ", name);
+	if (!finished)
+		finish();
+	where[0] = '\0';
+	scenario_done = true;
+}
+
+/* A failure inside fake_kernel.c does not know the step: say it here. */
+static void scenario_fini(void)
+{
+	if (!scenario_done)
+		cr_log_error("%sthe scenario stopped here", where);
+	where[0] = '\0';
+}
+
+/* One Test per scenario, named for the behaviour it checks. */
+#define SCENARIO_WITH(name, setup_, ...)						\
+	static const struct step name##_steps[] = { __VA_ARGS__, { .op = S_END } };	\
+	Test(order, name, .timeout = 10, .fini = scenario_fini)				\
+	{										\
+		run(#name, &(const struct setup)setup_, name##_steps);			\
+	}
+#define SCENARIO(name, ...) SCENARIO_WITH(name, { 0 }, __VA_ARGS__)
 
 /* ======================================================================================
  * RELEASE after all I/O on its fh
  * ====================================================================================== */
 
-Test(order, release_runs_at_once_when_nothing_is_pending, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(release_runs_at_once_when_nothing_is_pending,
+	SEND('R', RELEASE(NODE, FH)),
+	ANSWERED('R', 0, 0),
+	EV_A(EV_RELEASE, 'R', FH))
 
-	start();
-	u = send_release(FUSE_RELEASE, NODE, FH);
-	fk_expect_reply(&fk, u, 0, 0);
-	cr_assert_eq(ev_get(EV_RELEASE, u)->a, FH);
-	finish();
-}
+/*
+ * One row a case: the filesystem holds the requests of a kind, one of them ('p') is sent,
+ * and a RELEASE of FH arrives: RELEASE_WAITS_FOR.
+ */
+#define RELEASE_CASE(name, kind, pending)						\
+	SCENARIO(name,									\
+		 FS_HOLDS(kind),							\
+		 ST(S_SEND, "'p', " #pending, .l = 'p', .msg = pending),		\
+		 RELEASE_WAITS_FOR('p', RELEASE(NODE, FH)))
 
-Test(order, release_waits_for_pending_read, .timeout = 10)
-{
-	uint64_t u;
+RELEASE_CASE(release_waits_for_pending_read,    EV_READ,      READ(FH, 0, 4096))
+RELEASE_CASE(release_waits_for_pending_write,   EV_WRITE,     WRITE(FH, 0, 4096, 'w'))
+RELEASE_CASE(release_waits_for_pending_fsync,   EV_FSYNC,     FSYNC(FH))
+RELEASE_CASE(release_waits_for_pending_flush,   EV_FLUSH,     FLUSH(FH))
+RELEASE_CASE(release_waits_for_setattr_with_fh, EV_SETATTR,   SETATTR_FH(FH))
+RELEASE_CASE(release_waits_for_fallocate,       EV_FALLOCATE, FALLOCATE(FH, 0, 1 << 20))
+RELEASE_CASE(release_waits_for_lseek,           EV_LSEEK,     LSEEK(FH))
 
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = send_read(FH, 0, 4096);
-	release_waits_for(u, EV_READ, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
+SCENARIO(releasedir_waits_for_pending_readdir,
+	OPENDIR(DIRNODE, DIR_FH),
+	FS_HOLDS(EV_READDIR),
+	SEND('d', READDIR(DIR_FH)),
+	RELEASE_WAITS_FOR('d', RELEASEDIR(DIRNODE, DIR_FH)))
 
-Test(order, release_waits_for_pending_write, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(release_of_copy_file_range_source_waits,
+	OPEN(NODE2, FH2),
+	FS_HOLDS(EV_CFR),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 0, 4096)),
+	HELD('c'),
+	EV_A(EV_CFR, 'c', FH),
+	EV_B(EV_CFR, 'c', FH2),
+	RELEASE_WAITS_FOR('c', RELEASE(NODE, FH)))
 
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	u = send_write(FH, 0, 4096, 'w');
-	release_waits_for(u, EV_WRITE, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
+SCENARIO(release_of_copy_file_range_destination_waits,
+	OPEN(NODE2, FH2),
+	FS_HOLDS(EV_CFR),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 0, 4096)),
+	RELEASE_WAITS_FOR('c', RELEASE(NODE2, FH2)))
 
-Test(order, release_waits_for_pending_fsync, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(release_waits_for_getattr_with_fh,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR_FH(NODE, FH)),
+	HELD('g'),
+	EV_IS(EV_GETATTR, 'g', F_HAS_FI, true),   /* FUSE_GETATTR_FH passes the fi */
+	EV_A(EV_GETATTR, 'g', FH),
+	RELEASE_WAITS_FOR('g', RELEASE(NODE, FH)))
 
-	start();
-	hold_mask = HOLD(EV_FSYNC);
-	u = send_fsync(FH);
-	release_waits_for(u, EV_FSYNC, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
+SCENARIO(getattr_without_fh_does_not_hold_the_release,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR(NODE)),
+	HELD('g'),
+	EV_IS(EV_GETATTR, 'g', F_HAS_FI, false),
+	SEND('R', RELEASE(NODE, FH)),
+	NEXT('R', 0),
+	LATE_REPLY('g'), NEXT('g', 0))
 
-Test(order, release_waits_for_pending_flush, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(release_waits_for_every_earlier_request,
+	FS_HOLDS(EV_READ, EV_WRITE, EV_FSYNC, EV_GETATTR),
+	SEND('r', READ(FH, 0, 100)),
+	SEND('w', WRITE(FH, 8192, 100, 'a')),
+	SEND('s', FSYNC(FH)),                     /* parked behind the WRITE */
+	SEND('g', GETATTR_FH(NODE, FH)),
+	HELD('r'), HELD('w'), HELD('g'),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
+	NOT_CALLED('s'),                          /* not before the earlier WRITE finished */
+	LATE_REPLY('g'), NEXT('g', 0),
+	WAITING('R'),
+	LATE_REPLY('w'), NEXT('w', 0),
+	HELD('s'),                                /* the WRITE finished: the FSYNC runs now */
+	WAITING('R'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	WAITING('R'),
+	LATE_REPLY('s'), NEXT('s', 0),            /* the last one */
+	NEXT('R', 0),
+	BEFORE(EV_REPLIED, 's', EV_RELEASE, 'R'))
 
-	start();
-	hold_mask = HOLD(EV_FLUSH);
-	u = send_flush(FH);
-	release_waits_for(u, EV_FLUSH, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
+SCENARIO(release_waits_for_parked_requests,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH, 100, 100)),            /* overlaps the WRITE: parked */
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('r'),
+	COUNT(EV_RELEASE, 0),
+	LATE_REPLY('w'), NEXT('w', 0),
+	HELD('r'),                                /* resumed, and now held by the filesystem */
+	WAITING('R'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	NEXT('R', 0),
+	BEFORE(EV_REPLIED, 'r', EV_RELEASE, 'R'))
 
-Test(order, releasedir_waits_for_pending_readdir, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(release_of_one_fh_does_not_wait_for_another,
+	OPEN(NODE2, FH2),
+	FS_HOLDS(EV_READ),
+	SEND('r', READ(FH2, 0, 4096)),
+	HELD('r'),
+	SEND('R', RELEASE(NODE, FH)),
+	NEXT('R', 0),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-	start();
-	open_file(FUSE_OPENDIR, DIRNODE, DIR_FH);
-	hold_mask = HOLD(EV_READDIR);
-	u = send_readdir(DIR_FH);
-	release_waits_for(u, EV_READDIR, FUSE_RELEASEDIR, DIRNODE, DIR_FH, 0);
-	finish();
-}
-
-Test(order, release_of_copy_file_range_source_waits, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	open_file(FUSE_OPEN, NODE2, FH2);
-	hold_mask = HOLD(EV_CFR);
-	u = send_cfr(FH, 0, FH2, 0, 4096);
-	wait_held(u);
-	cr_assert_eq(ev_get(EV_CFR, u)->a, FH);
-	cr_assert_eq(ev_get(EV_CFR, u)->b, FH2);
-	release_waits_for(u, EV_CFR, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
-
-Test(order, release_of_copy_file_range_destination_waits, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	open_file(FUSE_OPEN, NODE2, FH2);
-	hold_mask = HOLD(EV_CFR);
-	u = send_cfr(FH, 0, FH2, 0, 4096);
-	release_waits_for(u, EV_CFR, FUSE_RELEASE, NODE2, FH2, 0);
-	finish();
-}
-
-Test(order, release_waits_for_getattr_with_fh, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	u = send_getattr(NODE, true, FH);
-	wait_held(u);
-	cr_assert(ev_get(EV_GETATTR, u)->has_fi, "GETATTR with FUSE_GETATTR_FH passed no fi");
-	cr_assert_eq(ev_get(EV_GETATTR, u)->a, FH);
-	release_waits_for(u, EV_GETATTR, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
-
-Test(order, release_waits_for_setattr_with_fh, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_SETATTR);
-	u = send_setattr_fh(FH);
-	release_waits_for(u, EV_SETATTR, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
-
-Test(order, release_waits_for_fallocate, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_FALLOCATE);
-	u = send_fallocate(FH, 0, 1 << 20);
-	release_waits_for(u, EV_FALLOCATE, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
-
-Test(order, release_waits_for_lseek, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_LSEEK);
-	u = send_lseek(FH);
-	release_waits_for(u, EV_LSEEK, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
-
-Test(order, getattr_without_fh_does_not_hold_the_release, .timeout = 10)
-{
-	uint64_t ug, ur;
-
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	ug = send_getattr(NODE, false, 0);
-	wait_held(ug);
-	cr_assert_not(ev_get(EV_GETATTR, ug)->has_fi);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_next(ur, 0);
-	reply_held(ug);
-	expect_next(ug, 0);
-	finish();
-}
-
-Test(order, release_waits_for_every_earlier_request, .timeout = 10)
-{
-	uint64_t ur, ur1, uw, uf, ug;
-
-	start();
-	hold_mask = HOLD(EV_READ) | HOLD(EV_WRITE) | HOLD(EV_FSYNC) | HOLD(EV_GETATTR);
-	ur1 = send_read(FH, 0, 100);
-	uw = send_write(FH, 8192, 100, 'a');
-	uf = send_fsync(FH);              /* parked behind the WRITE */
-	ug = send_getattr(NODE, true, FH);
-	wait_held(ur1);
-	wait_held(uw);
-	wait_held(ug);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
-	cr_assert_eq(ev_find(EV_FSYNC, uf), -1, "FSYNC ran before the earlier WRITE finished");
-
-	reply_held(ug);
-	expect_next(ug, 0);
-	expect_waiting(EV_RELEASE, ur);
-	reply_held(uw);
-	expect_next(uw, 0);
-	wait_held(uf);                    /* the WRITE finished: the FSYNC runs now */
-	expect_waiting(EV_RELEASE, ur);
-	reply_held(ur1);
-	expect_next(ur1, 0);
-	expect_waiting(EV_RELEASE, ur);
-	reply_held(uf);                   /* the last one */
-	expect_next(uf, 0);
-	expect_next(ur, 0);
-	ev_before(EV_REPLIED, uf, EV_RELEASE, ur);
-	finish();
-}
-
-Test(order, release_waits_for_parked_requests, .timeout = 10)
-{
-	uint64_t uw, urd, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	urd = send_read(FH, 100, 100);    /* overlaps the WRITE: parked */
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_READ, urd);
-	cr_assert_eq(ev_count(EV_RELEASE), 0);
-
-	reply_held(uw);
-	expect_next(uw, 0);
-	wait_held(urd);                   /* resumed, and now held by the filesystem */
-	expect_waiting(EV_RELEASE, ur);
-	reply_held(urd);
-	expect_next(urd, 0);
-	expect_next(ur, 0);
-	ev_before(EV_REPLIED, urd, EV_RELEASE, ur);
-	finish();
-}
-
-Test(order, release_of_one_fh_does_not_wait_for_another, .timeout = 10)
-{
-	uint64_t u, ur;
-
-	start();
-	open_file(FUSE_OPEN, NODE2, FH2);
-	hold_mask = HOLD(EV_READ);
-	u = send_read(FH2, 0, 4096);
-	wait_held(u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_next(ur, 0);
-	reply_held(u);
-	expect_next(u, 0);
-	finish();
-}
-
-Test(order, copy_file_range_within_one_fh_is_not_blocked_by_itself, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_CFR);
-	u = send_cfr(FH, 0, FH, 100, 200);        /* reads [0,200), writes [100,300) of FH */
-	wait_held(u);
-	release_waits_for(u, EV_CFR, FUSE_RELEASE, NODE, FH, 0);
-	finish();
-}
+SCENARIO(copy_file_range_within_one_fh_is_not_blocked_by_itself,
+	FS_HOLDS(EV_CFR),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH, 100, 200)),  /* reads [0,200), writes [100,300) */
+	HELD('c'),
+	RELEASE_WAITS_FOR('c', RELEASE(NODE, FH)))
 
 /* ======================================================================================
  * EBADF for handles that are not open
  * ====================================================================================== */
 
-Test(order, request_after_release_gets_ebadf, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	u = send_release(FUSE_RELEASE, NODE, FH);
-	fk_expect_reply(&fk, u, 0, 0);
-	cr_assert_eq(ev_count(EV_RELEASE), 1);
-
-	u = send_read(FH, 0, 4096);
-	fk_expect_reply(&fk, u, -EBADF, 0);
-	u = send_write(FH, 0, 10, 'x');
-	fk_expect_reply(&fk, u, -EBADF, 0);
-	u = send_flush(FH);
-	fk_expect_reply(&fk, u, -EBADF, 0);
-	u = send_getattr(NODE, true, FH);
-	fk_expect_reply(&fk, u, -EBADF, 0);
+SCENARIO(request_after_release_gets_ebadf,
+	SEND('R', RELEASE(NODE, FH)),
+	ANSWERED('R', 0, 0),
+	COUNT(EV_RELEASE, 1),
+	SEND('r', READ(FH, 0, 4096)),         ANSWERED('r', -EBADF, 0),
+	SEND('w', WRITE(FH, 0, 10, 'x')),     ANSWERED('w', -EBADF, 0),
+	SEND('f', FLUSH(FH)),                 ANSWERED('f', -EBADF, 0),
+	SEND('g', GETATTR_FH(NODE, FH)),      ANSWERED('g', -EBADF, 0),
 	/* A handle never handed out by an OPEN reply. */
-	u = send_read(12345, 0, 4096);
-	fk_expect_reply(&fk, u, -EBADF, 0);
-	u = send_fsync(FH2);
-	fk_expect_reply(&fk, u, -EBADF, 0);
-	cr_assert_eq(ev_count(EV_READ), 0, "the filesystem's read was called for a closed fh");
-	cr_assert_eq(ev_count(EV_WRITE), 0);
-	cr_assert_eq(ev_count(EV_FLUSH), 0);
-	cr_assert_eq(ev_count(EV_FSYNC), 0);
-	cr_assert_eq(ev_count(EV_GETATTR), 0);
+	SEND('x', READ(12345, 0, 4096)),      ANSWERED('x', -EBADF, 0),
+	SEND('s', FSYNC(FH2)),                ANSWERED('s', -EBADF, 0),
+	/* None of them reached the filesystem. */
+	COUNT(EV_READ, 0), COUNT(EV_WRITE, 0), COUNT(EV_FLUSH, 0), COUNT(EV_FSYNC, 0),
+	COUNT(EV_GETATTR, 0),
 	/* A second RELEASE of the same fh is done without the filesystem. */
-	u = send_release(FUSE_RELEASE, NODE, FH);
-	fk_expect_reply(&fk, u, 0, 0);
-	cr_assert_eq(ev_count(EV_RELEASE), 1);
-	finish();
-}
+	SEND('2', RELEASE(NODE, FH)),
+	ANSWERED('2', 0, 0),
+	COUNT(EV_RELEASE, 1))
 
-Test(order, request_after_parked_release_gets_ebadf, .timeout = 10)
-{
-	uint64_t u, ur, u2;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = send_read(FH, 0, 4096);
-	wait_held(u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
+SCENARIO(request_after_parked_release_gets_ebadf,
+	RELEASE_PARKED_BEHIND_READ('r', 'R'),
 	/* The release is not done, but the fh is gone for requests sent after it. */
-	u2 = send_read(FH, 0, 10);
-	expect_next(u2, -EBADF);
-	cr_assert_eq(ev_find(EV_READ, u2), -1);
-	reply_held(u);
-	expect_next(u, 0);
-	expect_next(ur, 0);
-	finish();
-}
+	SEND('x', READ(FH, 0, 10)),
+	NEXT('x', -EBADF),
+	NOT_CALLED('x'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	NEXT('R', 0))
 
-Test(order, fh_opened_twice_needs_two_releases, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(fh_opened_twice_needs_two_releases,
+	OPEN(NODE, FH),                       /* the filesystem hands out FH again */
+	SEND('R', RELEASE(NODE, FH)),
+	ANSWERED('R', 0, 0),
+	SEND('r', READ(FH, 0, 4)),            /* the other open still has it */
+	ANSWERED('r', 0, 4),
+	SEND('S', RELEASE(NODE, FH)),
+	ANSWERED('S', 0, 0),
+	COUNT(EV_RELEASE, 2),
+	SEND('x', READ(FH, 0, 4)),
+	ANSWERED('x', -EBADF, 0),
+	COUNT(EV_READ, 1))
 
-	start();
-	open_file(FUSE_OPEN, NODE, FH);           /* the filesystem hands out FH again */
-	u = send_release(FUSE_RELEASE, NODE, FH);
-	fk_expect_reply(&fk, u, 0, 0);
-	u = send_read(FH, 0, 4);                  /* the other open still has it */
-	fk_expect_reply(&fk, u, 0, 4);
-	u = send_release(FUSE_RELEASE, NODE, FH);
-	fk_expect_reply(&fk, u, 0, 0);
-	cr_assert_eq(ev_count(EV_RELEASE), 2);
-	u = send_read(FH, 0, 4);
-	fk_expect_reply(&fk, u, -EBADF, 0);
-	cr_assert_eq(ev_count(EV_READ), 1);
-	finish();
-}
-
-Test(order, fh_zero_without_open_when_no_open_support, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	pthread_mutex_lock(&ev_lock);
-	nev = 0;
-	nheld = 0;
-	pthread_mutex_unlock(&ev_lock);
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	register_intr_cb = false;
-	read_mode = RM_NORMAL;
-	loop_thread = pthread_self();
-	want_no_open = true;
-	fk_setup(&fk, &ops, NULL, NULL);
-	fk_init(&fk);
-	cr_assert(fk.init_out.flags & FUSE_NO_OPEN_SUPPORT, "NO_OPEN_SUPPORT not accepted");
+SCENARIO_WITH(fh_zero_without_open_when_no_open_support, { .no_open = true },
+	INIT_ACCEPTED(FUSE_NO_OPEN_SUPPORT),
+	FS_HOLDS(EV_WRITE, EV_READ),
 	/* The kernel sends fh 0 without any OPEN; the chains still order it. */
-	uw = send_write(0, 0, 100, 'w');
-	wait_held(uw);
-	ur = send_read(0, 50, 10);
-	expect_waiting(EV_READ, ur);
-	reply_held(uw);
-	expect_next(uw, 0);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
+	SEND('w', WRITE(0, 0, 100, 'w')),
+	HELD('w'),
+	SEND('r', READ(0, 50, 10)),
+	PARKED_BEHIND('r', 'w'),
+	LATE_REPLY('r'), NEXT('r', 0),
 	/* Any other fh was still never opened. */
-	ur = send_read(5, 0, 10);
-	expect_next(ur, -EBADF);
-	finish();
-}
+	SEND('x', READ(5, 0, 10)),
+	NEXT('x', -EBADF))
 
-Test(order, reopened_fh_is_usable_again, .timeout = 10)
-{
-	uint64_t u;
-
-	start();
-	u = send_release(FUSE_RELEASE, NODE, FH);
-	fk_expect_reply(&fk, u, 0, 0);
-	open_file(FUSE_OPEN, NODE, FH);
-	u = send_read(FH, 0, 4);
-	fk_expect_reply(&fk, u, 0, 4);
-	cr_assert_eq(ev_count(EV_READ), 1);
-	finish();
-}
+SCENARIO(reopened_fh_is_usable_again,
+	SEND('R', RELEASE(NODE, FH)),
+	ANSWERED('R', 0, 0),
+	OPEN(NODE, FH),
+	SEND('r', READ(FH, 0, 4)),
+	ANSWERED('r', 0, 4),
+	COUNT(EV_READ, 1))
 
 /* ======================================================================================
  * FORGET after the inode's requests in service
  * ====================================================================================== */
 
-Test(order, forget_waits_for_inflight_getattr, .timeout = 10)
-{
-	const struct ev *e;
-	uint64_t u;
+SCENARIO(forget_waits_for_inflight_getattr,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR(5)),
+	HELD('g'),
+	SEND(0, FORGET(5, 1)),
+	NO_FORGET_YET(),                      /* not while GETATTR of the inode is in service */
+	LATE_REPLY('g'), NEXT('g', 0),
+	FORGETS(1),
+	PUMP(10),
+	COUNT(EV_FORGET, 1),
+	FIRST_FORGET(5, 1),
+	BEFORE(EV_REPLIED, 'g', EV_FORGET, 0))
 
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	u = send_getattr(5, false, 0);
-	wait_held(u);
-	send_forget(5, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget ran while GETATTR of the inode was in service");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	fk_pump(&fk, 10);
-	cr_assert_eq(ev_count(EV_FORGET), 1);
-	e = ev_get(EV_FORGET, 0);
-	cr_assert_eq(e->a, 5);
-	cr_assert_eq(e->b, 1);
-	ev_before(EV_REPLIED, u, EV_FORGET, 0);
-	finish();
-}
+SCENARIO(forget_waits_for_inflight_lookup,
+	FS_HOLDS(EV_LOOKUP),
+	SEND('l', LOOKUP(5, "child")),
+	HELD('l'),
+	SEND(0, FORGET(5, 3)),
+	NO_FORGET_YET(),                      /* not while LOOKUP in the directory runs */
+	LATE_REPLY('l'), NEXT('l', -ENOENT),
+	FORGETS(1),
+	FIRST_FORGET(5, 3),
+	BEFORE(EV_REPLIED, 'l', EV_FORGET, 0))
 
-Test(order, forget_waits_for_inflight_lookup, .timeout = 10)
-{
-	const struct ev *e;
-	uint64_t u;
+SCENARIO(forget_of_idle_inode_runs_at_once,
+	SEND(0, FORGET(6, 2)),
+	FORGETS(1),
+	FIRST_FORGET(6, 2),
+	QUIET(10))                            /* FORGET has no reply */
 
-	start();
-	hold_mask = HOLD(EV_LOOKUP);
-	u = fk_send_name(&fk, FUSE_LOOKUP, 5, NULL, 0, "child");
-	wait_held(u);
-	send_forget(5, 3);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget ran while LOOKUP in the directory ran");
-	reply_held(u);
-	expect_next(u, -ENOENT);
-	wait_forgets(1);
-	e = ev_get(EV_FORGET, 0);
-	cr_assert_eq(e->a, 5);
-	cr_assert_eq(e->b, 3);
-	ev_before(EV_REPLIED, u, EV_FORGET, 0);
-	finish();
-}
-
-Test(order, forget_of_idle_inode_runs_at_once, .timeout = 10)
-{
-	struct want w = { EV_FORGET, 0, 1 };
-	const struct ev *e;
-
-	start();
-	send_forget(6, 2);
-	cr_assert(fk_pump_until(&fk, want_count, &w, FK_WAIT_MS), "forget never ran");
-	e = ev_get(EV_FORGET, 0);
-	cr_assert_eq(e->a, 6);
-	cr_assert_eq(e->b, 2);
-	fk_expect_no_reply(&fk, 10);      /* FORGET has no reply */
-	finish();
-}
-
-Test(order, batch_forget_waits_only_for_busy_inodes, .timeout = 10)
-{
-	struct fuse_forget_one one[3] = { { 5, 1 }, { 6, 2 }, { 7, 4 } };
-	struct want w = { EV_FORGET, 0, 2 };
-	uint64_t u;
-	int i;
-
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	u = send_getattr(5, false, 0);
-	wait_held(u);
-	send_batch_forget(one, 3);
+SCENARIO(batch_forget_waits_only_for_busy_inodes,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR(5)),
+	HELD('g'),
+	SEND(0, BATCH_FORGET({ 5, 1 }, { 6, 2 }, { 7, 4 })),
 	/* 6 and 7 have nothing in flight: forgotten at once; 5 waits. */
-	cr_assert(fk_pump_until(&fk, want_count, &w, FK_WAIT_MS), "idle inodes not forgotten");
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 2);
-	for (i = 0; i < nev; i++)
-		cr_assert(evs[i].kind != EV_FORGET || evs[i].a != 5,
-			  "forget of 5 ran while its GETATTR was in service");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(3);
-	fk_pump(&fk, 10);
-	cr_assert_eq(ev_count(EV_FORGET), 3);
-	cr_assert_eq(evs[nev - 1].kind, EV_FORGET);
-	cr_assert_eq(evs[nev - 1].a, 5);
-	cr_assert_eq(evs[nev - 1].b, 1);
-	finish();
-}
+	FORGETS(2),
+	QUIET(QUIET_MS),
+	COUNT(EV_FORGET, 2),
+	NOT_FORGOTTEN(5),                     /* its GETATTR is in service */
+	LATE_REPLY('g'), NEXT('g', 0),
+	FORGETS(3),
+	PUMP(10),
+	COUNT(EV_FORGET, 3),
+	LAST_IS_FORGET(5, 1))
 
-Test(order, deferred_forgets_add_up, .timeout = 10)
-{
-	uint64_t u, total = 0;
-	int i;
+SCENARIO(deferred_forgets_add_up,
+	FS_HOLDS(EV_GETATTR),
+	SEND('g', GETATTR(5)),
+	HELD('g'),
+	SEND(0, FORGET(5, 1)),
+	SEND(0, FORGET(5, 2)),
+	NO_FORGET_YET(),
+	LATE_REPLY('g'), NEXT('g', 0),
+	FORGETS(1),
+	PUMP(10),
+	FORGOTTEN(5, 3))
 
-	start();
-	hold_mask = HOLD(EV_GETATTR);
-	u = send_getattr(5, false, 0);
-	wait_held(u);
-	send_forget(5, 1);
-	send_forget(5, 2);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0);
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	fk_pump(&fk, 10);
-	for (i = 0; i < nev; i++)
-		if (evs[i].kind == EV_FORGET && evs[i].a == 5)
-			total += evs[i].b;
-	cr_assert_eq(total, 3, "deferred forgets of 5 summed to %llu, expected 3",
-		     (unsigned long long)total);
-	finish();
-}
+SCENARIO(forget_waits_for_second_inode_of_copy_file_range,
+	OPEN(NODE2, FH2),
+	FS_HOLDS(EV_CFR),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 0, 100)),
+	HELD('c'),
+	SEND(0, FORGET(NODE2, 1)),
+	NO_FORGET_YET(),                      /* the destination inode is in use too */
+	LATE_REPLY('c'), NEXT('c', 0),
+	FORGETS(1),
+	EV_A(EV_FORGET, 0, NODE2),
+	BEFORE(EV_REPLIED, 'c', EV_FORGET, 0))
 
-Test(order, forget_waits_for_second_inode_of_copy_file_range, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(forget_waits_for_rename_target_directory,
+	FS_HOLDS(EV_RENAME),
+	SEND('n', RENAME(1, "a", 9, "b")),
+	HELD('n'),
+	SEND(0, FORGET(9, 1)),
+	NO_FORGET_YET(),                      /* RENAME's new directory is in use */
+	LATE_REPLY('n'), NEXT('n', 0),
+	FORGETS(1),
+	EV_A(EV_FORGET, 0, 9))
 
-	start();
-	open_file(FUSE_OPEN, NODE2, FH2);
-	hold_mask = HOLD(EV_CFR);
-	u = send_cfr(FH, 0, FH2, 0, 100);
-	wait_held(u);
-	send_forget(NODE2, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget of COPY_FILE_RANGE's destination inode ran");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	cr_assert_eq(ev_get(EV_FORGET, 0)->a, NODE2);
-	ev_before(EV_REPLIED, u, EV_FORGET, 0);
-	finish();
-}
-
-Test(order, forget_waits_for_rename_target_directory, .timeout = 10)
-{
-	struct fuse_rename_in in = { .newdir = 9 };
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_RENAME);
-	u = fk_send_names(&fk, FUSE_RENAME, 1, &in, sizeof(in), "a", "b");
-	wait_held(u);
-	send_forget(9, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget of RENAME's new directory ran");
-	reply_held(u);
-	expect_next(u, 0);
-	wait_forgets(1);
-	cr_assert_eq(ev_get(EV_FORGET, 0)->a, 9);
-	finish();
-}
-
-Test(order, forget_waits_for_parked_release, .timeout = 10)
-{
-	uint64_t u, ur;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = send_read(FH, 0, 10);
-	wait_held(u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	send_forget(NODE, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0);
-	cr_assert_eq(ev_count(EV_RELEASE), 0);
-	reply_held(u);
-	expect_next(u, 0);
-	expect_next(ur, 0);
-	wait_forgets(1);
+SCENARIO(forget_waits_for_parked_release,
+	FS_HOLDS(EV_READ),
+	SEND('r', READ(FH, 0, 10)),
+	HELD('r'),
+	SEND('R', RELEASE(NODE, FH)),
+	SEND(0, FORGET(NODE, 1)),
+	NO_FORGET_YET(),
+	COUNT(EV_RELEASE, 0),
+	LATE_REPLY('r'), NEXT('r', 0),
+	NEXT('R', 0),
+	FORGETS(1),
 	/* The inode goes last: after the release that still named it. */
-	ev_before(EV_RELEASE, ur, EV_FORGET, 0);
-	finish();
-}
+	BEFORE(EV_RELEASE, 'R', EV_FORGET, 0))
 
 /* ======================================================================================
  * WRITE ranges
  * ====================================================================================== */
 
-Test(order, overlapping_writes_run_in_arrival_order, .timeout = 10)
-{
-	uint64_t ua, ub;
-
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	ua = send_write(FH, 0, 4096, 'A');
-	wait_held(ua);
-	ub = send_write(FH, 100, 100, 'B');
-	expect_waiting(EV_WRITE, ub);
-	reply_held(ua);
-	expect_next(ua, 0);
-	wait_held(ub);
-	ev_before(EV_REPLIED, ua, EV_WRITE, ub);
+SCENARIO(overlapping_writes_run_in_arrival_order,
+	FS_HOLDS(EV_WRITE),
+	SEND('a', WRITE(FH, 0, 4096, 'A')),
+	HELD('a'),
+	SEND('b', WRITE(FH, 100, 100, 'B')),
+	PARKED_BEHIND('b', 'a'),
 	/* The parked request's data was kept intact in its slot. */
-	cr_assert_eq(ev_get(EV_WRITE, ub)->data0, 'B');
-	cr_assert_eq(ev_get(EV_WRITE, ub)->b, 100);
-	reply_held(ub);
-	expect_next(ub, 0);
-	finish();
-}
+	EV_IS(EV_WRITE, 'b', F_DATA0, 'B'),
+	EV_B(EV_WRITE, 'b', 100),
+	LATE_REPLY('b'), NEXT('b', 0))
 
-Test(order, non_overlapping_writes_run_concurrently, .timeout = 10)
-{
-	uint64_t ua, ub;
+SCENARIO(non_overlapping_writes_run_concurrently,
+	FS_HOLDS(EV_WRITE),
+	SEND('a', WRITE(FH, 0, 4096, 'A')),
+	SEND('b', WRITE(FH, 8192, 4096, 'B')),
+	NOT_ORDERED('a', 'b'))
 
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	ua = send_write(FH, 0, 4096, 'A');
-	ub = send_write(FH, 8192, 4096, 'B');
-	wait_held(ua);
-	wait_held(ub);
-	reply_held(ub);
-	expect_next(ub, 0);
-	reply_held(ua);
-	expect_next(ua, 0);
-	finish();
-}
+SCENARIO(adjacent_writes_do_not_overlap,
+	FS_HOLDS(EV_WRITE),
+	SEND('a', WRITE(FH, 0, 4096, 'A')),
+	SEND('b', WRITE(FH, 4096, 4096, 'B')),
+	HELD('a'), HELD('b'),
+	LATE_REPLY('a'), LATE_REPLY('b'),
+	NEXT('a', 0), NEXT('b', 0))
 
-Test(order, adjacent_writes_do_not_overlap, .timeout = 10)
-{
-	uint64_t ua, ub;
+SCENARIO(write_waits_for_every_overlapping_write,
+	FS_HOLDS(EV_WRITE),
+	SEND('1', WRITE(FH, 0, 100, '1')),
+	SEND('2', WRITE(FH, 200, 100, '2')),
+	HELD('1'), HELD('2'),
+	SEND('3', WRITE(FH, 50, 200, '3')),   /* overlaps both */
+	WAITING('3'),
+	LATE_REPLY('2'), NEXT('2', 0),
+	PARKED_BEHIND('3', '1'),
+	LATE_REPLY('3'), NEXT('3', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	ua = send_write(FH, 0, 4096, 'A');
-	ub = send_write(FH, 4096, 4096, 'B');
-	wait_held(ua);
-	wait_held(ub);
-	reply_held(ua);
-	reply_held(ub);
-	expect_next(ua, 0);
-	expect_next(ub, 0);
-	finish();
-}
+SCENARIO(parked_write_keeps_later_overlapping_requests_behind_it,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('1', WRITE(FH, 0, 100, '1')),
+	HELD('1'),
+	SEND('2', WRITE(FH, 50, 100, '2')),   /* [50,150): behind 1 */
+	SEND('r', READ(FH, 120, 100)),        /* [120,220): overlaps only 2 */
+	WAITING('2'),
+	NOT_CALLED('r'),                      /* it must not overtake the parked WRITE */
+	LATE_REPLY('1'), NEXT('1', 0),
+	HELD('2'),
+	PARKED_BEHIND('r', '2'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-Test(order, write_waits_for_every_overlapping_write, .timeout = 10)
-{
-	uint64_t u1, u2, u3;
+/*
+ * One row a case: the filesystem holds @first ('a'); @second ('b') arrives and then either
+ * waits for it (SECOND_WAITS: parked until 'a' is answered) or not (SECOND_RUNS).
+ */
+#define SECOND_WAITS(a, b)      PARKED_BEHIND(b, a), LATE_REPLY(b), NEXT(b, 0)
+#define SECOND_RUNS(a, b)       NOT_ORDERED(a, b)
+#define PAIR_CASE(name, then, first, second)						\
+	SCENARIO(name,									\
+		 FS_HOLDS_ALL(),							\
+		 ST(S_SEND, "'a', " #first, .l = 'a', .msg = first),			\
+		 HELD('a'),								\
+		 ST(S_SEND, "'b', " #second, .l = 'b', .msg = second),			\
+		 then('a', 'b'))
 
-	start();
-	hold_mask = HOLD(EV_WRITE);
-	u1 = send_write(FH, 0, 100, '1');
-	u2 = send_write(FH, 200, 100, '2');
-	wait_held(u1);
-	wait_held(u2);
-	u3 = send_write(FH, 50, 200, '3');        /* overlaps both */
-	expect_waiting(EV_WRITE, u3);
-	reply_held(u2);
-	expect_next(u2, 0);
-	expect_waiting(EV_WRITE, u3);
-	reply_held(u1);
-	expect_next(u1, 0);
-	wait_held(u3);
-	reply_held(u3);
-	expect_next(u3, 0);
-	finish();
-}
+PAIR_CASE(read_overlapping_pending_write_waits, SECOND_WAITS,
+	  WRITE(FH, 4096, 4096, 'w'), READ(FH, 0, 4097))    /* its last byte is the WRITE's first */
+PAIR_CASE(read_not_overlapping_runs, SECOND_RUNS,
+	  WRITE(FH, 4096, 4096, 'w'), READ(FH, 0, 4096))
+PAIR_CASE(read_overlapping_pending_fallocate_waits, SECOND_WAITS,
+	  FALLOCATE(FH, 0, 8192), READ(FH, 4096, 10))
+PAIR_CASE(write_does_not_wait_for_reads, SECOND_RUNS,
+	  READ(FH, 0, 4096), WRITE(FH, 0, 4096, 'w'))
 
-Test(order, parked_write_keeps_later_overlapping_requests_behind_it, .timeout = 10)
-{
-	uint64_t u1, u2, u3;
+SCENARIO(read_of_copy_file_range_destination_waits,
+	OPEN(NODE2, FH2),
+	FS_HOLDS(EV_CFR, EV_READ),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),  /* writes [1000,1100) of FH2 */
+	HELD('c'),
+	SEND('r', READ(FH2, 1050, 10)),
+	PARKED_BEHIND('r', 'c'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	u1 = send_write(FH, 0, 100, '1');
-	wait_held(u1);
-	u2 = send_write(FH, 50, 100, '2');        /* [50,150): behind 1 */
-	u3 = send_read(FH, 120, 100);             /* [120,220): overlaps only 2 */
-	expect_waiting(EV_WRITE, u2);
-	cr_assert_eq(ev_find(EV_READ, u3), -1, "READ overtook the parked WRITE it overlaps");
-	reply_held(u1);
-	expect_next(u1, 0);
-	wait_held(u2);
-	expect_waiting(EV_READ, u3);
-	reply_held(u2);
-	expect_next(u2, 0);
-	wait_held(u3);
-	ev_before(EV_REPLIED, u2, EV_READ, u3);
-	reply_held(u3);
-	expect_next(u3, 0);
-	finish();
-}
-
-Test(order, read_overlapping_pending_write_waits, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 4096, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 4097);              /* its last byte is the WRITE's first */
-	expect_waiting(EV_READ, ur);
-	reply_held(uw);
-	expect_next(uw, 0);
-	wait_held(ur);
-	ev_before(EV_REPLIED, uw, EV_READ, ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
-
-Test(order, read_not_overlapping_runs, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 4096, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 4096);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	reply_held(uw);
-	expect_next(uw, 0);
-	finish();
-}
-
-Test(order, read_overlapping_pending_fallocate_waits, .timeout = 10)
-{
-	uint64_t ufa, ur;
-
-	start();
-	hold_mask = HOLD(EV_FALLOCATE) | HOLD(EV_READ);
-	ufa = send_fallocate(FH, 0, 8192);
-	wait_held(ufa);
-	ur = send_read(FH, 4096, 10);
-	expect_waiting(EV_READ, ur);
-	reply_held(ufa);
-	expect_next(ufa, 0);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
-
-Test(order, read_of_copy_file_range_destination_waits, .timeout = 10)
-{
-	uint64_t uc, ur;
-
-	start();
-	open_file(FUSE_OPEN, NODE2, FH2);
-	hold_mask = HOLD(EV_CFR) | HOLD(EV_READ);
-	uc = send_cfr(FH, 0, FH2, 1000, 100);     /* writes [1000,1100) of FH2 */
-	wait_held(uc);
-	ur = send_read(FH2, 1050, 10);
-	expect_waiting(EV_READ, ur);
-	reply_held(uc);
-	expect_next(uc, 0);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
-
-Test(order, reads_run_concurrently, .timeout = 10)
-{
-	uint64_t u1, u2;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u1 = send_read(FH, 0, 4096);
-	u2 = send_read(FH, 0, 4096);
-	wait_held(u1);
-	wait_held(u2);
-	reply_held(u2);
-	expect_next(u2, 0);
-	reply_held(u1);
-	expect_next(u1, 0);
-	finish();
-}
-
-Test(order, write_does_not_wait_for_reads, .timeout = 10)
-{
-	uint64_t ur, uw;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	ur = send_read(FH, 0, 4096);
-	wait_held(ur);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	reply_held(uw);
-	expect_next(uw, 0);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
+SCENARIO(reads_run_concurrently,
+	FS_HOLDS(EV_READ),
+	SEND('1', READ(FH, 0, 4096)),
+	SEND('2', READ(FH, 0, 4096)),
+	NOT_ORDERED('1', '2'))
 
 /* ======================================================================================
  * FLUSH and FSYNC: after every earlier WRITE, and only those
  * ====================================================================================== */
 
-Test(order, flush_waits_for_earlier_writes_only, .timeout = 10)
-{
-	uint64_t uw1, uf, uw2, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_FLUSH) | HOLD(EV_READ);
-	uw1 = send_write(FH, 0, 4096, '1');
-	wait_held(uw1);
-	uf = send_flush(FH);
-	expect_waiting(EV_FLUSH, uf);
+SCENARIO(flush_waits_for_earlier_writes_only,
+	FS_HOLDS(EV_WRITE, EV_FLUSH, EV_READ),
+	SEND('1', WRITE(FH, 0, 4096, '1')),
+	HELD('1'),
+	SEND('f', FLUSH(FH)),
+	WAITING('f'),
 	/* Sent after the FLUSH: not blocked by it (nor by the earlier, disjoint WRITE). */
-	uw2 = send_write(FH, 8192, 4096, '2');
-	wait_held(uw2);
-	ur = send_read(FH, 8192, 10);             /* overlaps WRITE 2 only: waits for it */
-	expect_waiting(EV_READ, ur);
-	cr_assert_eq(ev_find(EV_FLUSH, uf), -1);
-
+	SEND('2', WRITE(FH, 8192, 4096, '2')),
+	HELD('2'),
+	SEND('r', READ(FH, 8192, 10)),        /* overlaps WRITE 2 only: waits for it */
+	WAITING('r'),
+	NOT_CALLED('f'),
 	/* The FLUSH goes as soon as the WRITE before it is done; the later one is not
 	 * its business. */
-	reply_held(uw1);
-	expect_next(uw1, 0);
-	wait_held(uf);
-	cr_assert(is_held(uw2));
-	reply_held(uf);
-	expect_next(uf, 0);
-	reply_held(uw2);
-	expect_next(uw2, 0);
-	wait_held(ur);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
+	LATE_REPLY('1'), NEXT('1', 0),
+	HELD('f'),
+	STILL_HELD('2'),
+	LATE_REPLY('f'), NEXT('f', 0),
+	LATE_REPLY('2'), NEXT('2', 0),
+	HELD('r'),
+	LATE_REPLY('r'), NEXT('r', 0))
 
-Test(order, fsync_waits_for_earlier_writes, .timeout = 10)
-{
-	uint64_t uw1, uw2, us;
+SCENARIO(fsync_waits_for_earlier_writes,
+	FS_HOLDS(EV_WRITE, EV_FSYNC),
+	SEND('1', WRITE(FH, 0, 10, '1')),
+	SEND('2', WRITE(FH, 1 << 20, 10, '2')),
+	HELD('1'), HELD('2'),
+	SEND('s', FSYNC(FH)),
+	WAITING('s'),
+	LATE_REPLY('1'), NEXT('1', 0),
+	PARKED_BEHIND('s', '2'),
+	LATE_REPLY('s'), NEXT('s', 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_FSYNC);
-	uw1 = send_write(FH, 0, 10, '1');
-	uw2 = send_write(FH, 1 << 20, 10, '2');
-	wait_held(uw1);
-	wait_held(uw2);
-	us = send_fsync(FH);
-	expect_waiting(EV_FSYNC, us);
-	reply_held(uw1);
-	expect_next(uw1, 0);
-	expect_waiting(EV_FSYNC, us);
-	reply_held(uw2);
-	expect_next(uw2, 0);
-	wait_held(us);
-	ev_before(EV_REPLIED, uw2, EV_FSYNC, us);
-	reply_held(us);
-	expect_next(us, 0);
-	finish();
-}
-
-Test(order, flush_does_not_wait_for_reads, .timeout = 10)
-{
-	uint64_t ur, uf;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	ur = send_read(FH, 0, 4096);
-	wait_held(ur);
-	uf = send_flush(FH);
-	expect_next(uf, 0);
-	reply_held(ur);
-	expect_next(ur, 0);
-	finish();
-}
+SCENARIO(flush_does_not_wait_for_reads,
+	FS_HOLDS(EV_READ),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	SEND('f', FLUSH(FH)),
+	NEXT('f', 0),
+	LATE_REPLY('r'), NEXT('r', 0))
 
 /* ======================================================================================
  * INTERRUPT
  * ====================================================================================== */
 
-Test(order, interrupt_after_request, .timeout = 10)
-{
-	struct want w = { EV_INTR_CB, 0, 0 };
-	uint64_t u;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	register_intr_cb = true;
-	u = send_read(FH, 0, 4096);
-	wait_held(u);
-	cr_assert_eq(ev_get(EV_READ, u)->interrupted, 0);
-	cr_assert_eq(rf_req_interrupted(held[0].req), 0);
-	send_interrupt(u);
-	w.unique = u;
-	cr_assert(fk_pump_until(&fk, want_ev, &w, FK_WAIT_MS), "the interrupt hook never ran");
-	cr_assert_eq(rf_req_interrupted(held[0].req), 1);
-	cr_assert_eq(ev_count(EV_INTR_CB), 1);
-	cr_assert(pthread_equal(ev_get(EV_INTR_CB, u)->thread, loop_thread));
-	fk_expect_no_reply(&fk, QUIET_MS);        /* neither the READ nor the INTERRUPT */
-	reply_held_err(u, -EINTR);
-	expect_next(u, -EINTR);
+SCENARIO(interrupt_after_request,
+	FS_HOLDS(EV_READ),
+	INTR_HOOK(),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	EV_IS(EV_READ, 'r', F_INTERRUPTED, 0),
+	REQ_INTERRUPTED('r', 0),
+	SEND('i', INTERRUPT('r')),
+	HOOK_RAN('r'),
+	REQ_INTERRUPTED('r', 1),
+	COUNT(EV_INTR_CB, 1),
+	EV_IS(EV_INTR_CB, 'r', F_ON_LOOP_THREAD, 0),
+	QUIET(QUIET_MS),                      /* neither the READ nor the INTERRUPT */
+	LATE_REPLY_ERR('r', -EINTR), NEXT('r', -EINTR),
 	/* Exactly one reply, and none to the INTERRUPT, even after the early-INTERRUPT
 	 * timeout would have passed. */
-	fk_expect_no_reply(&fk, 120);
-	cr_assert_eq(ev_count(EV_INTR_CB), 1);
-	finish();
-}
+	QUIET(120),
+	COUNT(EV_INTR_CB, 1))
 
-Test(order, interrupt_before_request, .timeout = 10)
-{
-	uint64_t u, ui;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = fk_next_unique(&fk);
+SCENARIO(interrupt_before_request,
+	FS_HOLDS(EV_READ),
+	RESERVE('r'),
 	/* Both are queued before the loop runs: it reads the INTERRUPT, then the READ in
 	 * its next round, before its timers run, so the 50 ms EAGAIN cannot interfere. */
-	ui = send_interrupt(u);
-	send_read_as(u, FH, 0, 4096);
-	wait_held(u);
-	cr_assert_eq(ev_get(EV_READ, u)->interrupted, 1,
-		     "the early INTERRUPT was not applied when its request arrived");
-	reply_held_err(u, -EINTR);
-	expect_next(u, -EINTR);
+	SEND('i', INTERRUPT('r')),
+	SEND('r', READ(FH, 0, 4096)),
+	HELD('r'),
+	EV_IS(EV_READ, 'r', F_INTERRUPTED, 1),    /* applied when its request arrived */
+	LATE_REPLY_ERR('r', -EINTR), NEXT('r', -EINTR),
 	/* The INTERRUPT was consumed: no EAGAIN for it later. */
-	fk_expect_no_reply(&fk, 120);
-	cr_assert_eq(ui, u | FUSE_INT_REQ_BIT);
-	finish();
-}
+	QUIET(120),
+	IS_INTERRUPT_OF('i', 'r'))
 
+/* Timing, not order: the one INTERRUPT case that is not a scenario. */
 Test(order, early_interrupt_is_answered_eagain, .timeout = 10)
 {
 	const struct fk_msg *m;
@@ -1677,7 +1816,7 @@ Test(order, early_interrupt_is_answered_eagain, .timeout = 10)
 	start();
 	u = fk_next_unique(&fk);                  /* a request the kernel never sends */
 	t0 = now_ms();
-	ui = send_interrupt(u);
+	ui = fk_send_interrupt(&fk, u);
 	m = fk_recv(&fk, 1000);
 	dt = now_ms() - t0;
 	cr_assert_not_null(m, "the INTERRUPT was never answered");
@@ -1694,215 +1833,128 @@ Test(order, early_interrupt_is_answered_eagain, .timeout = 10)
 	finish();
 }
 
-Test(order, interrupt_of_parked_request, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 100);
-	expect_waiting(EV_READ, ur);
-	send_interrupt(ur);
-	expect_next(ur, -EINTR);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_find(EV_READ, ur), -1, "the parked READ reached the filesystem");
+SCENARIO(interrupt_of_parked_request,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH, 0, 100)),
+	WAITING('r'),
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	QUIET(QUIET_MS),
+	NOT_CALLED('r'),                      /* the parked READ never reached the filesystem */
 	/* The WRITE is not disturbed, and the READ never runs afterwards either. */
-	reply_held(uw);
-	expect_next(uw, 0);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_READ), 0);
-	finish();
-}
+	LATE_REPLY('w'), NEXT('w', 0),
+	QUIET(QUIET_MS),
+	COUNT(EV_READ, 0))
 
-Test(order, interrupt_of_parked_request_lets_release_run, .timeout = 10)
-{
-	uint64_t uw, ur, urel;
+SCENARIO(interrupt_of_parked_request_lets_release_run,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH, 0, 100)),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	WAITING('R'),                         /* the WRITE is still in service */
+	LATE_REPLY('w'), NEXT('w', 0),
+	NEXT('R', 0),
+	COUNT(EV_READ, 0))
 
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	ur = send_read(FH, 0, 100);
-	urel = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, urel);
-	send_interrupt(ur);
-	expect_next(ur, -EINTR);
-	expect_waiting(EV_RELEASE, urel);         /* the WRITE is still in service */
-	reply_held(uw);
-	expect_next(uw, 0);
-	expect_next(urel, 0);
-	cr_assert_eq(ev_count(EV_READ), 0);
-	finish();
-}
-
-Test(order, interrupt_of_parked_release_still_releases, .timeout = 10)
-{
-	uint64_t u, ur;
-
-	start();
-	hold_mask = HOLD(EV_READ);
-	u = send_read(FH, 0, 4096);
-	wait_held(u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
+SCENARIO(interrupt_of_parked_release_still_releases,
+	RELEASE_PARKED_BEHIND_READ('r', 'R'),
 	/* A synchronous RELEASE (fuseblk) can be interrupted. Answering it EINTR without
 	 * running the filesystem's release would leak the handle: nobody releases it
 	 * later, the kernel has let go of it. It still runs, after the READ. */
-	send_interrupt(ur);
-	expect_waiting(EV_RELEASE, ur);
-	reply_held(u);
-	expect_next(u, 0);
-	wait_called(EV_RELEASE, ur);
-	expect_next(ur, 0);
-	cr_assert_eq(ev_count(EV_RELEASE), 1);
-	ev_before(EV_REPLIED, u, EV_RELEASE, ur);
-	finish();
-}
+	SEND('i', INTERRUPT('R')),
+	WAITING('R'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	CALLED('R'),
+	NEXT('R', 0),
+	COUNT(EV_RELEASE, 1),
+	BEFORE(EV_REPLIED, 'r', EV_RELEASE, 'R'))
 
-Test(order, early_interrupt_of_request_that_parks, .timeout = 10)
-{
-	uint64_t uw, ur;
-
-	start();
-	hold_mask = HOLD(EV_WRITE) | HOLD(EV_READ);
-	uw = send_write(FH, 0, 4096, 'w');
-	wait_held(uw);
-	ur = fk_next_unique(&fk);
-	send_interrupt(ur);
-	send_read_as(ur, FH, 0, 100);             /* arrives interrupted, and must wait */
+SCENARIO(early_interrupt_of_request_that_parks,
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	RESERVE('r'),
+	SEND('i', INTERRUPT('r')),
+	SEND('r', READ(FH, 0, 100)),          /* arrives interrupted, and must wait */
 	/* "A request still waiting in a chain is answered EINTR without reaching the
 	 * filesystem", and an early INTERRUPT is applied when its request arrives. */
-	expect_next(ur, -EINTR);
-	cr_assert_eq(ev_find(EV_READ, ur), -1, "the interrupted READ reached the filesystem");
-	reply_held(uw);
-	expect_next(uw, 0);
-	fk_expect_no_reply(&fk, 120);
-	cr_assert_eq(ev_count(EV_READ), 0);
-	finish();
-}
+	NEXT('r', -EINTR),
+	NOT_CALLED('r'),
+	LATE_REPLY('w'), NEXT('w', 0),
+	QUIET(120),
+	COUNT(EV_READ, 0))
 
-Test(order, interrupt_cancels_blocked_backing_read, .timeout = 10)
-{
-	struct pollfd p;
-	char buf[16];
-	uint64_t u, urel;
-
-	start();
-	make_pipe();
-	read_mode = RM_BACKING_DEFAULT;
-	u = send_read(FH, 0, 16);
-	wait_called(EV_READ, u);
-	fk_expect_no_reply(&fk, QUIET_MS);        /* the backing read blocks on the pipe */
-	send_interrupt(u);
-	expect_next(u, -EINTR);
-	fk_expect_no_reply(&fk, QUIET_MS);        /* exactly one reply */
-
+SCENARIO(interrupt_cancels_blocked_backing_read,
+	PIPE(),
+	READ_MODE(RM_BACKING_DEFAULT),
+	SEND('r', READ(FH, 0, 16)),
+	CALLED('r'),
+	QUIET(QUIET_MS),                      /* the backing read blocks on the pipe */
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	QUIET(QUIET_MS),                      /* exactly one reply */
 	/* The cancelled read took nothing: the pipe still works and keeps what it gets. */
-	cr_assert_eq(write(pfd[1], "xyz", 3), 3);
-	p.fd = pfd[0];
-	p.events = POLLIN;
-	cr_assert_eq(poll(&p, 1, 1000), 1, "the pipe is not readable after the cancel");
-	cr_assert_eq(read(pfd[0], buf, sizeof(buf)), 3);
-	cr_assert_eq(memcmp(buf, "xyz", 3), 0);
-	fk_expect_no_reply(&fk, QUIET_MS);
-
+	PIPE_PUT("xyz"),
+	PIPE_GET("xyz"),
+	QUIET(QUIET_MS),
 	/* And the request is finished: a RELEASE runs at once. */
-	urel = send_release(FUSE_RELEASE, NODE, FH);
-	expect_next(urel, 0);
-	finish();
-}
+	SEND('R', RELEASE(NODE, FH)),
+	NEXT('R', 0))
 
-Test(order, release_waits_for_backing_io_after_early_reply, .timeout = 10)
-{
-	const struct fk_msg *m;
-	uint64_t u, ur;
-
-	start();
-	make_pipe();
-	read_mode = RM_EARLY_REPLY;
-	u = send_read(FH, 0, 4096);
-	m = expect_next(u, 0);
-	cr_assert_eq(m->size, 5);
-	cr_assert_eq(memcmp(m->payload, "early", 5), 0);
-
+SCENARIO(release_waits_for_backing_io_after_early_reply,
+	READ_REPLIED_EARLY('r'),
 	/* Replied, but its backing read is still in flight: the fh is still in use. */
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
-	expect_waiting(EV_RELEASE, ur);
-	cr_assert_eq(ev_count(EV_BACKING_CB), 0);
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
+	WAITING('R'),
+	COUNT(EV_BACKING_CB, 0),
+	PIPE_PUT("hello"),
+	NEXT('R', 0),
+	EV_A(EV_BACKING_CB, 'r', 5),          /* the backing read's result */
+	BEFORE(EV_BACKING_CB, 'r', EV_RELEASE, 'R'))
 
-	cr_assert_eq(write(pfd[1], "hello", 5), 5);
-	expect_next(ur, 0);
-	cr_assert_eq((int64_t)ev_get(EV_BACKING_CB, u)->a, 5);
-	ev_before(EV_BACKING_CB, u, EV_RELEASE, ur);
-	finish();
-}
-
-Test(order, release_waits_for_cancelled_backing_io, .timeout = 10)
-{
-	uint64_t u, ur;
-
-	start();
-	make_pipe();
-	read_mode = RM_HOOK_REPLIES;
-	u = send_read(FH, 0, 4096);
-	wait_called(EV_READ, u);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
+SCENARIO(release_waits_for_cancelled_backing_io,
+	PIPE(),
+	READ_MODE(RM_HOOK_REPLIES),
+	SEND('r', READ(FH, 0, 4096)),
+	CALLED('r'),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
 	/* The hook answers EINTR at once; the backing read is cancelled after it. */
-	send_interrupt(u);
-	expect_next(u, -EINTR);
-	expect_next(ur, 0);
-	ev_before(EV_INTR_CB, u, EV_BACKING_CB, u);
-	ev_before(EV_BACKING_CB, u, EV_RELEASE, ur);
-	cr_assert_lt((int64_t)ev_get(EV_BACKING_CB, u)->a, 0, "the backing read was not cancelled");
-	cr_assert_eq(ev_count(EV_BACKING_CB), 1);
-	finish();
-}
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	NEXT('R', 0),
+	BEFORE(EV_INTR_CB, 'r', EV_BACKING_CB, 'r'),
+	BEFORE(EV_BACKING_CB, 'r', EV_RELEASE, 'R'),
+	EV_IS(EV_BACKING_CB, 'r', F_A_NEGATIVE, 0),   /* the backing read was cancelled */
+	COUNT(EV_BACKING_CB, 1))
 
-Test(order, forget_waits_for_backing_io_after_early_reply, .timeout = 10)
-{
-	uint64_t u;
+SCENARIO(forget_waits_for_backing_io_after_early_reply,
+	READ_REPLIED_EARLY('r'),
+	SEND(0, FORGET(NODE, 1)),
+	NO_FORGET_YET(),                      /* not under the request's backing read */
+	PIPE_PUT("hello"),
+	FORGETS(1),
+	BEFORE(EV_BACKING_CB, 'r', EV_FORGET, 0),
+	EV_A(EV_FORGET, 0, NODE))
 
-	start();
-	make_pipe();
-	read_mode = RM_EARLY_REPLY;
-	u = send_read(FH, 0, 4096);
-	expect_next(u, 0);
-	send_forget(NODE, 1);
-	fk_expect_no_reply(&fk, QUIET_MS);
-	cr_assert_eq(ev_count(EV_FORGET), 0, "forget ran under the request's backing read");
-	cr_assert_eq(write(pfd[1], "hello", 5), 5);
-	wait_forgets(1);
-	ev_before(EV_BACKING_CB, u, EV_FORGET, 0);
-	cr_assert_eq(ev_get(EV_FORGET, 0)->a, NODE);
-	finish();
-}
-
-Test(order, teardown_runs_parked_release_after_cancelling_its_io, .timeout = 10)
-{
-	struct rf_opts opts;
-	uint64_t u, ur;
-
-	rf_opts_init(&opts);
-	opts.grace_ms = 100;
-	start_opts(&opts);
-	make_pipe();
-	read_mode = RM_EARLY_REPLY;
-	u = send_read(FH, 0, 4096);
-	expect_next(u, 0);
-	ur = send_release(FUSE_RELEASE, NODE, FH);
-	expect_waiting(EV_RELEASE, ur);
+SCENARIO_WITH(teardown_runs_parked_release_after_cancelling_its_io, { .grace_ms = 100 },
+	READ_REPLIED_EARLY('r'),
+	SEND('R', RELEASE(NODE, FH)),
+	WAITING('R'),
 	/* The kernel goes away. After the grace period the backing read is cancelled; the
 	 * parked RELEASE then runs (its reply goes nowhere), before the session ends. */
-	finish();
-	cr_assert_eq(ev_count(EV_BACKING_CB), 1);
-	cr_assert_lt((int64_t)ev_get(EV_BACKING_CB, u)->a, 0, "the backing read was not cancelled");
-	cr_assert_eq(ev_count(EV_RELEASE), 1, "the parked RELEASE never ran");
-	ev_before(EV_BACKING_CB, u, EV_RELEASE, ur);
-}
+	FINISH(),
+	COUNT(EV_BACKING_CB, 1),
+	EV_IS(EV_BACKING_CB, 'r', F_A_NEGATIVE, 0),   /* the backing read was cancelled */
+	COUNT(EV_RELEASE, 1),                 /* the parked RELEASE ran */
+	BEFORE(EV_BACKING_CB, 'r', EV_RELEASE, 'R'))
 
 /* ======================================================================================
  * Exactly one reply
