@@ -29,7 +29,7 @@ SANFLAGS :=
 endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Iruntime/include
+CPPFLAGS += -D_GNU_SOURCE -Iruntime/include -DRF_VERSION_STRING='"$(VERSION)"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fPIC -MMD -MP $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)

@@ -1113,6 +1113,8 @@ void rf__dispatch(struct rf_req *req)
 		rf_reply_err(req, -EIO);
 		return;
 	}
+	if (rf__access_refused(req))
+		return;
 	op = req->in.opcode < RF_ARRAY_SIZE(ops_table) ? &ops_table[req->in.opcode] : NULL;
 	if (!op || !op->fn) {
 		if (se->debug || !op || !op->name)

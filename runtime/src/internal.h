@@ -290,6 +290,7 @@ struct rf_session {
 	bool fusermount;                 /* mounted through fusermount3 */
 	int fusermount_sock;             /* kept open for auto_unmount, else -1 */
 	char *mountpoint;                /* realpath of the mount point */
+	uid_t owner;                     /* who mounted (mount.c): allow_root's user */
 	bool debug;
 
 	struct rf_conn conn;
@@ -389,6 +390,9 @@ void rf__notify_retrieve_reply(struct rf_req *req, uint64_t unique, uint64_t ino
 			       const void *data, size_t size);
 /* Drop outstanding retrieve cookies (session end). */
 void rf__notify_free(struct rf_session *se);
+
+/* allow_root: EACCES to callers but the owner and root; true if it replied. access.c */
+bool rf__access_refused(struct rf_req *req);
 
 /* ---- mount.c ------------------------------------------------------------------------- */
 
