@@ -221,7 +221,7 @@ else
         if [ "$transport" = uring ] && [ -n "$uring_why" ]; then skip "$name" "$uring_why"; continue; fi
         tag=order-$transport-$kind-$threads
         m=$work/$tag events=$work/$tag.events slog=$work/$tag.log
-        opts="delay_ms=300,log=$events,threads=$threads,transport=$transport"
+        opts="delay_ms=300,log=$events,threads=$threads,transport=$transport,log_level=info"
         [ "$kind" = backing ] && opts="$opts,backing"
         : > "$events"
         if ! mount_fs "$m" "$slog" "$B/tests/integration/slowfs" -o "$opts"; then
