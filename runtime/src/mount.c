@@ -3,8 +3,9 @@
  * mount.c - getting a /dev/fuse fd attached to a mount point, and letting go of it.
  * First open /dev/fuse and mount(2); when that needs a privilege we lack (EPERM), or with
  * auto_unmount: fusermount3, which mounts for us and passes the fd back over a socket
- * (and, with auto_unmount, stays to unmount when we die). The fd is O_NONBLOCK from the start and never toggled
- * (docs/kernel-notes.md §2.4: clearing it under queued ring reads deadlocks the loop).
+ * (and, with auto_unmount, stays to unmount when we die). The fd is O_NONBLOCK from the
+ * start and never toggled (docs/kernel-notes.md §2.4: clearing it under queued ring reads
+ * deadlocks the loop).
  */
 #include <errno.h>
 #include <fcntl.h>
