@@ -76,7 +76,8 @@ static uint64_t send_as(struct fk *fk, uint32_t uid, uint32_t opcode, uint64_t n
 	fk_hdr(fk, &h, opcode, nodeid, n);
 	h.uid = uid;
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), arg, len);
+	if (len)
+		memcpy(buf + sizeof(h), arg, len);
 	if (name)
 		strcpy(buf + sizeof(h) + len, name);
 	fk_send_raw(fk, buf, n);
