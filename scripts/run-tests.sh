@@ -419,6 +419,21 @@ else
     fi
   done
 
+  # An abort (fusectl) is not a clean end: the server says so and exits non-zero.
+  name="abort through fusectl: said in the log, exit 1, mount gone"
+  if [ ! -d /sys/fs/fuse/connections ] || ! grep -q " /sys/fs/fuse/connections fusectl" /proc/mounts; then
+    skip "$name" "fusectl is not mounted at /sys/fs/fuse/connections"
+  elif mount_fs "$P/m" "$P/abort.log" "$B/examples/memfs"; then
+    echo x > "$P/m/x"
+    echo 1 > "/sys/fs/fuse/connections/$(stat -c %d "$P/m")/abort"
+    unmount_fs "$P/m" 2>/dev/null; src=$?     # the server unmounts it itself
+    if [ $src -eq 1 ] && grep -q "aborted" "$P/abort.log" && ! grep -q " $P/m " /proc/mounts; then
+      pass "$name"
+    else fail "$name" "server exit $src, log: $(head -c 300 "$P/abort.log")"; fi
+  else
+    fail "$name" "did not mount"
+  fi
+
   # mount(2) refused (EPERM: not root, no CAP_SYS_ADMIN): fusermount3 mounts instead, with
   # every mount flag. In a private mount namespace whose /dev/fuse node the user may open
   # (fusermount3 opens it with the user's rights), so nothing shows outside.

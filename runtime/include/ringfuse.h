@@ -510,7 +510,8 @@ int rf_session_daemonize(struct rf_session *se);
 /*
  * Everything main() of a simple filesystem needs: parse argv (no filesystem options:
  * every -o key must be ringfuse's), create, mount, detach unless -f, run, free.
- * Returns a process exit status: 0 after a clean unmount (or -h, -V), 1 on any error.
+ * Returns a process exit status: 0 after a clean unmount or a signal (or -h, -V), 1 on
+ * any error, an abort of the connection (fusectl) included.
  */
 int rf_main(int argc, char **argv, const struct rf_ops *ops, size_t ops_size,
 	    void *userdata);

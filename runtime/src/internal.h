@@ -291,6 +291,7 @@ struct rf_session {
 	int fusermount_sock;             /* kept open for auto_unmount, else -1 */
 	char *mountpoint;                /* realpath of the mount point */
 	uid_t owner;                     /* who mounted (mount.c): allow_root's user */
+	bool aborted;                    /* the kernel ended it with the mount in place (mount.c) */
 	bool debug;
 
 	struct rf_conn conn;

@@ -4,6 +4,7 @@
  * the session, mount, detach, serve, free) for filesystems that need nothing more.
  * Exit statuses: 0 after a clean unmount (or -h, -V), 1 on any error, said in the log.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
@@ -25,8 +26,11 @@ int rf_main_opts(const struct rf_opts *opts, const struct rf_ops *ops, size_t op
 		ret = rf_session_daemonize(se);
 	if (ret == 0) {
 		ret = rf_session_run(se);
-		if (ret < 0)
+		if (ret < 0) {
 			rf__err("serving %s failed: %s", opts->mountpoint, strerror(-ret));
+		} else if (se->aborted) {
+			ret = -ECONNABORTED;     /* mount.c said what happened */
+		}
 	}
 	rf_session_free(se);
 	return ret < 0 ? 1 : 0;

@@ -313,6 +313,40 @@ int rf_session_mount(struct rf_session *se)
 	return rf__mount(se);
 }
 
+/* Whether a FUSE filesystem is mounted at @path in our namespace: /proc/self/mountinfo's
+ * 5th field (space, tab, newline and backslash octal-escaped), type after " - ". */
+static bool fuse_mounted_at(const char *path)
+{
+	char line[4096], mp[PATH_MAX + 1];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		const char *p = line, *type;
+		size_t n = 0;
+		int field;
+
+		for (field = 0; field < 4 && p; field++) {
+			p = strchr(p, ' ');
+			p = p ? p + 1 : NULL;
+		}
+		for (; p && *p && *p != ' ' && n < PATH_MAX; p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+				mp[n++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 3;
+			} else {
+				mp[n++] = *p;
+			}
+		}
+		mp[n] = '\0';
+		type = p ? strstr(p, " - ") : NULL;
+		found = type && !strcmp(mp, path) && !strncmp(type + 3, "fuse", 4);
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
 int rf__unmount(struct rf_session *se)
 {
 	int ret = 0;
@@ -320,6 +354,15 @@ int rf__unmount(struct rf_session *se)
 	if (!se->mounted)
 		return 0;
 	se->mounted = false;
+	/* Once served, the connection ends without our asking for two reasons: an unmount,
+	 * which takes the mount away first, or an abort (fusectl, a forced shutdown), which
+	 * leaves a dead mount behind. The second is not a normal end: say so. */
+	if (atomic_load(&se->initialized) && !atomic_load(&se->exit_requested) &&
+	    fuse_mounted_at(se->mountpoint)) {
+		se->aborted = true;
+		rf__err("the connection to %s was aborted with the mount in place; unmounting it",
+			se->mountpoint);
+	}
 	if (se->fusermount) {
 		char *argv[] = { NULL, "-u", "-q", "-z", "--", se->mountpoint, NULL };
 		pid_t pid = spawn_fusermount(argv, -1, false);
