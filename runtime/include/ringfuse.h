@@ -500,10 +500,12 @@ int rf_session_run(struct rf_session *se);
  * options were not -f (opts.foreground; with -f it does nothing and returns 0). Forks:
  * the child detaches (setsid, chdir "/", stdin/stdout/stderr to /dev/null once it is
  * serving) and returns 0, to go on with rf_session_run(); the parent never returns: it
- * exits 0 once the child answered the kernel's INIT (the mount is live and served), or
- * exits 1 if the child ended before that, unmounting what it left. Until INIT the
- * child's messages still reach the terminal; after it, the default log goes to syslog.
- * Call it before any thread is created. Returns -errno if it could not fork.
+ * exits 0 once the child serves the kernel's INIT (the mount is live and answered; the
+ * kernel holds other requests until the INIT reply), or exits non-zero if the child ended
+ * before that, unmounting what it left. Until INIT the child's messages still reach the
+ * terminal; after it, the default log goes to syslog. It wraps the session's rf_ops.init
+ * to know that moment, so one session per process detaches. Call it before any thread
+ * is created (before rf_session_run). Returns -errno if it could not fork.
  */
 int rf_session_daemonize(struct rf_session *se);
 
