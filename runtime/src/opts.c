@@ -200,7 +200,7 @@ struct parser {
 	size_t fs_cap;
 };
 
-static int check_value(const struct parser *p, const struct rf_opt_spec *sp, const char *val)
+static int check_value(const struct rf_opt_spec *sp, const char *val)
 {
 	if (!sp->value && val) {
 		rf__err("option '%s' takes no value (got '%s=%s')", sp->key, sp->key, val);
@@ -242,7 +242,7 @@ static int parse_one(struct parser *p, char *opt)
 	}
 	sp = spec_find(runtime_spec, opt);
 	if (sp) {
-		ret = check_value(p, sp, val);
+		ret = check_value(sp, val);
 		return ret < 0 ? ret : parse_runtime(opts, opt, val);
 	}
 	sp = spec_find(opts->fs_spec, opt);
@@ -250,7 +250,7 @@ static int parse_one(struct parser *p, char *opt)
 		rf__err("unknown option '%s' (see %s --help)", opt, p->prog);
 		return -EINVAL;
 	}
-	ret = check_value(p, sp, val);
+	ret = check_value(sp, val);
 	if (ret < 0)
 		return ret;
 	/* The filesystem's: kept for rf_opts_get. */
