@@ -2,6 +2,7 @@
 #
 #   make                 library (shared + static), pkg-config file, examples, tests
 #   make test            install missing packages, then unit + real-mount tests (ASan+UBSan build)
+#   make check           the exported symbols match the public headers (scripts/check-exports.sh)
 #   make run             install missing packages, mount memfs at $(MNT) until Ctrl-C
 #   make install PREFIX=/usr/local
 #   make SANITIZE=1      build with -fsanitize=address,undefined (into build/asan)
@@ -29,7 +30,7 @@ SANFLAGS :=
 endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Iruntime/include -DRF_VERSION_STRING='"$(VERSION)"'
+CPPFLAGS += -D_GNU_SOURCE -Iruntime/include
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fPIC -MMD -MP $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)
@@ -91,10 +92,11 @@ $(B)/examples/%: examples/%.c $(rf_a)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(rf_a) $(LDFLAGS) $(rf_libs) $(if $(filter memfs,$*),-ljemalloc)
 
-$(unit_bin): $(unit_srcs) $(rf_a) $(wildcard tests/unit/*.h) | check-deps
+$(unit_bin): $(unit_srcs) $(rf_a) $(wildcard tests/unit/*.h) Makefile | check-deps
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
-	$(Q)$(CC) $(CPPFLAGS) -Iruntime/src -Itests/unit $(CFLAGS) -o $@ $(unit_srcs) $(rf_a) $(LDFLAGS) -lcriterion $(rf_libs)
+	$(Q)$(CC) $(CPPFLAGS) -Iruntime/src -Itests/unit -DRF_TEST_MAKEFILE_VERSION='"$(VERSION)"' \
+	    $(CFLAGS) -o $@ $(unit_srcs) $(rf_a) $(LDFLAGS) -lcriterion $(rf_libs)
 
 # Integration programs may use the library (slowfs); those that do not just ignore it.
 $(B)/tests/integration/%: tests/integration/%.c $(rf_a)
@@ -123,10 +125,22 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all
 	@$(MAKE) --no-print-directory CC=clang B=build/clang all   # warnings-as-errors with clang too
+	@$(MAKE) --no-print-directory SANITIZE=1 check
 	@echo "== fuzzing the request decoder for $(FUZZ_SECONDS_CI) s =="
 	@mkdir -p build/fuzz; $(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS_CI) \
 	    > build/fuzz/ci.log 2>&1; rc=$$?; tail -4 build/fuzz/ci.log; exit $$rc
 	@scripts/run-tests.sh build/asan
+
+# ---- structure checks on the built library (issue 11) -------------------------------
+# check-exports: the shared library exports exactly the functions of the public headers,
+# and the header's RF_VERSION_* agree with VERSION above. check-layers: calls in
+# runtime/src go down the layers listed in scripts/check-layers.sh, with no cycles. Both
+# run in `make test`.
+check: check-exports check-layers
+check-exports: $(rf_so)
+	@scripts/check-exports.sh $(rf_so)
+check-layers: $(rf_objs)
+	@scripts/check-layers.sh $(B)/runtime/src
 
 # The same tests with long counts (1,000 kill-during-READ iterations per configuration,
 # 100 server stops per teardown trigger and configuration, 200,000 fsx operations per
@@ -189,5 +203,5 @@ install: lib
 clean:
 	rm -rf build
 
-.PHONY: all lib deps check-deps test test-long run install clean fuzz fuzz-run
+.PHONY: all lib deps check-deps test test-long run install clean fuzz fuzz-run check check-exports check-layers
 -include $(rf_objs:.o=.d)

@@ -88,7 +88,6 @@ static int mount_direct(struct rf_session *se, const struct stat *st)
 		goto fail;
 	}
 	se->fd = fd;
-	se->fd_is_sock = false;
 	se->mounted = true;
 	return 0;
 fail:
@@ -263,7 +262,6 @@ static int mount_fusermount(struct rf_session *se)
 		close(sv[0]);
 	}
 	se->fd = fd;
-	se->fd_is_sock = false;
 	se->mounted = true;
 	se->fusermount = true;
 	return 0;

@@ -13,17 +13,6 @@
 
 #include "internal.h"
 
-#ifndef RF_VERSION_STRING
-#define RF_STR_(x) #x
-#define RF_STR(x) RF_STR_(x)
-#define RF_VERSION_STRING RF_STR(RF_VERSION_MAJOR) "." RF_STR(RF_VERSION_MINOR) ".0"
-#endif
-
-const char *rf_version(void)
-{
-	return RF_VERSION_STRING;
-}
-
 void rf_opts_init(struct rf_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));

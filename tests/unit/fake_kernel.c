@@ -206,8 +206,9 @@ void fk_hdr(struct fk *fk, struct fuse_in_header *h, uint32_t opcode, uint64_t n
 	h->pid = 4242;
 }
 
-uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct iovec *iov,
-		  int n)
+/* Header (len and total_extlen as fk_send_pieces takes them) + the pieces of @iov. */
+static uint64_t send_iov(struct fk *fk, uint32_t opcode, uint64_t nodeid,
+			 const struct iovec *iov, int n, long hdr_len, int extlen)
 {
 	struct fuse_in_header h;
 	size_t len = sizeof(h), off;
@@ -219,6 +220,10 @@ uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct 
 	buf = malloc(len);
 	cr_assert_not_null(buf);
 	fk_hdr(fk, &h, opcode, nodeid, len);
+	if (hdr_len >= 0)
+		h.len = (uint32_t)hdr_len;
+	if (extlen >= 0)
+		h.total_extlen = (uint16_t)extlen;
 	memcpy(buf, &h, sizeof(h));
 	off = sizeof(h);
 	for (i = 0; i < n; i++) {
@@ -229,6 +234,24 @@ uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct 
 	fk_send_raw(fk, buf, len);
 	free(buf);
 	return h.unique;
+}
+
+uint64_t fk_sendv(struct fk *fk, uint32_t opcode, uint64_t nodeid, const struct iovec *iov,
+		  int n)
+{
+	return send_iov(fk, opcode, nodeid, iov, n, -1, -1);
+}
+
+uint64_t fk_send_pieces(struct fk *fk, uint32_t opcode, uint64_t nodeid,
+			const struct fk_piece *pieces, long hdr_len, int extlen)
+{
+	struct iovec iov[FK_PIECES];
+	int i, n = 0;
+
+	for (i = 0; i < FK_PIECES; i++)
+		if (pieces[i].len)
+			iov[n++] = (struct iovec){ (void *)pieces[i].p, pieces[i].len };
+	return send_iov(fk, opcode, nodeid, iov, n, hdr_len, extlen);
 }
 
 uint64_t fk_send(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *arg, size_t len)
@@ -255,6 +278,24 @@ uint64_t fk_send_names(struct fk *fk, uint32_t opcode, uint64_t nodeid, const vo
 				{ (void *)name2, strlen(name2) + 1 } };
 
 	return fk_sendv(fk, opcode, nodeid, iov, 3);
+}
+
+void fk_check_wants(const char *row, const char *where, const void *base,
+		    const struct fk_want *wants)
+{
+	const struct fk_want *w;
+
+	for (w = wants; w->what; w++) {
+		uint64_t got = 0, want = w->val;
+
+		cr_assert_leq(w->width, sizeof(got), "%s: %s %s: %zu bytes", row, where, w->what,
+			      w->width);
+		memcpy(&got, (const char *)base + w->off, w->width);
+		if (w->width < sizeof(want))
+			want &= (1ull << (8 * w->width)) - 1;
+		cr_assert_eq(got, want, "%s: %s %s is %#llx, expected %#llx", row, where, w->what,
+			     (unsigned long long)got, (unsigned long long)want);
+	}
 }
 
 /* ---- the loop and replies ----------------------------------------------------------------- */

@@ -23,6 +23,9 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
 #include "ringfuse.h"
 #include "fuse_kernel.h"
 
@@ -88,6 +91,62 @@ uint64_t fk_send_name(struct fk *fk, uint32_t opcode, uint64_t nodeid, const voi
 /* Header + @arg + @name1 NUL + @name2 NUL. */
 uint64_t fk_send_names(struct fk *fk, uint32_t opcode, uint64_t nodeid, const void *arg,
 		       size_t len, const char *name1, const char *name2);
+
+/* ---- requests from tables ----------------------------------------------------------- */
+
+/* One piece of a request after its header: fixed arguments, a name with its NUL, data. */
+struct fk_piece {
+	const void *p;
+	size_t len;                  /* 0: no piece */
+};
+#define FK_PIECES 4
+#define FK_NAME(s) { s, sizeof(s) }
+#define FK_DATA(p_, n) { p_, n }
+/* The fixed arguments @type with these designated fields, whole or cut to @len bytes. */
+#define FK_IN(type, ...) { &(const struct type){ __VA_ARGS__ }, sizeof(struct type) }
+#define FK_IN_LEN(type, len, ...) { &(const struct type){ __VA_ARGS__ }, (len) }
+
+/* One expected value: @width bytes at byte offset @off of a struct (what a handler got,
+ * a reply's payload), compared as a little-endian number with @val cut to @width. */
+struct fk_want {
+	size_t off, width;
+	uint64_t val;
+	const char *what;            /* the field's name; NULL ends a list */
+};
+/* @field of @type (which sits at byte @base of what is checked) is @v. */
+#define FK_WANT(type, base, field, v) \
+	{ (base) + offsetof(type, field), sizeof(((type *)0)->field), (uint64_t)(v), #field }
+
+/*
+ * A table of cases as one criterion ParameterizedTest @suite/@name: @run_row(&@table[i])
+ * for each row, each in its own test process with a 10 s timeout. The parameter is the
+ * row's index, so rows may point at static data (names, compound literals).
+ */
+#define FK_TABLE_TEST(suite, name, table, run_row)                                            \
+	ParameterizedTestParameters(suite, name)                                               \
+	{                                                                                      \
+		static size_t idx[sizeof(table) / sizeof((table)[0])];                         \
+		size_t i;                                                                      \
+												       \
+		for (i = 0; i < sizeof(idx) / sizeof(idx[0]); i++)                            \
+			idx[i] = i;                                                            \
+		return cr_make_param_array(size_t, idx, sizeof(idx) / sizeof(idx[0]));        \
+	}                                                                                      \
+	ParameterizedTest(size_t *i, suite, name, .timeout = 10)                               \
+	{                                                                                      \
+		run_row(&(table)[*i]);                                                         \
+	}
+
+/* Assert each want of @wants (up to the one with what == NULL) against @base; failures
+ * name @row and "@where <field>". */
+void fk_check_wants(const char *row, const char *where, const void *base,
+		    const struct fk_want *wants);
+
+/* Header + the non-empty pieces of @pieces (FK_PIECES of them), as one message. To send a
+ * malformed header, @hdr_len >= 0 replaces its len (else the true length) and
+ * @extlen >= 0 its total_extlen (else 0). Returns the unique. */
+uint64_t fk_send_pieces(struct fk *fk, uint32_t opcode, uint64_t nodeid,
+			const struct fk_piece *pieces, long hdr_len, int extlen);
 
 /* ---- the loop and replies --------------------------------------------------------- */
 

@@ -2,11 +2,13 @@
 /*
  * test_reply.c - what each rf_reply_* puts on the wire, checked against the kernel's
  * structs; replies from other threads and after the handler returned; errors out of
- * range; directory buffers.
+ * range; directory buffers. The encoding of each reply is a row of reply_cases, run by
+ * run_case.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -179,24 +181,24 @@ static struct stat sample_stat(void)
 	return st;
 }
 
-static void check_attr(const struct fuse_attr *a, const struct stat *st)
+static void check_attr(const char *row, const struct fuse_attr *a, const struct stat *st)
 {
-	cr_assert_eq(a->ino, (uint64_t)st->st_ino);
-	cr_assert_eq(a->size, (uint64_t)st->st_size);
-	cr_assert_eq(a->blocks, (uint64_t)st->st_blocks);
-	cr_assert_eq(a->atime, (uint64_t)st->st_atim.tv_sec);
-	cr_assert_eq(a->mtime, (uint64_t)st->st_mtim.tv_sec);
-	cr_assert_eq(a->ctime, (uint64_t)st->st_ctim.tv_sec);
-	cr_assert_eq(a->atimensec, (uint32_t)st->st_atim.tv_nsec);
-	cr_assert_eq(a->mtimensec, (uint32_t)st->st_mtim.tv_nsec);
-	cr_assert_eq(a->ctimensec, (uint32_t)st->st_ctim.tv_nsec);
-	cr_assert_eq(a->mode, st->st_mode);
-	cr_assert_eq(a->nlink, (uint32_t)st->st_nlink);
-	cr_assert_eq(a->uid, st->st_uid);
-	cr_assert_eq(a->gid, st->st_gid);
-	cr_assert_eq(a->rdev, (uint32_t)st->st_rdev);
-	cr_assert_eq(a->blksize, (uint32_t)st->st_blksize);
-	cr_assert_eq(a->flags, 0);
+	cr_assert_eq(a->ino, (uint64_t)st->st_ino, "%s: attr.ino", row);
+	cr_assert_eq(a->size, (uint64_t)st->st_size, "%s: attr.size", row);
+	cr_assert_eq(a->blocks, (uint64_t)st->st_blocks, "%s: attr.blocks", row);
+	cr_assert_eq(a->atime, (uint64_t)st->st_atim.tv_sec, "%s: attr.atime", row);
+	cr_assert_eq(a->mtime, (uint64_t)st->st_mtim.tv_sec, "%s: attr.mtime", row);
+	cr_assert_eq(a->ctime, (uint64_t)st->st_ctim.tv_sec, "%s: attr.ctime", row);
+	cr_assert_eq(a->atimensec, (uint32_t)st->st_atim.tv_nsec, "%s: attr.atimensec", row);
+	cr_assert_eq(a->mtimensec, (uint32_t)st->st_mtim.tv_nsec, "%s: attr.mtimensec", row);
+	cr_assert_eq(a->ctimensec, (uint32_t)st->st_ctim.tv_nsec, "%s: attr.ctimensec", row);
+	cr_assert_eq(a->mode, st->st_mode, "%s: attr.mode", row);
+	cr_assert_eq(a->nlink, (uint32_t)st->st_nlink, "%s: attr.nlink", row);
+	cr_assert_eq(a->uid, st->st_uid, "%s: attr.uid", row);
+	cr_assert_eq(a->gid, st->st_gid, "%s: attr.gid", row);
+	cr_assert_eq(a->rdev, (uint32_t)st->st_rdev, "%s: attr.rdev", row);
+	cr_assert_eq(a->blksize, (uint32_t)st->st_blksize, "%s: attr.blksize", row);
+	cr_assert_eq(a->flags, 0, "%s: attr.flags", row);
 }
 
 /* ---- entries and attributes ------------------------------------------------------------ */
@@ -207,27 +209,6 @@ static void act_entry(struct rf_req *req)
 			      .attr_timeout = 2.25, .entry_timeout = 1.5 };
 
 	ret = rf_reply_entry(req, &e);
-}
-
-Test(reply, entry_fields_and_timeouts, .timeout = 10)
-{
-	const struct fk_msg *m;
-	struct fuse_entry_out eo;
-	struct stat st = sample_stat();
-
-	start();
-	act = act_entry;
-	m = lookup("a", 0, sizeof(eo));
-	cr_assert_eq(ret, 0);
-	memcpy(&eo, m->payload, sizeof(eo));
-	cr_assert_eq(eo.nodeid, 42);
-	cr_assert_eq(eo.generation, 7);
-	cr_assert_eq(eo.entry_valid, 1);
-	cr_assert_eq(eo.entry_valid_nsec, 500000000);
-	cr_assert_eq(eo.attr_valid, 2);
-	cr_assert_eq(eo.attr_valid_nsec, 250000000);
-	check_attr(&eo.attr, &st);
-	fk_teardown(&fk);
 }
 
 static void act_entry_no_st_ino(struct rf_req *req)
@@ -250,36 +231,6 @@ static void act_negative_uncached(struct rf_req *req)
 	struct rf_entry e = { .ino = 0, .entry_timeout = 0 };
 
 	ret = rf_reply_entry(req, &e);
-}
-
-Test(reply, entry_attr_ino_defaults_to_the_node_id, .timeout = 10)
-{
-	const struct fk_msg *m;
-	struct fuse_entry_out eo;
-
-	start();
-	act = act_entry_no_st_ino;
-	m = lookup("a", 0, sizeof(eo));
-	memcpy(&eo, m->payload, sizeof(eo));
-	cr_assert_eq(eo.nodeid, 99);
-	cr_assert_eq(eo.attr.ino, 99);
-	fk_teardown(&fk);
-}
-
-Test(reply, negative_entry_is_cached_only_with_a_timeout, .timeout = 10)
-{
-	const struct fk_msg *m;
-	struct fuse_entry_out eo;
-
-	start();
-	act = act_negative_cached;
-	m = lookup("a", 0, sizeof(eo));
-	memcpy(&eo, m->payload, sizeof(eo));
-	cr_assert_eq(eo.nodeid, 0);
-	cr_assert_eq(eo.entry_valid, 3);
-	act = act_negative_uncached;
-	lookup("b", -ENOENT, 0);
-	fk_teardown(&fk);
 }
 
 static double timeout_in;
@@ -315,7 +266,7 @@ Test(reply, attr_fields_and_odd_timeouts, .timeout = 10)
 			  ao.attr_valid_nsec + 1 == cases[i].nsec, "timeout %g: nsec %u", cases[i].t,
 			  ao.attr_valid_nsec);
 		cr_assert_eq(ao.dummy, 0);
-		check_attr(&ao.attr, &st);
+		check_attr("getattr", &ao.attr, &st);
 	}
 	/* NaN and absurd values: no garbage, nothing negative. */
 	timeout_in = NAN;
@@ -328,16 +279,6 @@ Test(reply, attr_fields_and_odd_timeouts, .timeout = 10)
 	memcpy(&ao, m->payload, sizeof(ao));
 	cr_assert_gt(ao.attr_valid, 1000000000ull);
 	cr_assert_lt(ao.attr_valid_nsec, 1000000000u);
-	fk_teardown(&fk);
-}
-
-Test(reply, old_kernels_get_the_compat_sizes, .timeout = 10)
-{
-	start_minor(8);
-	act = act_entry;
-	lookup("a", 0, FUSE_COMPAT_ENTRY_OUT_SIZE);
-	act = act_attr_timeout;
-	getattr(0, FUSE_COMPAT_ATTR_OUT_SIZE);
 	fk_teardown(&fk);
 }
 
@@ -359,35 +300,6 @@ static void act_open_passthrough(struct rf_req *req)
 	ret = rf_reply_open(req, &fi);
 }
 
-Test(reply, open_fh_and_every_open_flag, .timeout = 10)
-{
-	const struct fk_msg *m;
-	struct fuse_open_out oo;
-
-	start();
-	act = act_open_flags;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_OPEN, 2, &(struct fuse_open_in){ 0 },
-					 sizeof(struct fuse_open_in)),
-			    0, sizeof(oo));
-	cr_assert_eq(ret, 0);
-	memcpy(&oo, m->payload, sizeof(oo));
-	cr_assert_eq(oo.fh, 0x0102030405060708ull);
-	cr_assert_eq(oo.open_flags, FOPEN_DIRECT_IO | FOPEN_KEEP_CACHE | FOPEN_NONSEEKABLE |
-					    FOPEN_CACHE_DIR | FOPEN_NOFLUSH |
-					    FOPEN_PARALLEL_DIRECT_WRITES);
-	cr_assert_eq(oo.backing_id, 0);
-
-	act = act_open_passthrough;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_OPEN, 3, &(struct fuse_open_in){ 0 },
-					 sizeof(struct fuse_open_in)),
-			    0, sizeof(oo));
-	memcpy(&oo, m->payload, sizeof(oo));
-	cr_assert_eq(oo.fh, 5);
-	cr_assert_eq(oo.open_flags, FOPEN_PASSTHROUGH);
-	cr_assert_eq(oo.backing_id, 17);
-	fk_teardown(&fk);
-}
-
 static void act_create(struct rf_req *req)
 {
 	struct rf_entry e = { .ino = 50, .generation = 2, .attr = sample_stat(),
@@ -397,51 +309,9 @@ static void act_create(struct rf_req *req)
 	ret = rf_reply_create(req, &e, &fi);
 }
 
-Test(reply, create_is_an_entry_then_an_open, .timeout = 10)
-{
-	struct fuse_create_in in = { .flags = O_CREAT | O_RDWR, .mode = S_IFREG | 0644 };
-	const struct fk_msg *m;
-	struct fuse_entry_out eo;
-	struct fuse_open_out oo;
-	struct stat st = sample_stat();
-
-	start();
-	act = act_create;
-	m = fk_expect_reply(&fk, fk_send_name(&fk, FUSE_CREATE, 1, &in, sizeof(in), "f"), 0,
-			    sizeof(eo) + sizeof(oo));
-	cr_assert_eq(ret, 0);
-	memcpy(&eo, m->payload, sizeof(eo));
-	memcpy(&oo, m->payload + sizeof(eo), sizeof(oo));
-	cr_assert_eq(eo.nodeid, 50);
-	cr_assert_eq(eo.generation, 2);
-	cr_assert_eq(eo.entry_valid, 2);
-	cr_assert_eq(eo.attr_valid, 1);
-	check_attr(&eo.attr, &st);
-	cr_assert_eq(oo.fh, 0xf00d);
-	cr_assert_eq(oo.open_flags, FOPEN_DIRECT_IO);
-	fk_teardown(&fk);
-}
-
 static void act_write_count(struct rf_req *req)
 {
 	ret = rf_reply_write(req, 3);
-}
-
-Test(reply, write_count, .timeout = 10)
-{
-	struct fuse_write_in in = { .fh = 1, .size = 3 };
-	struct iovec iov[2] = { { &in, sizeof(in) }, { "xyz", 3 } };
-	const struct fk_msg *m;
-	struct fuse_write_out wo;
-
-	start();
-	open_fh1(FUSE_OPEN);
-	act = act_write_count;
-	m = fk_expect_reply(&fk, fk_sendv(&fk, FUSE_WRITE, 2, iov, 2), 0, sizeof(wo));
-	memcpy(&wo, m->payload, sizeof(wo));
-	cr_assert_eq(wo.size, 3);
-	cr_assert_eq(wo.padding, 0);
-	fk_teardown(&fk);
 }
 
 /* ---- data: buf, iov, readlink, xattr ------------------------------------------------------ */
@@ -483,24 +353,6 @@ static void act_buf_too_big(struct rf_req *req)
 	free(big);
 }
 
-Test(reply, buf_copies_exactly_the_bytes, .timeout = 10)
-{
-	const struct fk_msg *m;
-	size_t i;
-
-	start();
-	open_fh1(FUSE_OPEN);
-	act = act_buf;
-	m = read_req(FUSE_READ, 4096, 0, 1000);
-	cr_assert_eq(ret, 0);
-	for (i = 0; i < 1000; i++)
-		cr_assert_eq(m->payload[i], (char)(i * 7));
-	act = act_buf_empty;
-	read_req(FUSE_READ, 4096, 0, 0);
-	cr_assert_eq(ret, 0);
-	fk_teardown(&fk);
-}
-
 Test(reply, buf_from_the_payload_area_is_zero_copy_up_to_max_write, .timeout = 10)
 {
 	const struct fk_msg *m;
@@ -515,16 +367,6 @@ Test(reply, buf_from_the_payload_area_is_zero_copy_up_to_max_write, .timeout = 1
 	cr_assert_eq(ret, 0);
 	for (i = 0; i < size; i += 4093)
 		cr_assert_eq(m->payload[i], 'z');
-	fk_teardown(&fk);
-}
-
-Test(reply, buf_larger_than_the_buffer_is_eio_and_reported, .timeout = 10)
-{
-	start();
-	open_fh1(FUSE_OPEN);
-	act = act_buf_too_big;
-	read_req(FUSE_READ, 4096, -EIO, 0);
-	cr_assert_lt(ret, 0, "rf_reply_buf of more than fits returned %d", ret);
 	fk_teardown(&fk);
 }
 
@@ -552,56 +394,14 @@ static void act_iov_empty(struct rf_req *req)
 	ret = rf_reply_iov(req, NULL, 0);
 }
 
-Test(reply, iov_concatenates_its_pieces, .timeout = 10)
-{
-	const struct fk_msg *m;
-
-	start();
-	open_fh1(FUSE_OPEN);
-	act = act_iov;
-	m = read_req(FUSE_READ, 4096, 0, 17);
-	cr_assert_eq(ret, 0);
-	cr_assert_eq(memcmp(m->payload, "first-middle-last", 17), 0);
-	act = act_iov_empty;
-	read_req(FUSE_READ, 4096, 0, 0);
-	fk_teardown(&fk);
-}
-
 static void act_readlink(struct rf_req *req)
 {
 	ret = rf_reply_readlink(req, "../target/file");
 }
 
-Test(reply, readlink_is_the_target_without_nul, .timeout = 10)
-{
-	const struct fk_msg *m;
-
-	start();
-	act = act_readlink;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_READLINK, 2, NULL, 0), 0, 14);
-	cr_assert_eq(memcmp(m->payload, "../target/file", 14), 0);
-	fk_teardown(&fk);
-}
-
 static void act_xattr_size(struct rf_req *req)
 {
 	ret = rf_reply_xattr_size(req, 777);
-}
-
-Test(reply, xattr_size, .timeout = 10)
-{
-	struct fuse_getxattr_in in = { .size = 0 };
-	const struct fk_msg *m;
-	struct fuse_getxattr_out go;
-
-	start();
-	act = act_xattr_size;
-	m = fk_expect_reply(&fk, fk_send_name(&fk, FUSE_GETXATTR, 2, &in, sizeof(in), "user.x"), 0,
-			    sizeof(go));
-	memcpy(&go, m->payload, sizeof(go));
-	cr_assert_eq(go.size, 777);
-	cr_assert_eq(go.padding, 0);
-	fk_teardown(&fk);
 }
 
 /* ---- statfs, lock, lseek, bmap, poll, ioctl, statx ------------------------------------------ */
@@ -615,73 +415,11 @@ static void act_statfs(struct rf_req *req)
 	ret = rf_reply_statfs(req, &st);
 }
 
-Test(reply, statfs_fields, .timeout = 10)
-{
-	const struct fk_msg *m;
-	struct fuse_statfs_out so;
-
-	start();
-	act = act_statfs;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_STATFS, 1, NULL, 0), 0, sizeof(so));
-	memcpy(&so, m->payload, sizeof(so));
-	cr_assert_eq(so.st.blocks, 1000000);
-	cr_assert_eq(so.st.bfree, 500000);
-	cr_assert_eq(so.st.bavail, 400000);
-	cr_assert_eq(so.st.files, 3000);
-	cr_assert_eq(so.st.ffree, 2000);
-	cr_assert_eq(so.st.bsize, 4096);
-	cr_assert_eq(so.st.frsize, 1024);
-	cr_assert_eq(so.st.namelen, 1024);
-	cr_assert_eq(so.st.padding, 0);
-	fk_teardown(&fk);
-}
-
 static struct flock lock_out;
 
 static void act_lock(struct rf_req *req)
 {
 	ret = rf_reply_lock(req, &lock_out);
-}
-
-static struct fuse_lk_out getlk(void)
-{
-	struct fuse_lk_in in = { .fh = 1, .lk = { .start = 0, .end = 10, .type = F_WRLCK } };
-	const struct fk_msg *m;
-	struct fuse_lk_out lo;
-
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_GETLK, 2, &in, sizeof(in)), 0, sizeof(lo));
-	memcpy(&lo, m->payload, sizeof(lo));
-	return lo;
-}
-
-Test(reply, lock_ranges_types_and_pid, .timeout = 10)
-{
-	struct fuse_lk_out lo;
-
-	start();
-	open_fh1(FUSE_OPEN);
-	act = act_lock;
-	lock_out = (struct flock){ .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 10,
-				   .l_len = 5, .l_pid = 77 };
-	lo = getlk();
-	cr_assert_eq(lo.lk.type, F_RDLCK);
-	cr_assert_eq(lo.lk.start, 10);
-	cr_assert_eq(lo.lk.end, 14);
-	cr_assert_eq(lo.lk.pid, 77);
-
-	lock_out = (struct flock){ .l_type = F_WRLCK, .l_start = 100, .l_len = 0, .l_pid = 5 };
-	lo = getlk();
-	cr_assert_eq(lo.lk.start, 100);
-	cr_assert_eq(lo.lk.end, (uint64_t)INT64_MAX);
-
-	/* No conflicting lock: F_UNLCK, and nothing else. */
-	lock_out = (struct flock){ .l_type = F_UNLCK, .l_start = 3, .l_len = 3, .l_pid = 9 };
-	lo = getlk();
-	cr_assert_eq(lo.lk.type, F_UNLCK);
-	cr_assert_eq(lo.lk.start, 0);
-	cr_assert_eq(lo.lk.end, 0);
-	cr_assert_eq(lo.lk.pid, 0);
-	fk_teardown(&fk);
 }
 
 static void act_lseek(struct rf_req *req)
@@ -699,58 +437,9 @@ static void act_poll(struct rf_req *req)
 	ret = rf_reply_poll(req, POLLIN | POLLOUT | POLLHUP);
 }
 
-Test(reply, lseek_bmap_and_poll, .timeout = 10)
-{
-	struct fuse_lseek_in lin = { .fh = 1, .offset = 0, .whence = SEEK_HOLE };
-	struct fuse_bmap_in bin = { .block = 1, .blocksize = 512 };
-	struct fuse_poll_in pin = { .fh = 1 };
-	const struct fk_msg *m;
-	struct fuse_lseek_out lo;
-	struct fuse_bmap_out bo;
-	struct fuse_poll_out po;
-
-	start();
-	open_fh1(FUSE_OPEN);
-	act = act_lseek;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_LSEEK, 2, &lin, sizeof(lin)), 0, sizeof(lo));
-	memcpy(&lo, m->payload, sizeof(lo));
-	cr_assert_eq(lo.offset, 1ull << 45);
-
-	act = act_bmap;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_BMAP, 2, &bin, sizeof(bin)), 0, sizeof(bo));
-	memcpy(&bo, m->payload, sizeof(bo));
-	cr_assert_eq(bo.block, 0xabcdef0123ull);
-
-	act = act_poll;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_POLL, 2, &pin, sizeof(pin)), 0, sizeof(po));
-	memcpy(&po, m->payload, sizeof(po));
-	cr_assert_eq(po.revents, POLLIN | POLLOUT | POLLHUP);
-	cr_assert_eq(po.padding, 0);
-	fk_teardown(&fk);
-}
-
 static void act_ioctl(struct rf_req *req)
 {
 	ret = rf_reply_ioctl(req, -3, "0123456789", 10);
-}
-
-Test(reply, ioctl_result_then_data, .timeout = 10)
-{
-	struct fuse_ioctl_in in = { .fh = 1, .cmd = 7, .out_size = 10 };
-	const struct fk_msg *m;
-	struct fuse_ioctl_out io;
-
-	start();
-	open_fh1(FUSE_OPEN);
-	act = act_ioctl;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_IOCTL, 2, &in, sizeof(in)), 0, sizeof(io) + 10);
-	memcpy(&io, m->payload, sizeof(io));
-	cr_assert_eq(io.result, -3);
-	cr_assert_eq(io.flags, 0);
-	cr_assert_eq(io.in_iovs, 0);
-	cr_assert_eq(io.out_iovs, 0);
-	cr_assert_eq(memcmp(m->payload + sizeof(io), "0123456789", 10), 0);
-	fk_teardown(&fk);
 }
 
 static void act_statx(struct rf_req *req)
@@ -784,45 +473,6 @@ static void act_statx(struct rf_req *req)
 	ret = rf_reply_statx(req, &stx, 0.5);
 }
 
-Test(reply, statx_fields, .timeout = 10)
-{
-	struct fuse_statx_in in = { .sx_mask = STATX_BASIC_STATS };
-	const struct fk_msg *m;
-	struct fuse_statx_out so;
-
-	start();
-	act = act_statx;
-	m = fk_expect_reply(&fk, fk_send(&fk, FUSE_STATX, 2, &in, sizeof(in)), 0, sizeof(so));
-	memcpy(&so, m->payload, sizeof(so));
-	cr_assert_eq(so.attr_valid, 0);
-	cr_assert_eq(so.attr_valid_nsec, 500000000);
-	cr_assert_eq(so.flags, 0);
-	cr_assert_eq(so.stat.mask, STATX_BASIC_STATS | STATX_BTIME);
-	cr_assert_eq(so.stat.blksize, 4096);
-	cr_assert_eq(so.stat.attributes, STATX_ATTR_IMMUTABLE);
-	cr_assert_eq(so.stat.nlink, 2);
-	cr_assert_eq(so.stat.uid, 11);
-	cr_assert_eq(so.stat.gid, 12);
-	cr_assert_eq(so.stat.mode, S_IFDIR | 0700);
-	cr_assert_eq(so.stat.ino, 1234);
-	cr_assert_eq(so.stat.size, 8192);
-	cr_assert_eq(so.stat.blocks, 16);
-	cr_assert_eq(so.stat.attributes_mask, STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND);
-	cr_assert_eq(so.stat.atime.tv_sec, 1);
-	cr_assert_eq(so.stat.atime.tv_nsec, 2);
-	cr_assert_eq(so.stat.btime.tv_sec, -3);
-	cr_assert_eq(so.stat.btime.tv_nsec, 4);
-	cr_assert_eq(so.stat.ctime.tv_sec, 5);
-	cr_assert_eq(so.stat.ctime.tv_nsec, 6);
-	cr_assert_eq(so.stat.mtime.tv_sec, 7);
-	cr_assert_eq(so.stat.mtime.tv_nsec, 8);
-	cr_assert_eq(so.stat.rdev_major, 9);
-	cr_assert_eq(so.stat.rdev_minor, 10);
-	cr_assert_eq(so.stat.dev_major, 11);
-	cr_assert_eq(so.stat.dev_minor, 12);
-	fk_teardown(&fk);
-}
-
 /* ---- errors ------------------------------------------------------------------------------------ */
 
 static int err_in;
@@ -832,51 +482,239 @@ static void act_err(struct rf_req *req)
 	ret = rf_reply_err(req, err_in);
 }
 
-Test(reply, errors_in_range_pass_through, .timeout = 10)
+/* ---- one reply each: the table ---------------------------------------------------------------
+ *
+ * Each row is one request on a fresh session (after an OPEN of ino 2 with fh 1 when it
+ * names a handle) whose handler replies with .act, and what the kernel must then read:
+ * the reply's error and size, its fields (R(), by offset in the payload), its bytes, a
+ * struct fuse_attr filled from sample_stat(), and what rf_reply_* returned.
+ */
+
+#define R(type, field, v) FK_WANT(struct type, 0, field, v)
+#define R_AT(base, type, field, v) FK_WANT(struct type, base, field, v)
+#define IN(type, ...) .args[0] = FK_IN(type, __VA_ARGS__)
+
+enum ret_want {
+	RET_ANY,                    /* not checked */
+	RET_ZERO,                   /* rf_reply_* returned 0 */
+	RET_NEGATIVE,               /* rf_reply_* returned -errno */
+};
+
+struct reply_case {
+	const char *name;           /* the behaviour, named in every failure message */
+	void (*act)(struct rf_req *req);
+	uint32_t opcode;
+	uint64_t nodeid;
+	struct fk_piece args[FK_PIECES];
+	bool open;                  /* OPEN ino 2 (fh 1) first */
+	uint32_t minor;             /* INIT as this 7.x kernel (0: 7.45) */
+	int err;                    /* what act_err replies */
+	struct flock lock;          /* what act_lock replies */
+	int error;                  /* the reply's error */
+	long reply_size;            /* the reply's payload size */
+	enum ret_want ret;
+	bool attr;                  /* a fuse_attr of sample_stat() at attr_off */
+	size_t attr_off;
+	const void *data;           /* these bytes at data_off of the payload */
+	size_t data_off, dlen;
+	void (*check)(const char *row, const struct fk_msg *m);   /* anything else */
+	int invalid_logged;         /* "invalid error" lines logged, at least */
+	struct fk_want reply[28];   /* fields of the payload */
+};
+
+/* act_buf's 1000 bytes, each as it wrote them. */
+static void check_buf_pattern(const char *row, const struct fk_msg *m)
 {
-	start();
-	act = act_err;
-	err_in = -ENOENT;
-	getattr(-ENOENT, 0);
-	cr_assert_eq(ret, 0);
-	err_in = -511;
-	getattr(-511, 0);
-	cr_assert_eq(ret, 0);
-	err_in = 0;
-	getattr(0, 0);
-	cr_assert_eq(ret, 0);
+	size_t i;
+
+	for (i = 0; i < 1000; i++)
+		cr_assert_eq(m->payload[i], (char)(i * 7), "%s: byte %zu", row, i);
+}
+
+#define ENTRY_OUT sizeof(struct fuse_entry_out)
+#define LK_IN IN(fuse_lk_in, .fh = 1, .lk = { .start = 0, .end = 10, .type = F_WRLCK })
+#define READ_IN IN(fuse_read_in, .fh = 1, .size = 4096)
+#define GETATTR_IN IN(fuse_getattr_in, 0)
+/* rf_reply_err(@e): in range, it reaches the kernel as is. */
+#define ERR_ROW(what, e) \
+	{ "error_" what "_passes_through", act_err, FUSE_GETATTR, 2, GETATTR_IN, .err = (e), \
+	  .error = (e), .ret = RET_ZERO }
+/* Out of range: EIO on the wire, logged, and -errno to the caller. */
+#define BAD_ERR_ROW(what, e) \
+	{ "error_" what "_becomes_eio_logged_and_reported", act_err, FUSE_GETATTR, 2, \
+	  GETATTR_IN, .err = (e), .error = -EIO, .ret = RET_NEGATIVE, .invalid_logged = 1 }
+
+static const struct reply_case reply_cases[] = {
+	/* ---- entries and attributes ---- */
+	{ "entry_fields_and_timeouts", act_entry, FUSE_LOOKUP, 1, .args[1] = FK_NAME("a"),
+	  .reply_size = ENTRY_OUT, .ret = RET_ZERO, .attr = true,
+	  .attr_off = offsetof(struct fuse_entry_out, attr),
+	  .reply = { R(fuse_entry_out, nodeid, 42), R(fuse_entry_out, generation, 7),
+		     R(fuse_entry_out, entry_valid, 1), R(fuse_entry_out, entry_valid_nsec, 500000000),
+		     R(fuse_entry_out, attr_valid, 2), R(fuse_entry_out, attr_valid_nsec, 250000000) } },
+	{ "entry_attr_ino_defaults_to_the_node_id", act_entry_no_st_ino, FUSE_LOOKUP, 1,
+	  .args[1] = FK_NAME("a"), .reply_size = ENTRY_OUT,
+	  .reply = { R(fuse_entry_out, nodeid, 99), R(fuse_entry_out, attr.ino, 99) } },
+	{ "negative_entry_with_a_timeout_is_cached", act_negative_cached, FUSE_LOOKUP, 1,
+	  .args[1] = FK_NAME("a"), .reply_size = ENTRY_OUT,
+	  .reply = { R(fuse_entry_out, nodeid, 0), R(fuse_entry_out, entry_valid, 3) } },
+	{ "negative_entry_without_a_timeout_is_enoent", act_negative_uncached, FUSE_LOOKUP, 1,
+	  .args[1] = FK_NAME("b"), .error = -ENOENT },
+	{ "old_kernels_get_the_compat_entry_size", act_entry, FUSE_LOOKUP, 1,
+	  .args[1] = FK_NAME("a"), .minor = 8, .reply_size = FUSE_COMPAT_ENTRY_OUT_SIZE },
+	{ "old_kernels_get_the_compat_attr_size", act_attr_timeout, FUSE_GETATTR, 2, GETATTR_IN,
+	  .minor = 8, .reply_size = FUSE_COMPAT_ATTR_OUT_SIZE },
+
+	/* ---- open, create, write ---- */
+	{ "open_fh_and_every_open_flag", act_open_flags, FUSE_OPEN, 2, IN(fuse_open_in, 0),
+	  .reply_size = sizeof(struct fuse_open_out), .ret = RET_ZERO,
+	  .reply = { R(fuse_open_out, fh, 0x0102030405060708ull),
+		     R(fuse_open_out, open_flags, FOPEN_DIRECT_IO | FOPEN_KEEP_CACHE |
+						  FOPEN_NONSEEKABLE | FOPEN_CACHE_DIR |
+						  FOPEN_NOFLUSH | FOPEN_PARALLEL_DIRECT_WRITES),
+		     R(fuse_open_out, backing_id, 0) } },
+	{ "open_passthrough_carries_its_backing_id", act_open_passthrough, FUSE_OPEN, 3,
+	  IN(fuse_open_in, 0), .reply_size = sizeof(struct fuse_open_out),
+	  .reply = { R(fuse_open_out, fh, 5), R(fuse_open_out, open_flags, FOPEN_PASSTHROUGH),
+		     R(fuse_open_out, backing_id, 17) } },
+	{ "create_is_an_entry_then_an_open", act_create, FUSE_CREATE, 1,
+	  IN(fuse_create_in, .flags = O_CREAT | O_RDWR, .mode = S_IFREG | 0644),
+	  .args[1] = FK_NAME("f"), .reply_size = ENTRY_OUT + sizeof(struct fuse_open_out),
+	  .ret = RET_ZERO, .attr = true, .attr_off = offsetof(struct fuse_entry_out, attr),
+	  .reply = { R(fuse_entry_out, nodeid, 50), R(fuse_entry_out, generation, 2),
+		     R(fuse_entry_out, entry_valid, 2), R(fuse_entry_out, attr_valid, 1),
+		     R_AT(ENTRY_OUT, fuse_open_out, fh, 0xf00d),
+		     R_AT(ENTRY_OUT, fuse_open_out, open_flags, FOPEN_DIRECT_IO) } },
+	{ "write_count", act_write_count, FUSE_WRITE, 2, IN(fuse_write_in, .fh = 1, .size = 3),
+	  .args[1] = FK_DATA("xyz", 3), .open = true, .reply_size = sizeof(struct fuse_write_out),
+	  .reply = { R(fuse_write_out, size, 3), R(fuse_write_out, padding, 0) } },
+
+	/* ---- data: buf, iov, readlink, xattr ---- */
+	{ "buf_copies_exactly_the_bytes", act_buf, FUSE_READ, 2, READ_IN, .open = true,
+	  .reply_size = 1000, .ret = RET_ZERO, .check = check_buf_pattern },
+	{ "buf_empty_is_an_empty_reply", act_buf_empty, FUSE_READ, 2, READ_IN, .open = true,
+	  .ret = RET_ZERO },
+	{ "buf_larger_than_the_buffer_is_eio_and_reported", act_buf_too_big, FUSE_READ, 2,
+	  READ_IN, .open = true, .error = -EIO, .ret = RET_NEGATIVE },
+	/* The first piece is already in the payload area; the others are copied behind it. */
+	{ "iov_concatenates_its_pieces", act_iov, FUSE_READ, 2, READ_IN, .open = true,
+	  .reply_size = 17, .ret = RET_ZERO, .data = "first-middle-last", .dlen = 17 },
+	{ "iov_empty_is_an_empty_reply", act_iov_empty, FUSE_READ, 2, READ_IN, .open = true },
+	{ "readlink_is_the_target_without_nul", act_readlink, FUSE_READLINK, 2,
+	  .reply_size = 14, .data = "../target/file", .dlen = 14 },
+	{ "xattr_size", act_xattr_size, FUSE_GETXATTR, 2, IN(fuse_getxattr_in, .size = 0),
+	  .args[1] = FK_NAME("user.x"), .reply_size = sizeof(struct fuse_getxattr_out),
+	  .reply = { R(fuse_getxattr_out, size, 777), R(fuse_getxattr_out, padding, 0) } },
+
+	/* ---- statfs, lock, lseek, bmap, poll, ioctl, statx ---- */
+	{ "statfs_fields", act_statfs, FUSE_STATFS, 1, .reply_size = sizeof(struct fuse_statfs_out),
+	  .reply = { R(fuse_statfs_out, st.blocks, 1000000), R(fuse_statfs_out, st.bfree, 500000),
+		     R(fuse_statfs_out, st.bavail, 400000), R(fuse_statfs_out, st.files, 3000),
+		     R(fuse_statfs_out, st.ffree, 2000), R(fuse_statfs_out, st.bsize, 4096),
+		     R(fuse_statfs_out, st.frsize, 1024), R(fuse_statfs_out, st.namelen, 1024),
+		     R(fuse_statfs_out, st.padding, 0) } },
+	{ "lock_range_type_and_pid", act_lock, FUSE_GETLK, 2, LK_IN, .open = true,
+	  .lock = { .l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 10, .l_len = 5,
+		    .l_pid = 77 },
+	  .reply_size = sizeof(struct fuse_lk_out),
+	  .reply = { R(fuse_lk_out, lk.type, F_RDLCK), R(fuse_lk_out, lk.start, 10),
+		     R(fuse_lk_out, lk.end, 14), R(fuse_lk_out, lk.pid, 77) } },
+	{ "lock_of_length_0_runs_to_the_end", act_lock, FUSE_GETLK, 2, LK_IN, .open = true,
+	  .lock = { .l_type = F_WRLCK, .l_start = 100, .l_len = 0, .l_pid = 5 },
+	  .reply_size = sizeof(struct fuse_lk_out),
+	  .reply = { R(fuse_lk_out, lk.start, 100), R(fuse_lk_out, lk.end, (uint64_t)INT64_MAX) } },
+	/* No conflicting lock: F_UNLCK, and nothing else. */
+	{ "lock_unlck_carries_nothing_else", act_lock, FUSE_GETLK, 2, LK_IN, .open = true,
+	  .lock = { .l_type = F_UNLCK, .l_start = 3, .l_len = 3, .l_pid = 9 },
+	  .reply_size = sizeof(struct fuse_lk_out),
+	  .reply = { R(fuse_lk_out, lk.type, F_UNLCK), R(fuse_lk_out, lk.start, 0),
+		     R(fuse_lk_out, lk.end, 0), R(fuse_lk_out, lk.pid, 0) } },
+	{ "lseek_offset", act_lseek, FUSE_LSEEK, 2,
+	  IN(fuse_lseek_in, .fh = 1, .offset = 0, .whence = SEEK_HOLE), .open = true,
+	  .reply_size = sizeof(struct fuse_lseek_out),
+	  .reply = { R(fuse_lseek_out, offset, 1ull << 45) } },
+	{ "bmap_block", act_bmap, FUSE_BMAP, 2, IN(fuse_bmap_in, .block = 1, .blocksize = 512),
+	  .open = true, .reply_size = sizeof(struct fuse_bmap_out),
+	  .reply = { R(fuse_bmap_out, block, 0xabcdef0123ull) } },
+	{ "poll_revents", act_poll, FUSE_POLL, 2, IN(fuse_poll_in, .fh = 1), .open = true,
+	  .reply_size = sizeof(struct fuse_poll_out),
+	  .reply = { R(fuse_poll_out, revents, POLLIN | POLLOUT | POLLHUP),
+		     R(fuse_poll_out, padding, 0) } },
+	{ "ioctl_result_then_data", act_ioctl, FUSE_IOCTL, 2,
+	  IN(fuse_ioctl_in, .fh = 1, .cmd = 7, .out_size = 10), .open = true,
+	  .reply_size = sizeof(struct fuse_ioctl_out) + 10, .data = "0123456789",
+	  .data_off = sizeof(struct fuse_ioctl_out), .dlen = 10,
+	  .reply = { R(fuse_ioctl_out, result, -3), R(fuse_ioctl_out, flags, 0),
+		     R(fuse_ioctl_out, in_iovs, 0), R(fuse_ioctl_out, out_iovs, 0) } },
+	{ "statx_fields", act_statx, FUSE_STATX, 2, IN(fuse_statx_in, .sx_mask = STATX_BASIC_STATS),
+	  .reply_size = sizeof(struct fuse_statx_out),
+	  .reply = { R(fuse_statx_out, attr_valid, 0), R(fuse_statx_out, attr_valid_nsec, 500000000),
+		     R(fuse_statx_out, flags, 0),
+		     R(fuse_statx_out, stat.mask, STATX_BASIC_STATS | STATX_BTIME),
+		     R(fuse_statx_out, stat.blksize, 4096),
+		     R(fuse_statx_out, stat.attributes, STATX_ATTR_IMMUTABLE),
+		     R(fuse_statx_out, stat.nlink, 2), R(fuse_statx_out, stat.uid, 11),
+		     R(fuse_statx_out, stat.gid, 12), R(fuse_statx_out, stat.mode, S_IFDIR | 0700),
+		     R(fuse_statx_out, stat.ino, 1234), R(fuse_statx_out, stat.size, 8192),
+		     R(fuse_statx_out, stat.blocks, 16),
+		     R(fuse_statx_out, stat.attributes_mask, STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND),
+		     R(fuse_statx_out, stat.atime.tv_sec, 1), R(fuse_statx_out, stat.atime.tv_nsec, 2),
+		     R(fuse_statx_out, stat.btime.tv_sec, -3),
+		     R(fuse_statx_out, stat.btime.tv_nsec, 4),
+		     R(fuse_statx_out, stat.ctime.tv_sec, 5), R(fuse_statx_out, stat.ctime.tv_nsec, 6),
+		     R(fuse_statx_out, stat.mtime.tv_sec, 7), R(fuse_statx_out, stat.mtime.tv_nsec, 8),
+		     R(fuse_statx_out, stat.rdev_major, 9), R(fuse_statx_out, stat.rdev_minor, 10),
+		     R(fuse_statx_out, stat.dev_major, 11), R(fuse_statx_out, stat.dev_minor, 12) } },
+
+	/* ---- errors ---- */
+	ERR_ROW("enoent", -ENOENT),
+	ERR_ROW("511", -511),
+	ERR_ROW("0", 0),
+	BAD_ERR_ROW("minus_600", -600),
+	BAD_ERR_ROW("minus_512", -512),
+	BAD_ERR_ROW("5", 5),
+	BAD_ERR_ROW("int_min", -2147483647 - 1),
+};
+
+static void run_case(const struct reply_case *row)
+{
+	struct stat st = sample_stat();
+	const struct fk_msg *m;
+
+	start_minor(row->minor ? row->minor : FK_MINOR);
+	if (row->open)
+		open_fh1(FUSE_OPEN);
+	acts = 0;
+	act = row->act;
+	err_in = row->err;
+	lock_out = row->lock;
+	timeout_in = 0;
+	m = fk_wait_reply(&fk, fk_send_pieces(&fk, row->opcode, row->nodeid, row->args, -1, -1));
+	cr_assert_eq(acts, 1, "%s: %d handler calls", row->name, acts);
+	cr_assert_eq(m->oh.error, row->error, "%s: reply error %d, expected %d", row->name,
+		     m->oh.error, row->error);
+	cr_assert_eq(m->size, (size_t)row->reply_size, "%s: reply of %zu bytes, expected %ld",
+		     row->name, m->size, row->reply_size);
+	if (row->ret == RET_ZERO)
+		cr_assert_eq(ret, 0, "%s: rf_reply_* returned %d", row->name, ret);
+	else if (row->ret == RET_NEGATIVE)
+		cr_assert_lt(ret, 0, "%s: rf_reply_* returned %d, the kernel got %d", row->name,
+			     ret, m->oh.error);
+	fk_check_wants(row->name, "reply's", m->payload, row->reply);
+	if (row->attr)
+		check_attr(row->name, (const struct fuse_attr *)(m->payload + row->attr_off), &st);
+	if (row->data)
+		cr_assert_eq(memcmp(m->payload + row->data_off, row->data, row->dlen), 0,
+			     "%s: reply bytes at %zu", row->name, row->data_off);
+	if (row->check)
+		row->check(row->name, m);
+	if (row->invalid_logged)
+		cr_assert_geq(fk_log_count(RF_LOG_ERR, "invalid error"), row->invalid_logged,
+			      "%s: not logged", row->name);
 	fk_teardown(&fk);
 }
 
-Test(reply, error_out_of_range_becomes_eio, .timeout = 10)
-{
-	start();
-	act = act_err;
-	err_in = -600;
-	getattr(-EIO, 0);
-	err_in = -512;
-	getattr(-EIO, 0);
-	err_in = 5;
-	getattr(-EIO, 0);
-	err_in = -2147483647 - 1;
-	getattr(-EIO, 0);
-	cr_assert_geq(fk_log_count(RF_LOG_ERR, "invalid error"), 4);
-	fk_teardown(&fk);
-}
-
-/* The documented contract: -errno when the reply could not be sent as asked. */
-Test(reply, error_out_of_range_is_reported_to_the_caller, .timeout = 10)
-{
-	start();
-	act = act_err;
-	err_in = -600;
-	getattr(-EIO, 0);
-	cr_assert_lt(ret, 0, "rf_reply_err(-600) returned %d, the kernel got EIO", ret);
-	err_in = 5;
-	getattr(-EIO, 0);
-	cr_assert_lt(ret, 0, "rf_reply_err(5) returned %d, the kernel got EIO", ret);
-	fk_teardown(&fk);
-}
+FK_TABLE_TEST(reply, encodes, reply_cases, run_case)
 
 #ifndef RF_DEBUG
 static void act_double(struct rf_req *req)
@@ -1069,7 +907,7 @@ Test(reply, late_reply_after_the_handler_returned, .timeout = 10)
 	cr_assert_eq(ret, 0);
 	m = fk_expect_reply(&fk, u, 0, sizeof(ao));
 	memcpy(&ao, m->payload, sizeof(ao));
-	check_attr(&ao.attr, &st);
+	check_attr("late reply", &ao.attr, &st);
 	fk_teardown(&fk);
 }
 
@@ -1274,7 +1112,7 @@ Test(reply, readdirplus_entries_carry_entry_out_and_dirent, .timeout = 10)
 	cr_assert_eq(dp.entry_out.attr_valid, 1);
 	cr_assert_eq(dp.entry_out.attr_valid_nsec, 500000000);
 	st.st_ino = 40;
-	check_attr(&dp.entry_out.attr, &st);
+	check_attr("readdirplus", &dp.entry_out.attr, &st);
 	cr_assert_eq(dp.dirent.ino, 40);
 	cr_assert_eq(dp.dirent.off, 2);
 	cr_assert_eq(dp.dirent.type, S_IFREG >> 12);
