@@ -59,7 +59,12 @@ itest_bins := $(itest_srcs:tests/integration/%.c=$(B)/tests/integration/%)
 all: lib $(ex_bins) $(unit_bin) $(itest_bins)
 lib: $(rf_so) $(rf_a) $(rf_pc)
 
-$(B)/%.o: %.c
+# Missing libraries are named with the command that installs them, once, before the first
+# compile, instead of a compiler error on liburing.h (one dpkg-query when all is there).
+check-deps:
+	@scripts/deps.sh check
+
+$(B)/%.o: %.c | check-deps
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -87,7 +92,7 @@ $(B)/examples/%: examples/%.c $(rf_a)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(rf_a) $(LDFLAGS) $(rf_libs) $(if $(filter memfs,$*),-ljemalloc)
 
-$(unit_bin): $(unit_srcs) $(rf_a) $(wildcard tests/unit/*.h) Makefile
+$(unit_bin): $(unit_srcs) $(rf_a) $(wildcard tests/unit/*.h) Makefile | check-deps
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) -Iruntime/src -Itests/unit -DRF_TEST_MAKEFILE_VERSION='"$(VERSION)"' \
@@ -190,9 +195,13 @@ install: lib
 	install -m 644 $(rf_a) $(DESTDIR)$(LIBDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 	    runtime/ringfuse.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ringfuse.pc
+	@# The dynamic linker finds a new library only once its cache knows it. Not when
+	@# staging into DESTDIR, nor as a user (PREFIX=$$HOME/.local: see README.md).
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then \
+	    echo "ldconfig"; ldconfig; fi
 
 clean:
 	rm -rf build
 
-.PHONY: all lib deps test test-long run install clean fuzz fuzz-run check check-exports check-layers
+.PHONY: all lib deps check-deps test test-long run install clean fuzz fuzz-run check check-exports check-layers
 -include $(rf_objs:.o=.d)

@@ -159,7 +159,7 @@ sys_cmd() {
 	rf-*)
 		IFS=- read -r _ tr mode <<< "$s"
 		BIN="$b/examples/passthrough"
-		base="source=$SRC,transport=$tr"
+		base="source=$SRC,transport=$tr,log_level=info"  # info: the transport line
 		case "$mode" in
 		never) OPTS="$base,cache=never" ;;
 		auto) OPTS="$base,cache=auto" ;;
@@ -167,7 +167,7 @@ sys_cmd() {
 		esac ;;
 	nullfs-*)
 		BIN="$b/examples/nullfs"
-		OPTS="transport=${s#nullfs-},size=$NULLFS_SIZE"
+		OPTS="transport=${s#nullfs-},size=$NULLFS_SIZE,log_level=info"
 		# like cache=never: every read reaches the server once (no GETATTR per read from
 		# auto_inval_data at timeout 0); the cache phase uses the page cache
 		[ "$phase" != cache ] && OPTS="$OPTS,direct_io" ;;

@@ -2436,20 +2436,19 @@ static int parse_timeout(const char *key, const char *val, double *out)
 	return 0;
 }
 
-static void memfs_help(void)
-{
-	fprintf(stderr,
-		"memfs options:\n"
-		"    -o size=BYTES          capacity (k/m/g/t suffix or N%% of RAM; default 50%%)\n"
-		"    -o inodes=N            most files (default: one per 4 KiB of capacity)\n"
-		"    -o timeout=SECONDS     attribute, entry and negative entry timeout (1.0)\n"
-		"    -o attr_timeout=S, entry_timeout=S, negative_timeout=S\n");
-}
+/* The -o keys memfs accepts (rf_opts_parse refuses any other and lists these for -h). */
+static const struct rf_opt_spec memfs_spec[] = {
+	{ "size", "BYTES", "capacity (k/m/g/t suffix or N% of RAM; default 50%)" },
+	{ "inodes", "N", "most files (default: one per 4 KiB of capacity)" },
+	{ "timeout", "SECONDS", "attribute, entry and negative entry timeout (1.0)" },
+	{ "attr_timeout", "SECONDS", "attribute timeout" },
+	{ "entry_timeout", "SECONDS", "entry timeout" },
+	{ "negative_timeout", "SECONDS", "negative entry timeout" },
+	{ NULL, NULL, NULL },
+};
 
 static int memfs_config(struct memfs *fs, const struct rf_opts *opts)
 {
-	static const char *const known[] = { "size", "inodes", "timeout", "attr_timeout",
-					     "entry_timeout", "negative_timeout" };
 	long phys = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
 	uint64_t ram = phys > 0 && psz > 0 ? (uint64_t)phys * (uint64_t)psz : (uint64_t)1 << 32;
 	uint64_t bytes = ram / 2, inodes;
@@ -2491,22 +2490,6 @@ static int memfs_config(struct memfs *fs, const struct rf_opts *opts)
 	    parse_timeout("negative_timeout", v, &fs->neg_timeout) < 0)
 		return -EINVAL;
 
-	/* Unknown keys are not fatal (a harness may pass generic ones) but worth a word. */
-	if (opts->fs_opts) {
-		char *copy = strdup(opts->fs_opts), *save = NULL, *key;
-		size_t i;
-
-		for (key = copy ? strtok_r(copy, ",", &save) : NULL; key;
-		     key = strtok_r(NULL, ",", &save)) {
-			key[strcspn(key, "=")] = '\0';
-			for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-				if (!strcmp(key, known[i]))
-					break;
-			if (i == sizeof(known) / sizeof(known[0]))
-				fprintf(stderr, "memfs: unknown option '%s' ignored\n", key);
-		}
-		free(copy);
-	}
 	return 0;
 }
 
@@ -2514,49 +2497,31 @@ int main(int argc, char **argv)
 {
 	struct memfs fs;
 	struct rf_opts opts;
-	char **args = argv;
-	bool add_perms;
-	int ret, i;
+	int ret;
 
 	memset(&fs, 0, sizeof(fs));
-	/* Parse once for our own -o keys; rf_main parses again for the runtime's. */
 	rf_opts_init(&opts);
+	opts.fs_spec = memfs_spec;
 	ret = rf_opts_parse(&opts, argc, argv);
+	if (ret == 0 && memfs_config(&fs, &opts) < 0)
+		ret = -EINVAL;
 	if (ret != 0) {
-		if (ret > 0)
-			memfs_help();
 		rf_opts_free(&opts);
-		return ret > 0 ? 0 : 2;
+		return ret > 0 ? 0 : 1;
 	}
-	ret = memfs_config(&fs, &opts);
 	/* memfs checks no modes itself: a mount other users reach has the kernel check them
 	 * (owner, group, others, sticky directories), or anyone could change anything. */
-	add_perms = opts.allow_other && !opts.default_permissions;
-	rf_opts_free(&opts);
-	if (ret < 0)
-		return 2;
-	if (add_perms) {
-		args = calloc((size_t)argc + 3, sizeof(*args));
-		if (!args) {
-			fprintf(stderr, "memfs: out of memory\n");
-			return 1;
-		}
-		for (i = 0; i < argc; i++)
-			args[i] = argv[i];
-		args[argc++] = "-o";
-		args[argc++] = "default_permissions";
-	}
+	if (opts.allow_other)
+		opts.default_permissions = 1;
 	ret = memfs_setup(&fs);
 	if (ret < 0) {
 		fprintf(stderr, "memfs: %s\n", strerror(-ret));
 		memfs_free(&fs);
-		if (args != argv)
-			free(args);
+		rf_opts_free(&opts);
 		return 1;
 	}
-	ret = rf_main(argc, args, &memfs_ops, sizeof(memfs_ops), &fs);
+	ret = rf_main_opts(&opts, &memfs_ops, sizeof(memfs_ops), &fs);
+	rf_opts_free(&opts);
 	memfs_free(&fs);
-	if (args != argv)
-		free(args);
 	return ret;
 }

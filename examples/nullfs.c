@@ -530,22 +530,19 @@ static int parse_timeout(const char *key, const char *val, double *out)
 	return 0;
 }
 
-static void nullfs_help(void)
-{
-	printf("nullfs options:\n"
-	       "    -o size=BYTES          size of every file (default 1G; K M G T suffixes)\n"
-	       "    -o timeout=SEC         attribute and entry timeout (default 1)\n"
-	       "    -o attr_timeout=SEC    attribute timeout\n"
-	       "    -o entry_timeout=SEC   entry timeout (also of negative entries)\n"
-	       "    -o direct_io           opens bypass the page cache\n"
-	       "    -o zero                clear read replies (one memset per read)\n\n");
-	rf_opts_help();
-}
+/* The -o keys nullfs accepts (rf_opts_parse refuses any other and lists these for -h). */
+static const struct rf_opt_spec nullfs_spec[] = {
+	{ "size", "BYTES", "size of every file (default 1G; K M G T suffixes)" },
+	{ "timeout", "SEC", "attribute and entry timeout (default 1)" },
+	{ "attr_timeout", "SEC", "attribute timeout" },
+	{ "entry_timeout", "SEC", "entry timeout (also of negative entries)" },
+	{ "direct_io", NULL, "opens bypass the page cache" },
+	{ "zero", NULL, "clear read replies (one memset per read)" },
+	{ NULL, NULL, NULL },
+};
 
 static int nullfs_config(struct nullfs *fs, const struct rf_opts *opts)
 {
-	static const char *const known[] = { "size", "timeout", "attr_timeout",
-					     "entry_timeout", "direct_io", "zero" };
 	const char *v;
 	double t;
 
@@ -568,24 +565,6 @@ static int nullfs_config(struct nullfs *fs, const struct rf_opts *opts)
 		return -EINVAL;
 	fs->direct_io = rf_opts_get(opts, "direct_io", NULL);
 	fs->zero = rf_opts_get(opts, "zero", NULL);
-	if (opts->fs_opts) {
-		char *copy = strdup(opts->fs_opts), *save = NULL, *key;
-		size_t i;
-
-		for (key = copy ? strtok_r(copy, ",", &save) : NULL; key;
-		     key = strtok_r(NULL, ",", &save)) {
-			key[strcspn(key, "=")] = '\0';
-			for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-				if (!strcmp(key, known[i]))
-					break;
-			if (i == sizeof(known) / sizeof(known[0])) {
-				fprintf(stderr, "nullfs: unknown option '%s'\n", key);
-				free(copy);
-				return -EINVAL;
-			}
-		}
-		free(copy);
-	}
 	return 0;
 }
 
@@ -632,26 +611,24 @@ int main(int argc, char **argv)
 	int ret;
 
 	memset(&fs, 0, sizeof(fs));
-	/* Parse once for our own -o keys; rf_main parses again for the runtime's. */
 	rf_opts_init(&opts);
+	opts.fs_spec = nullfs_spec;
 	ret = rf_opts_parse(&opts, argc, argv);
+	if (ret == 0 && nullfs_config(&fs, &opts) < 0)
+		ret = -EINVAL;
 	if (ret != 0) {
-		if (ret > 0)
-			nullfs_help();
 		rf_opts_free(&opts);
-		return ret > 0 ? 0 : 2;
+		return ret > 0 ? 0 : 1;
 	}
-	ret = nullfs_config(&fs, &opts);
-	rf_opts_free(&opts);
-	if (ret < 0)
-		return 2;
 	ret = nullfs_setup(&fs);
 	if (ret < 0) {
 		fprintf(stderr, "nullfs: %s\n", strerror(-ret));
 		nullfs_free(&fs);
+		rf_opts_free(&opts);
 		return 1;
 	}
-	ret = rf_main(argc, argv, &nullfs_ops, sizeof(nullfs_ops), &fs);
+	ret = rf_main_opts(&opts, &nullfs_ops, sizeof(nullfs_ops), &fs);
+	rf_opts_free(&opts);
 	nullfs_free(&fs);
 	return ret;
 }

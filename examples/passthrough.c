@@ -2384,20 +2384,17 @@ static const struct rf_ops pt_ops = {
 
 /* ---- main ------------------------------------------------------------------------------- */
 
-static void usage(const char *prog)
-{
-	fprintf(stderr,
-		"usage: %s -o source=DIR [options] mountpoint\n"
-		"passthrough options:\n"
-		"    -o source=DIR          directory to mirror (required)\n"
-		"    -o cache=MODE          never | auto (default) | always\n"
-		"    -o writeback           kernel writeback cache\n"
-		"    -o passthrough         kernel passthrough of read/write/mmap (CAP_SYS_ADMIN)\n"
-		"    -o timeout=SEC         entry and attribute timeout (default per cache mode)\n"
-		"    -o negative_timeout=SEC  cache missing names (default 0: not cached)\n"
-		"    -o inode_handles       file handles instead of O_PATH fds for non-directories\n",
-		prog);
-}
+/* The -o keys passthrough accepts (rf_opts_parse refuses any other and lists these for -h). */
+static const struct rf_opt_spec pt_spec[] = {
+	{ "source", "DIR", "directory to mirror (required; or: passthrough DIR MOUNTPOINT)" },
+	{ "cache", "MODE", "never | auto (default) | always" },
+	{ "writeback", NULL, "kernel writeback cache" },
+	{ "passthrough", NULL, "kernel passthrough of read/write/mmap (CAP_SYS_ADMIN)" },
+	{ "timeout", "SEC", "entry and attribute timeout (default per cache mode)" },
+	{ "negative_timeout", "SEC", "cache missing names (default 0: not cached)" },
+	{ "inode_handles", NULL, "file handles instead of O_PATH fds for non-directories" },
+	{ NULL, NULL, NULL },
+};
 
 /* The filesystem's own -o keys (rf_opts_parse left them in opts->fs_opts). */
 static int parse_fs_opts(struct pt_fs *fs, const struct rf_opts *opts, bool *timeout_set)
@@ -2599,22 +2596,23 @@ int main(int argc, char **argv)
 	umask(0);
 
 	rf_opts_init(&opts);
+	opts.fs_spec = pt_spec;
 	ret = rf_opts_parse(&opts, argc, argv);
 	if (ret != 0) {
-		if (ret > 0)
-			usage(argv[0]);
 		rf_opts_free(&opts);
-		return ret > 0 ? 0 : 2;
+		return ret > 0 ? 0 : 1;
 	}
 	if (parse_fs_opts(&fs, &opts, &timeout_set) < 0) {
 		rf_opts_free(&opts);
-		return 2;
+		return 1;
 	}
+	if (!fs.source)
+		fs.source = opts.source;      /* mount(8)'s form: passthrough DIR MOUNTPOINT */
 	if (!fs.source) {
-		fprintf(stderr, "passthrough: missing -o source=DIR (the directory to mirror)\n");
-		usage(argv[0]);
+		fprintf(stderr, "passthrough: missing -o source=DIR, the directory to mirror "
+			"(see --help)\n");
 		rf_opts_free(&opts);
-		return 2;
+		return 1;
 	}
 	if (!timeout_set)
 		fs.timeout = fs.cache == CACHE_NEVER ? 0 : fs.cache == CACHE_AUTO ? 1.0 :
@@ -2624,7 +2622,7 @@ int main(int argc, char **argv)
 		if (fs.root_dirfd >= 0)
 			close(fs.root_dirfd);
 		rf_opts_free(&opts);
-		return 2;
+		return 1;
 	}
 	raise_nofile();
 	/* Many users: the kernel checks permissions against the mirrored modes. */
@@ -2641,6 +2639,8 @@ int main(int argc, char **argv)
 	} else {
 		fs.se = se;
 		ret = rf_session_mount(se);
+		if (ret == 0)
+			ret = rf_session_daemonize(se);
 		if (ret == 0)
 			ret = rf_session_run(se);
 		rf_session_free(se);

@@ -23,9 +23,9 @@ request: conn.c req.c reply.c stats.c
 io: backing.c notify.c lookups.c
 order: order.c reply_ref.c
 interrupt: interrupt.c
-dispatch: trace.c decode.c dispatch_names.c dispatch_files.c init.c dispatch.c
+dispatch: access.c trace.c decode.c dispatch_names.c dispatch_files.c init.c dispatch.c
 session: session.c teardown.c
-api: main.c
+api: daemon.c main.c
 '
 # ---- end of the layer list ---------------------------------------------------------------
 

@@ -221,7 +221,7 @@ else
         if [ "$transport" = uring ] && [ -n "$uring_why" ]; then skip "$name" "$uring_why"; continue; fi
         tag=order-$transport-$kind-$threads
         m=$work/$tag events=$work/$tag.events slog=$work/$tag.log
-        opts="delay_ms=300,log=$events,threads=$threads,transport=$transport"
+        opts="delay_ms=300,log=$events,threads=$threads,transport=$transport,log_level=info"
         [ "$kind" = backing ] && opts="$opts,backing"
         : > "$events"
         if ! mount_fs "$m" "$slog" "$B/tests/integration/slowfs" -o "$opts"; then
@@ -321,6 +321,181 @@ else
   if [ $rc -ne 0 ]; then
     grep -q "^FAIL  " "$work/teardown.out" || fail "teardown" "teardown.sh exit $rc"
     grep -v -E "^(PASS|SKIP)  " "$work/teardown.out" | tail -40
+  fi
+fi
+
+echo "== the program: options, daemon mode, mount(8) syntax, allow_root, EPERM fallback, logs =="
+# gone PID : wait (5 s at most) until PID is no more (a zombie counts as gone: its parent
+# is not ours to reap it).
+gone() {
+  local st
+  for _ in $(seq 50); do
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0
+    { [ -z "$st" ] || [ "$st" = Z ]; } && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# server_of MNT : the pid of the server serving MNT (its command line names MNT).
+server_of() { pgrep -f -- " $1( |\$)" | head -1; }
+if [ "$can_mount" -eq 0 ]; then
+  skip "program behaviour" "$why"
+elif [ ! -x "$B/examples/memfs" ] || [ ! -x "$B/examples/passthrough" ]; then
+  skip "program behaviour" "examples not built"
+else
+  # Other users (uid 65534 below) must reach the mount points.
+  P=$work/prog; mkdir -p "$P/src" "$P/m"; chmod 0711 "$work"; chmod 0755 "$P"
+
+  # Every example: an unknown -o key is refused, by name, exit 1, before any mount.
+  for e in hello memfs nullfs passthrough; do
+    name="$e: unknown option refused (exit 1, named, nothing mounted)"
+    extra=(); [ "$e" = passthrough ] && extra=(-o "source=$P/src")
+    "$B/examples/$e" "${extra[@]}" -f -o alow_other "$P/m" >"$P/out" 2>"$P/err"; rc=$?
+    if [ $rc -eq 1 ] && grep -q "alow_other" "$P/err" && ! grep -q " $P/m " /proc/mounts &&
+       [ -z "$(server_of "$P/m")" ]; then pass "$name"
+    else fail "$name" "exit $rc, stderr: $(head -c 300 "$P/err")"; fi
+  done
+  # -V and -h: stdout, exit 0, nothing on stderr.
+  for e in hello memfs nullfs passthrough; do
+    for a in -V -h; do
+      name="$e $a: exit 0 on stdout"
+      "$B/examples/$e" "$a" >"$P/out" 2>"$P/err"; rc=$?
+      if [ $rc -eq 0 ] && [ ! -s "$P/err" ] && grep -q "ringfuse" "$P/out"; then pass "$name"
+      else fail "$name" "exit $rc, stdout $(wc -c < "$P/out") bytes, stderr: $(head -c 200 "$P/err")"; fi
+    done
+  done
+  if "$B/examples/memfs" -h | grep -q -- "-o size=BYTES"; then pass "memfs -h lists its own keys"
+  else fail "memfs -h lists its own keys"; fi
+
+  # Daemon mode: the parent returns once the mount is live and served; the child goes on.
+  name="daemon mode: parent exits 0 with the mount live, server detached, clean unmount"
+  "$B/examples/memfs" "$P/m" >"$P/out" 2>"$P/err"; rc=$?
+  live=0
+  if grep -q " $P/m fuse.memfs " /proc/mounts && echo hi > "$P/m/f" 2>/dev/null &&
+     [ "$(cat "$P/m/f")" = hi ]; then live=1; fi
+  pid=$(server_of "$P/m")
+  sid=$(ps -o sid= -p "${pid:-0}" 2>/dev/null | tr -d ' ')
+  cwd=$(readlink "/proc/${pid:-0}/cwd" 2>/dev/null)
+  [ -n "$pid" ] && pids+=("$pid"); mounts+=("$P/m")
+  umount "$P/m" 2>/dev/null
+  if [ $rc -eq 0 ] && [ $live -eq 1 ] && [ -n "$pid" ] && [ "$sid" = "$pid" ] && [ "$cwd" = / ] &&
+     gone "$pid" && [ ! -s "$P/err" ]; then pass "$name"
+  else fail "$name" "exit $rc, live $live, pid '$pid' sid '$sid' cwd '$cwd', stderr: $(head -c 300 "$P/err")"; fi
+  name="daemon mode: a bad mount point fails in the parent, with the reason, no child left"
+  "$B/examples/memfs" "$P/missing" >"$P/out" 2>"$P/err"; rc=$?
+  if [ $rc -ne 0 ] && grep -q "$P/missing" "$P/err" && [ -z "$(server_of "$P/missing")" ]; then
+    pass "$name"
+  else fail "$name" "exit $rc, stderr: $(head -c 300 "$P/err")"; fi
+
+  # mount(8)'s calling convention, through mount.fuse3 (what fstab and mount -t fuse.memfs
+  # run): "memfs SOURCE MOUNTPOINT -o opts"; the source becomes the fsname.
+  name="mount.fuse3 memfs: source as fsname, type fuse.memfs, options kept"
+  if ! command -v mount.fuse3 >/dev/null; then skip "$name" "mount.fuse3 not installed (fuse3)"
+  else
+    mkdir -p "$P/bin"; ln -sf "$(realpath "$B/examples/memfs")" "$P/bin/memfs"
+    PATH="$P/bin:$PATH" mount.fuse3 mysource "$P/m" -t fuse.memfs -o size=16m,noexec,x-test.opt \
+      >"$P/out" 2>"$P/err"; rc=$?
+    line=$(grep " $P/m " /proc/mounts)
+    pid=$(server_of "$P/m"); [ -n "$pid" ] && pids+=("$pid")
+    echo data > "$P/m/g" 2>/dev/null; got=$(cat "$P/m/g" 2>/dev/null)
+    umount "$P/m" 2>/dev/null
+    case "$line" in
+      "mysource $P/m fuse.memfs "*noexec*)
+        if [ $rc -eq 0 ] && [ "$got" = data ] && gone "${pid:-0}"; then pass "$name"
+        else fail "$name" "exit $rc, read '$got', server '$pid'"; fi ;;
+      *) fail "$name" "exit $rc, /proc/mounts: '$line', stderr: $(head -c 300 "$P/err")" ;;
+    esac
+    rm -rf "$P/bin"
+  fi
+  name="passthrough through mount(8)'s syntax: passthrough SOURCE MOUNTPOINT"
+  echo mirrored > "$P/src/file"
+  "$B/examples/passthrough" "$P/src" "$P/m" >"$P/out" 2>"$P/err"; rc=$?
+  line=$(grep " $P/m " /proc/mounts); pid=$(server_of "$P/m"); [ -n "$pid" ] && pids+=("$pid")
+  got=$(cat "$P/m/file" 2>/dev/null)
+  umount "$P/m" 2>/dev/null
+  if [ $rc -eq 0 ] && [ "$got" = mirrored ] && [ "${line%% *}" = "$P/src" ] && gone "${pid:-0}"; then
+    pass "$name"
+  else fail "$name" "exit $rc, read '$got', /proc/mounts '$line', stderr: $(head -c 300 "$P/err")"; fi
+
+  # allow_root mounted by root: root alone (the kernel sees allow_other; the runtime refuses).
+  name="allow_root: uid 65534 gets EACCES, root gets in"
+  if mount_fs "$P/m" "$P/ar.log" "$B/examples/memfs" -o allow_root; then
+    echo x > "$P/m/x"; chmod 0644 "$P/m/x"
+    out=$(setpriv --reuid=65534 --regid=65534 --clear-groups stat "$P/m/x" 2>&1); urc=$?
+    rrc=0; stat "$P/m/x" >/dev/null || rrc=$?
+    opts_line=$(grep " $P/m " /proc/mounts)
+    unmount_fs "$P/m"; src=$?
+    if [ $urc -ne 0 ] && [[ "$out" == *"Permission denied"* ]] && [ $rrc -eq 0 ] && [ $src -eq 0 ] &&
+       [[ "$opts_line" == *allow_other* ]]; then pass "$name"
+    else fail "$name" "uid 65534: exit $urc '$out'; root: $rrc; server exit $src; $opts_line"; fi
+  else
+    fail "$name" "did not mount"
+  fi
+
+  # A clean unmount, at the default log level: nothing logged, exit 0 (both transports).
+  for transport in dev uring; do
+    name="clean unmount logs nothing above info (transport=$transport)"
+    if [ "$transport" = uring ] && [ -n "$uring_why" ]; then skip "$name" "$uring_why"; continue; fi
+    if mount_fs "$P/m" "$P/clean.log" "$B/examples/memfs" -o transport=$transport,threads=2; then
+      echo x > "$P/m/x"; cat "$P/m/x" >/dev/null
+      unmount_fs "$P/m"; src=$?
+      if [ $src -eq 0 ] && [ ! -s "$P/clean.log" ]; then pass "$name"
+      else fail "$name" "server exit $src, log: $(head -c 300 "$P/clean.log")"; fi
+    else
+      fail "$name" "did not mount"
+    fi
+  done
+
+  # An abort (fusectl) is not a clean end: the server says so and exits non-zero.
+  name="abort through fusectl: said in the log, exit 1, mount gone"
+  if [ ! -d /sys/fs/fuse/connections ] || ! grep -q " /sys/fs/fuse/connections fusectl" /proc/mounts; then
+    skip "$name" "fusectl is not mounted at /sys/fs/fuse/connections"
+  elif mount_fs "$P/m" "$P/abort.log" "$B/examples/memfs"; then
+    echo x > "$P/m/x"
+    echo 1 > "/sys/fs/fuse/connections/$(stat -c %d "$P/m")/abort"
+    unmount_fs "$P/m" 2>/dev/null; src=$?     # the server unmounts it itself
+    if [ $src -eq 1 ] && grep -q "aborted" "$P/abort.log" && ! grep -q " $P/m " /proc/mounts; then
+      pass "$name"
+    else fail "$name" "server exit $src, log: $(head -c 300 "$P/abort.log")"; fi
+  else
+    fail "$name" "did not mount"
+  fi
+
+  # mount(2) refused (EPERM: not root, no CAP_SYS_ADMIN): fusermount3 mounts instead, with
+  # every mount flag. In a private mount namespace whose /dev/fuse node the user may open
+  # (fusermount3 opens it with the user's rights), so nothing shows outside.
+  name="EPERM from mount(2): fusermount3 mounts, sync and dirsync kept"
+  if ! command -v fusermount3 >/dev/null || ! command -v unshare >/dev/null ||
+     ! command -v setpriv >/dev/null; then skip "$name" "needs fusermount3, unshare, setpriv"
+  elif [ "$(id -u)" -ne 0 ]; then skip "$name" "needs root to set up the namespace"
+  else
+    mkdir -p "$P/ns/dev" "$P/ns/m"; chown 65534:65534 "$P/ns/m"
+    cat > "$P/ns/run.sh" <<EOF
+set -u
+mount -t tmpfs -o mode=0755 tmpfs "$P/ns/dev" && mknod -m 0666 "$P/ns/dev/fuse" c 10 229 &&
+  mount --bind "$P/ns/dev/fuse" /dev/fuse || { echo "namespace setup failed"; exit 3; }
+as() { setpriv --reuid=65534 --regid=65534 --clear-groups "\$@"; }
+as "$B/examples/memfs" -o sync,dirsync,log_level=info "$P/ns/m" 2>"$P/ns/err"; rc=\$?
+line=\$(grep " $P/ns/m " /proc/self/mounts)
+pid=\$(pgrep -f -- " $P/ns/m\\\$" | head -1)
+as sh -c 'echo x > "$P/ns/m/f" && cat "$P/ns/m/f"' >/dev/null 2>&1; io=\$?
+as fusermount3 -u "$P/ns/m"
+for _ in \$(seq 50); do
+  [ -n "\$pid" ] && [ "\$(awk '{print \$3}' /proc/\$pid/stat 2>/dev/null)" = S ] || break; sleep 0.1
+done
+echo "rc=\$rc io=\$io line=\$line"
+case "\$line" in *sync*dirsync*user_id=65534*) ;; *) exit 1 ;; esac
+[ \$rc -eq 0 ] && [ \$io -eq 0 ] && grep -q "through fusermount3" "$P/ns/err"
+EOF
+    out=$(unshare -m --propagation private bash "$P/ns/run.sh" 2>&1); rc=$?
+    if [ $rc -eq 0 ]; then pass "$name"
+    else fail "$name" "$out; server: $(head -c 300 "$P/ns/err" 2>/dev/null)"; fi
+    name="no privilege at all (CAP_SYS_ADMIN dropped from the bounding set): exit 1, said why"
+    setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin "$B/examples/memfs" "$P/m" \
+      >"$P/out" 2>"$P/err"; rc=$?
+    if [ $rc -eq 1 ] && grep -q "fusermount3" "$P/err" && ! grep -q " $P/m " /proc/mounts &&
+       [ -z "$(server_of "$P/m")" ]; then pass "$name"
+    else fail "$name" "exit $rc, stderr: $(head -c 300 "$P/err")"; fi
   fi
 fi
 

@@ -61,16 +61,32 @@ struct statx;               /* <sys/stat.h> declares it only with _GNU_SOURCE */
  * =================================================================================== */
 
 /*
+ * One -o key a filesystem accepts, for rf_opts_parse (as fuse_opt's templates): declared
+ * in a table that ends with an entry whose key is NULL, and given in opts->fs_spec.
+ */
+struct rf_opt_spec {
+	const char *key;            /* the key, e.g. "size" */
+	const char *value;          /* NULL: a bare flag ("-o zero"); else the name of its value
+	                             * for -h ("BYTES"): the key then needs "key=VALUE" */
+	const char *help;           /* one line for -h (NULL: not listed) */
+};
+
+/*
  * What a session needs to mount and negotiate. Fill with rf_opts_init() and then
- * rf_opts_parse() (command line) or by hand. Strings are copied by rf_session_new().
+ * rf_opts_parse() (command line) or by hand. Strings are copied by rf_session_new(),
+ * except source, which is for the filesystem to read before rf_opts_free().
  */
 struct rf_opts {
 	/* public */
 	const char *mountpoint;     /* where to mount (required for rf_session_mount) */
-	const char *fsname;         /* -o fsname=  (source column of /proc/mounts) */
-	const char *subtype;        /* -o subtype= (fuse.<subtype>) */
-	int foreground;             /* -f: do not daemonize (ringfuse never daemonizes itself) */
-	int debug;                  /* -d: log every request and reply to stderr (implies -f) */
+	const char *fsname;         /* -o fsname=  (source column of /proc/mounts; default:
+	                             * the source argument, else the program's name) */
+	const char *subtype;        /* -o subtype= (fuse.<subtype>; default: the program's
+	                             * name, as program_invocation_short_name has it) */
+	int foreground;             /* -f: stay in the foreground (rf_session_daemonize does
+	                             * nothing); rf_opts_parse leaves it 0 without -f or -d */
+	int debug;                  /* -d: log every request and reply (implies -f and
+	                             * log_level=debug) */
 	int allow_other;            /* -o allow_other */
 	int default_permissions;    /* -o default_permissions (kernel checks modes) */
 	int read_only;              /* -o ro */
@@ -88,8 +104,18 @@ struct rf_opts {
 	uint32_t uring_depth;       /* -o uring_depth=N: entries per kernel queue (16) */
 	uint32_t grace_ms;          /* -o grace_ms=N: at teardown, how long requests in service
 	                             * may take before their backing I/O is cancelled (5000) */
-	const char *fs_opts;        /* -o keys ringfuse does not know, comma separated, for the
-	                             * filesystem (see rf_opts_get); NULL if none */
+	const char *fs_opts;        /* the filesystem's -o keys (declared in fs_spec), comma
+	                             * separated (see rf_opts_get); NULL if none */
+	int allow_root;             /* -o allow_root: the mounting user and root only. The
+	                             * kernel has no such flag: the mount gets allow_other and
+	                             * the runtime answers EACCES to every other uid */
+	int log_level;              /* -o log_level=error|warn|info|debug (RF_LOG_*; -d: debug);
+	                             * 0: not given. rf_opts_parse applies it (rf_log_set_level) */
+	const char *source;         /* the first of two positional arguments, as mount(8) and
+	                             * mount.fuse3 call a filesystem: "PROG SOURCE MOUNTPOINT
+	                             * -o opts". Also the default fsname. NULL if not given */
+	const struct rf_opt_spec *fs_spec; /* in: the filesystem's -o keys (NULL: none). Any
+	                             * other key that ringfuse does not know is an error */
 	/* private */
 	char *_owned;               /* storage behind the strings above, from rf_opts_parse */
 };
@@ -104,10 +130,16 @@ struct rf_opts {
 void rf_opts_init(struct rf_opts *opts);
 
 /*
- * Parse a FUSE-style command line: "prog [-f] [-d] [-s] [-o opt[,opt...]] mountpoint".
- * -s means one thread. Unknown -o keys are kept in opts->fs_opts for the filesystem; an
- * unknown dash option or a missing mountpoint returns -EINVAL with a message on stderr.
- * "-h"/"--help" prints the generic options and returns 1. Free with rf_opts_free().
+ * Parse a FUSE-style command line:
+ *	prog [-f] [-d] [-s] [-o opt[,opt...]] [source] mountpoint
+ * -f stays in the foreground, -d is -f plus log_level=debug, -s means one thread. Every -o
+ * key must be one of ringfuse's (rf_opts_help) or declared in opts->fs_spec (set it before
+ * the call), with a value exactly when its declaration has one; those of fs_spec are kept
+ * in opts->fs_opts. mount(8)'s "defaults" and "x-*" keys are accepted and ignored.
+ * Returns 0; or -EINVAL (an unknown or malformed option, named in the message, a missing
+ * mountpoint) with a message through the log (rf_log_set); or 1 when the command line
+ * asked for -h/--help or -V/--version, which was printed on stdout (the program should
+ * then exit 0 without mounting). Free with rf_opts_free() in every case.
  */
 int rf_opts_parse(struct rf_opts *opts, int argc, char **argv);
 void rf_opts_free(struct rf_opts *opts);
@@ -119,8 +151,9 @@ void rf_opts_free(struct rf_opts *opts);
  */
 int rf_opts_get(const struct rf_opts *opts, const char *key, const char **value);
 
-/* Print the generic options (for a filesystem's own --help). */
+/* Print ringfuse's options on stdout (rf_opts_parse does it for -h, after @spec's). */
 void rf_opts_help(void);
+
 
 /* ===================================================================================
  * Loop: one thread, one io_uring
@@ -439,9 +472,11 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 		   const struct rf_opts *opts, struct rf_session **out);
 
 /*
- * Mount at opts->mountpoint: with mount(2) when privileged, otherwise through fusermount3
- * (which passes the device fd back; needed for auto_unmount). Returns 0 or -errno with a
- * message on stderr (missing mountpoint, no /dev/fuse, permission...).
+ * Mount at opts->mountpoint: with mount(2), or through fusermount3 when mount(2) is not
+ * permitted (no CAP_SYS_ADMIN; fusermount3 passes the device fd back) and for
+ * auto_unmount. The type is fuse.<subtype>, the source fsname (see struct rf_opts).
+ * Returns 0 or -errno with a message through the log (missing mountpoint, no /dev/fuse,
+ * permission...).
  */
 int rf_session_mount(struct rf_session *se);
 
@@ -486,11 +521,35 @@ void *rf_session_userdata(const struct rf_session *se);
 int rf_session_run(struct rf_session *se);
 
 /*
- * Everything main() of a simple filesystem needs: parse argv, create, mount, run, free.
- * Returns a process exit status (0 on a clean unmount).
+ * Daemon mode, between rf_session_mount() and rf_session_run(), for a session whose
+ * options were not -f (opts.foreground; with -f it does nothing and returns 0). Forks:
+ * the child detaches (setsid, chdir "/", stdin/stdout/stderr to /dev/null once it is
+ * serving) and returns 0, to go on with rf_session_run(); the parent never returns: it
+ * exits 0 once the child serves the kernel's INIT (the mount is live and answered; the
+ * kernel holds other requests until the INIT reply), or exits non-zero if the child ended
+ * before that, unmounting what it left. Until INIT the child's messages still reach the
+ * terminal; after it, the default log goes to syslog. It wraps the session's rf_ops.init
+ * to know that moment, so one session per process detaches. Call it before any thread
+ * is created (before rf_session_run). Returns -errno if it could not fork.
+ */
+int rf_session_daemonize(struct rf_session *se);
+
+/*
+ * Everything main() of a simple filesystem needs: parse argv (no filesystem options:
+ * every -o key must be ringfuse's), create, mount, detach unless -f, run, free.
+ * Returns a process exit status: 0 after a clean unmount or a signal (or -h, -V), 1 on
+ * any error, an abort of the connection (fusectl) included.
  */
 int rf_main(int argc, char **argv, const struct rf_ops *ops, size_t ops_size,
 	    void *userdata);
+
+/*
+ * rf_main for options already parsed by rf_opts_parse (with the filesystem's fs_spec):
+ * create, mount, detach unless -f, run, free. @opts stays the caller's (rf_opts_free).
+ * Returns a process exit status, as rf_main.
+ */
+int rf_main_opts(const struct rf_opts *opts, const struct rf_ops *ops, size_t ops_size,
+		 void *userdata);
 
 /* ===================================================================================
  * Requests and replies
@@ -773,10 +832,23 @@ int rf_stats_json(const struct rf_stats *st, char *buf, size_t size);
  * Logging
  * =================================================================================== */
 
+/*
+ * Every message of the runtime goes through one sink: stderr ("ringfuse: ...") by default,
+ * syslog once rf_session_daemonize() detached, or the application's rf_log_set callback.
+ * A message above the level (default RF_LOG_WARNING) is dropped before it is formatted.
+ * What each level means: ERR, the runtime or a session failed; WARNING, something went
+ * wrong that it coped with; INFO, events of a normal life (transport, signals, a clean
+ * unmount); DEBUG, per request detail (-d).
+ */
 enum rf_log_level { RF_LOG_ERR = 3, RF_LOG_WARNING = 4, RF_LOG_INFO = 6, RF_LOG_DEBUG = 7 };
 typedef void (*rf_log_cb)(enum rf_log_level level, const char *msg, void *data);
-/* Send ringfuse's log lines to @cb (default: stderr, "ringfuse: ..."). Process-wide. */
+/* Send ringfuse's log lines to @cb (NULL: back to the default sink). Process-wide. */
 void rf_log_set(rf_log_cb cb, void *data);
+/* Drop messages above @level from now on. Process-wide; any thread. */
+void rf_log_set_level(enum rf_log_level level);
+enum rf_log_level rf_log_get_level(void);
+/* Log one line through the same sink and level (for filesystems; no trailing newline). */
+void rf_log(enum rf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #ifdef __cplusplus
 }

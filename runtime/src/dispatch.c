@@ -161,6 +161,8 @@ void rf__dispatch(struct rf_req *req)
 		rf_reply_err(req, -EIO);
 		return;
 	}
+	if (rf__access_refused(req))
+		return;
 	decode = decoder_of(req->in.opcode);
 	if (!decode) {
 		if (se->debug || !rf__opinfo(req->in.opcode)->name)

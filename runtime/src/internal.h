@@ -166,6 +166,8 @@ struct rf_session {
 	bool fusermount;                 /* mounted through fusermount3 */
 	int fusermount_sock;             /* kept open for auto_unmount, else -1 */
 	char *mountpoint;                /* realpath of the mount point */
+	uid_t owner;                     /* who mounted (mount.c): allow_root's user */
+	bool aborted;                    /* the kernel ended it with the mount in place (mount.c) */
 	bool debug;
 
 	struct rf_conn conn;
@@ -329,6 +331,8 @@ void rf__interrupt_flush(struct rf_session *se, struct rf_loop *loop);
 void rf__dispatch(struct rf_req *req);
 /* Re-run the decoder and handler of a request that was parked. */
 void rf__dispatch_resume(struct rf_req *req);
+/* allow_root: EACCES to callers but the owner and root; true if it replied. access.c */
+bool rf__access_refused(struct rf_req *req);
 
 /* ==== session layer: session.c, teardown.c =========================================== */
 

@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.c - where ringfuse's messages go: stderr by default, or the application's sink.
+ * log.c - where ringfuse's messages go: stderr by default, syslog once the program
+ * detached (daemon.c), or the application's sink; and which levels pass.
  */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <syslog.h>
 
 #include "internal.h"
+#include "cli.h"
 
 static rf_log_cb log_cb;
 static void *log_data;
+static atomic_int log_level = RF_LOG_WARNING;
+static bool log_syslog;
 
 void rf_log_set(rf_log_cb cb, void *data)
 {
@@ -16,16 +22,51 @@ void rf_log_set(rf_log_cb cb, void *data)
 	log_data = data;
 }
 
-void rf__log(enum rf_log_level level, const char *fmt, ...)
+void rf_log_set_level(enum rf_log_level level)
+{
+	atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+enum rf_log_level rf_log_get_level(void)
+{
+	return (enum rf_log_level)atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+void rf__log_to_syslog(const char *ident)
+{
+	openlog(ident, LOG_PID, LOG_DAEMON);
+	log_syslog = true;
+}
+
+static void vlog(enum rf_log_level level, const char *fmt, va_list ap)
 {
 	char msg[1024];
+
+	if ((int)level > atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_cb)
+		log_cb(level, msg, log_data);
+	else if (log_syslog)
+		syslog((int)level, "%s", msg);   /* RF_LOG_* are syslog's numbers */
+	else
+		fprintf(stderr, "ringfuse: %s\n", msg);
+}
+
+void rf__log(enum rf_log_level level, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vlog(level, fmt, ap);
 	va_end(ap);
-	if (log_cb)
-		log_cb(level, msg, log_data);
-	else
-		fprintf(stderr, "ringfuse: %s\n", msg);
+}
+
+void rf_log(enum rf_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mount.c - getting a /dev/fuse fd attached to a mount point, and letting go of it.
- * As root without auto_unmount: open /dev/fuse and mount(2). Otherwise: fusermount3, which
- * mounts for us and passes the fd back over a socket (and, with auto_unmount, stays to
- * unmount when we die). The fd is O_NONBLOCK from the start and never toggled
- * (docs/kernel-notes.md §2.4: clearing it under queued ring reads deadlocks the loop).
+ * First open /dev/fuse and mount(2); when that needs a privilege we lack (EPERM), or with
+ * auto_unmount: fusermount3, which mounts for us and passes the fd back over a socket
+ * (and, with auto_unmount, stays to unmount when we die). The fd is O_NONBLOCK from the
+ * start and never toggled (docs/kernel-notes.md §2.4: clearing it under queued ring reads
+ * deadlocks the loop).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,25 +23,42 @@
 
 #define FUSERMOUNT "fusermount3"
 
-/* The options both mount paths share, comma separated, into @buf. */
+/* The options both mount paths share, comma separated, into @buf. allow_root mounts with
+ * allow_other: the kernel has no allow_root, the runtime enforces it (access.c). */
 static int common_opts(const struct rf_session *se, char *buf, size_t cap)
 {
 	const struct rf_opts *o = &se->opts;
 	int n;
 
-	n = snprintf(buf, cap, "%s%s%s", o->allow_other ? ",allow_other" : "",
-		     o->default_permissions ? ",default_permissions" : "", "");
+	n = snprintf(buf, cap, "%s%s", o->allow_other || o->allow_root ? ",allow_other" : "",
+		     o->default_permissions ? ",default_permissions" : "");
 	if (o->max_read)
 		n += snprintf(buf + n, cap > (size_t)n ? cap - (size_t)n : 0, ",max_read=%u",
 			      o->max_read);
 	return (size_t)n < cap ? 0 : -E2BIG;
 }
 
+/* The program's name, as mount(8) users expect in the type (fuse.NAME) and source. */
+static const char *prog_name(void)
+{
+	return *program_invocation_short_name ? program_invocation_short_name : "ringfuse";
+}
+
 static const char *fs_source(const struct rf_session *se)
 {
-	if (se->opts.fsname)
-		return se->opts.fsname;
-	return se->opts.subtype ? se->opts.subtype : "ringfuse";
+	return se->opts.fsname && *se->opts.fsname ? se->opts.fsname : prog_name();
+}
+
+static const char *fs_subtype(const struct rf_session *se)
+{
+	return se->opts.subtype && *se->opts.subtype ? se->opts.subtype : prog_name();
+}
+
+/* The kernel's answer when mounting needs a privilege we lack; fusermount3 (set-uid root)
+ * may still do it. */
+static bool needs_privilege(int err)
+{
+	return err == -EPERM || err == -EACCES;
 }
 
 static int mount_direct(struct rf_session *se, const struct stat *st)
@@ -51,7 +69,9 @@ static int mount_direct(struct rf_session *se, const struct stat *st)
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
-		rf__err("cannot open /dev/fuse: %s (is the fuse module loaded?)", strerror(errno));
+		if (!needs_privilege(ret))
+			rf__err("cannot open /dev/fuse: %s (is the fuse module loaded?)",
+				strerror(errno));
 		return ret;
 	}
 	ret = common_opts(se, extra, sizeof(extra));
@@ -59,11 +79,12 @@ static int mount_direct(struct rf_session *se, const struct stat *st)
 		goto fail;
 	snprintf(data, sizeof(data), "fd=%d,rootmode=%o,user_id=%u,group_id=%u%s", fd,
 		 st->st_mode & S_IFMT, getuid(), getgid(), extra);
-	snprintf(type, sizeof(type), "fuse%s%s", se->opts.subtype ? "." : "",
-		 se->opts.subtype ? se->opts.subtype : "");
+	snprintf(type, sizeof(type), "fuse.%s", fs_subtype(se));
 	if (mount(fs_source(se), se->mountpoint, type, se->opts.mount_flags, data) < 0) {
 		ret = -errno;
-		rf__err("mount of %s on %s failed: %s", type, se->mountpoint, strerror(errno));
+		if (!needs_privilege(ret))
+			rf__err("mount of %s on %s failed: %s", type, se->mountpoint,
+				strerror(errno));
 		goto fail;
 	}
 	se->fd = fd;
@@ -126,8 +147,7 @@ static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
 		}
 		argv[0] = (char *)FUSERMOUNT;
 		execvp(FUSERMOUNT, argv);
-		fprintf(stderr, "ringfuse: cannot run " FUSERMOUNT ": %s\n", strerror(errno));
-		_exit(127);
+		_exit(127);   /* the parent tells (wait_child's 127) */
 	}
 	return pid;
 }
@@ -142,24 +162,72 @@ static int wait_child(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+/* Append ",key=value" to @buf with ',' and '\\' escaped, as fusermount3 unescapes them: a
+ * name must not smuggle options into a set-uid program's command line. */
+static size_t add_escaped(char *buf, size_t len, size_t cap, const char *key, const char *val)
+{
+	len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, ",%s=", key);
+	for (; *val && len + 2 < cap; val++) {
+		if (*val == ',' || *val == '\\')
+			buf[len++] = '\\';
+		buf[len++] = *val;
+	}
+	if (len < cap)
+		buf[len] = '\0';
+	return *val ? cap : len;
+}
+
+/* Mount flags as fusermount3 reads them: every MS_* flag ringfuse parses survives this
+ * path too (sync and dirsync were once dropped here). */
+static size_t add_flags(char *buf, size_t cap, unsigned long flags)
+{
+	/* fusermount3 refuses "suid" and "dev" from users (off_root): only root asks. */
+	static const struct {
+		unsigned long flag;
+		const char *on, *off;
+		bool off_root;
+	} names[] = {
+		{ MS_RDONLY, "ro", "rw", false },         { MS_NOSUID, "nosuid", "suid", true },
+		{ MS_NODEV, "nodev", "dev", true },       { MS_NOEXEC, "noexec", NULL, false },
+		{ MS_NOATIME, "noatime", NULL, false },   { MS_NODIRATIME, "nodiratime", NULL, false },
+		{ MS_RELATIME, "relatime", NULL, false }, { MS_STRICTATIME, "strictatime", NULL, false },
+		{ MS_SYNCHRONOUS, "sync", NULL, false },  { MS_DIRSYNC, "dirsync", NULL, false },
+		{ MS_LAZYTIME, "lazytime", NULL, false },
+	};
+	size_t len = 0, i;
+	const char *name;
+
+	for (i = 0; i < RF_ARRAY_SIZE(names); i++) {
+		bool on = flags & names[i].flag;
+
+		name = on ? names[i].on : names[i].off;
+		if (!name || (!on && names[i].off_root && geteuid() != 0))
+			continue;
+		len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s",
+					len ? "," : "", name);
+	}
+	return len;
+}
+
 static int mount_fusermount(struct rf_session *se)
 {
 	char opts[1536], extra[512];
 	char *argv[] = { NULL, "-o", opts, "--", se->mountpoint, NULL };
 	const struct rf_opts *o = &se->opts;
 	int sv[2], fd, ret, flags;
+	size_t len;
 	pid_t pid;
 
 	ret = common_opts(se, extra, sizeof(extra));
 	if (ret < 0)
 		return ret;
-	snprintf(opts, sizeof(opts), "%s%s%s%s%s,fsname=%s%s%s%s%s", o->read_only ? "ro" : "rw",
-		 (o->mount_flags & MS_NOSUID) ? ",nosuid" : "",
-		 (o->mount_flags & MS_NODEV) ? ",nodev" : "",
-		 (o->mount_flags & MS_NOEXEC) ? ",noexec" : "",
-		 (o->mount_flags & MS_NOATIME) ? ",noatime" : "", fs_source(se),
-		 o->subtype ? ",subtype=" : "", o->subtype ? o->subtype : "", extra,
-		 o->auto_unmount ? ",auto_unmount" : "");
+	len = add_flags(opts, sizeof(opts), o->mount_flags);
+	len = add_escaped(opts, len, sizeof(opts), "fsname", fs_source(se));
+	len = add_escaped(opts, len, sizeof(opts), "subtype", fs_subtype(se));
+	len += (size_t)snprintf(opts + len, len < sizeof(opts) ? sizeof(opts) - len : 0, "%s%s",
+				extra, o->auto_unmount ? ",auto_unmount" : "");
+	if (len >= sizeof(opts))
+		return -E2BIG;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	pid = spawn_fusermount(argv, sv[1], o->auto_unmount);
@@ -171,8 +239,12 @@ static int mount_fusermount(struct rf_session *se)
 	fd = receive_fd(sv[0]);
 	ret = wait_child(pid);
 	if (fd < 0) {
-		rf__err(FUSERMOUNT " did not mount %s (exit %d): %s", se->mountpoint, ret,
-			strerror(-fd));
+		if (ret == 127)
+			rf__err("cannot run " FUSERMOUNT " to mount %s: not found in PATH "
+				"(Debian: apt-get install fuse3)", se->mountpoint);
+		else
+			rf__err(FUSERMOUNT " did not mount %s (exit %d): %s", se->mountpoint,
+				ret, fd == -ECONNRESET ? "see its message above" : strerror(-fd));
 		close(sv[0]);
 		return fd == -ECONNRESET ? -EIO : fd;
 	}
@@ -220,14 +292,57 @@ int rf__mount(struct rf_session *se)
 	se->mountpoint = strdup(path);
 	if (!se->mountpoint)
 		return -ENOMEM;
-	if (geteuid() == 0 && !se->opts.auto_unmount)
-		return mount_direct(se, &st);
+	se->owner = getuid();
+	/* mount(2) first, as libfuse does: it needs CAP_SYS_ADMIN (root, or a user namespace
+	 * that owns the mount namespace); without it, fusermount3 mounts for us. auto_unmount
+	 * needs fusermount3 in any case: it stays behind to unmount. */
+	if (!se->opts.auto_unmount) {
+		int ret = mount_direct(se, &st);
+
+		if (!needs_privilege(ret))
+			return ret;
+		rf__info("mount(2) of %s: %s; mounting through " FUSERMOUNT, path, strerror(-ret));
+	}
 	return mount_fusermount(se);
 }
 
 int rf_session_mount(struct rf_session *se)
 {
 	return rf__mount(se);
+}
+
+/* Whether a FUSE filesystem is mounted at @path in our namespace: /proc/self/mountinfo's
+ * 5th field (space, tab, newline and backslash octal-escaped), type after " - ". */
+static bool fuse_mounted_at(const char *path)
+{
+	char line[4096], mp[PATH_MAX + 1];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		const char *p = line, *type;
+		size_t n = 0;
+		int field;
+
+		for (field = 0; field < 4 && p; field++) {
+			p = strchr(p, ' ');
+			p = p ? p + 1 : NULL;
+		}
+		for (; p && *p && *p != ' ' && n < PATH_MAX; p++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+				mp[n++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 3;
+			} else {
+				mp[n++] = *p;
+			}
+		}
+		mp[n] = '\0';
+		type = p ? strstr(p, " - ") : NULL;
+		found = type && !strcmp(mp, path) && !strncmp(type + 3, "fuse", 4);
+	}
+	if (f)
+		fclose(f);
+	return found;
 }
 
 int rf__unmount(struct rf_session *se)
@@ -237,6 +352,15 @@ int rf__unmount(struct rf_session *se)
 	if (!se->mounted)
 		return 0;
 	se->mounted = false;
+	/* Once served, the connection ends without our asking for two reasons: an unmount,
+	 * which takes the mount away first, or an abort (fusectl, a forced shutdown), which
+	 * leaves a dead mount behind. The second is not a normal end: say so. */
+	if (atomic_load(&se->initialized) && !atomic_load(&se->exit_requested) &&
+	    fuse_mounted_at(se->mountpoint)) {
+		se->aborted = true;
+		rf__err("the connection to %s was aborted with the mount in place; unmounting it",
+			se->mountpoint);
+	}
 	if (se->fusermount) {
 		char *argv[] = { NULL, "-u", "-q", "-z", "--", se->mountpoint, NULL };
 		pid_t pid = spawn_fusermount(argv, -1, false);

@@ -407,6 +407,10 @@ static int make_pipes(void)
 
 int main(int argc, char **argv)
 {
+	static const struct rf_opt_spec spec[] = {
+		{ "log", "PATH", "append events to PATH (or: abortfs client MNT LOG)" },
+		{ NULL, NULL, NULL },
+	};
 	struct rf_session *se;
 	struct rf_opts opts;
 	const char *logpath = NULL;
@@ -417,10 +421,9 @@ int main(int argc, char **argv)
 		return client(argv[2], argv[3]);
 
 	rf_opts_init(&opts);
+	opts.fs_spec = spec;
 	ret = rf_opts_parse(&opts, argc, argv);
 	if (ret != 0) {
-		if (ret > 0)
-			fprintf(stderr, "abortfs: -o log=PATH; or: abortfs client MNT LOG\n");
 		rf_opts_free(&opts);
 		return ret > 0 ? 0 : 2;
 	}

@@ -379,6 +379,12 @@ static const struct rf_ops slow_ops = {
 
 int main(int argc, char **argv)
 {
+	static const struct rf_opt_spec spec[] = {
+		{ "delay_ms", "N", "slow READ delay (500)" },
+		{ "log", "PATH", "append events to PATH" },
+		{ "backing", NULL, "slow READs run on a worker (rf_backing_call)" },
+		{ NULL, NULL, NULL },
+	};
 	struct rf_session *se;
 	struct rf_opts opts;
 	const char *v;
@@ -386,12 +392,9 @@ int main(int argc, char **argv)
 	int ret;
 
 	rf_opts_init(&opts);
+	opts.fs_spec = spec;
 	ret = rf_opts_parse(&opts, argc, argv);
 	if (ret != 0) {
-		if (ret > 0)
-			printf("slowfs options:\n    -o delay_ms=N   slow READ delay (500)\n"
-			       "    -o log=PATH     append events to PATH\n"
-			       "    -o backing      slow READs run on a worker (rf_backing_call)\n");
 		rf_opts_free(&opts);
 		return ret > 0 ? 0 : 2;
 	}

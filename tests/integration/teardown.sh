@@ -182,7 +182,7 @@ iter() {
   WHY="" STOP_MS=0 FDS=0 VARIANT=$trig
   mountpoint -q "$ext" || mount "$loopdev" "$ext" || { WHY="cannot mount the ext4"; return 1; }
 
-  "$PT" -f -o "source=$ext/src,cache=$cache,threads=$thr,transport=$tr" "$mnt" > "$tag.srv" 2>&1 &
+  "$PT" -f -o "source=$ext/src,cache=$cache,threads=$thr,transport=$tr,log_level=info" "$mnt" > "$tag.srv" 2>&1 &
   srv=$!
   if ! wait_for 10000 fuse_mounted "$mnt"; then
     WHY="the server did not mount"; tail -5 "$tag.srv" | sed 's/^/    /'

@@ -84,6 +84,7 @@ void fk_setup(struct fk *fk, const struct rf_ops *ops, void *userdata,
 	log_n = 0;
 	pthread_mutex_unlock(&log_lock);
 	rf_log_set(log_cb, NULL);
+	rf_log_set_level(RF_LOG_DEBUG);      /* every level is captured, as before levels */
 
 	fk->rbuf_size = FK_RBUF_SIZE;
 	fk->rbuf = malloc(fk->rbuf_size);
