@@ -2,7 +2,7 @@
  * The process-level helpers of libfuse 3.14: fuse_set_signal_handlers and
  * fuse_remove_signal_handlers (HUP/INT/TERM end the session's loop), fuse_daemonize, and
  * fuse_version/fuse_pkgversion. Ending the loop itself is the session core's business
- * (rf3__session_exit_from_signal, fuse3_internal.h).
+ * (rf_fuse3_exit_from_signal, fuse3_signal.h).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2 */
@@ -10,7 +10,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
-#include "fuse3_internal.h"
+#include "fuse3_signal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +29,7 @@ static void exit_on_signal(int sig)
 	struct fuse_session *se = atomic_load(&signal_session);
 
 	if (se)
-		rf3__session_exit_from_signal(se, sig);
+		rf_fuse3_exit_from_signal(se, sig);
 }
 
 /* SIGPIPE gets a handler that does nothing rather than SIG_IGN: the effect is the same for
