@@ -121,6 +121,7 @@ struct fuse_session {
 	atomic_bool in_loop;
 	atomic_int exited;
 	int error;                  /* what the loop functions return (INIT refused) */
+	atomic_int signal;          /* the signal that ended the loop (fuse3_signal.h), or 0 */
 	bool got_init, destroyed;
 	struct fuse_conn_info conn;
 	struct rf_fuse3_pool *pool; /* non-NULL while fuse_session_loop_mt runs */

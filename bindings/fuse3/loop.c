@@ -201,8 +201,10 @@ static int run_loop(struct fuse_session *se, struct rf_fuse3_pool *pool, const c
 	se->pool = NULL;
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "fuse: %s: the ring failed: %s\n", func, strerror(-ret));
-	else
+	else if (se->error)
 		ret = se->error;
+	else
+		ret = atomic_load(&se->signal);   /* as libfuse 3.14: the signal that ended it */
 	return ret;
 }
 

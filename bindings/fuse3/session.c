@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fuse3_int.h"
+#include "fuse3_signal.h"
 
 void rf_fuse3_unsupported(const char *func, const char *why)
 {
@@ -345,10 +346,17 @@ void fuse_session_exit(struct fuse_session *se)
 		rf_session_exit(se->rs);
 }
 
+void rf_fuse3_exit_from_signal(struct fuse_session *se, int sig)
+{
+	atomic_store(&se->signal, sig);
+	fuse_session_exit(se);
+}
+
 void fuse_session_reset(struct fuse_session *se)
 {
 	if (se) {
 		atomic_store(&se->exited, 0);
+		atomic_store(&se->signal, 0);
 		se->error = 0;
 	}
 }
