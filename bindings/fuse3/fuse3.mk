@@ -32,7 +32,8 @@ F3_EXAMPLES_DIR ?= /usr/share/doc/libfuse3-dev/examples
 f3_ex_names := hello_ll passthrough_ll notify_inval_inode notify_inval_entry \
                notify_store_retrieve
 f3_ex_bins  := $(if $(wildcard $(F3_EXAMPLES_DIR)/hello_ll.c),$(f3_ex_names:%=$(B)/fuse3/examples/%))
-f3_peer     := $(if $(wildcard $(F3_EXAMPLES_DIR)/passthrough_ll.c),$(B)/fuse3/peer/passthrough_ll)
+f3_peer     := $(if $(wildcard $(F3_EXAMPLES_DIR)/passthrough_ll.c),$(B)/fuse3/peer/passthrough_ll) \
+               $(B)/fuse3/peer/fs_slowrelease
 
 fuse3: $(f3_a) $(f3_so) $(f3_pc) $(f3_pc_tree) $(f3_dropin) $(f3_unit) $(f3_testprogs) \
        $(f3_ex_bins) $(f3_peer)
@@ -114,6 +115,12 @@ $(B)/fuse3/peer/passthrough_ll: $(B)/fuse3/examples/src/passthrough_ll.c \
 	@$(if $(Q),echo "  CCLD    $@ (with -lfuse3)")
 	$(Q)$(CC) $(f3_ex_cflags) $$(pkg-config --cflags fuse3) -o $@ $< $(LDFLAGS) \
 	    $$(pkg-config --libs fuse3)
+
+# Our seed-000 filesystem linked with Debian's libfuse3: the twin that shows the race.
+$(B)/fuse3/peer/fs_slowrelease: tests/fuse3/fs_slowrelease.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@ (with -lfuse3)")
+	$(Q)$(CC) $(CFLAGS) $$(pkg-config --cflags fuse3) -o $@ $< $(LDFLAGS) $$(pkg-config --libs fuse3)
 
 .SECONDARY: $(f3_ex_names:%=$(B)/fuse3/examples/src/%.c) $(B)/fuse3/examples/src/passthrough_helpers.h
 

@@ -80,7 +80,11 @@ struct fuse_req {
 	fuse_interrupt_func_t ifunc;
 	void *idata;
 	bool interrupted;
-	struct fuse_req *next;      /* in the pool's queue or a free list */
+	struct fuse_req *next;      /* in the pool's queue, a free list or parked */
+	/* with the pool: the fhs and node ids this request keeps busy until its handler
+	 * returns (see hold_* in ops.c) */
+	uint64_t held[4];
+	uint8_t nheld_fh, nheld;
 	struct fuse_req *all_next;  /* every wrapper of the session, for fuse_session_destroy */
 };
 
@@ -101,6 +105,15 @@ enum {
 struct fuse_pollhandle {
 	uint64_t kh;
 	struct fuse_session *se;
+};
+
+/* Handlers in service per fh or node id, and what waits for them (RELEASE, FORGET). */
+#define RF3_HOLD_BUCKETS 256
+struct rf_fuse3_hold {
+	uint64_t key;
+	unsigned int busy;
+	struct fuse_req *parked;    /* RELEASE/RELEASEDIR or FORGET waiting for busy == 0 */
+	struct rf_fuse3_hold *next;
 };
 
 /* One libfuse session. Lifetime: fuse_session_new .. fuse_session_destroy. The
@@ -133,13 +146,17 @@ struct fuse_session {
 	struct fuse_req *retired;
 	atomic_bool has_retired;
 	struct fuse_req *all;       /* every wrapper allocated (->all_next), under rlock */
-	struct rf_ops rops;         /* the runtime's table: a member per libfuse op set */
+	struct rf_ops rops;
+	pthread_mutex_t hlock;      /* the two hold tables */
+	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
 };
 
 /* ops.c */
 void rf_fuse3_fill_ops(struct fuse_session *se);
 void rf_fuse3_req_put(struct fuse_req *req);
 void rf_fuse3_run(struct fuse_req *req);
+void rf_fuse3_run_job(struct fuse_req *req);
+void rf_fuse3_free_holds(struct fuse_session *se);
 void rf_fuse3_free_reqs(struct fuse_session *se);
 unsigned int rf_fuse3_caps_from_rf(uint64_t rf);
 uint64_t rf_fuse3_caps_to_rf(unsigned int caps);

@@ -39,7 +39,7 @@ static void *worker_main(void *arg)
 		req->next = NULL;
 		pool->running++;
 		pthread_mutex_unlock(&pool->lock);
-		rf_fuse3_run(req);
+		rf_fuse3_run_job(req);
 		pthread_mutex_lock(&pool->lock);
 		pool->running--;
 	}
@@ -95,7 +95,7 @@ void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req)
 			pthread_mutex_unlock(&pool->lock);
 			fuse_log(FUSE_LOG_ERR, "fuse: cannot start a worker thread: %s\n",
 				 strerror(-ret));
-			rf_fuse3_run(req);
+			rf_fuse3_run_job(req);
 			return;
 		}
 	}
@@ -129,7 +129,7 @@ static void pool_stop(struct rf_fuse3_pool *pool)
 			if (!pool->head)
 				pool->tail = NULL;
 			pthread_mutex_unlock(&pool->lock);
-			rf_fuse3_run(req);
+			rf_fuse3_run_job(req);
 			pthread_mutex_lock(&pool->lock);
 			continue;
 		}

@@ -47,10 +47,17 @@ static struct fuse_req *req_get(struct fuse_session *se, struct rf_req *r, int o
 		if (!se->free_head)
 			se->free_tail = NULL;
 	} else {
+		pthread_mutexattr_t ma;
+
 		req = calloc(1, sizeof(*req));
 		if (!req)
 			return NULL;
-		pthread_mutex_init(&req->ilock, NULL);
+		/* Recursive: an interrupt callback (run under it) may reply, and a reply takes
+		 * it to unhook the callback. */
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&req->ilock, &ma);
+		pthread_mutexattr_destroy(&ma);
 		pthread_mutex_lock(&se->rlock);
 		req->all_next = se->all;
 		se->all = req;
@@ -161,6 +168,149 @@ static bool allowed_to_others(int op)
 	}
 }
 
+/* ---- holds: RELEASE and FORGET wait for handlers still running --------------------------- */
+
+/*
+ * The runtime runs RELEASE after every earlier request on the fh has *finished*, which
+ * for it means: replied. On the worker pool a handler may go on after its reply (an
+ * interrupt callback answered EINTR early, or it replied first and cleans up after), and
+ * a libfuse filesystem frees its handle in release: so with the pool the binding also
+ * counts, per fh and per node id, the handlers that have not returned yet, and parks a
+ * RELEASE/RELEASEDIR (a FORGET) until the count of its fh (node id) is zero.
+ */
+static struct rf_fuse3_hold **hold_slot(struct rf_fuse3_hold **table, uint64_t key)
+{
+	uint64_t h = key * 0x9e3779b97f4a7c15ull;
+	struct rf_fuse3_hold **pp = &table[(h >> 40) % RF3_HOLD_BUCKETS];
+
+	while (*pp && (*pp)->key != key)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* hlock held. Count one more handler on @key; false if out of memory. */
+static bool hold_get(struct rf_fuse3_hold **table, uint64_t key)
+{
+	struct rf_fuse3_hold **pp = hold_slot(table, key);
+
+	if (!*pp) {
+		*pp = calloc(1, sizeof(**pp));
+		if (!*pp)
+			return false;
+		(*pp)->key = key;
+	}
+	(*pp)->busy++;
+	return true;
+}
+
+/* hlock held. One handler on @key returned: hand back what may now run. */
+static struct fuse_req *hold_put(struct rf_fuse3_hold **table, uint64_t key)
+{
+	struct rf_fuse3_hold **pp = hold_slot(table, key), *h = *pp;
+	struct fuse_req *parked = NULL;
+
+	if (!h)
+		return NULL;
+	if (--h->busy == 0) {
+		parked = h->parked;
+		*pp = h->next;
+		free(h);
+	}
+	return parked;
+}
+
+/* hlock held. Park @req behind the handlers on @key; false if there are none. */
+static bool hold_park(struct rf_fuse3_hold **table, uint64_t key, struct fuse_req *req)
+{
+	struct rf_fuse3_hold *h = *hold_slot(table, key);
+
+	if (!h)
+		return false;
+	req->next = h->parked;
+	h->parked = req;
+	return true;
+}
+
+void rf_fuse3_free_holds(struct fuse_session *se)
+{
+	struct rf_fuse3_hold *h, *next;
+	int i;
+
+	for (i = 0; i < RF3_HOLD_BUCKETS; i++) {
+		for (h = se->fh_holds[i]; h; h = next) {
+			next = h->next;
+			free(h);
+		}
+		for (h = se->ino_holds[i]; h; h = next) {
+			next = h->next;
+			free(h);
+		}
+		se->fh_holds[i] = se->ino_holds[i] = NULL;
+	}
+}
+
+/* Loop thread, pool mode: record what @req keeps busy, or park it. True if parked. */
+static bool hold_or_park(struct fuse_session *se, struct fuse_req *req)
+{
+	bool parked = false;
+
+	req->nheld_fh = req->nheld = 0;
+	pthread_mutex_lock(&se->hlock);
+	switch (req->op) {
+	case RF3_OP_RELEASE:
+	case RF3_OP_RELEASEDIR:
+		parked = hold_park(se->fh_holds, req->fi.fh, req);
+		break;
+	case RF3_OP_FORGET:
+		parked = hold_park(se->ino_holds, req->a.ino, req);
+		break;
+	default:
+		/* OPEN, CREATE and OPENDIR make their fh; nothing names it yet. */
+		if (req->rfi && req->op != RF3_OP_OPEN && req->op != RF3_OP_CREATE &&
+		    req->op != RF3_OP_OPENDIR && hold_get(se->fh_holds, req->fi.fh))
+			req->held[req->nheld++] = req->fi.fh;
+		if (req->rfi2 && hold_get(se->fh_holds, req->fi2.fh))
+			req->held[req->nheld++] = req->fi2.fh;
+		req->nheld_fh = req->nheld;
+		if (req->r && hold_get(se->ino_holds, req->a.ino))
+			req->held[req->nheld++] = req->a.ino;
+		if (req->r && req->a.ino2 && hold_get(se->ino_holds, req->a.ino2))
+			req->held[req->nheld++] = req->a.ino2;
+	}
+	pthread_mutex_unlock(&se->hlock);
+	return parked;
+}
+
+/* A worker runs a job: the handler, then the holds it had go, and what waited for them
+ * is queued. The wrapper may be recycled once the handler replied: keep copies. */
+void rf_fuse3_run_job(struct fuse_req *req)
+{
+	struct fuse_session *se = req->se;
+	struct rf_fuse3_pool *pool = se->pool;
+	uint64_t held[4];
+	int i, n = req->nheld, nfh = req->nheld_fh;
+	struct fuse_req *ready = NULL, *p, *next;
+
+	memcpy(held, req->held, sizeof(held));
+	rf_fuse3_run(req);
+	if (!n)
+		return;
+	pthread_mutex_lock(&se->hlock);
+	for (i = 0; i < n; i++) {
+		p = hold_put(i < nfh ? se->fh_holds : se->ino_holds, held[i]);
+		for (; p; p = next) {
+			next = p->next;
+			p->next = ready;
+			ready = p;
+		}
+	}
+	pthread_mutex_unlock(&se->hlock);
+	for (p = ready; p; p = next) {
+		next = p->next;
+		rf_fuse3_pool_submit(pool, p);
+	}
+}
+
 /* Hand a wrapped request to its handler: the pool's when fuse_session_loop_mt runs. */
 static void dispatch(struct fuse_req *req)
 {
@@ -175,10 +325,12 @@ static void dispatch(struct fuse_req *req)
 	}
 	if (req->r)
 		rf_req_on_interrupt(req->r, on_interrupt, req);
-	if (se->pool)
-		rf_fuse3_pool_submit(se->pool, req);
-	else
+	if (!se->pool) {
 		rf_fuse3_run(req);
+		return;
+	}
+	if (!hold_or_park(se, req))
+		rf_fuse3_pool_submit(se->pool, req);
 }
 
 /* Wrap @r for @op, or answer ENOMEM when no wrapper can be had. */

@@ -31,9 +31,15 @@ static bool reply_ok(fuse_req_t req, const char *func)
 	return true;
 }
 
-/* The reply went to the runtime: the wrapper is free. */
+/* The reply went to the runtime: the wrapper is free. Unhooking the interrupt callback
+ * under its lock waits for a run of it on the loop thread to end, so the filesystem may
+ * free what the callback uses once its reply returned. */
 static int done(fuse_req_t req, int ret)
 {
+	pthread_mutex_lock(&req->ilock);
+	req->ifunc = NULL;
+	req->idata = NULL;
+	pthread_mutex_unlock(&req->ilock);
 	rf_fuse3_req_put(req);
 	return ret;
 }

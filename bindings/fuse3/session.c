@@ -225,6 +225,7 @@ struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_
 	memcpy(&se->op, op, op_size);
 	se->userdata = userdata;
 	pthread_mutex_init(&se->rlock, NULL);
+	pthread_mutex_init(&se->hlock, NULL);
 	rf_opts_init(&se->opts);
 	ps.se = se;
 	if (fuse_opt_parse(args, &ps, session_opts, session_opt) == -1)
@@ -258,6 +259,7 @@ fail:
 	free(ps.fsname);
 	free(ps.subtype);
 	pthread_mutex_destroy(&se->rlock);
+	pthread_mutex_destroy(&se->hlock);
 	free(se);
 	return NULL;
 }
@@ -390,7 +392,9 @@ void fuse_session_destroy(struct fuse_session *se)
 	se->destroyed = true;
 	free(se->pool_mem);
 	rf_fuse3_free_reqs(se);
+	rf_fuse3_free_holds(se);
 	pthread_mutex_destroy(&se->rlock);
+	pthread_mutex_destroy(&se->hlock);
 	free(se->fsname);
 	free(se->subtype);
 	free(se->mountpoint);
