@@ -339,8 +339,9 @@ else
   chmod 0755 "$src"
   for how in source dropin; do
     for mt in -s ""; do
-      if [ "$how" = source ]; then bin=$f3/examples/passthrough_ll; envs=()
-      else bin=$f3/peer/passthrough_ll; envs=(env "LD_LIBRARY_PATH=$f3${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"); fi
+      envs=(env "LSAN_OPTIONS=suppressions=$PWD/tests/fuse3/lsan-examples.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}")
+      if [ "$how" = source ]; then bin=$f3/examples/passthrough_ll
+      else bin=$f3/peer/passthrough_ll; envs+=("LD_LIBRARY_PATH=$PWD/$f3${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"); fi
       name="passthrough_ll ${mt:-multi-threaded} ($how: $([ "$how" = source ] && echo "built with ringfuse-fuse3" || echo "built with -lfuse3, run on the binding's libfuse3.so.3"))"
       [ "$mt" = -s ] && name=${name/-s/single-threaded}
       if [ ! -x "$bin" ]; then skip "$name" "not built"; continue; fi
