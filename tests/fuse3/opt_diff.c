@@ -490,25 +490,35 @@ static void put_vec(const char *label, const struct fuse_bufvec *v)
 	printf("  %s idx=%zu off=%zu size=%zu\n", label, v->idx, v->off, fuse_buf_size(v));
 }
 
+/* More than one buffer: allocated, as fuse_common.h says to. */
+static struct fuse_bufvec *vec_new(size_t count)
+{
+	struct fuse_bufvec *v = calloc(1, sizeof(*v) + (count - 1) * sizeof(v->buf[0]));
+
+	if (!v)
+		exit(2);
+	v->count = count;
+	return v;
+}
+
 static void buf_mem(void)
 {
 	char a[] = "0123456789", b[] = "abcdef", dst[32];
-	struct {
-		struct fuse_bufvec v;
-		struct fuse_buf more[3];
-	} src = { .v = { .count = 3 } }, dv = { .v = { .count = 2 } };
+	struct fuse_bufvec *src = vec_new(3), *dv = vec_new(2);
 
 	printf("buf mem->mem\n");
 	memset(dst, '.', sizeof(dst));
 	dst[31] = '\0';
-	src.v.buf[0] = (struct fuse_buf){ .size = 4, .mem = a };
-	src.v.buf[1] = (struct fuse_buf){ .size = 0, .mem = NULL };
-	src.v.buf[2] = (struct fuse_buf){ .size = 6, .mem = b };
-	dv.v.buf[0] = (struct fuse_buf){ .size = 3, .mem = dst };
-	dv.v.buf[1] = (struct fuse_buf){ .size = 20, .mem = dst + 5 };
-	printf("  res=%zd\n", fuse_buf_copy(&dv.v, &src.v, 0));
-	put_vec("src", &src.v);
-	put_vec("dst", &dv.v);
+	src->buf[0] = (struct fuse_buf){ .size = 4, .mem = a };
+	src->buf[1] = (struct fuse_buf){ .size = 0, .mem = NULL };
+	src->buf[2] = (struct fuse_buf){ .size = 6, .mem = b };
+	dv->buf[0] = (struct fuse_buf){ .size = 3, .mem = dst };
+	dv->buf[1] = (struct fuse_buf){ .size = 20, .mem = dst + 5 };
+	printf("  res=%zd\n", fuse_buf_copy(dv, src, 0));
+	put_vec("src", src);
+	put_vec("dst", dv);
+	free(src);
+	free(dv);
 	printf("  dst=");
 	put_str(dst);
 	putchar('\n');
@@ -584,20 +594,19 @@ static void buf_fd(void)
 	put_file("f", f);
 
 	/* Source of two fd pieces where the first hits EOF early: the copy stops there. */
-	struct {
-		struct fuse_bufvec v;
-		struct fuse_buf more[1];
-	} s2 = { .v = { .count = 2 } };
+	struct fuse_bufvec *s2 = vec_new(2);
+
 	memset(mem, 0, sizeof(mem));
-	s2.v.buf[0] = (struct fuse_buf){ .size = 30, .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
+	s2->buf[0] = (struct fuse_buf){ .size = 30, .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
 					 .fd = f, .pos = 0 };
-	s2.v.buf[1] = (struct fuse_buf){ .size = 3, .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
+	s2->buf[1] = (struct fuse_buf){ .size = 3, .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
 					 .fd = f, .pos = 0 };
 	d = FUSE_BUFVEC_INIT(60);
 	d.buf[0].mem = mem;
-	printf("  eof-stops=%zd mem=%s\n", fuse_buf_copy(&d, &s2.v, 0), mem);
-	put_vec("src", &s2.v);
+	printf("  eof-stops=%zd mem=%s\n", fuse_buf_copy(&d, s2, 0), mem);
+	put_vec("src", s2);
 	put_vec("dst", &d);
+	free(s2);
 
 	/* mem -> fd, plain and with SEEK beyond the end. */
 	char text[] = "ABCDEFGH";
@@ -624,17 +633,16 @@ static void buf_fd(void)
 	s.buf[0].fd = 999;
 	d.buf[0].mem = mem;
 	printf("  ebadf=%zd\n", fuse_buf_copy(&d, &s, 0));
-	struct {
-		struct fuse_bufvec v;
-		struct fuse_buf more[1];
-	} s3 = { .v = { .count = 2 } };
-	s3.v.buf[0] = (struct fuse_buf){ .size = 2, .mem = text };
-	s3.v.buf[1] = (struct fuse_buf){ .size = 2, .flags = FUSE_BUF_IS_FD, .fd = 999 };
+	struct fuse_bufvec *s3 = vec_new(2);
+
+	s3->buf[0] = (struct fuse_buf){ .size = 2, .mem = text };
+	s3->buf[1] = (struct fuse_buf){ .size = 2, .flags = FUSE_BUF_IS_FD, .fd = 999 };
 	d = FUSE_BUFVEC_INIT(10);
 	d.buf[0].mem = mem;
-	printf("  ebadf-after=%zd\n", fuse_buf_copy(&d, &s3.v, 0));
-	put_vec("src", &s3.v);
+	printf("  ebadf-after=%zd\n", fuse_buf_copy(&d, s3, 0));
+	put_vec("src", s3);
 	put_vec("dst", &d);
+	free(s3);
 
 	/* fd -> fd: read/write (NO_SPLICE), splice default (falls back for two files), forced
 	 * splice between two files (EINVAL), and through a pipe. */
