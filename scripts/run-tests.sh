@@ -375,6 +375,50 @@ else
   done
   umount "$src" 2>/dev/null || umount -l "$src"
 fi
+# libfuse's notification examples, each with and without its notifications: without, the
+# kernel's cache keeps the old contents (name); with them, it is invalidated
+# (notify_inval_inode, notify_inval_entry) or overwritten by the filesystem
+# (notify_store_retrieve, which also asks the kernel for the stored data back and asserts
+# it is the same; its exit status says the retrieve round trip completed).
+# (notify_inval_entry --only-expire is left out: the example asserts that expiring a name
+# the kernel never looked up succeeds, and the kernel answers ENOENT, on libfuse3 too.)
+f3_notify() { # NAME EXAMPLE NOTIFY(yes|no) CHECK(contents|name)
+  local name=$1 ex=$2 notify=$3 check=$4 m=$work/f3-$2-$3 log=$work/f3-$2-$3.log a b f res
+  local args=(--update-interval=1) ok=0
+  [ "$notify" = no ] && args+=(--no-notify)
+  [ "$check" = name ] && args+=(--timeout=30)
+  if ! mount_fs "$m" "$log" "$f3/examples/$ex" "${args[@]}"; then fail "$name" "did not mount"; return; fi
+  if [ "$check" = contents ]; then
+    a=$(cat "$m/current_time"); sleep 2.2; b=$(cat "$m/current_time")
+    res="read \"$a\", 2.2 s later \"$b\""
+    if [ "$notify" = yes ]; then [ -n "$a" ] && [ "$a" != "$b" ] && ok=1
+    else [ -n "$a" ] && [ "$a" = "$b" ] && ok=1; fi
+  else
+    f=$(ls "$m" | grep '^Time_is'); stat "$m/$f" > /dev/null 2>&1 && a=found || a=missing
+    sleep 1.6
+    stat "$m/$f" > /dev/null 2>&1 && b=found || b=missing
+    res="$f: $a, 1.6 s later (renamed) $b"
+    if [ "$notify" = yes ]; then [ "$a" = found ] && [ "$b" = missing ] && ok=1
+    else [ "$a" = found ] && [ "$b" = found ] && ok=1; fi
+  fi
+  unmount_fs "$m"; local srv=$?
+  local reports; reports=$(sanitizer_reports "$log")
+  if [ $ok -eq 1 ] && [ $srv -eq 0 ] && [ "$reports" -eq 0 ]; then pass "$name ($res)"
+  else fail "$name" "$res; server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"; fi
+}
+if [ "$can_mount" -eq 1 ] && [ -x "$f3/examples/notify_inval_inode" ]; then
+  f3_notify "notify_inval_inode: the page cache is invalidated" notify_inval_inode yes contents
+  f3_notify "notify_inval_inode --no-notify: the page cache keeps the old data" notify_inval_inode no contents
+  f3_notify "notify_store_retrieve: the filesystem stores into the page cache and retrieves it" notify_store_retrieve yes contents
+  f3_notify "notify_store_retrieve --no-notify: the page cache keeps the old data" notify_store_retrieve no contents
+  f3_notify "notify_inval_entry: the old name's dentry is invalidated" notify_inval_entry yes name
+  f3_notify "notify_inval_entry --no-notify: the old name stays cached (timeout 30 s)" notify_inval_entry no name
+elif [ "$can_mount" -eq 0 ]; then
+  skip "libfuse3 notify examples" "$why"
+else
+  skip "libfuse3 notify examples" "not built"
+fi
+
 # The seed-000 race in a multi-threaded libfuse filesystem (tests/fuse3/fs_slowrelease.c):
 # a READ goes on using its handle after its interrupt callback answered EINTR, and RELEASE
 # frees the handle. Linked with Debian's libfuse3 the RELEASE overtakes the READ on every

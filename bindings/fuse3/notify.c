@@ -16,6 +16,13 @@ static struct rf_session *connected(struct fuse_session *se)
 	return se && se->rs && !rf_session_ended(se->rs) ? se->rs : NULL;
 }
 
+/* libfuse reports a connection that ended as its write to /dev/fuse does: ENODEV (the
+ * examples stop their notifying threads on it); the runtime says ENOTCONN. */
+static int result(int ret)
+{
+	return ret == -ENOTCONN ? -ENODEV : ret;
+}
+
 int fuse_lowlevel_notify_poll(struct fuse_pollhandle *ph)
 {
 	struct rf_session *rs;
@@ -23,7 +30,7 @@ int fuse_lowlevel_notify_poll(struct fuse_pollhandle *ph)
 	if (!ph)
 		return -EINVAL;
 	rs = connected(ph->se);
-	return rs ? rf_notify_poll(rs, ph->kh) : -ENOTCONN;
+	return rs ? result(rf_notify_poll(rs, ph->kh)) : -ENODEV;
 }
 
 void fuse_pollhandle_destroy(struct fuse_pollhandle *ph)
@@ -38,7 +45,7 @@ int fuse_lowlevel_notify_inval_inode(struct fuse_session *se, fuse_ino_t ino, of
 
 	if (!se)
 		return -EINVAL;
-	return rs ? rf_notify_inval_inode(rs, ino, off, len) : -ENOTCONN;
+	return rs ? result(rf_notify_inval_inode(rs, ino, off, len)) : -ENODEV;
 }
 
 int fuse_lowlevel_notify_inval_entry(struct fuse_session *se, fuse_ino_t parent,
@@ -48,7 +55,7 @@ int fuse_lowlevel_notify_inval_entry(struct fuse_session *se, fuse_ino_t parent,
 
 	if (!se || !name)
 		return -EINVAL;
-	return rs ? rf_notify_inval_entry(rs, parent, name, namelen) : -ENOTCONN;
+	return rs ? result(rf_notify_inval_entry(rs, parent, name, namelen)) : -ENODEV;
 }
 
 int fuse_lowlevel_notify_expire_entry(struct fuse_session *se, fuse_ino_t parent,
@@ -60,13 +67,13 @@ int fuse_lowlevel_notify_expire_entry(struct fuse_session *se, fuse_ino_t parent
 	if (!se || !name)
 		return -EINVAL;
 	if (!rs)
-		return -ENOTCONN;
+		return -ENODEV;
 	if (!(flags & FUSE_LL_EXPIRE_ONLY))
-		return rf_notify_inval_entry(rs, parent, name, namelen);
+		return result(rf_notify_inval_entry(rs, parent, name, namelen));
 	/* As libfuse: only where the kernel said it can expire without invalidating. */
 	if (!(se->conn.capable & FUSE_CAP_EXPIRE_ONLY))
 		return -ENOSYS;
-	return rf_notify_expire_entry(rs, parent, name, namelen);
+	return result(rf_notify_expire_entry(rs, parent, name, namelen));
 }
 
 int fuse_lowlevel_notify_delete(struct fuse_session *se, fuse_ino_t parent, fuse_ino_t child,
@@ -76,7 +83,7 @@ int fuse_lowlevel_notify_delete(struct fuse_session *se, fuse_ino_t parent, fuse
 
 	if (!se || !name)
 		return -EINVAL;
-	return rs ? rf_notify_delete(rs, parent, child, name, namelen) : -ENOTCONN;
+	return rs ? result(rf_notify_delete(rs, parent, child, name, namelen)) : -ENODEV;
 }
 
 int fuse_lowlevel_notify_store(struct fuse_session *se, fuse_ino_t ino, off_t offset,
@@ -92,11 +99,11 @@ int fuse_lowlevel_notify_store(struct fuse_session *se, fuse_ino_t ino, off_t of
 	if (!se || !bufv)
 		return -EINVAL;
 	if (!rs)
-		return -ENOTCONN;
+		return -ENODEV;
 	size = fuse_buf_size(bufv);
 	if (bufv->count == 1 && !(bufv->buf[0].flags & FUSE_BUF_IS_FD) && bufv->idx == 0 &&
 	    bufv->off == 0)
-		return rf_notify_store(rs, ino, offset, bufv->buf[0].mem, size);
+		return result(rf_notify_store(rs, ino, offset, bufv->buf[0].mem, size));
 	/* Data spread over buffers or in a file: gather it first. */
 	mem = malloc(size ? size : 1);
 	if (!mem)
@@ -104,7 +111,7 @@ int fuse_lowlevel_notify_store(struct fuse_session *se, fuse_ino_t ino, off_t of
 	dst = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
 	dst.buf[0].mem = mem;
 	n = size ? fuse_buf_copy(&dst, bufv, flags) : 0;
-	ret = n < 0 ? (int)n : rf_notify_store(rs, ino, offset, mem, (size_t)n);
+	ret = n < 0 ? (int)n : result(rf_notify_store(rs, ino, offset, mem, (size_t)n));
 	free(mem);
 	return ret;
 }
@@ -116,5 +123,5 @@ int fuse_lowlevel_notify_retrieve(struct fuse_session *se, fuse_ino_t ino, size_
 
 	if (!se)
 		return -EINVAL;
-	return rs ? rf_notify_retrieve(rs, ino, offset, size, cookie) : -ENOTCONN;
+	return rs ? result(rf_notify_retrieve(rs, ino, offset, size, cookie)) : -ENODEV;
 }

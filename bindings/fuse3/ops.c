@@ -867,10 +867,13 @@ static void t_init(void *userdata, struct rf_conn *c)
 		conn->want &= conn->capable;
 	}
 	want = conn->want & ~SPLICE_CAPS;
-	/* The runtime's protocol-level extras that change nothing a filesystem sees stay
-	 * (the extended SETXATTR header, decoded by the runtime); everything else is what
-	 * the filesystem wants, and nothing it did not. */
-	c->want = rf_fuse3_caps_to_rf(want) | (c->want & RF_CAP_SETXATTR_EXT);
+	/* The runtime's protocol-level extras that change nothing a filesystem sees stay:
+	 * the extended SETXATTR header (the runtime decodes it) and EXPIRE_ONLY (which
+	 * libfuse treats as the kernel's offer alone, while the runtime's
+	 * rf_notify_expire_entry wants it accepted). Everything else is what the filesystem
+	 * wants, and nothing it did not. */
+	c->want = rf_fuse3_caps_to_rf(want) |
+		  (c->want & (RF_CAP_SETXATTR_EXT | RF_CAP_HAS_EXPIRE_ONLY));
 	if (conn->max_write && conn->max_write < c->max_write)
 		c->max_write = conn->max_write;
 	c->max_read = conn->max_read;
