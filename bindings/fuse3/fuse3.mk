@@ -63,16 +63,15 @@ $(f3_dropin): $(f3_objs) $(rf_objs) $(f3_map)
 	$(Q)$(CC) -shared -o $@ $(f3_objs) $(rf_objs) $(LDFLAGS) -Wl,-soname,libfuse3.so.3 \
 	    -Wl,--version-script=$(f3_map) -Wl,-z,defs $(rf_libs)
 
-# Installed: link the shared library; -static links the archives.
+# Installed: link the shared library; -static links the archives. Written again by
+# fuse3-install, so it names the PREFIX of the install, not of the build.
+f3_pc_lines = 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' '' 'Name: ringfuse-fuse3' \
+	'Description: libfuse3 low-level API on the ringfuse io_uring runtime' \
+	'Version: $(VERSION)' 'Libs: -L$${libdir} -lringfuse-fuse3' \
+	'Libs.private: -lringfuse -luring -lpthread' 'Cflags: $(f3_cflags)'
 $(f3_pc): Makefile bindings/fuse3/fuse3.mk
 	@mkdir -p $(dir $@)
-	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' '' \
-	    'Name: ringfuse-fuse3' \
-	    'Description: libfuse3 low-level API on the ringfuse io_uring runtime' \
-	    'Version: $(VERSION)' \
-	    'Libs: -L$${libdir} -lringfuse-fuse3' \
-	    'Libs.private: -lringfuse -luring -lpthread' \
-	    'Cflags: $(f3_cflags)' > $@
+	$(Q)printf '%s\n' $(f3_pc_lines) > $@
 
 # The build tree's: static, so the programs run from here with no library path.
 $(f3_pc_tree): Makefile bindings/fuse3/fuse3.mk
@@ -130,7 +129,7 @@ fuse3-install: $(f3_a) $(f3_so) $(f3_pc) $(f3_dropin)
 	ln -sf libringfuse-fuse3.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libringfuse-fuse3.so.$(F3_SOVERSION)
 	ln -sf libringfuse-fuse3.so.$(F3_SOVERSION) $(DESTDIR)$(LIBDIR)/libringfuse-fuse3.so
 	install -m 644 $(f3_a) $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(f3_pc) $(DESTDIR)$(PKGCONFIGDIR)/
+	printf '%s\n' $(f3_pc_lines) > $(DESTDIR)$(PKGCONFIGDIR)/ringfuse-fuse3.pc
 	install -m 755 $(f3_dropin) $(DESTDIR)$(LIBDIR)/ringfuse/libfuse3.so.3
 .PHONY: fuse3-install
 
