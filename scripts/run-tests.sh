@@ -419,6 +419,27 @@ else
   skip "libfuse3 notify examples" "not built"
 fi
 
+# Async replies: fs_slowrelease -o async answers each READ of `slow` from a thread of its
+# own after the handler returned; `fast` is answered in the handler. Same bytes expected,
+# through the page cache and with O_DIRECT, on both loops.
+for mt in -s ""; do
+  loopname=multi-threaded; [ "$mt" = -s ] && loopname=single-threaded
+  name="fuse3 async replies from the filesystem's own threads ($loopname loop)"
+  if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; continue; fi
+  if [ ! -x "$B/tests/fuse3/fs_slowrelease" ]; then skip "$name" "not built"; continue; fi
+  m=$work/f3-async$mt log=$work/f3-async$mt.log
+  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_slowrelease" $mt -o async,delay_ms=5; then
+    fail "$name" "did not mount"; continue
+  fi
+  ok=0
+  if [ "$(stat -c %s "$m/slow" 2>/dev/null)" = 1048576 ] && cmp -s "$m/slow" "$m/fast" &&
+     dd if="$m/slow" bs=128k iflag=direct status=none | cmp -s - "$m/fast"; then ok=1; fi
+  unmount_fs "$m"; srv=$?
+  reports=$(sanitizer_reports "$log")
+  if [ $ok -eq 1 ] && [ $srv -eq 0 ] && [ "$reports" -eq 0 ]; then pass "$name"
+  else fail "$name" "contents differ ($ok) or server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"; fi
+done
+
 # The seed-000 race in a multi-threaded libfuse filesystem (tests/fuse3/fs_slowrelease.c):
 # a READ goes on using its handle after its interrupt callback answered EINTR, and RELEASE
 # frees the handle. Linked with Debian's libfuse3 the RELEASE overtakes the READ on every

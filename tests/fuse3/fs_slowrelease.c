@@ -4,9 +4,10 @@
  * still uses its handle while the RELEASE of that handle frees it. Written against
  * libfuse's fuse_lowlevel.h only: it builds unchanged with -lfuse3 or with ringfuse-fuse3.
  *
- * Usage: fs_slowrelease [-s] [-f] -o delay_ms=N,log=PATH mountpoint
+ * Usage: fs_slowrelease [-s] [-f] -o delay_ms=N,log=PATH[,async] mountpoint
  *
- * The root directory holds one read-only file, `slow` (1 MiB). OPEN mallocs a handle
+ * The root directory holds two read-only files of 1 MiB with the same contents: `slow`
+ * and `fast` (READs of `fast` are answered at once, from the handler). OPEN mallocs a handle
  * (fi->fh is its address) and opens with direct_io, so a READ is sent synchronously and
  * interrupted when the reader is killed. A READ registers an interrupt callback that
  * answers EINTR at once (as a filesystem that cancels work does), then sleeps delay_ms on
@@ -17,6 +18,8 @@
  *    -fsanitize=address against Debian's libfuse3 and driven by order_seed -m direct,
  *    ASan reports "heap-use-after-free ... in fs_read" on the first iterations;
  *  - on ringfuse's binding the RELEASE waits until the READ's handler has returned.
+ * With -o async, a READ of `slow` is answered later by a thread of the filesystem's own,
+ * after the handler returned (no interrupt callback): `cmp slow fast` checks such replies.
  * Events go to the log in order_seed's format (tests/integration/order_seed.c):
  *   open fh=N pid=P, read-start fh=N, read-reply-eintr fh=N, read-done fh=N,
  *   read-intr fh=N, read-bad fh=N (the handle was already poisoned), release fh=N.
@@ -26,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -37,6 +41,7 @@
 #include <unistd.h>
 
 #define SLOW_INO  2
+#define FAST_INO  3
 #define SLOW_SIZE (1024 * 1024)
 #define HBUF_SIZE (64 * 1024)
 #define H_MAGIC   0x5e1f0a11c0ffee00ull
@@ -58,11 +63,13 @@ struct slow_read {
 struct options {
 	unsigned int delay_ms;
 	char *log;
+	int async;
 };
 
 static const struct fuse_opt fs_opts[] = {
 	{ "delay_ms=%u", offsetof(struct options, delay_ms), 0 },
 	{ "log=%s", offsetof(struct options, log), 0 },
+	{ "async", offsetof(struct options, async), 1 },
 	FUSE_OPT_END
 };
 
@@ -108,15 +115,16 @@ static void fill_attr(fuse_ino_t ino, struct stat *st)
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
+	fuse_ino_t ino = !strcmp(name, "slow") ? SLOW_INO : !strcmp(name, "fast") ? FAST_INO : 0;
 
-	if (parent != FUSE_ROOT_ID || strcmp(name, "slow") != 0) {
+	if (parent != FUSE_ROOT_ID || !ino) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
 	memset(&e, 0, sizeof(e));
-	e.ino = SLOW_INO;
+	e.ino = ino;
 	e.attr_timeout = e.entry_timeout = 60;
-	fill_attr(SLOW_INO, &e.attr);
+	fill_attr(ino, &e.attr);
 	fuse_reply_entry(req, &e);
 }
 
@@ -124,7 +132,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct stat st;
 
-	if (ino != FUSE_ROOT_ID && ino != SLOW_INO) {
+	if (ino != FUSE_ROOT_ID && ino != SLOW_INO && ino != FAST_INO) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -143,6 +151,10 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fill_attr(SLOW_INO, &st);
 		len = fuse_add_direntry(req, buf, sizeof(buf), "slow", &st, 1);
 	}
+	if (off <= 1) {
+		fill_attr(FAST_INO, &st);
+		len += fuse_add_direntry(req, buf + len, sizeof(buf) - len, "fast", &st, 2);
+	}
 	fuse_reply_buf(req, buf, len < size ? len : 0);
 }
 
@@ -151,7 +163,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct handle *h;
 	size_t i;
 
-	if (ino != SLOW_INO) {
+	if (ino != SLOW_INO && ino != FAST_INO) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
@@ -184,10 +196,86 @@ static void on_interrupt(fuse_req_t req, void *data)
 	fuse_reply_err(req, EINTR);
 }
 
+static void slow_read(fuse_req_t req, struct handle *h, size_t size, off_t off);
+
+/* Bytes of the file at @off, copied from the handle into a new buffer (*n of them). */
+static unsigned char *copy_out(const struct handle *h, size_t size, off_t off, size_t *n)
+{
+	unsigned char *data;
+	size_t i;
+
+	*n = off >= SLOW_SIZE ? 0 : (size_t)(SLOW_SIZE - off) < size ? (size_t)(SLOW_SIZE - off) : size;
+	data = malloc(*n ? *n : 1);
+	if (data)
+		for (i = 0; i < *n; i++)
+			data[i] = h->buf[(size_t)(off + (off_t)i) % HBUF_SIZE];
+	return data;
+}
+
+/* -o async: the reply comes from this thread, after the handler returned. */
+struct async_read {
+	fuse_req_t req;
+	struct handle *h;
+	size_t size;
+	off_t off;
+};
+
+static void *async_reply(void *arg)
+{
+	struct async_read *ar = arg;
+	struct timespec ts = { opts.delay_ms / 1000, (long)(opts.delay_ms % 1000) * 1000000L };
+	unsigned char *data;
+	size_t n;
+
+	nanosleep(&ts, NULL);
+	data = copy_out(ar->h, ar->size, ar->off, &n);
+	if (data)
+		fuse_reply_buf(ar->req, (const char *)data, n);
+	else
+		fuse_reply_err(ar->req, ENOMEM);
+	free(data);
+	free(ar);
+	return NULL;
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	if (ino == FAST_INO) {
+		size_t n;
+		unsigned char *data = copy_out(h, size, off, &n);
+
+		if (data)
+			fuse_reply_buf(req, (const char *)data, n);
+		else
+			fuse_reply_err(req, ENOMEM);
+		free(data);
+		return;
+	}
+	if (opts.async) {
+		struct async_read *ar = malloc(sizeof(*ar));
+		pthread_t th;
+
+		if (!ar) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		*ar = (struct async_read){ .req = req, .h = h, .size = size, .off = off };
+		if (pthread_create(&th, NULL, async_reply, ar) != 0) {
+			free(ar);
+			fuse_reply_err(req, EAGAIN);
+			return;
+		}
+		pthread_detach(th);
+		return;
+	}
+	slow_read(req, h, size, off);
+}
+
+static void slow_read(fuse_req_t req, struct handle *h, size_t size, off_t off)
+{
 	struct slow_read *sr = calloc(1, sizeof(*sr));
 	struct timespec ts = { 0, 10 * 1000000L };
 	unsigned char *data;
