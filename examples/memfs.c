@@ -3,6 +3,8 @@
  * memfs.c - an in-memory POSIX filesystem on ringfuse, the default filesystem of demos and
  * tests: sparse files, directories, symlinks, hard links, special files and xattrs.
  * Usage: memfs [-f] [-d] [-o size=BYTES,inodes=N,timeout=SECONDS,...] mountpoint
+ * With -o allow_other, default_permissions is switched on: the kernel checks modes, and
+ * memfs drops set-id bits on writes and truncates by others (HANDLE_KILLPRIV_V2).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -215,6 +217,46 @@ static void kill_suid(struct inode *n)
 	n->mode &= ~(mode_t)S_ISUID;
 	if (n->mode & S_IXGRP)
 		n->mode &= ~(mode_t)S_ISGID;
+}
+
+/* Whether the caller of @req is in group @gid (primary or supplementary). */
+static bool caller_in_group(struct rf_req *req, gid_t gid)
+{
+	gid_t small[32], *list = small;
+	int n, i, size = 32;
+	bool in = false;
+
+	if (rf_req_ctx(req)->gid == gid)
+		return true;
+	n = rf_req_groups(req, list, size);
+	if (n > size) {
+		list = malloc((size_t)n * sizeof(*list));
+		size = n;
+		n = list ? rf_req_groups(req, list, size) : -ENOMEM;
+	}
+	for (i = 0; i < n && i < size && !in; i++)
+		in = list[i] == gid;
+	if (list != small)
+		free(list);
+	return in;
+}
+
+/*
+ * HANDLE_KILLPRIV_V2: the kernel flags a write, truncate or open(O_TRUNC) by a caller
+ * without CAP_FSETID, and the set-id bits are ours to drop. The kernel's rule for local
+ * filesystems (should_remove_suid, setattr_should_drop_sgid): set-user-ID always;
+ * set-group-ID when group-executable or when the caller is not in the file's group.
+ */
+static bool kill_privs(struct rf_req *req, struct inode *n)
+{
+	mode_t old = n->mode;
+
+	if (!S_ISREG(n->mode))
+		return false;
+	n->mode &= ~(mode_t)S_ISUID;
+	if ((n->mode & S_ISGID) && ((n->mode & S_IXGRP) || !caller_in_group(req, n->gid)))
+		n->mode &= ~(mode_t)S_ISGID;
+	return n->mode != old;
 }
 
 /* relatime: enough for "was it read since it was written" without a write per read. */
@@ -910,6 +952,8 @@ static int new_node(struct memfs *fs, struct rf_req *req, uint64_t parent, const
 static void mf_init(void *userdata, struct rf_conn *conn)
 {
 	conn->want |= RF_CAP_READDIRPLUS;
+	/* Set-id bits are dropped here, with the caller's groups at hand (kill_privs). */
+	conn->want |= RF_CAP_HANDLE_KILLPRIV_V2;
 	/* Without writeback cache every write reaches us at the kernel's offset. */
 	conn->want &= ~RF_CAP_WRITEBACK_CACHE;
 	conn->time_gran = 1;
@@ -985,8 +1029,8 @@ static void mf_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 		rf_reply_attr(req, &st, fs->attr_timeout);
 }
 
-static int do_setattr(struct memfs *fs, uint64_t ino, const struct stat *attr, int to_set,
-		      struct stat *out)
+static int do_setattr(struct memfs *fs, struct rf_req *req, uint64_t ino,
+		      const struct stat *attr, int to_set, struct stat *out)
 {
 	const int changes = RF_SET_MODE | RF_SET_UID | RF_SET_GID | RF_SET_SIZE | RF_SET_ATIME |
 			    RF_SET_MTIME | RF_SET_ATIME_NOW | RF_SET_MTIME_NOW | RF_SET_CTIME |
@@ -1027,8 +1071,8 @@ static int do_setattr(struct memfs *fs, uint64_t ino, const struct stat *attr, i
 	}
 	if (to_set & RF_SET_MODE)
 		n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
-	if ((to_set & RF_SET_KILL_SUIDGID) && !S_ISDIR(n->mode))
-		kill_suid(n);
+	if (to_set & RF_SET_KILL_SUIDGID)
+		kill_privs(req, n);
 	if ((to_set & RF_SET_SIZE) && (uint64_t)attr->st_size != n->size) {
 		file_resize(fs, n, (uint64_t)attr->st_size);
 		n->mtime = t;
@@ -1057,7 +1101,7 @@ static void mf_setattr(struct rf_req *req, uint64_t ino, const struct stat *attr
 	int err;
 
 	fs_lock(fs);
-	err = do_setattr(fs, ino, attr, to_set, &st);
+	err = do_setattr(fs, req, ino, attr, to_set, &st);
 	fs_unlock(fs);
 	if (err)
 		rf_reply_err(req, err);
@@ -1510,10 +1554,84 @@ static void reply_open(struct memfs *fs, struct rf_req *req, uint64_t ino, struc
 	}
 }
 
+/*
+ * A WRITE or OPEN reply carries no attributes, and the kernel keeps the mode it cached
+ * (with the set-id bits) until attr_timeout runs out: exec would still honour them. When
+ * kill_privs took bits away, invalidate the kernel's attributes before replying. From a
+ * worker thread the notification is written synchronously, so it lands before the reply.
+ */
+enum mf_reply { MF_REPLY_WRITE, MF_REPLY_OPEN, MF_REPLY_NONE };
+
+struct mf_killed {
+	struct memfs *fs;
+	struct rf_session *se;
+	uint64_t ino;
+	enum mf_reply kind;          /* what the reply is */
+	size_t written;              /* MF_REPLY_WRITE: the count */
+	struct rf_file *fi;          /* MF_REPLY_OPEN: the file */
+};
+
+static int killed_notify(void *arg)
+{
+	struct mf_killed *k = arg;
+
+	rf_notify_inval_inode(k->se, k->ino, -1, 0);    /* offset -1: attributes only */
+	return 0;
+}
+
+static void killed_send(struct mf_killed *k, struct rf_req *req)
+{
+	if (k->kind == MF_REPLY_OPEN)
+		reply_open(k->fs, req, k->ino, k->fi);
+	else if (k->kind == MF_REPLY_WRITE)
+		rf_reply_write(req, k->written);
+	else
+		rf_reply_err(req, 0);
+}
+
+static void killed_reply(struct rf_req *req, int res, void *data)
+{
+	struct mf_killed *k = data;
+
+	killed_send(k, req);
+	free(k);
+}
+
+/* Reply (@kind, with @written or @fi) after the invalidation; best effort: without a
+ * worker the notification is queued and the reply goes out at once. */
+static void reply_killed(struct memfs *fs, struct rf_req *req, uint64_t ino,
+			 enum mf_reply kind, size_t written, struct rf_file *fi)
+{
+	struct mf_killed *k = malloc(sizeof(*k));
+	struct mf_killed now = { fs, rf_req_session(req), ino, kind, written, fi };
+
+	if (k) {
+		*k = now;
+		if (rf_backing_call(req, killed_notify, k, killed_reply, k) == 0)
+			return;
+		free(k);
+	}
+	rf_notify_inval_inode(now.se, ino, -1, 0);
+	killed_send(&now, req);
+}
+
+/*
+ * FALLOCATE and COPY_FILE_RANGE carry no kill flag: with HANDLE_KILLPRIV_V2 the kernel
+ * leaves the set-id bits to us without saying whether the caller has CAP_FSETID. Take
+ * uid 0 for having it. Called with the lock held; true if bits were dropped.
+ */
+static bool kill_privs_unflagged(struct memfs *fs, struct rf_req *req, uint64_t ino)
+{
+	struct inode *n = inode_get(fs, ino);
+
+	return n && rf_req_ctx(req)->uid != 0 && kill_privs(req, n);
+}
+
 static void mf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	struct memfs *fs = rf_req_userdata(req);
 	struct inode *n;
+	bool killed = false;
 	int err = 0;
 
 	fs_lock(fs);
@@ -1528,7 +1646,7 @@ static void mf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 			file_resize(fs, n, 0);
 			n->mtime = n->ctime = now_ts();
 			if (fi->kill_priv)
-				kill_suid(n);
+				killed = kill_privs(req, n);
 		}
 		n->nopen++;
 		fi->fh = new_fh(fs);
@@ -1536,6 +1654,8 @@ static void mf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	fs_unlock(fs);
 	if (err)
 		rf_reply_err(req, err);
+	else if (killed)
+		reply_killed(fs, req, ino, MF_REPLY_OPEN, 0, fi);
 	else
 		reply_open(fs, req, ino, fi);
 }
@@ -1574,6 +1694,7 @@ static void mf_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 {
 	struct memfs *fs = rf_req_userdata(req);
 	struct inode *n;
+	bool killed = false;
 	int64_t ret;
 
 	fs_lock(fs);
@@ -1589,11 +1710,13 @@ static void mf_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 	if (ret > 0) {
 		n->mtime = n->ctime = now_ts();
 		if (fi && fi->kill_priv)
-			kill_suid(n);
+			killed = kill_privs(req, n);
 	}
 	fs_unlock(fs);
 	if (ret < 0)
 		rf_reply_err(req, (int)ret);
+	else if (killed)
+		reply_killed(fs, req, ino, MF_REPLY_WRITE, (size_t)ret, NULL);
 	else
 		rf_reply_write(req, (size_t)ret);
 }
@@ -1992,12 +2115,18 @@ static void mf_fallocate(struct rf_req *req, uint64_t ino, int mode, off_t off, 
 			 struct rf_file *fi)
 {
 	struct memfs *fs = rf_req_userdata(req);
+	bool killed = false;
 	int err;
 
 	fs_lock(fs);
 	err = do_fallocate(fs, ino, mode, off, len);
+	if (!err)
+		killed = kill_privs_unflagged(fs, req, ino);
 	fs_unlock(fs);
-	rf_reply_err(req, err);
+	if (killed)
+		reply_killed(fs, req, ino, MF_REPLY_NONE, 0, NULL);
+	else
+		rf_reply_err(req, err);
 }
 
 /* Bytes copied or -errno; holes in the source stay holes in the destination. */
@@ -2061,13 +2190,18 @@ static void mf_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in
 			       struct rf_file *fi_out, size_t len, int flags)
 {
 	struct memfs *fs = rf_req_userdata(req);
+	bool killed = false;
 	int64_t ret;
 
 	fs_lock(fs);
 	ret = do_copy(fs, ino_in, off_in, ino_out, off_out, len, flags);
+	if (ret > 0)
+		killed = kill_privs_unflagged(fs, req, ino_out);
 	fs_unlock(fs);
 	if (ret < 0)
 		rf_reply_err(req, (int)ret);
+	else if (killed)
+		reply_killed(fs, req, ino_out, MF_REPLY_WRITE, (size_t)ret, NULL);
 	else
 		rf_reply_write(req, (size_t)ret);
 }
@@ -2380,7 +2514,9 @@ int main(int argc, char **argv)
 {
 	struct memfs fs;
 	struct rf_opts opts;
-	int ret;
+	char **args = argv;
+	bool add_perms;
+	int ret, i;
 
 	memset(&fs, 0, sizeof(fs));
 	/* Parse once for our own -o keys; rf_main parses again for the runtime's. */
@@ -2393,16 +2529,34 @@ int main(int argc, char **argv)
 		return ret > 0 ? 0 : 2;
 	}
 	ret = memfs_config(&fs, &opts);
+	/* memfs checks no modes itself: a mount other users reach has the kernel check them
+	 * (owner, group, others, sticky directories), or anyone could change anything. */
+	add_perms = opts.allow_other && !opts.default_permissions;
 	rf_opts_free(&opts);
 	if (ret < 0)
 		return 2;
+	if (add_perms) {
+		args = calloc((size_t)argc + 3, sizeof(*args));
+		if (!args) {
+			fprintf(stderr, "memfs: out of memory\n");
+			return 1;
+		}
+		for (i = 0; i < argc; i++)
+			args[i] = argv[i];
+		args[argc++] = "-o";
+		args[argc++] = "default_permissions";
+	}
 	ret = memfs_setup(&fs);
 	if (ret < 0) {
 		fprintf(stderr, "memfs: %s\n", strerror(-ret));
 		memfs_free(&fs);
+		if (args != argv)
+			free(args);
 		return 1;
 	}
-	ret = rf_main(argc, argv, &memfs_ops, sizeof(memfs_ops), &fs);
+	ret = rf_main(argc, args, &memfs_ops, sizeof(memfs_ops), &fs);
 	memfs_free(&fs);
+	if (args != argv)
+		free(args);
 	return ret;
 }

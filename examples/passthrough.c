@@ -3,7 +3,8 @@
  * passthrough.c - mirrors a source directory under the mount point, on ringfuse.
  *
  * Usage: passthrough -o source=DIR [-o cache=never|auto|always] [-o writeback]
- *                    [-o passthrough] [-o timeout=SEC] [-o inode_handles]
+ *                    [-o passthrough] [-o timeout=SEC] [-o negative_timeout=SEC]
+ *                    [-o inode_handles]
  *                    [ringfuse options] mountpoint
  *
  *   source=DIR      the directory to mirror (required)
@@ -14,6 +15,8 @@
  *   passthrough     kernel passthrough of read/write/mmap to the source files (needs
  *                   CAP_SYS_ADMIN and a kernel >= 6.9; falls back with one log line)
  *   timeout=SEC     entry and attribute timeouts, overriding the cache mode's
+ *   negative_timeout=SEC  how long the kernel may cache a missing name (default 0: a
+ *                   name made directly in the source is visible through the mount at once)
  *   inode_handles   keep a file handle instead of an O_PATH fd per non-directory inode
  *                   (fewer open fds on big trees; needs a source with file handles)
  * With -o allow_other, default_permissions is switched on: the kernel checks modes.
@@ -90,6 +93,8 @@ struct pt_fs {
 	int root_dirfd;              /* the source opened O_RDONLY: syncfs, open_by_handle_at */
 	enum pt_cache cache;
 	double timeout;              /* entry and attribute timeout */
+	double neg_timeout;          /* -o negative_timeout: how long a missing name is
+	                              * cached; 0 (default): not at all, reply ENOENT */
 	bool writeback;              /* asked for, then: negotiated */
 	bool want_passthrough;       /* -o passthrough */
 	atomic_bool passthrough;     /* negotiated and not failed yet */
@@ -486,12 +491,13 @@ static void lookup_done(struct rf_req *req, int res, void *data)
 
 	if (res >= 0) {
 		reply_fd_entry(req, fs, res);
-	} else if (res == -ENOENT && fs->timeout > 0) {
+	} else if (res == -ENOENT && fs->neg_timeout > 0) {
 		struct rf_entry e;
 
-		/* Cached negative entry: as long as a positive one would be. */
+		/* Only when asked for: a name made directly in the source stays invisible
+		 * through the mount until this runs out. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->timeout;
+		e.entry_timeout = fs->neg_timeout;
 		rf_reply_entry(req, &e);
 	} else {
 		rf_reply_err(req, cancel_err(res));
@@ -574,8 +580,36 @@ static void pt_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	iput(fs, in);
 }
 
-/* Clear set-user-ID, and set-group-ID if group-executable (as the kernel does on write). */
-static int kill_suidgid(int fd, bool opath)
+/* Whether the caller of @req is in group @gid (primary or supplementary). */
+static bool caller_in_group(struct rf_req *req, gid_t gid)
+{
+	gid_t small[32], *list = small;
+	int n, i, size = 32;
+	bool in = false;
+
+	if (rf_req_ctx(req)->gid == gid)
+		return true;
+	n = rf_req_groups(req, list, size);
+	if (n > size) {
+		list = malloc((size_t)n * sizeof(*list));
+		size = n;
+		n = list ? rf_req_groups(req, list, size) : -ENOMEM;
+	}
+	for (i = 0; i < n && i < size && !in; i++)
+		in = list[i] == gid;
+	if (list != small)
+		free(list);
+	return in;
+}
+
+/*
+ * HANDLE_KILLPRIV_V2: the kernel flags a write, truncate or open(O_TRUNC) by a caller
+ * without CAP_FSETID; we write as root, so the source filesystem keeps the bits and they
+ * are ours to drop, by the kernel's rule (should_remove_suid, setattr_should_drop_sgid):
+ * set-user-ID always, set-group-ID when group-executable or when the caller is not in
+ * the file's group. Returns 1 if bits were dropped, 0 if there were none, or -errno.
+ */
+static int kill_suidgid(struct rf_req *req, int fd, bool opath)
 {
 	char path[PT_PROC_PATH];
 	struct stat st;
@@ -588,14 +622,80 @@ static int kill_suidgid(int fd, bool opath)
 	if (!S_ISREG(st.st_mode))
 		return 0;
 	mode &= ~S_ISUID;
-	if (st.st_mode & S_IXGRP)
+	if ((st.st_mode & S_ISGID) && ((st.st_mode & S_IXGRP) || !caller_in_group(req, st.st_gid)))
 		mode &= ~S_ISGID;
 	if (mode == (st.st_mode & 07777))
 		return 0;
 	if (!opath)
-		return fchmod(fd, mode) < 0 ? -errno : 0;
+		return fchmod(fd, mode) < 0 ? -errno : 1;
 	proc_path(path, fd);
-	return chmod(path, mode) < 0 ? -errno : 0;
+	return chmod(path, mode) < 0 ? -errno : 1;
+}
+
+/*
+ * A WRITE or OPEN reply carries no attributes, and the kernel keeps the mode it cached
+ * (with the set-id bits) until the attribute timeout: exec would still honour them.
+ * When kill_suidgid dropped bits, the request goes on (@then) only after the kernel's
+ * attributes were invalidated, written from a worker thread (synchronously there, so it
+ * lands before the reply).
+ */
+struct pt_killed {
+	struct rf_session *se;
+	uint64_t ino;
+	rf_backing_cb then;
+	void *data;
+	/* WRITE and FALLOCATE: what to do once invalidated */
+	const void *buf;
+	size_t size;
+	off_t off;
+	off_t len;
+	int mode;
+};
+
+static int killed_notify(void *arg)
+{
+	struct pt_killed *k = arg;
+
+	rf_notify_inval_inode(k->se, k->ino, -1, 0);    /* offset -1: attributes only */
+	return 0;
+}
+
+static void killed_done(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+
+	k->then(req, res, k);
+	free(k);
+}
+
+/* Invalidate, then call @then(req, res, k) on the loop with @k a copy of @args (freed
+ * after it). Returns 0, or -errno and never calls @then. */
+static int after_killed(struct rf_req *req, uint64_t ino, rf_backing_cb then,
+			const struct pt_killed *args)
+{
+	struct pt_killed *k = malloc(sizeof(*k));
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	*k = *args;
+	k->se = rf_req_session(req);
+	k->ino = ino;
+	k->then = then;
+	r = rf_backing_call(req, killed_notify, k, killed_done, k);
+	if (r < 0)
+		free(k);
+	return r;
+}
+
+/*
+ * FALLOCATE and COPY_FILE_RANGE carry no kill flag: with HANDLE_KILLPRIV_V2 the kernel
+ * leaves the set-id bits to us without saying whether the caller has CAP_FSETID. Take
+ * uid 0 for having it. Same returns as kill_suidgid.
+ */
+static int kill_unflagged(struct rf_req *req, int fd)
+{
+	return rf_req_ctx(req)->uid != 0 ? kill_suidgid(req, fd, false) : 0;
 }
 
 struct pt_setattr {
@@ -659,7 +759,8 @@ static void setattr_size_done(struct rf_req *req, int res, void *data)
 			return setattr_finish(req, sa, -errno);
 	}
 	if (set & RF_SET_KILL_SUIDGID) {
-		res = sa->h ? kill_suidgid(sa->h->fd, false) : kill_suidgid(sa->fd, true);
+		res = sa->h ? kill_suidgid(req, sa->h->fd, false) :
+			      kill_suidgid(req, sa->fd, true);
 		if (res < 0)
 			return setattr_finish(req, sa, res);
 	}
@@ -761,6 +862,12 @@ struct pt_mk {
 	struct pt_owner own;
 };
 
+/* Whether @st is what we just made with @mode: of that kind, and still the server's. */
+static bool made_by_us(const struct stat *st, mode_t mode)
+{
+	return (st->st_mode & S_IFMT) == (mode & S_IFMT) && st->st_uid == geteuid();
+}
+
 /* The name @mk->name now exists in the parent: make it the caller's and reply its entry. */
 static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 {
@@ -775,17 +882,23 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 		goto out;
 	}
 	fd = openat(pfd, mk->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		rf_reply_err(req, -errno);
+	r = fd < 0 ? -errno : fstat_fd(fd, &st);
+	if (r == 0 && !made_by_us(&st, mk->own.mode)) {
+		/* Someone who can write to the directory put something else under the name
+		 * since we made it: never give that to the caller. */
+		close(fd);
+		rf_reply_err(req, -EEXIST);
 		goto out;
 	}
-	r = fstat_fd(fd, &st);
 	if (r == 0)
 		r = give_to_owner(fd, &mk->own, &st);
 	if (r < 0) {
-		/* Do not leave a root-owned file behind. */
-		unlinkat(pfd, mk->name, S_ISDIR(mk->own.mode) ? AT_REMOVEDIR : 0);
-		close(fd);
+		/* Do not leave a root-owned file behind (EMFILE on the open, say). */
+		if (fd >= 0 || (fstatat(pfd, mk->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				made_by_us(&st, mk->own.mode)))
+			unlinkat(pfd, mk->name, S_ISDIR(mk->own.mode) ? AT_REMOVEDIR : 0);
+		if (fd >= 0)
+			close(fd);
 		rf_reply_err(req, r);
 		goto out;
 	}
@@ -1069,8 +1182,7 @@ static bool has_setid(int fd)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 &&
-	       ((st.st_mode & S_ISUID) || (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
+	return fstat(fd, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
 }
 
 /*
@@ -1143,8 +1255,13 @@ static void backing_detach(struct pt_fs *fs, struct pt_handle *h)
 
 static void set_cache_flags(const struct pt_fs *fs, struct rf_file *fi)
 {
-	fi->direct_io = fs->cache == CACHE_NEVER;
-	fi->parallel_direct_writes = fs->cache == CACHE_NEVER;
+	/* An O_DIRECT open asks for no page cache whatever the mode: with direct_io the
+	 * kernel sends its reads as they are, instead of a GETATTR before each one to check
+	 * the cached attributes. */
+	bool direct = fs->cache == CACHE_NEVER || (fi->flags & O_DIRECT);
+
+	fi->direct_io = direct;
+	fi->parallel_direct_writes = direct;
 	fi->keep_cache = fs->cache == CACHE_ALWAYS;
 }
 
@@ -1176,6 +1293,26 @@ static void handle_abandon(struct pt_fs *fs, struct pt_handle *h)
 	handle_free(fs, h);
 }
 
+/* The source file is open as @h->fd: reply, and drop the request's inode reference. */
+static void open_finish(struct rf_req *req, struct pt_handle *h)
+{
+	struct pt_fs *fs = fs_of(req);
+	struct pt_inode *in = h->in;
+
+	handle_ready(fs, h, h->fi);
+	if (rf_reply_open(req, h->fi) < 0)
+		handle_abandon(fs, h);
+	iput(fs, in);
+}
+
+/* The invalidation is best effort: the open goes on whatever it returned. */
+static void open_killed(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+
+	open_finish(req, k->data);
+}
+
 static void open_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
@@ -1192,12 +1329,10 @@ static void open_done(struct rf_req *req, int res, void *data)
 		return;
 	}
 	h->fd = res;
-	if (fi->kill_priv && (fi->flags & O_TRUNC))
-		kill_suidgid(h->fd, false);
-	handle_ready(fs, h, fi);
-	if (rf_reply_open(req, fi) < 0)
-		handle_abandon(fs, h);
-	iput(fs, in);
+	if (fi->kill_priv && (fi->flags & O_TRUNC) && kill_suidgid(req, h->fd, false) > 0 &&
+	    after_killed(req, in->base.nodeid, open_killed, &(struct pt_killed){ .data = h }) == 0)
+		return;
+	open_finish(req, h);
 }
 
 static void pt_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
@@ -1224,6 +1359,12 @@ static void pt_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	}
 	/* A temporary fd from a file handle must outlive the asynchronous open. */
 	h->tmpfd = fd != atomic_load(&h->in->fd) ? fd : -1;
+	/*
+	 * Reopen the inode's own O_PATH fd through its /proc magic link. That reaches the
+	 * very inode the fd pins, whatever has become of its names since: no path is walked,
+	 * so there is no symlink or rename for another user to slip in (symlinks themselves
+	 * were refused above). The kernel checked the caller's right to open it.
+	 */
 	proc_path(h->path, fd);
 	h->fi = fi;
 	h->flags = source_flags(fs, fi->flags);
@@ -1241,7 +1382,6 @@ struct pt_create {
 	struct rf_file *fi;
 	int flags;                   /* source_flags(), without O_CREAT/O_EXCL */
 	bool excl;                   /* the caller asked for O_EXCL */
-	bool creating;               /* this attempt had O_CREAT|O_EXCL: a new file */
 };
 
 static void create_free(struct pt_fs *fs, struct pt_create *c)
@@ -1263,23 +1403,25 @@ static void create_done(struct rf_req *req, int res, void *data)
 	struct stat st;
 	int fd = res, opath, r;
 
-	if (res == -EEXIST && c->creating && !c->excl && c->name) {
-		/* It exists after all (created behind the kernel's back): just open it. */
-		c->creating = false;
-		r = rf_backing_openat(req, pfd, c->name, c->flags, 0, create_done, c);
-		if (r == 0)
-			return;
-		res = r;
+	if (res == -EEXIST && !c->excl && c->name) {
+		/*
+		 * The kernel believed the name free (a stale negative entry, or someone made it
+		 * in the source since our LOOKUP). Opening it here, as root, would follow a
+		 * symlink anyone who can write to the directory may have planted, and skip the
+		 * permission check on the existing file. ESTALE makes the VFS redo the whole
+		 * open once with LOOKUP_REVAL: a fresh LOOKUP finds what is there, and the
+		 * kernel opens or follows it with the caller's own rights.
+		 */
+		res = -ESTALE;
 	}
 	if (res < 0) {
 		rf_reply_err(req, cancel_err(res));
 		return create_free(fs, c);
 	}
+	/* Always a new file (O_CREAT|O_EXCL or O_TMPFILE): the caller's. */
 	r = fstat(fd, &st) < 0 ? -errno : 0;
-	if (r == 0 && c->creating)
+	if (r == 0)
 		r = give_to_owner(fd, &c->own, &st);
-	else if (r == 0 && c->fi->kill_priv && (c->fi->flags & O_TRUNC))
-		kill_suidgid(fd, false);
 	if (r == 0) {
 		/* The inode's own O_PATH fd, on the very file we opened. */
 		proc_path(path, fd);
@@ -1287,7 +1429,7 @@ static void create_done(struct rf_req *req, int res, void *data)
 		r = opath < 0 ? -errno : inode_from_fd(fs, opath, &st, &in);
 	}
 	if (r < 0) {
-		if (c->creating && c->name)
+		if (c->name)
 			unlinkat(pfd, c->name, 0);
 		close(fd);
 		rf_reply_err(req, r);
@@ -1329,7 +1471,6 @@ static struct pt_create *create_start(struct rf_req *req, uint64_t parent, const
 	c->fi = fi;
 	c->h->tmpfd = -1;
 	c->excl = !!(fi->flags & O_EXCL);
-	c->creating = true;
 	c->flags = source_flags(fs, fi->flags & ~O_TMPFILE);
 	c->h->flags = c->flags;
 	c->parent = iget(fs, parent);
@@ -1385,6 +1526,17 @@ static void pt_read(struct rf_req *req, uint64_t ino, size_t size, off_t off, st
 		rf_reply_err(req, r);
 }
 
+/* The invalidation is best effort: the write goes on whatever it returned. */
+static void write_killed(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+	struct pt_handle *h = k->data;
+	int r = rf_backing_write(req, h->fd, k->buf, k->size, k->off, NULL, NULL);
+
+	if (r < 0)
+		rf_reply_err(req, r);
+}
+
 static void pt_write(struct rf_req *req, uint64_t ino, const void *buf, size_t size, off_t off,
 		     struct rf_file *fi)
 {
@@ -1395,9 +1547,12 @@ static void pt_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 		return (void)rf_reply_err(req, -EBADF);
 	/* HANDLE_KILLPRIV_V2: a write by someone without CAP_FSETID drops the set-id bits. */
 	if (fi->kill_priv) {
-		r = kill_suidgid(h->fd, false);
+		r = kill_suidgid(req, h->fd, false);
 		if (r < 0)
 			return (void)rf_reply_err(req, r);
+		if (r > 0 && after_killed(req, ino, write_killed, &(struct pt_killed){
+					.data = h, .buf = buf, .size = size, .off = off }) == 0)
+			return;
 	}
 	r = rf_backing_write(req, h->fd, buf, size, off, NULL, NULL);
 	if (r < 0)
@@ -1461,6 +1616,17 @@ static void pt_fsync(struct rf_req *req, uint64_t ino, int datasync, struct rf_f
 		rf_reply_err(req, r);
 }
 
+/* The invalidation is best effort: the fallocate goes on whatever it returned. */
+static void falloc_killed(struct rf_req *req, int res, void *data)
+{
+	struct pt_killed *k = data;
+	struct pt_handle *h = k->data;
+	int r = rf_backing_fallocate(req, h->fd, k->mode, k->off, k->len, NULL, NULL);
+
+	if (r < 0)
+		rf_reply_err(req, r);
+}
+
 static void pt_fallocate(struct rf_req *req, uint64_t ino, int mode, off_t off, off_t len,
 			 struct rf_file *fi)
 {
@@ -1469,6 +1635,12 @@ static void pt_fallocate(struct rf_req *req, uint64_t ino, int mode, off_t off, 
 
 	if (!h)
 		return (void)rf_reply_err(req, -EBADF);
+	r = kill_unflagged(req, h->fd);
+	if (r < 0)
+		return (void)rf_reply_err(req, r);
+	if (r > 0 && after_killed(req, ino, falloc_killed, &(struct pt_killed){
+				.data = h, .mode = mode, .off = off, .len = len }) == 0)
+		return;
 	r = rf_backing_fallocate(req, h->fd, mode, off, len, NULL, NULL);
 	if (r < 0)
 		rf_reply_err(req, r);
@@ -1478,6 +1650,8 @@ struct pt_cfr {
 	int fd_in, fd_out;
 	off_t off_in, off_out;
 	size_t len;
+	struct rf_session *se;       /* set-id bits of the destination were dropped: */
+	uint64_t ino_out;            /* invalidate its attributes before the reply */
 };
 
 static int do_copy_file_range(void *arg)
@@ -1485,7 +1659,11 @@ static int do_copy_file_range(void *arg)
 	struct pt_cfr *a = arg;
 	ssize_t n = copy_file_range(a->fd_in, &a->off_in, a->fd_out, &a->off_out, a->len, 0);
 
-	return n < 0 ? -errno : (int)n;
+	if (n < 0)
+		return -errno;
+	if (a->se)
+		rf_notify_inval_inode(a->se, a->ino_out, -1, 0);   /* a worker: synchronous */
+	return (int)n;
 }
 
 static void cfr_done(struct rf_req *req, int res, void *data)
@@ -1510,9 +1688,16 @@ static void pt_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in
 		return (void)rf_reply_err(req, -EBADF);
 	if (flags)
 		return (void)rf_reply_err(req, -EINVAL);
-	a = malloc(sizeof(*a));
+	r = kill_unflagged(req, ho->fd);
+	if (r < 0)
+		return (void)rf_reply_err(req, r);
+	a = calloc(1, sizeof(*a));
 	if (!a)
 		return (void)rf_reply_err(req, -ENOMEM);
+	if (r > 0) {
+		a->se = rf_req_session(req);
+		a->ino_out = ino_out;
+	}
 	a->fd_in = hi->fd;
 	a->fd_out = ho->fd;
 	a->off_in = off_in;
@@ -2209,6 +2394,7 @@ static void usage(const char *prog)
 		"    -o writeback           kernel writeback cache\n"
 		"    -o passthrough         kernel passthrough of read/write/mmap (CAP_SYS_ADMIN)\n"
 		"    -o timeout=SEC         entry and attribute timeout (default per cache mode)\n"
+		"    -o negative_timeout=SEC  cache missing names (default 0: not cached)\n"
 		"    -o inode_handles       file handles instead of O_PATH fds for non-directories\n",
 		prog);
 }
@@ -2249,6 +2435,14 @@ static int parse_fs_opts(struct pt_fs *fs, const struct rf_opts *opts, bool *tim
 			    fs->timeout > 1e9)
 				ret = -EINVAL;
 			*timeout_set = true;
+		} else if (!strcmp(opt, "negative_timeout") && val) {
+			char *end;
+
+			errno = 0;
+			fs->neg_timeout = strtod(val, &end);
+			if (errno || end == val || *end || !(fs->neg_timeout >= 0) ||
+			    fs->neg_timeout > 1e9)
+				ret = -EINVAL;
 		} else if (!strcmp(opt, "writeback") && !val) {
 			fs->writeback = true;
 		} else if (!strcmp(opt, "passthrough") && !val) {

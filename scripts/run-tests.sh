@@ -186,7 +186,7 @@ else
 fi
 
 echo "== ordering (real mount) =="
-# The MooseFS/FreeBSD bug (design.md 3): order_seed kills readers in the middle of slow
+# The MooseFS/FreeBSD bug (docs/architecture.md §3): order_seed kills readers in the middle of slow
 # READs of slowfs and checks in slowfs's event log that each handle's RELEASE came after
 # its READs finished; slowfs frees the handle in RELEASE, so ASan (build/asan) reports a
 # release that overtook a READ. "timer" READs wait on an rf_timer (Linux itself sends
@@ -274,6 +274,33 @@ else
     fail "$name" "did not mount"
   fi
 fi
+
+# run_checks NAME SCRIPT: a script that prints its own "PASS  ", "FAIL  " and "SKIP  "
+# lines, counted here; its other output is shown only when it failed.
+run_checks() {
+  local name=$1 script=$2 out=$work/$1.out rc line
+  if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; return; fi
+  "$script" "$B" > "$out" 2>&1; rc=$?
+  while IFS= read -r line; do
+    case "$line" in
+      "PASS  "*) pass "${line#PASS  }" ;;
+      "FAIL  "*) failed=$((failed + 1)); failures+=("${line#FAIL  }"); echo "$line" ;;
+      "SKIP  "*) skipped=$((skipped + 1)); echo "$line" ;;
+    esac
+  done < "$out"
+  if [ $rc -ne 0 ]; then
+    grep -q "^FAIL  " "$out" || fail "$name" "$script exit $rc"
+    grep -v -E "^(PASS|SKIP)  |^ringfuse: " "$out" | tail -40
+  fi
+}
+
+echo "== access: the example filesystems mounted for many users =="
+# memfs with allow_other, the passthrough symlink attack, set-id bits, negative lookups,
+# running out of descriptors (tests/integration/access.sh).
+run_checks access tests/integration/access.sh
+
+echo "== observability: statistics on SIGUSR1, the -d trace =="
+run_checks observe tests/integration/observe.sh
 
 echo "== teardown: every trigger, loop-mounted ext4 backing, both transports =="
 # tests/integration/teardown.sh prints PASS/FAIL/SKIP lines of its own; they are counted

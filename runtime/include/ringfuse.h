@@ -159,9 +159,11 @@ int rf_timer_start(struct rf_loop *loop, struct rf_timer *timer, uint64_t ms, rf
 void rf_timer_cancel(struct rf_timer *timer);
 
 /*
- * Deliver SIGINT, SIGTERM and SIGHUP to the loop through a signalfd on its ring (blocking
- * them in the calling thread, which should be the loop thread, before others are created):
- * each ends the sessions on the loop cleanly (see rf_session_exit). Returns 0 or -errno.
+ * Deliver SIGINT, SIGTERM, SIGHUP and SIGUSR1 to the loop through a signalfd on its ring
+ * (blocking them in the calling thread, which should be the loop thread, before others are
+ * created): the first three end the sessions on the loop cleanly (see rf_session_exit);
+ * SIGUSR1 writes each session's statistics (rf_stats_json) to the log at warning level.
+ * Returns 0 or -errno.
  */
 int rf_loop_handle_signals(struct rf_loop *loop);
 
@@ -700,6 +702,47 @@ int rf_notify_retrieve(struct rf_session *se, uint64_t ino, off_t off, size_t si
 		       void *cookie);
 /* Wake a poller: @ph from rf_ops.poll. */
 int rf_notify_poll(struct rf_session *se, uint64_t ph);
+
+/* ===================================================================================
+ * Live statistics
+ * =================================================================================== */
+
+#define RF_STATS_OPCODES 64         /* FUSE opcodes 0..63; others are counted in [0] */
+#define RF_STATS_ERRNOS 134         /* errno 1..133; [0] counts the errors beyond */
+#define RF_STATS_LAT_BUCKETS 24     /* request latency, log2 buckets from 1 us */
+
+/*
+ * A snapshot of one session's counters since it was created. Always on: each request
+ * costs a few relaxed atomic increments and two clock reads (measured in bench/README.md).
+ * Latency is from the request's arrival to its reply being encoded; bucket 0 is < 1 us,
+ * bucket b (1..22) is [2^(b-1), 2^b) us, bucket 23 is >= 4.19 s.
+ */
+struct rf_stats {
+	uint64_t requests[RF_STATS_OPCODES];   /* received, by opcode */
+	uint64_t errors[RF_STATS_ERRNOS];      /* replies with -errno, by errno */
+	uint64_t replies;                      /* replies encoded (errors included) */
+	uint64_t in_flight;                    /* requests received and not finished, now */
+	uint64_t in_flight_peak;
+	uint64_t parked;                       /* waiting in an ordering chain, now */
+	uint64_t parked_total;                 /* ever parked */
+	uint64_t parked_wait_us;               /* total time spent parked */
+	uint64_t interrupts;                   /* INTERRUPTs received */
+	uint64_t backing_ring;                 /* backing operations submitted on the ring */
+	uint64_t backing_inline;               /* ... done in place (tmpfs/ramfs read/write) */
+	uint64_t backing_worker;               /* ... run by the worker pool (rf_backing_call) */
+	uint64_t latency[RF_STATS_OPCODES][RF_STATS_LAT_BUCKETS];
+};
+
+/* Copy @se's counters into @out. Any thread; the counters keep moving meanwhile, so the
+ * snapshot is consistent per counter, not across them. 0, or -EINVAL. */
+int rf_session_stats(const struct rf_session *se, struct rf_stats *out);
+
+/*
+ * Write @st as one line of JSON into @buf (NUL-terminated; opcodes and errnos with a
+ * zero count are left out, names as in the protocol: "READ", "ENOENT"). Returns the
+ * length it needed (as snprintf: a result >= @size means it was cut), or -EINVAL.
+ */
+int rf_stats_json(const struct rf_stats *st, char *buf, size_t size);
 
 /* ===================================================================================
  * Logging

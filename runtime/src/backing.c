@@ -2,9 +2,10 @@
 /*
  * backing.c - a filesystem's own file operations, submitted on the ring of the loop that
  * serves the request and completed from their CQE; plus a small bounded worker pool for
- * what io_uring cannot do asynchronously. Each operation lives in one of the request's
- * RF_BACKING_MAX slots (no allocation), and the request is not finished - its slot, fh
- * and inodes stay held - until the last one completed (design.md 3.5).
+ * what io_uring cannot do asynchronously (the loop's worker pool). Each operation lives in
+ * one of the request's RF_BACKING_MAX slots (no allocation), and the request is not
+ * finished - its slot, fh and inodes stay held - until the last one completed
+ * (docs/architecture.md §4).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,21 +17,10 @@
 
 #include "internal.h"
 
-#define RF_WORKERS_MAX 4
 #define RF_IORING_OP_FTRUNCATE 55   /* Linux 6.9; liburing 2.3 does not know it yet */
 
 /* What the runtime replies when the filesystem passed no callback. */
 enum { BK_ERR, BK_READ, BK_WRITE, BK_NEEDS_CB, BK_CALL };
-
-struct rf_workers {
-	pthread_t th[RF_WORKERS_MAX];
-	int n;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct rf_backing_op *head, **tail;   /* queued calls */
-	bool stop;
-	struct rf_loop *loop;
-};
 
 static void default_reply(struct rf_req *req, int kind, int res)
 {
@@ -119,6 +109,7 @@ static int op_error(struct rf_req *req, int kind, rf_backing_cb cb)
 	struct io_uring_sqe *sqe;                                             \
 	if (!op)                                                              \
 		return op_error(req, kind, cb);                               \
+	rf__stats_count((req)->se, RF_STAT_BACKING_RING);                     \
 	sqe = rf__loop_sqe((req)->ch->loop, &op->c)
 
 /*
@@ -141,6 +132,7 @@ static void complete_now(struct rf_req *req, struct rf_backing_op *op, int res)
 {
 	struct io_uring_sqe *sqe;
 
+	rf__stats_count(req->se, RF_STAT_BACKING_INLINE);
 	if (!op->cb) {
 		/* Nothing waits for a callback: reply right away, no ring trip. */
 		op->busy = false;
@@ -173,6 +165,7 @@ int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backi
 		complete_now(req, op, n < 0 ? -errno : (int)n);
 		return 0;
 	}
+	rf__stats_count(req->se, RF_STAT_BACKING_RING);
 	io_uring_prep_read(rf__loop_sqe(req->ch->loop, &op->c), fd, dst, (unsigned int)size,
 			   (uint64_t)off);
 	return 0;
@@ -194,6 +187,7 @@ int rf_backing_write(struct rf_req *req, int fd, const void *buf, size_t size, o
 		complete_now(req, op, n < 0 ? -errno : (int)n);
 		return 0;
 	}
+	rf__stats_count(req->se, RF_STAT_BACKING_RING);
 	io_uring_prep_write(rf__loop_sqe(req->ch->loop, &op->c), fd, buf, (unsigned int)size,
 			    (uint64_t)off);
 	return 0;
@@ -323,154 +317,35 @@ void rf__backing_cancel(struct rf_req *req)
 	}
 }
 
-/* ---- closing fds outside a request ------------------------------------------------------ */
+/* ---- blocking calls on the loop's worker pool ------------------------------------------ */
 
-struct close_op {
-	struct rf_completion c;
-	int fd;
-};
-
-static void on_closed(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags)
+/* On the loop: the worker finished the call. */
+static void on_call_done(struct rf_loop *loop, struct rf_work *w)
 {
-	struct close_op *op = rf_container_of(c, struct close_op, c);
+	struct rf_backing_op *op = rf_container_of(w, struct rf_backing_op, work);
 
-	if (res < 0)
-		rf__warn("close of backing fd %d: %s", op->fd, strerror(-res));
-	free(op);
-}
-
-int rf_loop_close_fd(struct rf_loop *loop, int fd)
-{
-	struct close_op *op = malloc(sizeof(*op));
-	struct io_uring_sqe *sqe;
-
-	if (fd < 0)
-		return -EBADF;
-	if (!op || loop->closing) {
-		free(op);
-		return close(fd) < 0 ? -errno : 0;
-	}
-	op->c.fn = on_closed;
-	op->fd = fd;
-	sqe = rf__loop_sqe(loop, &op->c);
-	io_uring_prep_close(sqe, fd);
-	return 0;
-}
-
-/* ---- the worker pool ------------------------------------------------------------------- */
-
-static void *worker_main(void *arg)
-{
-	struct rf_workers *w = arg;
-	struct rf_loop *loop = w->loop;
-	struct rf_backing_op *op;
-
-	pthread_mutex_lock(&w->lock);
-	for (;;) {
-		while (!w->head && !w->stop)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (!w->head)
-			break;
-		op = w->head;
-		w->head = op->wnext;
-		if (!w->head)
-			w->tail = &w->head;
-		pthread_mutex_unlock(&w->lock);
-
-		op->result = op->fn(op->arg);
-
-		pthread_mutex_lock(&loop->post_lock);
-		op->wnext = loop->worker_done;
-		loop->worker_done = op;
-		pthread_mutex_unlock(&loop->post_lock);
-		rf__loop_wake(loop);
-		pthread_mutex_lock(&w->lock);
-	}
-	pthread_mutex_unlock(&w->lock);
-	return NULL;
-}
-
-static struct rf_workers *workers_get(struct rf_loop *loop)
-{
-	struct rf_workers *w = loop->workers;
-
-	if (w)
-		return w;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return NULL;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
-	w->tail = &w->head;
-	w->loop = loop;
-	loop->workers = w;
-	return w;
+	on_backing(loop, &op->c, w->result, 0);
 }
 
 int rf_backing_call(struct rf_req *req, int (*fn)(void *arg), void *arg, rf_backing_cb cb,
 		    void *data)
 {
-	struct rf_loop *loop = req->ch->loop;
-	struct rf_workers *w = workers_get(loop);
 	struct rf_backing_op *op;
-	bool idle_worker;
+	int ret;
 
-	if (!w || !fn)
-		return !w ? -ENOMEM : -EINVAL;
+	if (!fn)
+		return -EINVAL;
 	op = op_get(req, BK_CALL, cb, data);
 	if (!op)
 		return op_error(req, BK_CALL, cb);
-	op->fn = fn;
-	op->arg = arg;
-	op->wnext = NULL;
-	pthread_mutex_lock(&w->lock);
-	*w->tail = op;
-	w->tail = &op->wnext;
-	/* Grow the pool up to its bound; past that, calls queue. */
-	idle_worker = w->n >= RF_WORKERS_MAX;
-	if (!idle_worker && pthread_create(&w->th[w->n], NULL, worker_main, w) == 0)
-		w->n++;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	loop->inflight++;               /* teardown waits for it like for a CQE */
-	return 0;
-}
-
-int rf__workers_reap(struct rf_loop *loop)
-{
-	struct rf_backing_op *op, *next;
-	int n = 0;
-
-	if (!loop->workers)
-		return 0;
-	pthread_mutex_lock(&loop->post_lock);
-	op = loop->worker_done;
-	loop->worker_done = NULL;
-	pthread_mutex_unlock(&loop->post_lock);
-	for (; op; op = next, n++) {
-		next = op->wnext;
-		loop->inflight--;
-		on_backing(loop, &op->c, op->result, 0);
+	op->work.fn = fn;
+	op->work.arg = arg;
+	op->work.done = on_call_done;
+	rf__stats_count(req->se, RF_STAT_BACKING_WORKER);
+	ret = rf__loop_work(req->ch->loop, &op->work);
+	if (ret < 0) {
+		op->busy = false;
+		req->nbacking--;
 	}
-	return n;
-}
-
-void rf__workers_stop(struct rf_loop *loop)
-{
-	struct rf_workers *w = loop->workers;
-	int i;
-
-	if (!w)
-		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	for (i = 0; i < w->n; i++)
-		pthread_join(w->th[i], NULL);
-	rf__workers_reap(loop);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->cond);
-	free(w);
-	loop->workers = NULL;
+	return ret;
 }

@@ -1,111 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * internal.h - private types shared by the files of runtime/src: the loop, the session, the channel
- * (one device fd served by one loop) and the request slot. Not installed.
+ * internal.h - the private types shared by the files of runtime/src above the loop: the
+ * request (one slot of a channel), the channel and its transport (transport.h), the
+ * session, and each layer's functions, lowest layer first. Not installed.
+ *
+ * Layers call downwards only (scripts/check-layers.sh checks it); where a lower layer must
+ * reach a higher one, it goes through struct rf_upcalls, wired once by the session.
+ * docs/architecture.md tells the layers and the life of a request.
  */
 #ifndef RF_INTERNAL_H
 #define RF_INTERNAL_H
 
-#include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/signalfd.h>
 
-#include "ringfuse.h"
-#include "fuse_kernel.h"
+#include "base.h"
+#include "loop.h"
 
-#define RF_ALIGN(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
-#define RF_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define RF_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define RF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define rf_container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
+struct rf_chan;
 
-/* ---- completions ------------------------------------------------------------------ */
-
-/*
- * Everything with an SQE in flight embeds one of these; its address is the SQE's
- * user_data, and the loop calls ->fn with the CQE's result when it completes. The owner
- * must stay allocated until then (teardown counts them: rf_loop.inflight).
- */
-struct rf_completion {
-	void (*fn)(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t cqe_flags);
-};
-
-/* ---- log.c ------------------------------------------------------------------------- */
-
-void rf__log(enum rf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define rf__err(...)  rf__log(RF_LOG_ERR, __VA_ARGS__)
-#define rf__warn(...) rf__log(RF_LOG_WARNING, __VA_ARGS__)
-#define rf__info(...) rf__log(RF_LOG_INFO, __VA_ARGS__)
-#define rf__dbg(...)  rf__log(RF_LOG_DEBUG, __VA_ARGS__)
-
-/* ---- loop.c ------------------------------------------------------------------------ */
-
-struct rf_post {
-	struct rf_post *next;
-	rf_loop_cb cb;
-	void *data;
-};
-
-/*
- * One thread's event loop. Created by rf_loop_new, freed by rf_loop_free; everything in
- * it is touched only by the loop thread except the fields marked "any thread".
- */
-struct rf_loop {
-	struct io_uring ring;
-	pthread_t thread;                /* thread running the loop (valid once has_thread) */
-	atomic_bool has_thread;
-	atomic_int stop;                 /* any thread: rf_loop_stop() was called */
-	unsigned int inflight;           /* SQEs submitted whose CQE was not reaped yet */
-
-	int wake_fd;                     /* eventfd: other threads wake the loop through it */
-	bool wake_armed;                 /* a read on wake_fd is in flight */
-	uint64_t wake_val;               /* read target for wake_fd */
-	struct rf_completion wake_c;
-
-	pthread_mutex_t post_lock;       /* protects posts (any thread) */
-	struct rf_post *posts, **posts_tail;
-	struct rf_req *remote;           /* requests handed over by other threads; post_lock */
-	struct rf_req *remote_intr;      /* interrupts for our requests (via intr_next); post_lock */
-	struct rf_backing_op *worker_done; /* finished worker calls (backing.c); post_lock */
-	struct rf_workers *workers;      /* the bounded worker pool, created on first use */
-
-	int sig_fd;                      /* signalfd, -1 if signals are not handled here */
-	struct signalfd_siginfo *sig_info;
-	struct rf_completion sig_c;
-
-	void *timers;                    /* armed timers, sorted by deadline (loop.c) */
-	bool closing;                    /* draining: re-arm nothing */
-	bool sqe128;                     /* the ring has 128-byte SQEs (uring transport) */
-	bool has_ftruncate;              /* the kernel has IORING_OP_FTRUNCATE */
-
-	struct rf_chan *chans;           /* channels served by this loop (list via next) */
-	unsigned int nr_chans_live;      /* channels not yet ended */
-};
-
-/* An SQE to fill; submits the queue first if it is full. Never NULL. Loop thread. */
-struct io_uring_sqe *rf__loop_sqe(struct rf_loop *loop, struct rf_completion *c);
-bool rf__on_loop_thread(const struct rf_loop *loop);
-void rf__loop_wake(struct rf_loop *loop);
-/* What rf__loop_post_req asks the loop to do with a request. */
-enum { RF_REMOTE_REPLY = 1, RF_REMOTE_RESUME, RF_REMOTE_INTERRUPT };
-/* Hand a request to its loop: write its reply (encoded on another thread), resume it
- * (unparked by another thread) or deliver its interrupt. Any thread. */
-void rf__loop_post_req(struct rf_loop *loop, struct rf_req *req, int kind);
-/* Cancel the loop's own reads and reap until nothing is in flight (bounded). */
-int rf__loop_drain(struct rf_loop *loop, int timeout_ms);
-/* Advance the sessions served by @loop (exit requests, teardown). session.c */
-void rf__loop_sessions_poll(struct rf_loop *loop);
-
-/* ---- requests ---------------------------------------------------------------------- */
+/* ==== request layer: the request object ============================================ */
 
 /* Each state is checked at every hop; a reply in any state but HANDLER is a bug. */
 enum rf_req_state {
 	RF_REQ_FREE = 0,     /* in the slot pool */
-	RF_REQ_READING,      /* the channel's read in flight targets this slot */
+	RF_REQ_READING,      /* the transport's receive targets this slot */
 	RF_REQ_PARKED,       /* decoded, waiting in an ordering chain (order.c) */
 	RF_REQ_HANDLER,      /* handed to the filesystem; a reply is owed */
 	RF_REQ_REPLIED,      /* reply encoded; its write or its backing I/O still running */
@@ -113,19 +34,16 @@ enum rf_req_state {
 
 #define RF_REQ_MAX_BACKING RF_BACKING_MAX
 
-/* One backing operation of a request on the ring (backing.c). */
+/* One backing operation of a request: on the ring, or a worker call (backing.c). */
 struct rf_backing_op {
 	struct rf_completion c;
+	struct rf_work work;             /* rf_backing_call: the worker pool's item */
 	struct rf_req *req;
 	rf_backing_cb cb;                /* NULL: the runtime replies from the result */
 	void *data;
 	uint8_t kind;                    /* enum in backing.c: what the default reply is */
 	bool busy;
-	/* worker path (rf_backing_call) */
-	int (*fn)(void *arg);
-	void *arg;
-	int result;
-	struct rf_backing_op *wnext;
+	int result;                      /* a result computed in place, delivered by a NOP */
 };
 
 /* What a request names, for the ordering chains (order.c). */
@@ -151,37 +69,45 @@ struct rf_hold {
 };
 
 /*
- * One request slot: a buffer the kernel's request is read into, and into which the reply
- * is encoded behind it (never over it: names and data the handler holds stay valid).
- * Slots are allocated once per channel and recycled; nothing is allocated per request.
- * A slot returns to the pool only when its reply is written AND its last backing CQE is
- * reaped (rf__req_finish): until then it holds its fh and inodes in the chains.
+ * One request slot, owned by its channel (allocated once, recycled; nothing is allocated
+ * per request). The transport fills the first group and says where the reply goes; the
+ * request layer owns the state; the layers above keep their bookkeeping in theirs. A slot
+ * goes back to its transport only when its reply is sent AND its last backing operation
+ * completed (rf__req_finish): until then it holds its fh and inodes in the chains.
  */
 struct rf_req {
-	struct rf_completion write_c;    /* the reply write */
+	/* transport: where the request is and where its reply goes */
+	struct rf_completion write_c;    /* the reply write (or, on a kernel queue, the command) */
 	struct rf_chan *ch;
 	struct rf_session *se;
-	char *buf;                       /* slot buffer of ch->bufsize bytes */
+	char *buf;                       /* the request's bytes */
 	uint32_t in_len;                 /* bytes of the request in buf */
+	char *out_hdr;                   /* where the reply's fuse_out_header goes */
+	char *payload;                   /* where the reply's arguments go */
+	uint32_t payload_cap;            /* and how many bytes fit there */
+	uint32_t out_len;                /* reply bytes (header included) */
+	bool write_busy;                 /* the reply write is in flight */
+	char *ent_hdr, *ent_payload;     /* kernel queue entry: the registered buffers */
+	struct iovec ent_iov[2];
+	uint64_t commit_id;
+	struct rf_req *next;             /* free list; order.c's lists while in service */
+
+	/* request: state, caller, interrupt */
 	enum rf_req_state state;
 	struct fuse_in_header in;        /* copy of the request header */
 	struct rf_ctx ctx;
 	struct rf_file fi, fi2;          /* passed to handlers; fi2 for COPY_FILE_RANGE's out */
-	uint32_t out_off;                /* /dev/fuse: the reply starts at buf + out_off */
-	char *out_hdr;                   /* where the reply's fuse_out_header goes */
-	char *payload;                   /* where the reply's arguments go */
-	uint32_t payload_cap;            /* and how many bytes fit there */
-	/* FUSE-over-io_uring entry (transport_uring.c) */
-	char *ent_hdr, *ent_payload;     /* the buffers registered with the kernel */
-	struct iovec ent_iov[2];
-	uint64_t commit_id;
-	uint32_t out_len;                /* reply bytes (header included) */
-	bool write_busy;                 /* the reply write is in flight */
+	struct rf_post post;             /* to its loop: a reply made on another thread, or a
+	                                  * resume after parking (never both at once) */
+	struct rf_post intr_post;        /* to its loop: an interrupt to act on */
+	/* set by the layer handling it: runs once the reply is out (res as written) */
+	void (*after_send)(struct rf_req *req, int res);
 	atomic_int interrupted;
+	bool counted;                    /* stats.c: counted in flight (received, not finished) */
+	uint64_t t_in;                   /* stats.c: when it arrived (ns, CLOCK_MONOTONIC) */
+	uint64_t t_park;                 /* stats.c: when it was parked */
 	rf_interrupt_cb intr_cb;
 	void *intr_data;
-	struct rf_req *next;             /* free list / remote lists of the loop */
-	uint8_t remote_kind;             /* what the loop does with it when posted */
 
 	/* order.c; protected by the session's order_lock */
 	uint64_t seq;                    /* arrival order in the session */
@@ -191,8 +117,7 @@ struct rf_req {
 	struct rf_hold hold[2];          /* fh holds (two for COPY_FILE_RANGE) */
 	struct rf_ino_entry *ino[2];
 	struct rf_req *uhnext;           /* the session's unique hash */
-	struct rf_req *intr_next;        /* the loop's list of interrupts to deliver */
-	struct rf_timer intr_timer;      /* an INTERRUPT waiting for its request */
+	struct rf_timer intr_timer;      /* interrupt.c: an INTERRUPT waiting for its request */
 	uint64_t intr_target;            /* that request's unique */
 
 	/* backing.c */
@@ -200,80 +125,30 @@ struct rf_req {
 	struct rf_backing_op backing[RF_REQ_MAX_BACKING];
 };
 
-/* Called when a request's reply went out (or was not needed) and may be the last
- * thing holding the slot. transport_dev.c */
-void rf__req_finish(struct rf_req *req);
+#include "transport.h"
 
-/* ---- channel (transport_dev.c) ----------------------------------------------------- */
+/* ==== the session ================================================================== */
+
+/* The live counters of a session (stats.c); struct rf_stats is their public snapshot. */
+struct rf_stats_state {
+	_Atomic uint64_t requests[RF_STATS_OPCODES];
+	_Atomic uint64_t errors[RF_STATS_ERRNOS];
+	_Atomic uint64_t replies, in_flight, in_flight_peak;
+	_Atomic uint64_t parked, parked_total, parked_wait_us, interrupts;
+	_Atomic uint64_t backing_ring, backing_inline, backing_worker;
+	_Atomic uint64_t latency[RF_STATS_OPCODES][RF_STATS_LAT_BUCKETS];
+};
 
 /*
- * A device fd served by one loop: the session's main fd, or a FUSE_DEV_IOC_CLONE of it for
- * an extra loop thread, or a socket for tests. One read is in flight at a time (more reads
- * on one /dev/fuse fd only feed io-wq threads, see kernel-abi.md 3.2).
+ * The calls that go up a layer, wired once by rf_session_new (session.c) so that no
+ * lower file names a higher one.
  */
-struct rf_chan {
-	struct rf_chan *next;            /* in loop->chans */
-	struct rf_session *se;
-	struct rf_loop *loop;
-	int fd;
-	bool owns_fd;                    /* a clone: closed with the channel */
-	bool is_sock;                    /* a test socket: a 0-byte read means the peer left */
-	uint32_t bufsize;
-	uint32_t nr_slots;
-	char *slab;                      /* all slot buffers, mmap'd once */
-	struct rf_req *slots;
-	struct rf_req *free;             /* free slots */
-	unsigned int busy;               /* slots not free */
-	struct rf_req *reading;          /* slot the in-flight read targets, or NULL */
-	struct rf_completion read_c;
-	bool ended;                      /* the kernel side is gone: nothing more to write */
-	bool stopping;                   /* no more reads: the session is ending */
-	bool finished;                   /* idle after ending; the session was told */
-	uint64_t stop_ms;                /* when stopping/ended was first seen (grace period) */
-	bool cancelled;                  /* the grace period ran out: backing I/O cancelled */
-	/* FUSE-over-io_uring queue (transport_uring.c) */
-	bool uring;                      /* this channel is a kernel ring queue */
-	uint16_t qid;
-	uint32_t payload_size;
-	uint32_t in_kernel;              /* entries registered and waiting for a request */
-	bool ever_served;
-	struct rf_timer tick;            /* re-checks the grace period while draining */
+struct rf_upcalls {
+	void (*received)(struct rf_req *req);       /* transport: a request arrived (dispatch) */
+	void (*sent)(struct rf_req *req, int res);  /* transport: the reply is out (reply.c) */
+	void (*leave)(struct rf_req *req);          /* request: finished; let go (order) */
+	void (*resume)(struct rf_req *req);         /* order: a parked request may run (dispatch) */
 };
-
-int rf__chan_init(struct rf_chan *ch, struct rf_session *se, struct rf_loop *loop, int fd,
-		  bool owns_fd);
-void rf__chan_start(struct rf_chan *ch);
-void rf__chan_stop(struct rf_chan *ch);
-void rf__chan_destroy(struct rf_chan *ch);
-/* Queue the reply encoded in @req for writing (loop thread). */
-void rf__chan_send(struct rf_req *req);
-void rf__chan_free_slot(struct rf_req *req);
-/* A free slot for a request the runtime makes up itself (teardown), or NULL. */
-struct rf_req *rf__chan_take_slot(struct rf_chan *ch);
-/* No read in flight and no slot in service. */
-bool rf__chan_idle(const struct rf_chan *ch);
-
-/* An extra loop thread of a session, with its own cloned device fd. */
-struct rf_extra {
-	struct rf_loop *loop;
-	struct rf_chan chan;
-	pthread_t th;
-	bool started;
-};
-
-/* ---- transport_uring.c --------------------------------------------------------------- */
-
-/* At INIT, before the reply: allocate the queues' entries (0 or -errno). */
-int rf__uring_prepare(struct rf_session *se);
-/* After the INIT reply was written: register every entry on every queue. */
-void rf__uring_start(struct rf_session *se);
-/* The request is finished: commit its reply and fetch the next into the entry. */
-void rf__uring_commit(struct rf_req *req);
-void rf__uring_detach(struct rf_session *se, struct rf_loop *loop);
-/* Free the entries; only once no ring can write into them any more. */
-void rf__uring_destroy(struct rf_session *se);
-
-/* ---- session.c --------------------------------------------------------------------- */
 
 /*
  * One FUSE connection. Created by rf_session_new, freed by rf_session_free. INIT state
@@ -282,10 +157,11 @@ void rf__uring_destroy(struct rf_session *se);
 struct rf_session {
 	struct rf_ops ops;
 	void *userdata;
+	const struct rf_upcalls *up;
 	struct rf_opts opts;             /* private copy; strings owned by opts_store */
 	char *opts_store;
 	int fd;                          /* main device fd or test socket, -1 if none */
-	bool fd_is_sock;
+	const struct rf_transport_ops *tp; /* how fd is served: /dev/fuse or a socket */
 	bool mounted;                    /* we mounted it (and must unmount) */
 	bool fusermount;                 /* mounted through fusermount3 */
 	int fusermount_sock;             /* kept open for auto_unmount, else -1 */
@@ -304,23 +180,42 @@ struct rf_session {
 	atomic_int chans_live;           /* channels not finished; the last one ends us */
 	struct rf_chan *uq;              /* FUSE-over-io_uring queues, one per possible CPU */
 	int nr_uq;
-	bool uring_pending;              /* INIT accepted the ring: register after its reply */
 	bool uring_failed;               /* REGISTER failed: the kernel serves /dev/fuse */
 	struct rf_loop *loop;            /* the first loop */
 	struct rf_order *order;          /* the ordering chains (order.c); order_lock */
+	struct rf_lookups *lookups;      /* lookup counts (lookups.c), own lock */
 	pthread_mutex_t order_lock;
 	pthread_mutex_t notify_lock;     /* protects retrieves */
 	struct rf_retrieve *retrieves;   /* outstanding rf_notify_retrieve cookies */
 	uint64_t notify_unique;          /* last unique used for a retrieve */
+	struct rf_stats_state stats;     /* any thread, relaxed atomics (stats.c) */
 };
 
+/* An extra loop thread of a session, with its own cloned device fd. */
+struct rf_extra {
+	struct rf_loop *loop;
+	struct rf_chan chan;
+	pthread_t th;
+	bool started;
+};
 
-/* ---- dispatch.c / reply.c ------------------------------------------------------------ */
+/* ==== util layer: mount.c ============================================================ */
 
-/* Decode and validate the request in @req (in_len bytes) and run it. */
-void rf__dispatch(struct rf_req *req);
-const char *rf__opname(uint32_t opcode);
-/* Encode an out header with @err and @payload bytes already placed; queue it. */
+int rf__mount(struct rf_session *se);
+int rf__unmount(struct rf_session *se);
+
+/* ==== request layer: reply.c (encoding, the request's end), req.c, conn.c, stats.c =============================================== */
+
+/* The request's reply is encoded: send it from its loop (posted there from elsewhere). */
+void rf__req_send(struct rf_req *req);
+/* The transport wrote the reply (or had nothing to write): run after_send, then finish. */
+void rf__req_sent(struct rf_req *req, int res);
+/* Finish the request if its reply is out and its backing I/O done: the chains let go,
+ * and the slot goes back to its transport. */
+void rf__req_finish(struct rf_req *req);
+/* Give back a slot that carried no request worth answering (a short read). */
+void rf__req_drop(struct rf_req *req);
+/* Encode an out header with @err and @payload bytes already placed; send it. */
 int rf__reply_finish(struct rf_req *req, int err, size_t payload);
 /* Where the reply payload goes in the slot, and how much fits. */
 static inline char *rf__reply_payload(struct rf_req *req, size_t *cap)
@@ -329,11 +224,51 @@ static inline char *rf__reply_payload(struct rf_req *req, size_t *cap)
 		*cap = req->payload_cap;
 	return req->payload;
 }
-void rf__fill_attr(struct fuse_attr *fa, const struct stat *st);
-uint64_t rf__timeout_sec(double t, uint32_t *nsec);
+/* Copy @size bytes of @s to the payload and finish the reply (or EIO if too big). */
+int rf__reply_struct(struct rf_req *req, const void *s, size_t size);
+/* The reply does not fit: the kernel gets EIO, the caller -E2BIG. */
+int rf__reply_too_big(struct rf_req *req);
+/* A reply to a request that already has one: report it (rf__reply_finish does) without
+ * touching the slot, whose first reply may still be on its way to the kernel. */
+#define REPLY_GUARD(req)                                      \
+	do {                                                  \
+		if ((req)->state != RF_REQ_HANDLER)           \
+			return rf__reply_finish((req), 0, 0); \
+	} while (0)
+void rf__fill_dirent(struct fuse_dirent *de, const char *name, size_t namelen, uint64_t ino,
+		     mode_t mode, off_t off);
+/* Wrong use of the API by the filesystem: loud in debug builds, logged otherwise. */
+void rf__api_bug(const struct rf_req *req, const char *what);
+/* stats.c: a request arrived / got its reply (@err) / finished / was parked or resumed. */
+uint64_t rf__now_ns(void);
+void rf__stats_received(struct rf_req *req);
+void rf__stats_replied(struct rf_req *req, int err);
+void rf__stats_finished(struct rf_req *req);
+void rf__stats_parked(struct rf_req *req, bool parked);
+enum rf_stat { RF_STAT_INTERRUPT, RF_STAT_BACKING_RING, RF_STAT_BACKING_INLINE,
+	       RF_STAT_BACKING_WORKER };
+void rf__stats_count(struct rf_session *se, enum rf_stat what);
 
+/* ==== io layer: backing.c, notify.c, lookups.c ====================================== */
 
-/* ---- order.c ------------------------------------------------------------------------- */
+/* Cancel the request's backing operations on the ring (INTERRUPT, teardown). */
+void rf__backing_cancel(struct rf_req *req);
+void rf__notify_retrieve_reply(struct rf_req *req, uint64_t unique, uint64_t ino, off_t off,
+			       const void *data, size_t size);
+/* Drop outstanding retrieve cookies (session end). */
+void rf__notify_free(struct rf_session *se);
+/*
+ * lookups.c: how many lookups of each node id the kernel holds (entry replies minus
+ * FORGETs), so that teardown can give the filesystem the forgets the kernel will never
+ * send. Its own lock; never held across a filesystem call.
+ */
+int rf__lookup_init(struct rf_session *se);
+void rf__lookup_count(struct rf_session *se, uint64_t nodeid);
+void rf__lookup_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup);
+void rf__lookup_teardown_forgets(struct rf_session *se);
+void rf__lookup_free(struct rf_session *se);
+
+/* ==== order layer: order.c, reply_ref.c =============================================== */
 
 /* What a request names, filled by its decoder before rf__order_admit. */
 struct rf_order_spec {
@@ -345,24 +280,30 @@ struct rf_order_spec {
 
 int rf__order_init(struct rf_session *se);
 void rf__order_free(struct rf_session *se);
-/* Every request but FORGET/INTERRUPT/INIT: arrival order, unique and inode bookkeeping. */
-void rf__order_enter(struct rf_req *req);
-/* 1: run the handler now. 0: parked (resumed later through rf__dispatch_resume) or
- * already answered (EBADF). */
+/* Every request but FORGET/INTERRUPT/INIT: arrival order, unique and inode bookkeeping.
+ * Returns an INTERRUPT that arrived before @req and now applies to it, or NULL. */
+struct rf_req *rf__order_enter(struct rf_req *req);
+/* 1: run the handler now. 0: parked (resumed later through upcall resume) or already
+ * answered (EBADF, or EINTR when interrupted before it could run). */
 int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec);
 /* An OPEN/CREATE/OPENDIR/TMPFILE reply handed out @fh for inode @nodeid. */
 void rf__order_opened(struct rf_req *req, uint64_t fh, uint64_t nodeid);
-/* The request is finished: release its holds, resume what waited, run deferred forgets. */
+/* The request is finished: release its holds, resume what waited, defer forgets. */
 void rf__order_leave(struct rf_req *req);
 void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup);
 /* Run the forgets that finished requests let go (loop thread, between callbacks). */
 void rf__order_run_deferred(struct rf_session *se);
-/* INTERRUPT @ir for request @target: apply now, or hold it until the request arrives. */
-void rf__order_interrupt(struct rf_req *ir, uint64_t target);
-void rf__req_interrupt(struct rf_req *req);
-void rf__order_flush_interrupts(struct rf_session *se, struct rf_loop *loop);
-/* An entry reply (or readdirplus entry) made the kernel count one lookup of @nodeid. */
-void rf__order_count_lookup(struct rf_session *se, uint64_t nodeid);
+/* INTERRUPT @ir for @target: the request in service with that unique, marked
+ * interrupted; or NULL, and @ir is held until the request arrives (rf__order_enter hands
+ * it back). One step under the lock, so an arriving request cannot slip between. */
+struct rf_req *rf__order_find_or_hold(struct rf_req *ir, uint64_t target);
+/* Take back a held INTERRUPT (its wait expired): 1 if it was still held. */
+int rf__order_unhold_interrupt(struct rf_req *ir);
+/* The held INTERRUPTs of @loop's channels, taken off the list (teardown). */
+struct rf_req *rf__order_take_interrupts(struct rf_session *se, struct rf_loop *loop);
+/* A parked request was interrupted: 1 if it will never run now (answer it EINTR). A
+ * RELEASE is never cancelled this way: it must still run after its I/O. */
+int rf__order_cancel_parked(struct rf_req *req);
 /* Teardown: the handles still open (the kernel will never release them now)... */
 struct rf_teardown_release {
 	uint64_t fh, nodeid;
@@ -370,29 +311,30 @@ struct rf_teardown_release {
 };
 int rf__order_teardown_releases(struct rf_session *se, struct rf_teardown_release *out,
 				int max);
-/* ...and a forget for every lookup the kernel still holds. */
-void rf__order_teardown_forgets(struct rf_session *se);
-/* Re-run the decoder and handler of a request that was parked. dispatch.c */
+
+/* ==== interrupt layer: interrupt.c ==================================================== */
+
+/* INTERRUPT @ir for request @target: apply now, or hold it until the request arrives. */
+void rf__interrupt(struct rf_req *ir, uint64_t target);
+/* An INTERRUPT that arrived before @req applies to it now (from rf__order_enter). */
+void rf__interrupt_early(struct rf_req *req, struct rf_req *ir);
+/* Loop thread of @req: act on an interrupt that was marked. */
+void rf__req_interrupt(struct rf_req *req);
+/* Teardown: answer every INTERRUPT still waiting on @loop. */
+void rf__interrupt_flush(struct rf_session *se, struct rf_loop *loop);
+
+/* ==== dispatch layer: dispatch.c, dispatch_*.c, init.c ================================= */
+
+/* Decode and validate the request in @req (in_len bytes) and run it. */
+void rf__dispatch(struct rf_req *req);
+/* Re-run the decoder and handler of a request that was parked. */
 void rf__dispatch_resume(struct rf_req *req);
 
-/* ---- backing.c ----------------------------------------------------------------------- */
+/* ==== session layer: session.c, teardown.c =========================================== */
 
-/* Cancel the request's backing operations on the ring (INTERRUPT, teardown). */
-void rf__backing_cancel(struct rf_req *req);
-/* Run finished worker calls; stop the pool (loop.c). */
-int rf__workers_reap(struct rf_loop *loop);
-void rf__workers_stop(struct rf_loop *loop);
-
-/* ---- notify.c ------------------------------------------------------------------------ */
-
-void rf__notify_retrieve_reply(struct rf_req *req, uint64_t unique, uint64_t ino, off_t off,
-			       const void *data, size_t size);
-/* Drop outstanding retrieve cookies (session end). */
-void rf__notify_free(struct rf_session *se);
-
-/* ---- mount.c ------------------------------------------------------------------------- */
-
-int rf__mount(struct rf_session *se);
-int rf__unmount(struct rf_session *se);
+/* Loop hook of a session's channel: progress of its ending, once per loop round. */
+void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h);
+/* Remove @ch from its loop and free it. */
+void rf__teardown_detach(struct rf_loop *loop, struct rf_chan *ch);
 
 #endif /* RF_INTERNAL_H */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * loop.c - one thread's event loop: the io_uring, its submit/reap cycle, wake-ups from
- * other threads (an eventfd read kept on the ring), posted callbacks, timers and
- * signals. What a CQE means is left to the owner of its struct rf_completion.
+ * other threads (an eventfd read kept on the ring), the post queue, timers, signals, the
+ * hooks of the layers above and a bounded worker pool for blocking calls. What a CQE, a
+ * post or a hook means is left to its owner: nothing here knows about FUSE.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,10 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "loop.h"
 
 #define RF_RING_ENTRIES 512
 #define RF_CQE_BATCH 64
+#define RF_WORKERS_MAX 4
 
 /* A timer as stored in struct rf_timer's opaque bytes; timers form a sorted list. */
 struct rf_timer_impl {
@@ -140,76 +142,101 @@ int rf_loop_new(struct rf_loop **out)
 	return 0;
 }
 
-int rf_loop_post(struct rf_loop *loop, rf_loop_cb cb, void *data)
+void rf__loop_post(struct rf_loop *loop, struct rf_post *p)
 {
-	struct rf_post *p = malloc(sizeof(*p));
-
-	if (!p)
-		return -ENOMEM;
 	p->next = NULL;
-	p->cb = cb;
-	p->data = data;
 	pthread_mutex_lock(&loop->post_lock);
 	*loop->posts_tail = p;
 	loop->posts_tail = &p->next;
 	pthread_mutex_unlock(&loop->post_lock);
 	rf__loop_wake(loop);
+}
+
+/* The application's rf_loop_post: the one post that allocates, since it has no node. */
+struct user_post {
+	struct rf_post p;
+	rf_loop_cb cb;
+	void *data;
+};
+
+static void run_user_post(struct rf_loop *loop, struct rf_post *p)
+{
+	struct user_post *u = rf_container_of(p, struct user_post, p);
+
+	u->cb(loop, u->data);
+	free(u);
+}
+
+int rf_loop_post(struct rf_loop *loop, rf_loop_cb cb, void *data)
+{
+	struct user_post *u = malloc(sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;
+	u->p.fn = run_user_post;
+	u->cb = cb;
+	u->data = data;
+	rf__loop_post(loop, &u->p);
 	return 0;
 }
 
-/* Requests handed over by other threads, and posted callbacks, run here. */
+/* Run what was posted so far, in posting order; posts made meanwhile wait a round. */
 static int run_posts(struct rf_loop *loop)
 {
 	struct rf_post *p, *next;
-	struct rf_req *r, *rnext, *intr;
 	int n = 0;
 
 	pthread_mutex_lock(&loop->post_lock);
 	p = loop->posts;
 	loop->posts = NULL;
 	loop->posts_tail = &loop->posts;
-	r = loop->remote;
-	loop->remote = NULL;
-	intr = loop->remote_intr;
-	loop->remote_intr = NULL;
 	pthread_mutex_unlock(&loop->post_lock);
-
-	for (; r; r = rnext, n++) {
-		int kind = r->remote_kind;
-
-		rnext = r->next;
-		r->next = NULL;
-		if (kind == RF_REMOTE_REPLY)
-			rf__chan_send(r);
-		else
-			rf__dispatch_resume(r);
-	}
-	for (; intr; intr = rnext, n++) {
-		rnext = intr->intr_next;
-		intr->intr_next = NULL;
-		rf__req_interrupt(intr);
-	}
 	for (; p; p = next, n++) {
 		next = p->next;
-		p->cb(loop, p->data);
-		free(p);
+		p->next = NULL;
+		p->fn(loop, p);
 	}
-	return n + rf__workers_reap(loop);
+	return n;
 }
 
-void rf__loop_post_req(struct rf_loop *loop, struct rf_req *req, int kind)
+void rf__loop_hook_add(struct rf_loop *loop, struct rf_loop_hook *h)
 {
-	pthread_mutex_lock(&loop->post_lock);
-	if (kind == RF_REMOTE_INTERRUPT) {
-		req->intr_next = loop->remote_intr;
-		loop->remote_intr = req;
-	} else {
-		req->remote_kind = (uint8_t)kind;
-		req->next = loop->remote;
-		loop->remote = req;
+	h->next = loop->hooks;
+	loop->hooks = h;
+	h->live = true;
+	loop->nr_live++;
+}
+
+void rf__loop_hook_end(struct rf_loop *loop, struct rf_loop_hook *h)
+{
+	if (!h->live)
+		return;
+	h->live = false;
+	loop->nr_live--;
+}
+
+void rf__loop_hook_remove(struct rf_loop *loop, struct rf_loop_hook *h)
+{
+	struct rf_loop_hook **pp;
+
+	for (pp = &loop->hooks; *pp; pp = &(*pp)->next) {
+		if (*pp == h) {
+			*pp = h->next;
+			rf__loop_hook_end(loop, h);
+			return;
+		}
 	}
-	pthread_mutex_unlock(&loop->post_lock);
-	rf__loop_wake(loop);
+}
+
+static void run_hooks(struct rf_loop *loop)
+{
+	struct rf_loop_hook *h, *next;
+
+	for (h = loop->hooks; h; h = next) {
+		next = h->next;
+		if (h->round)
+			h->round(loop, h);
+	}
 }
 
 int rf_timer_start(struct rf_loop *loop, struct rf_timer *timer, uint64_t ms, rf_loop_cb cb,
@@ -282,15 +309,18 @@ static void arm_signals(struct rf_loop *loop);
 
 static void on_signal(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags)
 {
-	struct rf_chan *ch;
+	struct rf_loop_hook *h, *next;
 
 	if (res == -ECANCELED || loop->closing)
 		return;
 	if (res == (int)sizeof(*loop->sig_info)) {
 		rf__info("signal %u received: ending the session(s) on this loop",
 			 loop->sig_info->ssi_signo);
-		for (ch = loop->chans; ch; ch = ch->next)
-			rf_session_exit(ch->se);
+		for (h = loop->hooks; h; h = next) {
+			next = h->next;
+			if (h->signal)
+				h->signal(loop, h, (int)loop->sig_info->ssi_signo);
+		}
 	}
 	arm_signals(loop);
 }
@@ -313,6 +343,7 @@ int rf_loop_handle_signals(struct rf_loop *loop)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	ret = pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (ret)
 		return -ret;
@@ -361,7 +392,13 @@ static int reap(struct rf_loop *loop)
 	return total;
 }
 
-int rf_loop_run_once(struct rf_loop *loop, int timeout_ms)
+/*
+ * One round: posts, then submit what is queued and wait for a completion (one kernel entry),
+ * reap, timers, posts, hooks. @flush: submit what this round queued before returning, for a
+ * caller that may not come back soon (rf_loop_run_once); rf_loop_run comes straight back and
+ * lets the next round's single io_uring_enter carry it.
+ */
+static int loop_round(struct rf_loop *loop, int timeout_ms, bool flush)
 {
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
@@ -389,10 +426,16 @@ int rf_loop_run_once(struct rf_loop *loop, int timeout_ms)
 	n += reap(loop);
 	n += run_timers(loop);
 	n += run_posts(loop);
-	rf__loop_sessions_poll(loop);
-	/* Hand replies queued by this round's callbacks to the kernel now, not next round. */
-	io_uring_submit(&loop->ring);
+	run_hooks(loop);
+	if (flush)
+		io_uring_submit(&loop->ring);
 	return n;
+}
+
+int rf_loop_run_once(struct rf_loop *loop, int timeout_ms)
+{
+	/* Replies queued by this round's callbacks go to the kernel now, not next round. */
+	return loop_round(loop, timeout_ms, true);
 }
 
 int rf_loop_run(struct rf_loop *loop)
@@ -400,9 +443,9 @@ int rf_loop_run(struct rf_loop *loop)
 	int ret = 0;
 
 	while (!atomic_load(&loop->stop)) {
-		if (loop->chans && loop->nr_chans_live == 0)
+		if (loop->hooks && loop->nr_live == 0)
 			break;
-		ret = rf_loop_run_once(loop, -1);
+		ret = loop_round(loop, -1, false);
 		if (ret < 0)
 			break;
 		ret = 0;
@@ -453,11 +496,140 @@ int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
 	return 0;
 }
 
+/* ---- closing fds outside a request ------------------------------------------------ */
+
+struct close_op {
+	struct rf_completion c;
+	int fd;
+};
+
+static void on_closed(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags)
+{
+	struct close_op *op = rf_container_of(c, struct close_op, c);
+
+	if (res < 0)
+		rf__warn("close of backing fd %d: %s", op->fd, strerror(-res));
+	free(op);
+}
+
+int rf_loop_close_fd(struct rf_loop *loop, int fd)
+{
+	struct close_op *op = malloc(sizeof(*op));
+	struct io_uring_sqe *sqe;
+
+	if (fd < 0)
+		return -EBADF;
+	if (!op || loop->closing) {
+		free(op);
+		return close(fd) < 0 ? -errno : 0;
+	}
+	op->c.fn = on_closed;
+	op->fd = fd;
+	sqe = rf__loop_sqe(loop, &op->c);
+	io_uring_prep_close(sqe, fd);
+	return 0;
+}
+
+/* ---- the worker pool: blocking calls off the loop thread ---------------------------- */
+
+struct rf_workers {
+	pthread_t th[RF_WORKERS_MAX];
+	int n;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rf_work *head, **tail;    /* queued calls */
+	bool stop;
+	struct rf_loop *loop;
+};
+
+/* On the loop: a worker finished @p's call. */
+static void work_done(struct rf_loop *loop, struct rf_post *p)
+{
+	struct rf_work *w = rf_container_of(p, struct rf_work, post);
+
+	loop->inflight--;
+	w->done(loop, w);
+}
+
+static void *worker_main(void *arg)
+{
+	struct rf_workers *ws = arg;
+	struct rf_work *w;
+
+	pthread_mutex_lock(&ws->lock);
+	for (;;) {
+		while (!ws->head && !ws->stop)
+			pthread_cond_wait(&ws->cond, &ws->lock);
+		if (!ws->head)
+			break;
+		w = ws->head;
+		ws->head = w->wnext;
+		if (!ws->head)
+			ws->tail = &ws->head;
+		pthread_mutex_unlock(&ws->lock);
+
+		w->result = w->fn(w->arg);
+		w->post.fn = work_done;
+		rf__loop_post(ws->loop, &w->post);
+		pthread_mutex_lock(&ws->lock);
+	}
+	pthread_mutex_unlock(&ws->lock);
+	return NULL;
+}
+
+int rf__loop_work(struct rf_loop *loop, struct rf_work *w)
+{
+	struct rf_workers *ws = loop->workers;
+
+	if (!ws) {
+		ws = calloc(1, sizeof(*ws));
+		if (!ws)
+			return -ENOMEM;
+		pthread_mutex_init(&ws->lock, NULL);
+		pthread_cond_init(&ws->cond, NULL);
+		ws->tail = &ws->head;
+		ws->loop = loop;
+		loop->workers = ws;
+	}
+	w->wnext = NULL;
+	pthread_mutex_lock(&ws->lock);
+	*ws->tail = w;
+	ws->tail = &w->wnext;
+	/* Grow the pool up to its bound; past that, calls queue. */
+	if (ws->n < RF_WORKERS_MAX && pthread_create(&ws->th[ws->n], NULL, worker_main, ws) == 0)
+		ws->n++;
+	pthread_cond_signal(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+	loop->inflight++;               /* teardown waits for it like for a CQE */
+	return 0;
+}
+
+/* Join the workers; what they finished is run here, on the loop, before the pool goes. */
+static void workers_stop(struct rf_loop *loop)
+{
+	struct rf_workers *ws = loop->workers;
+	int i;
+
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	ws->stop = true;
+	pthread_cond_broadcast(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+	for (i = 0; i < ws->n; i++)
+		pthread_join(ws->th[i], NULL);
+	run_posts(loop);
+	pthread_mutex_destroy(&ws->lock);
+	pthread_cond_destroy(&ws->cond);
+	free(ws);
+	loop->workers = NULL;
+}
+
 void rf_loop_free(struct rf_loop *loop)
 {
 	if (!loop)
 		return;
-	rf__workers_stop(loop);
+	workers_stop(loop);
 	if (loop->inflight)
 		rf__loop_drain(loop, 2000);
 	/* Posted callbacks run exactly once, as documented, even when the loop goes away. */

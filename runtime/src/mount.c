@@ -4,7 +4,7 @@
  * As root without auto_unmount: open /dev/fuse and mount(2). Otherwise: fusermount3, which
  * mounts for us and passes the fd back over a socket (and, with auto_unmount, stays to
  * unmount when we die). The fd is O_NONBLOCK from the start and never toggled
- * (kernel-abi.md 3.2: clearing it under queued ring reads deadlocks the loop).
+ * (docs/kernel-notes.md §2.4: clearing it under queued ring reads deadlocks the loop).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +67,6 @@ static int mount_direct(struct rf_session *se, const struct stat *st)
 		goto fail;
 	}
 	se->fd = fd;
-	se->fd_is_sock = false;
 	se->mounted = true;
 	return 0;
 fail:
@@ -191,7 +190,6 @@ static int mount_fusermount(struct rf_session *se)
 		close(sv[0]);
 	}
 	se->fd = fd;
-	se->fd_is_sock = false;
 	se->mounted = true;
 	se->fusermount = true;
 	return 0;

@@ -4,13 +4,16 @@
  * sees it, and what its completion lets go. Decoders say what a request names (fh holds
  * with a role, inodes); this file parks, resumes, answers EBADF and defers FORGET.
  *
- * The rules (design.md 3), for requests on one fh, "earlier" meaning arrived before:
+ * The rules (docs/architecture.md §3), for requests on one fh, "earlier" meaning
+ * arrived before:
  *  - RELEASE/RELEASEDIR run after every earlier request on the fh has finished;
  *  - FLUSH/FSYNC run after every earlier WRITE; a WRITE after every earlier overlapping
  *    WRITE; a READ after every earlier overlapping WRITE; all else runs at once;
  *  - a request naming an fh that is not open (released, or never opened) gets EBADF;
  *  - the filesystem's forget runs once no request in service names the inode.
  * "Finished" is rf__req_finish: the reply was written and the last backing CQE reaped.
+ * The session's unique hash and the INTERRUPTs waiting for their request live here too, so
+ * interrupt.c finds a request (or holds an INTERRUPT) in one step under the lock.
  *
  * State is per session, under se->order_lock, which is held only inside these functions:
  * never across a handler, a reply or a forget. Entries come from free lists that grow in
@@ -24,7 +27,6 @@
 #include "internal.h"
 
 #define RF_ORDER_BUCKETS 1024       /* power of two; chains stay short at any queue depth */
-#define RF_PENDING_INTR_MS 50       /* how long an early INTERRUPT waits for its request */
 
 /* -DRF_NO_CHAINS (the benchmark's build/nochains): measure what the chains cost. Requests
  * are neither registered nor ordered (enter, admit, leave and opened do nothing), so none
@@ -56,18 +58,7 @@ struct rf_ino_entry {
 	struct rf_ino_entry *rnext;      /* forget_ready list */
 };
 
-/* How many lookups of a node id the kernel holds (entry replies minus FORGETs), so that
- * teardown can give the filesystem the forgets the kernel will never send. */
-struct rf_lookup_entry {
-	struct rf_lookup_entry *hnext;
-	uint64_t nodeid;
-	uint64_t nlookup;
-};
-
 struct rf_order {
-	struct rf_lookup_entry **lk_hash;
-	uint32_t lk_buckets, lk_count;
-	struct rf_lookup_entry *lk_free;
 	struct rf_fh_entry *fh_hash[RF_ORDER_BUCKETS];
 	struct rf_ino_entry *ino_hash[RF_ORDER_BUCKETS];
 	struct rf_req *uniq_hash[RF_ORDER_BUCKETS];
@@ -108,7 +99,6 @@ void rf__order_free(struct rf_session *se)
 		next = *(void **)c;
 		free(c);
 	}
-	free(se->order->lk_hash);
 	free(se->order);
 	se->order = NULL;
 	pthread_mutex_destroy(&se->order_lock);
@@ -208,8 +198,6 @@ static void ino_put_if_unused(struct rf_order *o, struct rf_ino_entry *e)
 	o->ino_free = e;
 }
 
-static void lk_forget(struct rf_order *o, uint64_t nodeid, uint64_t nlookup);
-
 static bool ranges_overlap(const struct rf_hold *a, const struct rf_hold *b)
 {
 	return a->off < b->end && b->off < a->end;
@@ -292,7 +280,7 @@ static struct rf_req *take_early_interrupt(struct rf_order *o, uint64_t unique)
 	return NULL;
 }
 
-void rf__order_enter(struct rf_req *req)
+struct rf_req *rf__order_enter(struct rf_req *req)
 {
 	struct rf_session *se = req->se;
 	struct rf_order *o = se->order;
@@ -300,7 +288,7 @@ void rf__order_enter(struct rf_req *req)
 	uint32_t b;
 
 	if (!RF_CHAINS)
-		return;
+		return NULL;
 	req->admitted = false;
 	req->nodeid2 = 0;
 	memset(req->hold, 0, sizeof(req->hold));
@@ -319,12 +307,7 @@ void rf__order_enter(struct rf_req *req)
 		early = take_early_interrupt(o, req->in.unique);
 	req->entered = true;
 	pthread_mutex_unlock(&se->order_lock);
-	if (early) {
-		/* The kernel asked to interrupt this request before we read it. */
-		atomic_store(&req->interrupted, 1);
-		rf_timer_cancel(&early->intr_timer);
-		rf_reply_none(early);
-	}
+	return early;
 }
 
 /* Set up a hold; the caller holds the lock. Returns false if the fh is not open. */
@@ -387,6 +370,7 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 		req->admitted = true;   /* never runs; its holds go when its EINTR is finished */
 	} else if (blocked) {
 		req->state = RF_REQ_PARKED;
+		rf__stats_parked(req, true);
 		for (i = 0; i < 2; i++)
 			if (req->hold[i].fh)
 				req->hold[i].fh->parked++;
@@ -451,6 +435,7 @@ static void wake_parked(struct rf_fh_entry *e, struct rf_req **ready)
 		if (r->state != RF_REQ_PARKED || r->admitted || req_blocked(r))
 			continue;
 		r->admitted = true;
+		rf__stats_parked(r, false);
 		for (i = 0; i < 2; i++)
 			if (r->hold[i].fh)
 				r->hold[i].fh->parked--;
@@ -502,6 +487,14 @@ void rf__order_run_deferred(struct rf_session *se)
 	}
 }
 
+/* On the request's loop: it passed its chain; decode and run it again (dispatch). */
+static void resume_posted(struct rf_loop *loop, struct rf_post *p)
+{
+	struct rf_req *req = rf_container_of(p, struct rf_req, post);
+
+	req->se->up->resume(req);
+}
+
 void rf__order_leave(struct rf_req *req)
 {
 	struct rf_session *se = req->se;
@@ -543,7 +536,8 @@ void rf__order_leave(struct rf_req *req)
 	while ((r = ready)) {
 		ready = r->next;
 		r->next = NULL;
-		rf__loop_post_req(r->ch->loop, r, RF_REMOTE_RESUME);
+		r->post.fn = resume_posted;
+		rf__loop_post(r->ch->loop, &r->post);
 	}
 }
 
@@ -554,7 +548,6 @@ void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
 	bool now = true;
 
 	pthread_mutex_lock(&se->order_lock);
-	lk_forget(o, nodeid, nlookup);
 	for (pp = &o->ino_hash[hash64(nodeid)]; (e = *pp); pp = &e->hnext) {
 		if (e->nodeid == nodeid) {
 			if (e->users) {
@@ -573,36 +566,9 @@ void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
 			 (unsigned long long)nodeid);
 }
 
-/* ---- INTERRUPT ------------------------------------------------------------------------ */
+/* ---- INTERRUPT bookkeeping (acted on by interrupt.c) ----------------------------------- */
 
-static void early_interrupt_expired(struct rf_loop *loop, void *data)
-{
-	struct rf_req *ir = data;
-	struct rf_session *se = ir->se;
-	struct rf_req **pp;
-	bool found = false;
-
-	pthread_mutex_lock(&se->order_lock);
-	for (pp = &se->order->early_intr; *pp; pp = &(*pp)->next) {
-		if (*pp == ir) {
-			*pp = ir->next;
-			ir->next = NULL;
-			found = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&se->order_lock);
-	if (!found)
-		return;
-	/* The protocol's answer for "not (yet) known": the kernel queues the interrupt again
-	 * if its request is still pending, and drops it otherwise. */
-	if (se->debug)
-		rf__info("INTERRUPT of %llu: request not seen within %d ms, EAGAIN",
-			 (unsigned long long)ir->intr_target, RF_PENDING_INTR_MS);
-	rf_reply_err(ir, -EAGAIN);
-}
-
-void rf__order_interrupt(struct rf_req *ir, uint64_t target)
+struct rf_req *rf__order_find_or_hold(struct rf_req *ir, uint64_t target)
 {
 	struct rf_session *se = ir->se;
 	struct rf_order *o = se->order;
@@ -612,62 +578,37 @@ void rf__order_interrupt(struct rf_req *ir, uint64_t target)
 	for (r = o->uniq_hash[hash64(target)]; r; r = r->uhnext)
 		if (r->in.unique == target)
 			break;
-	if (!r) {
+	if (r) {
+		atomic_store(&r->interrupted, 1);
+	} else {
 		ir->intr_target = target;
 		ir->next = o->early_intr;
 		o->early_intr = ir;
-		pthread_mutex_unlock(&se->order_lock);
-		rf_timer_start(ir->ch->loop, &ir->intr_timer, RF_PENDING_INTR_MS,
-			       early_interrupt_expired, ir);
-		return;
 	}
-	atomic_store(&r->interrupted, 1);
 	pthread_mutex_unlock(&se->order_lock);
-	if (se->debug)
-		rf__info("INTERRUPT of %llu (%s)", (unsigned long long)target,
-			 rf__opname(r->in.opcode));
-	/* The interrupted request is acted on by its own loop: a parked one is answered
-	 * EINTR, a running one gets its hook called and its backing I/O cancelled. */
-	if (rf__on_loop_thread(r->ch->loop))
-		rf__req_interrupt(r);
-	else
-		rf__loop_post_req(r->ch->loop, r, RF_REMOTE_INTERRUPT);
-	rf_reply_none(ir);
+	return r;
 }
 
-/* Loop thread of @req: act on an interrupt that was marked. */
-void rf__req_interrupt(struct rf_req *req)
+int rf__order_unhold_interrupt(struct rf_req *ir)
 {
-	struct rf_session *se = req->se;
-	bool parked;
-	int i;
+	struct rf_session *se = ir->se;
+	struct rf_req **pp;
+	int found = 0;
 
 	pthread_mutex_lock(&se->order_lock);
-	/* A parked RELEASE is not answered EINTR: it must still run after its I/O, or the
-	 * filesystem's handle is never released (the kernel has let go of it). */
-	parked = req->state == RF_REQ_PARKED && !req->admitted &&
-		 req->in.opcode != FUSE_RELEASE && req->in.opcode != FUSE_RELEASEDIR;
-	if (parked) {
-		/* It never runs now; its holds go when its EINTR reply is finished. */
-		req->admitted = true;
-		for (i = 0; i < 2; i++)
-			if (req->hold[i].fh)
-				req->hold[i].fh->parked--;
+	for (pp = &se->order->early_intr; *pp; pp = &(*pp)->next) {
+		if (*pp == ir) {
+			*pp = ir->next;
+			ir->next = NULL;
+			found = 1;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&se->order_lock);
-	if (parked) {
-		req->state = RF_REQ_HANDLER;
-		rf_reply_err(req, -EINTR);
-		return;
-	}
-	if (req->state == RF_REQ_HANDLER && req->intr_cb)
-		req->intr_cb(req, req->intr_data);
-	if (req->state == RF_REQ_HANDLER || req->state == RF_REQ_REPLIED)
-		rf__backing_cancel(req);
+	return found;
 }
 
-/* Teardown: every INTERRUPT still waiting is answered now. Loop thread of @loop. */
-void rf__order_flush_interrupts(struct rf_session *se, struct rf_loop *loop)
+struct rf_req *rf__order_take_interrupts(struct rf_session *se, struct rf_loop *loop)
 {
 	struct rf_req **pp, *ir, *list = NULL;
 
@@ -682,103 +623,32 @@ void rf__order_flush_interrupts(struct rf_session *se, struct rf_loop *loop)
 		}
 	}
 	pthread_mutex_unlock(&se->order_lock);
-	while ((ir = list)) {
-		list = ir->next;
-		ir->next = NULL;
-		rf_timer_cancel(&ir->intr_timer);
-		rf_reply_none(ir);
-	}
+	return list;
 }
 
-/* ---- lookup counts and teardown ------------------------------------------------------ */
-
-static struct rf_lookup_entry **lk_slot(struct rf_order *o, uint64_t nodeid)
+int rf__order_cancel_parked(struct rf_req *req)
 {
-	struct rf_lookup_entry **pp = &o->lk_hash[hash64(nodeid) & (o->lk_buckets - 1)];
+	struct rf_session *se = req->se;
+	int parked, i;
 
-	while (*pp && (*pp)->nodeid != nodeid)
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-/* Double the buckets when the table gets crowded (amortized; lookups of new inodes only). */
-static void lk_grow(struct rf_order *o)
-{
-	uint32_t nb = o->lk_buckets ? o->lk_buckets * 2 : 1024, i;
-	struct rf_lookup_entry **nh = calloc(nb, sizeof(*nh)), *e, *next;
-
-	if (!nh)
-		return;
-	for (i = 0; i < o->lk_buckets; i++) {
-		for (e = o->lk_hash[i]; e; e = next) {
-			uint32_t b = hash64(e->nodeid) & (nb - 1);
-
-			next = e->hnext;
-			e->hnext = nh[b];
-			nh[b] = e;
-		}
-	}
-	free(o->lk_hash);
-	o->lk_hash = nh;
-	o->lk_buckets = nb;
-}
-
-void rf__order_count_lookup(struct rf_session *se, uint64_t nodeid)
-{
-	struct rf_order *o = se->order;
-	struct rf_lookup_entry **pp, *e;
-
-	if (!nodeid)
-		return;
 	pthread_mutex_lock(&se->order_lock);
-	if (o->lk_count >= o->lk_buckets)
-		lk_grow(o);
-	if (!o->lk_buckets)
-		goto out;
-	pp = lk_slot(o, nodeid);
-	if (!*pp) {
-		if (!o->lk_free) {
-			struct rf_lookup_entry *c = grow(o, sizeof(*c), 256);
-			size_t i;
-
-			if (!c)
-				goto out;
-			for (i = 0; i < 256; i++) {
-				c[i].hnext = o->lk_free;
-				o->lk_free = &c[i];
-			}
-		}
-		e = o->lk_free;
-		o->lk_free = e->hnext;
-		e->nodeid = nodeid;
-		e->nlookup = 0;
-		e->hnext = NULL;
-		*pp = e;
-		o->lk_count++;
+	/* A parked RELEASE is not cancelled: it must still run after its I/O, or the
+	 * filesystem's handle is never released (the kernel has let go of it). */
+	parked = req->state == RF_REQ_PARKED && !req->admitted &&
+		 req->in.opcode != FUSE_RELEASE && req->in.opcode != FUSE_RELEASEDIR;
+	if (parked) {
+		/* It never runs now; its holds go when its EINTR reply is finished. */
+		req->admitted = true;
+		rf__stats_parked(req, false);
+		for (i = 0; i < 2; i++)
+			if (req->hold[i].fh)
+				req->hold[i].fh->parked--;
 	}
-	(*pp)->nlookup++;
-out:
 	pthread_mutex_unlock(&se->order_lock);
+	return parked;
 }
 
-/* A FORGET arrived: the kernel dropped @nlookup of its lookups. Lock held. */
-static void lk_forget(struct rf_order *o, uint64_t nodeid, uint64_t nlookup)
-{
-	struct rf_lookup_entry **pp, *e;
-
-	if (!o->lk_buckets)
-		return;
-	pp = lk_slot(o, nodeid);
-	if (!(e = *pp))
-		return;
-	e->nlookup = nlookup >= e->nlookup ? 0 : e->nlookup - nlookup;
-	if (e->nlookup == 0) {
-		*pp = e->hnext;
-		e->hnext = o->lk_free;
-		o->lk_free = e;
-		o->lk_count--;
-	}
-}
+/* ---- teardown -------------------------------------------------------------------------- */
 
 int rf__order_teardown_releases(struct rf_session *se, struct rf_teardown_release *out,
 				int max)
@@ -804,27 +674,3 @@ int rf__order_teardown_releases(struct rf_session *se, struct rf_teardown_releas
 	return n;
 }
 
-void rf__order_teardown_forgets(struct rf_session *se)
-{
-	struct rf_order *o = se->order;
-	uint32_t b;
-
-	for (;;) {
-		struct rf_lookup_entry *e = NULL;
-		uint64_t nodeid = 0, nlookup = 0;
-
-		pthread_mutex_lock(&se->order_lock);
-		for (b = 0; b < o->lk_buckets && !e; b++)
-			e = o->lk_hash[b];
-		if (e) {
-			nodeid = e->nodeid;
-			nlookup = e->nlookup;
-			lk_forget(o, nodeid, nlookup);
-		}
-		pthread_mutex_unlock(&se->order_lock);
-		if (!e)
-			break;
-		if (se->ops.forget)
-			se->ops.forget(se->userdata, nodeid, nlookup);
-	}
-}

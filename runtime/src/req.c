@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * req.c - what a handler may ask of its request: the caller, the session, whether it
- * was interrupted. Replies are reply.c's.
+ * req.c - what a handler may ask of its request: the caller, the session, whether it was
+ * interrupted. Replies, and the end of a request's life, are reply.c's.
  */
 #include <errno.h>
 #include <stdio.h>

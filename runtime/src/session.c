@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session.c - one FUSE connection: its options, its channel on a loop, and the order in
- * which it ends (stop reading, let in-flight requests reply, destroy, unmount, close the
- * device). Mounting is mount.c's; requests are dispatch.c's.
+ * session.c - one FUSE connection put together: its options and sizes, the calls that go
+ * up the layers (struct rf_upcalls), its channels on the loops (the first loop's, one per
+ * extra loop thread with a cloned fd, the kernel's queues once INIT took them), and its
+ * run. How it ends is teardown.c's; mounting is mount.c's; requests are dispatch.c's.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +33,6 @@ static uint32_t kernel_max_pages(void)
 		fclose(f);
 	}
 	return v ? v : 256;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Copy the option strings into one allocation owned by the session. */
@@ -67,6 +62,32 @@ static int copy_opts(struct rf_session *se, const struct rf_opts *in)
 	return 0;
 }
 
+static const struct rf_upcalls upcalls = {
+	.received = rf__dispatch,
+	.sent = rf__req_sent,
+	.leave = rf__order_leave,
+	.resume = rf__dispatch_resume,
+};
+
+/* A handled signal ends every session on the loop; SIGUSR1 logs their statistics (from
+ * the session's first channel only, once per session). */
+static void on_signal(struct rf_loop *loop, struct rf_loop_hook *h, int signo)
+{
+	struct rf_chan *ch = rf_container_of(h, struct rf_chan, hook);
+	struct rf_stats st;
+	char buf[16384];
+
+	if (signo != SIGUSR1) {
+		rf_session_exit(ch->se);
+		return;
+	}
+	if (ch != &ch->se->chan || rf_session_stats(ch->se, &st) < 0)
+		return;
+	if (rf_stats_json(&st, buf, sizeof(buf)) >= (int)sizeof(buf))
+		rf__warn("stats: (cut to %zu bytes)", sizeof(buf));
+	rf__warn("stats: %s", buf);
+}
+
 int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 		   const struct rf_opts *opts, struct rf_session **out)
 {
@@ -86,6 +107,11 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 		return -ENOMEM;
 	memcpy(&se->ops, ops, RF_MIN(ops_size, sizeof(se->ops)));
 	se->userdata = userdata;
+	se->up = &upcalls;
+	se->tp = &rf__transport_dev;
+	/* Every channel of the session gets these (rf__chan_init copies them). */
+	se->chan.hook.round = rf__teardown_round;
+	se->chan.hook.signal = on_signal;
 	ret = copy_opts(se, opts);
 	if (ret < 0) {
 		free(se);
@@ -95,7 +121,10 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 	se->fusermount_sock = -1;
 	pthread_mutex_init(&se->notify_lock, NULL);
 	ret = rf__order_init(se);
+	if (ret == 0)
+		ret = rf__lookup_init(se);
 	if (ret < 0) {
+		rf__order_free(se);
 		free(se->opts_store);
 		free(se);
 		return ret;
@@ -133,33 +162,23 @@ int rf_session_set_fd(struct rf_session *se, int fd)
 	if (fd < 0 || se->fd >= 0)
 		return -EINVAL;
 	se->fd = fd;
-	se->fd_is_sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+	/* A socket is a test playing the kernel; anything else is served as /dev/fuse. */
+	se->tp = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 ? &rf__transport_sock :
+									&rf__transport_dev;
 	return 0;
-}
-
-int rf_session_fd(const struct rf_session *se)
-{
-	return se->fd;
-}
-
-void *rf_session_userdata(const struct rf_session *se)
-{
-	return se->userdata;
 }
 
 /* Add channel @ch of @se, reading @fd, to @loop and start reading. */
 static int chan_add(struct rf_session *se, struct rf_chan *ch, struct rf_loop *loop, int fd,
 		    bool owns_fd)
 {
-	int ret = rf__chan_init(ch, se, loop, fd, owns_fd);
+	int ret = rf__chan_init(ch, se->tp, se, loop, fd, owns_fd);
 
 	if (ret < 0)
 		return ret;
-	ch->next = loop->chans;
-	loop->chans = ch;
-	loop->nr_chans_live++;
+	rf__loop_hook_add(loop, &ch->hook);
 	atomic_fetch_add(&se->chans_live, 1);
-	rf__chan_start(ch);
+	ch->ops->start(ch);
 	return 0;
 }
 
@@ -178,263 +197,6 @@ int rf_session_attach(struct rf_session *se, struct rf_loop *loop)
 	return 0;
 }
 
-void rf_session_exit(struct rf_session *se)
-{
-	int i;
-
-	atomic_store(&se->exit_requested, 1);
-	if (se->loop)
-		rf__loop_wake(se->loop);
-	for (i = 0; i < se->nr_extra; i++)
-		if (se->extra[i].loop)
-			rf__loop_wake(se->extra[i].loop);
-}
-
-int rf_session_ended(const struct rf_session *se)
-{
-	return se->ended;
-}
-
-/*
- * Give the filesystem the RELEASEs the kernel will never send now (the connection ended
- * with files still open: abort, lazy unmount, or we stopped reading), through the normal
- * dispatch path with the replies dropped, so its release handlers close their files in
- * order. Bounded: the loop is pumped at most @ms for asynchronous releases.
- */
-static void release_leftovers(struct rf_session *se, struct rf_chan *ch, int ms)
-{
-	struct rf_teardown_release rel[64];
-	uint64_t deadline = mono_ms() + (uint64_t)ms;
-	int n, i, rounds = 0;
-
-	ch->ended = true;      /* nothing goes to the kernel any more */
-	while ((n = rf__order_teardown_releases(se, rel, RF_ARRAY_SIZE(rel))) > 0) {
-		for (i = 0; i < n; i++) {
-			struct rf_req *req = rf__chan_take_slot(ch);
-			struct {
-				struct fuse_in_header in;
-				struct fuse_release_in rin;
-			} msg;
-
-			while (!req && mono_ms() < deadline) {
-				rf_loop_run_once(ch->loop, 10);
-				req = rf__chan_take_slot(ch);
-			}
-			if (!req)
-				goto out;
-			memset(&msg, 0, sizeof(msg));
-			msg.in.len = sizeof(msg);
-			msg.in.opcode = rel[i].dir ? FUSE_RELEASEDIR : FUSE_RELEASE;
-			msg.in.nodeid = rel[i].nodeid;
-			msg.rin.fh = rel[i].fh;
-			memcpy(req->buf, &msg, sizeof(msg));
-			req->in_len = sizeof(msg);
-			req->state = RF_REQ_HANDLER;
-			if (se->debug)
-				rf__info("teardown: releasing fh %llu the kernel left open",
-					 (unsigned long long)rel[i].fh);
-			rf__dispatch(req);
-		}
-		if (++rounds > 1000 || mono_ms() >= deadline)
-			break;
-	}
-out:
-	while (ch->busy && mono_ms() < deadline)
-		rf_loop_run_once(ch->loop, 10);
-	if (n > 0)
-		rf__warn("teardown: gave up releasing %d open handle(s)", n);
-}
-
-/*
- * FUSE-over-io_uring: the queue commands we registered stay in the kernel until the
- * connection ends, and each pins the device file, so closing our fd ends nothing. When we
- * stop on our own (signal, rf_session_exit) and the mount is busy, our unmount is only a
- * detach: the connection would live on until the ring is retired, its commands never
- * reaped (the loop waits for them in vain, and the kernel may still copy a request into
- * entry buffers we are about to unmap). So abort it first, as closing /dev/fuse does in
- * /dev/fuse mode: umount -f aborts the connection even when the mount stays busy, and every
- * command then completes with -ENOTCONN. Only for mount(2) mounts: fusermount3 cannot force.
- */
-/* The fuse connection number of our mount: the minor of its st_dev, from mountinfo (a
- * stat of the mount point would ask this very server). 0 if not found. */
-static unsigned int conn_number(const struct rf_session *se)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096], mnt[4096];
-	unsigned int major, minor, found = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mnt) == 3 &&
-		    !strcmp(mnt, se->mountpoint) && strstr(line, " - fuse"))
-			found = minor;   /* the last one: mounts stack */
-	}
-	fclose(f);
-	return found;
-}
-
-static void abort_queues(struct rf_session *se)
-{
-	char path[96];
-	unsigned int n;
-	int fd;
-
-	/* Not when the kernel ended the connection (unmount, abort): nothing to abort, and
-	 * the mount point may be someone else's by now. */
-	if (!se->uq || !se->mounted || se->chan.ended)
-		return;
-	if (!se->fusermount) {
-		if (umount2(se->mountpoint, MNT_FORCE | UMOUNT_NOFOLLOW) == 0)
-			se->mounted = false;    /* it was not busy after all: it is gone */
-		return;
-	}
-	/* fusermount3 cannot force: abort through the fuse control filesystem if we may
-	 * (root with fusectl mounted). Otherwise the ring's exit cancels the commands. */
-	n = conn_number(se);
-	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", n);
-	if (n && (fd = open(path, O_WRONLY | O_CLOEXEC)) >= 0) {
-		if (write(fd, "1", 1) < 0)
-			rf__warn("abort through %s: %s", path, strerror(errno));
-		close(fd);
-	}
-}
-
-/* The last step of every ending: destroy, unmount, close. */
-static void session_finish(struct rf_session *se)
-{
-	if (se->initialized && !se->destroyed && se->ops.destroy) {
-		se->destroyed = true;
-		se->ops.destroy(se->userdata);
-	}
-	se->destroyed = true;
-	se->ended = true;
-	if (se->mounted)
-		rf__unmount(se);
-	/* Closing the last device fd aborts the connection: callers still waiting get
-	 * ENOTCONN instead of hanging on a server that is gone. */
-	if (se->fd >= 0) {
-		close(se->fd);
-		se->fd = -1;
-	}
-}
-
-/* Wake the loop now and then while a channel drains, so the grace period is checked
- * even when nothing completes. */
-static void drain_tick(struct rf_loop *loop, void *data)
-{
-}
-
-/* Loop thread: a stopping or ended channel that still has requests in service. */
-static bool chan_drained(struct rf_session *se, struct rf_chan *ch)
-{
-	uint64_t waited = mono_ms() - ch->stop_ms;
-	uint32_t grace = se->opts.grace_ms;
-	uint32_t i;
-
-	if (rf__chan_idle(ch))
-		return true;
-	if (waited >= grace && !ch->cancelled) {
-		/* Past the grace period: cancel backing I/O and answer what is parked (but
-		 * never a RELEASE: it must still run, once the I/O before it is gone). */
-		ch->cancelled = true;
-		rf__warn("teardown: %u request(s) still in service after %u ms; cancelling",
-			 ch->busy, grace);
-		for (i = 0; i < ch->nr_slots; i++) {
-			struct rf_req *r = &ch->slots[i];
-			uint32_t op = r->in.opcode;
-
-			if (r->state < RF_REQ_PARKED)
-				continue;
-			if (op == FUSE_RELEASE || op == FUSE_RELEASEDIR)
-				continue;
-			atomic_store(&r->interrupted, 1);
-			rf__req_interrupt(r);
-		}
-	}
-	if (waited >= (uint64_t)grace + 1000) {
-		for (i = 0; i < ch->nr_slots; i++) {
-			struct rf_req *r = &ch->slots[i];
-
-			if (r->state >= RF_REQ_PARKED)
-				rf__warn("teardown: abandoned %s unique %llu (state %d, %u backing)",
-					 rf__opname(r->in.opcode), (unsigned long long)r->in.unique,
-					 r->state, r->nbacking);
-		}
-		return true;
-	}
-	rf_timer_start(ch->loop, &ch->tick, 100, drain_tick, ch);
-	return false;
-}
-
-void rf__loop_sessions_poll(struct rf_loop *loop)
-{
-	struct rf_chan *ch;
-
-	for (ch = loop->chans; ch; ch = ch->next) {
-		struct rf_session *se = ch->se;
-
-		rf__order_run_deferred(se);
-		if (ch->finished)
-			continue;
-		if (atomic_load(&se->exit_requested) && !ch->stopping) {
-			rf__chan_stop(ch);
-			ch->stop_ms = mono_ms();
-		}
-		if (ch->ended && !ch->stop_ms)
-			ch->stop_ms = mono_ms();
-		if (!ch->stopping && !ch->ended)
-			continue;
-		if (!chan_drained(se, ch))
-			continue;
-		if (ch == &se->chan && atomic_load(&se->chans_live) > 1) {
-			/* The first channel ends the session, so it ends last: the extra
-			 * loops drain on their own threads meanwhile. */
-			rf_timer_start(loop, &ch->tick, 10, drain_tick, ch);
-			continue;
-		}
-		rf_timer_cancel(&ch->tick);
-		rf__order_flush_interrupts(se, loop);
-		/* What this channel queued last (on a kernel queue, the COMMIT_AND_FETCH that
-		 * carries a reply) goes to the kernel now: once chans_live says so, the first
-		 * channel may close the device fd those SQEs name. */
-		io_uring_submit(&loop->ring);
-		ch->finished = true;
-		loop->nr_chans_live--;
-		atomic_fetch_sub(&se->chans_live, 1);
-		if (ch == &se->chan) {
-			/* The connection ends (if we are the ones ending it), what the kernel
-			 * left open is released, what it still remembers is forgotten, then
-			 * destroy, unmount, close. */
-			abort_queues(se);
-			release_leftovers(se, ch, 1000);
-			rf__order_run_deferred(se);
-			rf__order_teardown_forgets(se);
-			session_finish(se);
-		}
-	}
-}
-
-static void loop_detach(struct rf_loop *loop, struct rf_chan *ch)
-{
-	struct rf_chan **pp;
-
-	if (!loop)
-		return;
-	for (pp = &loop->chans; *pp; pp = &(*pp)->next) {
-		if (*pp == ch) {
-			*pp = ch->next;
-			break;
-		}
-	}
-	if (!ch->finished) {
-		loop->nr_chans_live--;
-		atomic_fetch_sub(&ch->se->chans_live, 1);
-	}
-	rf_timer_cancel(&ch->tick);
-	rf__chan_destroy(ch);
-}
-
 int rf_session_unmount(struct rf_session *se)
 {
 	return se->mounted ? rf__unmount(se) : 0;
@@ -443,7 +205,7 @@ int rf_session_unmount(struct rf_session *se)
 /* ---- extra loop threads ------------------------------------------------------------------- */
 
 /* A /dev/fuse fd of its own for an extra loop: replies must go to the fd a request came
- * from, and each clone has its own processing queue (kernel-abi.md 3.4). */
+ * from, and each clone has its own processing queue (docs/kernel-notes.md §2.6). */
 static int clone_dev_fd(int main_fd)
 {
 	uint32_t src = (uint32_t)main_fd;
@@ -468,7 +230,7 @@ static void *extra_main(void *arg)
 	if (ret < 0)
 		rf__err("loop thread: %s", strerror(-ret));
 	/* Everything this loop submitted is reaped here, in its own thread. */
-	rf__chan_stop(&x->chan);
+	x->chan.ops->stop(&x->chan);
 	rf__loop_drain(x->loop, 2000);
 	return NULL;
 }
@@ -479,8 +241,8 @@ static int start_extras(struct rf_session *se)
 
 	if (n <= 0)
 		return 0;
-	if (se->fd_is_sock) {
-		rf__warn("threads=%d ignored: a socket channel cannot be cloned", n + 1);
+	if (!se->tp->kernel) {
+		rf__warn("threads=%d ignored: a %s channel cannot be cloned", n + 1, se->tp->name);
 		return 0;
 	}
 	se->extra = calloc((size_t)n, sizeof(*se->extra));
@@ -531,7 +293,7 @@ static void stop_extras(struct rf_session *se)
 
 		if (x->started)
 			pthread_join(x->th, NULL);
-		loop_detach(x->loop, &x->chan);
+		rf__teardown_detach(x->loop, &x->chan);
 		rf__uring_detach(se, x->loop);
 		rf_loop_free(x->loop);
 		x->loop = NULL;
@@ -550,10 +312,10 @@ static void detach_first_loop(struct rf_session *se, int drain_ms)
 {
 	struct rf_loop *loop = se->loop;
 
-	rf__chan_stop(&se->chan);
+	se->chan.ops->stop(&se->chan);
 	rf__loop_drain(loop, drain_ms);
 	loop->closing = false;
-	loop_detach(loop, &se->chan);
+	rf__teardown_detach(loop, &se->chan);
 	rf__uring_detach(se, loop);
 	se->loop = NULL;
 }
@@ -578,6 +340,7 @@ void rf_session_free(struct rf_session *se)
 		close(se->fusermount_sock);
 	rf__notify_free(se);
 	rf__order_free(se);
+	rf__lookup_free(se);
 	pthread_mutex_destroy(&se->notify_lock);
 	free(se->mountpoint);
 	free(se->opts_store);

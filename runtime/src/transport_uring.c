@@ -4,12 +4,14 @@
  * per kernel queue, each entry a request slot whose 288-byte header and payload buffer
  * are registered with the kernel. A reply is committed and the next request fetched in
  * one IORING_OP_URING_CMD; backing I/O for the request runs on the same ring, so a
- * passthrough read is: fetch -> read into the entry's payload -> commit (kernel-abi.md 4).
+ * passthrough read is: fetch -> read into the entry's payload -> commit
+ * (docs/kernel-notes.md §4.5-4.6).
  *
  * /dev/fuse stays served beside the queues (transport_dev.c): INIT, FORGET, INTERRUPT and
  * notifications use it. Queues are not threads: they are folded onto the session's loops.
- * Compared with /dev/fuse, commit happens at rf__req_finish, not at reply time, because
- * the kernel refills the entry at once: its buffers must be unused by then.
+ * Compared with /dev/fuse, the commit happens when the request is finished (the recycle
+ * op), not at reply time, because the kernel refills the entry at once: its buffers must
+ * be unused by then.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -76,8 +78,24 @@ static void prep_cmd(struct rf_req *req, uint32_t cmd_op)
 	ch->in_kernel++;
 }
 
+/* Answer the request in the entry with @err, without the layers above. */
+static void commit_error(struct rf_req *req, const struct fuse_in_header *in, int err)
+{
+	struct fuse_uring_req_header *h = ent_hdr(req);
+	struct fuse_out_header *oh = (struct fuse_out_header *)h->in_out;
+
+	req->in = *in;
+	req->state = RF_REQ_REPLIED;
+	memset(oh, 0, sizeof(*oh));
+	oh->len = sizeof(*oh);
+	oh->error = err;
+	oh->unique = in->unique;
+	h->ring_ent_in_out.payload_sz = 0;
+	prep_cmd(req, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+}
+
 /* A request was written into the entry: lay it out like a /dev/fuse message (header,
- * first argument, the rest) right before the payload, and dispatch it. */
+ * first argument, the rest) right before the payload, and hand it up. */
 static void on_request(struct rf_req *req)
 {
 	struct rf_chan *ch = req->ch;
@@ -98,28 +116,16 @@ static void on_request(struct rf_req *req)
 		/* The kernel's own framing is inconsistent: answer EIO, keep serving. */
 		rf__warn("uring q%u: malformed entry (len %u, payload %u); answered EIO", ch->qid,
 			 in.len, psz);
-		req->in = in;
-		req->state = RF_REQ_REPLIED;
-		memset(h->in_out, 0, sizeof(struct fuse_out_header));
-		((struct fuse_out_header *)h->in_out)->len = sizeof(struct fuse_out_header);
-		((struct fuse_out_header *)h->in_out)->error = -EIO;
-		((struct fuse_out_header *)h->in_out)->unique = in.unique;
-		h->ring_ent_in_out.payload_sz = 0;
-		prep_cmd(req, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+		commit_error(req, &in, -EIO);
+		return;
+	}
+	if (ch->stopping || ch->finished) {
+		/* The session is ending: answer without the filesystem. */
+		commit_error(req, &in, -ENOTCONN);
 		return;
 	}
 	ch->busy++;
 	req->out_len = 0;
-	if (ch->stopping || ch->finished) {
-		/* The session is ending: answer without the filesystem. */
-		req->in = in;
-		req->state = RF_REQ_HANDLER;
-		req->out_hdr = h->in_out;
-		req->payload = req->ent_payload;
-		req->payload_cap = ch->payload_size;
-		rf_reply_err(req, -ENOTCONN);
-		return;
-	}
 	arg0 = in.len - sizeof(in) - psz;
 	msg = req->ent_payload - arg0 - sizeof(in);
 	memmove(req->ent_payload - arg0, h->op_in, arg0);
@@ -130,7 +136,7 @@ static void on_request(struct rf_req *req)
 	req->payload = req->ent_payload;
 	req->payload_cap = ch->payload_size;
 	req->state = RF_REQ_HANDLER;
-	rf__dispatch(req);
+	ch->se->up->received(req);
 }
 
 static void on_cmd(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags)
@@ -186,7 +192,14 @@ static void on_cmd(struct rf_loop *loop, struct rf_completion *c, int res, uint3
 	}
 }
 
-void rf__uring_commit(struct rf_req *req)
+/* The reply goes with the entry's recycling: nothing to write now. */
+static void uring_send(struct rf_req *req)
+{
+	req->se->up->sent(req, 0);
+}
+
+/* The request is finished: commit its reply and fetch the next into the entry. */
+static void uring_recycle(struct rf_req *req)
 {
 	struct fuse_uring_req_header *h = ent_hdr(req);
 	struct fuse_out_header *oh = (struct fuse_out_header *)h->in_out;
@@ -211,17 +224,23 @@ void rf__uring_commit(struct rf_req *req)
 	prep_cmd(req, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 }
 
-static int chan_setup(struct rf_session *se, struct rf_chan *ch, struct rf_loop *loop,
-		      uint16_t qid, uint32_t depth, uint32_t payload)
+static void uring_stop(struct rf_chan *ch)
 {
+	ch->stopping = true;
+}
+
+/* Allocate queue @ch's entries: ch->qid is its index among the session's queues. */
+static int uring_init(struct rf_chan *ch)
+{
+	struct rf_session *se = ch->se;
+	uint32_t depth = se->opts.uring_depth ? se->opts.uring_depth : 16;
+	/* The kernel refuses an entry whose payload is below this (and then silently
+	 * serves /dev/fuse instead). */
+	uint32_t payload = RF_MAX(RF_MAX((uint32_t)FUSE_MIN_READ_BUFFER, se->conn.max_write),
+				  se->conn.max_pages * 4096u);
 	size_t per = RF_URING_HDR_SPACE + (size_t)RF_ALIGN(payload, 4096), i;
 
-	memset(ch, 0, sizeof(*ch));
-	ch->se = se;
-	ch->loop = loop;
-	ch->fd = se->fd;
-	ch->uring = true;
-	ch->qid = qid;
+	ch->qid = (uint16_t)(ch - se->uq);
 	ch->payload_size = payload;
 	ch->bufsize = (uint32_t)per;
 	ch->nr_slots = depth;
@@ -251,11 +270,54 @@ static int chan_setup(struct rf_session *se, struct rf_chan *ch, struct rf_loop 
 	return 0;
 }
 
+static void uring_chan_destroy(struct rf_chan *ch)
+{
+	if (ch->slab)
+		munmap(ch->slab, (size_t)ch->bufsize * ch->nr_slots);
+	ch->slab = NULL;
+	free(ch->slots);
+	ch->slots = NULL;
+}
+
+/* On the queue's own loop: hook the channel to the loop and register its entries. */
+static void register_queue(struct rf_chan *ch)
+{
+	uint32_t i;
+
+	rf__loop_hook_add(ch->loop, &ch->hook);
+	for (i = 0; i < ch->nr_slots; i++)
+		prep_cmd(&ch->slots[i], FUSE_IO_URING_CMD_REGISTER);
+	io_uring_submit(&ch->loop->ring);
+}
+
+/* Starting a queue from another loop's thread goes through the queue's own loop. */
+static void register_posted(struct rf_loop *loop, void *data)
+{
+	register_queue(data);
+}
+
+static void uring_start(struct rf_chan *ch)
+{
+	if (rf__on_loop_thread(ch->loop))
+		register_queue(ch);
+	else if (rf_loop_post(ch->loop, register_posted, ch) < 0)
+		rf__err("uring q%u: cannot reach its loop", ch->qid);
+}
+
+const struct rf_transport_ops rf__transport_uring = {
+	.name = "FUSE-over-io_uring",
+	.kernel = true,
+	.init = uring_init,
+	.start = uring_start,
+	.send = uring_send,
+	.recycle = uring_recycle,
+	.stop = uring_stop,
+	.inject = NULL,
+	.destroy = uring_chan_destroy,
+};
+
 int rf__uring_prepare(struct rf_session *se)
 {
-	struct rf_conn *conn = &se->conn;
-	uint32_t depth = se->opts.uring_depth ? se->opts.uring_depth : 16;
-	uint32_t payload;
 	int nq, i, ret, nloops = 1 + se->nr_extra;
 
 	if (!se->loop->sqe128)
@@ -263,10 +325,6 @@ int rf__uring_prepare(struct rf_session *se)
 	nq = possible_cpus();
 	if (nq < 0)
 		return nq;
-	/* The kernel refuses an entry whose payload is below this (and then silently
-	 * serves /dev/fuse instead). */
-	payload = RF_MAX(RF_MAX((uint32_t)FUSE_MIN_READ_BUFFER, conn->max_write),
-			 conn->max_pages * 4096u);
 	se->uq = calloc((size_t)nq, sizeof(*se->uq));
 	if (!se->uq)
 		return -ENOMEM;
@@ -275,27 +333,13 @@ int rf__uring_prepare(struct rf_session *se)
 		/* Queues fold onto the loops: queue i is served by loop i mod N. */
 		struct rf_loop *loop = i % nloops == 0 ? se->loop : se->extra[i % nloops - 1].loop;
 
-		ret = chan_setup(se, &se->uq[i], loop, (uint16_t)i, depth, payload);
+		ret = rf__chan_init(&se->uq[i], &rf__transport_uring, se, loop, se->fd, false);
 		if (ret < 0) {
 			rf__uring_destroy(se);
 			return ret;
 		}
 	}
 	return 0;
-}
-
-/* On the queue's own loop: add the channel and register its entries. */
-static void register_queue(struct rf_loop *loop, void *data)
-{
-	struct rf_chan *ch = data;
-	uint32_t i;
-
-	ch->next = loop->chans;
-	loop->chans = ch;
-	loop->nr_chans_live++;
-	for (i = 0; i < ch->nr_slots; i++)
-		prep_cmd(&ch->slots[i], FUSE_IO_URING_CMD_REGISTER);
-	io_uring_submit(&loop->ring);
 }
 
 void rf__uring_start(struct rf_session *se)
@@ -306,14 +350,9 @@ void rf__uring_start(struct rf_session *se)
 		 "on %d loop(s)", se->nr_uq, se->uq[0].nr_slots, se->uq[0].payload_size,
 		 1 + se->nr_extra);
 	for (i = 0; i < se->nr_uq; i++) {
-		struct rf_chan *ch = &se->uq[i];
-
-		atomic_fetch_add(&se->chans_live, 1);
 		/* INIT may have been served by any loop: each queue registers on its own. */
-		if (rf__on_loop_thread(ch->loop))
-			register_queue(ch->loop, ch);
-		else if (rf_loop_post(ch->loop, register_queue, ch) < 0)
-			rf__err("uring q%d: cannot reach its loop", i);
+		atomic_fetch_add(&se->chans_live, 1);
+		se->uq[i].ops->start(&se->uq[i]);
 	}
 }
 
@@ -332,13 +371,9 @@ void rf__uring_destroy(struct rf_session *se)
 			 se->uq[i].in_kernel);
 		return;
 	}
-	for (i = 0; i < se->nr_uq; i++) {
-		struct rf_chan *ch = &se->uq[i];
-
-		if (ch->slab)
-			munmap(ch->slab, (size_t)ch->bufsize * ch->nr_slots);
-		free(ch->slots);
-	}
+	for (i = 0; i < se->nr_uq; i++)
+		if (se->uq[i].ops)      /* set up, perhaps only in part */
+			se->uq[i].ops->destroy(&se->uq[i]);
 	free(se->uq);
 	se->uq = NULL;
 	se->nr_uq = 0;
@@ -349,18 +384,7 @@ void rf__uring_detach(struct rf_session *se, struct rf_loop *loop)
 {
 	int i;
 
-	for (i = 0; i < se->nr_uq; i++) {
-		struct rf_chan *ch = &se->uq[i], **pp;
-
-		if (ch->loop != loop)
-			continue;
-		for (pp = &loop->chans; *pp; pp = &(*pp)->next) {
-			if (*pp == ch) {
-				*pp = ch->next;
-				if (!ch->finished)
-					loop->nr_chans_live--;
-				break;
-			}
-		}
-	}
+	for (i = 0; i < se->nr_uq; i++)
+		if (se->uq[i].loop == loop)
+			rf__loop_hook_remove(loop, &se->uq[i].hook);
 }

@@ -2,7 +2,7 @@
 /*
  * abortfs.c - a connection abort while requests are stuck: backing reads blocked on a
  * pipe that never gets data, a backing write blocked on a full pipe, and a READ parked in
- * the file's chain behind that WRITE (design.md 4, README "How a server stops"). The
+ * the file's chain behind that WRITE (docs/architecture.md §5, README "How a server stops"). The
  * server must end within grace_ms + 1 s, answer or cancel everything, release every
  * handle the kernel will never release now and forget every inode it still remembers.
  *

@@ -4,7 +4,7 @@
  * a small passthrough of a directory on a loop-mounted ext4 under load, stop it with
  * rf_session_exit from another thread, and check that nothing is left: the ext4 unmounts
  * at once (no EBUSY), no fd of the process points into it, the filesystem saw a release
- * for every open and a forget for every lookup. Then mount again. (design.md 4; README
+ * for every open and a forget for every lookup. Then mount again. (docs/architecture.md §5; README
  * "An application can stop one filesystem and mount another in the same process".)
  *
  * Usage: api_restart [-n CYCLES] [-u] [-l LOADGEN] EXT4_DEV EXT4_MNT MNT

@@ -14,7 +14,7 @@
  * With -o backing, a READ of `slow` is instead backing work (rf_backing_call): a worker
  * thread sleeps delay_ms, then copies from the handle's buffer. An INTERRUPT replies EINTR
  * at once while the worker goes on using the handle: the kernel then sends RELEASE right
- * away, and only the runtime's chain (design.md 3.5: a request holds its fh until its last
+ * away, and only the runtime's chain (docs/architecture.md §4: a request holds its fh until its last
  * backing operation completed) keeps the handle alive. The kernel's own ordering (RELEASE
  * after the READ's reply) cannot help there, so this mode tests ringfuse, not Linux.
  * OPEN mallocs a per-handle struct (its address is fi->fh), RELEASE frees it: a RELEASE

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# teardown.sh - every way a server stops leaves nothing behind (design.md 4, README "How a
+# teardown.sh - every way a server stops leaves nothing behind (docs/architecture.md §5, README "How a
 # server stops"). Real mounts, as root, from build directory $1 (default build/asan).
 #
 # The backing filesystem is an ext4 image on a loop device, created here. For each

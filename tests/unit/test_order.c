@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_order.c - the per-file ordering chains (design.md 3, README "Ordering guarantees"):
+ * test_order.c - the per-file ordering chains (docs/architecture.md §3, README "Ordering guarantees"):
  * RELEASE after every earlier request on its fh, EBADF for handles that are not open,
  * FORGET after the inode's requests in service, overlapping WRITEs (and READs behind
  * them) in arrival order, FLUSH/FSYNC behind earlier WRITEs, INTERRUPT of running,

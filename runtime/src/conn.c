@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn.c - what any layer may ask of a session: to end (rf_session_exit, from any thread:
+ * a DESTROY, a signal, the application) and its plain accessors. The ending itself is the
+ * session's (session.c, teardown.c): here a flag is raised and the loops are woken.
+ */
+#include "internal.h"
+
+void rf_session_exit(struct rf_session *se)
+{
+	int i;
+
+	atomic_store(&se->exit_requested, 1);
+	if (se->loop)
+		rf__loop_wake(se->loop);
+	for (i = 0; i < se->nr_extra; i++)
+		if (se->extra[i].loop)
+			rf__loop_wake(se->extra[i].loop);
+}
+
+int rf_session_ended(const struct rf_session *se)
+{
+	return se->ended;
+}
+
+int rf_session_fd(const struct rf_session *se)
+{
+	return se->fd;
+}
+
+void *rf_session_userdata(const struct rf_session *se)
+{
+	return se->userdata;
+}

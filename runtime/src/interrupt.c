@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * interrupt.c - INTERRUPT: the kernel asks to abandon a request. The request is marked
+ * (rf_req_interrupted) and acted on by its own loop: a request still parked in a chain is
+ * answered EINTR without reaching the filesystem (a RELEASE still runs), a running one
+ * gets the filesystem's interrupt hook and its backing I/O cancelled; either way it gets
+ * exactly one reply. An INTERRUPT that arrives before its request is held until the
+ * request arrives, or answered EAGAIN after RF_PENDING_INTR_MS (docs/kernel-notes.md
+ * §5.2). Finding the request and holding the INTERRUPT are order.c's bookkeeping.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+#define RF_PENDING_INTR_MS 50       /* how long an early INTERRUPT waits for its request */
+
+static void early_interrupt_expired(struct rf_loop *loop, void *data)
+{
+	struct rf_req *ir = data;
+	struct rf_session *se = ir->se;
+
+	if (!rf__order_unhold_interrupt(ir))
+		return;
+	/* The protocol's answer for "not (yet) known": the kernel queues the interrupt again
+	 * if its request is still pending, and drops it otherwise. */
+	if (se->debug)
+		rf__info("INTERRUPT of %llu: request not seen within %d ms, EAGAIN",
+			 (unsigned long long)ir->intr_target, RF_PENDING_INTR_MS);
+	rf_reply_err(ir, -EAGAIN);
+}
+
+/* On the interrupted request's loop. */
+static void interrupt_posted(struct rf_loop *loop, struct rf_post *p)
+{
+	rf__req_interrupt(rf_container_of(p, struct rf_req, intr_post));
+}
+
+void rf__interrupt(struct rf_req *ir, uint64_t target)
+{
+	struct rf_session *se = ir->se;
+	struct rf_req *r = rf__order_find_or_hold(ir, target);
+
+	rf__stats_count(se, RF_STAT_INTERRUPT);
+	if (!r) {
+		rf_timer_start(ir->ch->loop, &ir->intr_timer, RF_PENDING_INTR_MS,
+			       early_interrupt_expired, ir);
+		return;
+	}
+	if (se->debug)
+		rf__info("INTERRUPT of %llu (%s)", (unsigned long long)target,
+			 rf__opname(r->in.opcode));
+	/* The interrupted request is acted on by its own loop: a parked one is answered
+	 * EINTR, a running one gets its hook called and its backing I/O cancelled. */
+	if (rf__on_loop_thread(r->ch->loop)) {
+		rf__req_interrupt(r);
+	} else {
+		r->intr_post.fn = interrupt_posted;
+		rf__loop_post(r->ch->loop, &r->intr_post);
+	}
+	rf_reply_none(ir);
+}
+
+void rf__interrupt_early(struct rf_req *req, struct rf_req *ir)
+{
+	/* The kernel asked to interrupt this request before we read it. */
+	atomic_store(&req->interrupted, 1);
+	rf_timer_cancel(&ir->intr_timer);
+	rf_reply_none(ir);
+}
+
+void rf__req_interrupt(struct rf_req *req)
+{
+	if (rf__order_cancel_parked(req)) {
+		req->state = RF_REQ_HANDLER;
+		rf_reply_err(req, -EINTR);
+		return;
+	}
+	if (req->state == RF_REQ_HANDLER && req->intr_cb)
+		req->intr_cb(req, req->intr_data);
+	if (req->state == RF_REQ_HANDLER || req->state == RF_REQ_REPLIED)
+		rf__backing_cancel(req);
+}
+
+void rf__interrupt_flush(struct rf_session *se, struct rf_loop *loop)
+{
+	struct rf_req *ir, *list = rf__order_take_interrupts(se, loop);
+
+	while ((ir = list)) {
+		list = ir->next;
+		ir->next = NULL;
+		rf_timer_cancel(&ir->intr_timer);
+		rf_reply_none(ir);
+	}
+}

@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# access.sh - the example filesystems mounted for many users are safe (issue 12). Real
+# mounts, as root, from build directory $1 (default build/asan); uid 65534 plays the
+# other user (setpriv).
+#
+#   memfs, -o allow_other alone: default_permissions comes on by itself. In a 1777
+#     directory, uid 65534 can neither chmod, write nor unlink root's 0644 file, nor
+#     unlink root's 0666 one; its write, truncate, O_TRUNC open, fallocate and
+#     copy_file_range on 0666 files with u+s,g+s drop the bits exactly as tmpfs does
+#     (compared on a tmpfs next to it); root's write keeps them (CAP_FSETID).
+#   passthrough symlink attack: with a negative entry cached for NAME, uid 65534 plants
+#     NAME -> a root-only file outside the source, directly in a 1777 source directory,
+#     then opens NAME with O_CREAT|O_APPEND through the mount: the target stays intact.
+#     The same with a root-only 0600 file made directly in the source: uid 65534 may
+#     not append to it. Root's own O_CREAT of a name made behind the kernel's back
+#     still opens that file.
+#   passthrough negative lookups: a name missing through the mount and then made in the
+#     source is visible at once (cache=auto); with -o negative_timeout=30 it is not.
+#   passthrough descriptors: the soft RLIMIT_NOFILE is raised to the hard one at start;
+#     under a hard limit of 200, opening 300 files gives EMFILE/ENFILE (openmany), the
+#     server keeps serving, and exits 0 at unmount (empty inode table, no fd left); the
+#     same with -o inode_handles (an fd per open file only: more opens succeed).
+#
+# ACCESS_PT and ACCESS_MEMFS replace the servers (to run the checks against another
+# build); ACCESS_ATTACK_OPTS the mount options of the attack (default
+# cache=always,negative_timeout=60: the negative entry certainly cached).
+# Prints "PASS  name", "FAIL  name: why" and "SKIP  name: why" lines and ends with
+# "access: N passed, N failed, N skipped"; exit status 0 only if nothing failed.
+# Everything it mounts or starts is unmounted or killed on exit.
+set -uo pipefail
+B=${1:-build/asan}
+cd "$(dirname "$0")/../.."
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+PT=${ACCESS_PT:-$B/examples/passthrough}
+MEMFS=${ACCESS_MEMFS:-$B/examples/memfs}
+OPENMANY=$B/tests/integration/openmany
+COPYRANGE=$B/tests/integration/copyrange
+ATTACK_OPTS=${ACCESS_ATTACK_OPTS:-cache=always,negative_timeout=60}
+
+passed=0 failed=0 skipped=0
+pass() { passed=$((passed + 1)); echo "PASS  $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL  $1${2:+: $2}"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP  $1: $2"; }
+finish() {
+  echo "access: $passed passed, $failed failed, $skipped skipped"
+  [ "$failed" -eq 0 ]
+  exit
+}
+
+if [ "$(id -u)" -ne 0 ]; then skip "access tests" "need root (mount(2), acting as uid 65534)"; finish; fi
+if [ ! -c /dev/fuse ]; then skip "access tests" "no /dev/fuse"; finish; fi
+for t in setpriv prlimit mountpoint fallocate; do
+  command -v $t >/dev/null || { skip "access tests" "$t missing"; finish; }
+done
+for b in "$OPENMANY" "$COPYRANGE"; do
+  [ -x "$b" ] || { skip "access tests" "$b not built"; finish; }
+done
+
+work=$(mktemp -d /tmp/ringfuse-access.XXXXXX)
+chmod 0755 "$work"              # uid 65534 must reach the mount points below
+mounts=() pids=()
+cleanup() {
+  local m p
+  for m in "${mounts[@]}"; do
+    mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work" 2>/dev/null
+}
+trap cleanup EXIT
+
+# as_other CMD...: run CMD as uid/gid 65534 with no supplementary groups.
+as_other() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+
+# mount_fs MNT LOG CMD... : start a server in the foreground, wait (10 s at most) for
+# its mount. Sets SERVER_PID.
+mount_fs() {
+  local mnt=$1 log=$2; shift 2
+  mkdir -p "$mnt"
+  "$@" -f "$mnt" >"$log" 2>&1 &
+  SERVER_PID=$!
+  pids+=("$SERVER_PID"); mounts+=("$mnt")
+  for _ in $(seq 100); do
+    grep -q " $mnt fuse" /proc/mounts && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "--- server log ($log):"; tail -20 "$log"
+  return 1
+}
+
+# unmount_fs MNT : unmount, wait (10 s at most) for the server; its exit status, or 124.
+unmount_fs() {
+  local mnt=$1 pid=$SERVER_PID
+  umount "$mnt" 2>/dev/null || umount -l "$mnt"
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"; wait "$pid" 2>/dev/null; return 124
+  fi
+  wait "$pid"
+}
+
+mode_of() { stat -c %a "$1"; }
+
+# setid_run DIR : in DIR (1777), uid 65534 writes to, truncates, opens with O_TRUNC,
+# fallocates and copy_file_ranges into a root file 06666 each; root writes to a sixth.
+# Prints the six modes afterwards, as stat(1) %a sees them (STATX_MODE alone: what the
+# kernel has cached, as exec would).
+setid_run() {
+  local d=$1 f
+  for f in w t o f c r; do
+    rm -f "$d/$f"; echo data > "$d/$f"; chmod 06666 "$d/$f"
+  done
+  as_other sh -c "echo more >> '$d/w'" || echo "write-failed"
+  as_other truncate -s 1 "$d/t" || echo "truncate-failed"
+  as_other sh -c ": > '$d/o'" || echo "open-trunc-failed"
+  as_other fallocate -l 8192 "$d/f" || echo "fallocate-failed"
+  as_other "$COPYRANGE" "$d/r" "$d/c" || echo "copy-failed"
+  echo more >> "$d/r"
+  echo "$(mode_of "$d/w") $(mode_of "$d/t") $(mode_of "$d/o") $(mode_of "$d/f") $(mode_of "$d/c") $(mode_of "$d/r")"
+}
+
+# ---- memfs ------------------------------------------------------------------------------
+name="memfs allow_other: default_permissions on, sticky dir and set-id rules"
+if [ ! -x "$MEMFS" ]; then
+  skip "$name" "$MEMFS not built"
+else
+  m=$work/memfs log=$work/memfs.log why=""
+  if mount_fs "$m" "$log" "$MEMFS" -o allow_other; then
+    grep " $m fuse" /proc/mounts | grep -q default_permissions ||
+      why="$why; default_permissions not in /proc/mounts"
+    mkdir "$m/pub" && chmod 1777 "$m/pub"
+    echo secret > "$m/pub/root644" && chmod 0644 "$m/pub/root644"
+    echo shared > "$m/pub/root666" && chmod 0666 "$m/pub/root666"
+    as_other chmod 0666 "$m/pub/root644" 2>/dev/null && why="$why; other user chmod'ed root's file"
+    as_other sh -c "echo x >> '$m/pub/root644'" 2>/dev/null && why="$why; other user wrote root's 0644 file"
+    as_other rm -f "$m/pub/root644" 2>/dev/null; [ -e "$m/pub/root644" ] || why="$why; other user unlinked root's 0644 file"
+    as_other rm -f "$m/pub/root666" 2>/dev/null; [ -e "$m/pub/root666" ] || why="$why; other user unlinked root's 0666 file in a sticky dir"
+    as_other chown 65534 "$m/pub/root666" 2>/dev/null && why="$why; other user chown'ed root's file"
+    [ "$(cat "$m/pub/root644" 2>/dev/null)" = secret ] && [ "$(mode_of "$m/pub/root644" 2>/dev/null)" = 644 ] ||
+      why="$why; root644 is now $(mode_of "$m/pub/root644" 2>&1) '$(cat "$m/pub/root644" 2>&1)'"
+    # The set-id rules, against the kernel's own on tmpfs.
+    ref=$work/tmpfs
+    mkdir -p "$ref" && mount -t tmpfs -o size=1m,mode=1777 tmpfs "$ref" && mounts+=("$ref")
+    want=$(setid_run "$ref") got=$(setid_run "$m/pub")
+    umount "$ref"
+    echo "      set-id modes after other's write, truncate, O_TRUNC open, fallocate, copy_file_range, root's write: memfs $got, tmpfs $want"
+    [ "$got" = "$want" ] || why="$why; set-id modes $got, tmpfs gives $want"
+    case "$got" in "666 666 666 666 666 6666") ;; *) why="$why; expected 666 666 666 666 666 6666";; esac
+    unmount_fs "$m"; rc=$?
+    [ $rc -eq 0 ] || why="$why; server exit $rc"
+    if [ -z "$why" ]; then pass "$name"; else fail "$name" "${why#; }"; tail -5 "$log"; fi
+  else
+    fail "$name" "did not mount"
+  fi
+fi
+
+# ---- passthrough ------------------------------------------------------------------------
+if [ ! -x "$PT" ]; then
+  skip "passthrough access tests" "$PT not built"; finish
+fi
+src=$work/src
+mkdir -p "$src" && mount -t tmpfs -o size=64m,mode=0755 tmpfs "$src" && mounts+=("$src")
+mkdir "$src/pub" && chmod 1777 "$src/pub"
+secret=$work/secret
+echo "root only" > "$secret" && chmod 0600 "$secret"
+
+name="passthrough allow_other: a planted symlink does not redirect an O_CREAT open"
+m=$work/pt-attack log=$work/pt-attack.log why=""
+if mount_fs "$m" "$log" "$PT" -o "source=$src,allow_other,$ATTACK_OPTS"; then
+  # 1. the other user looks the name up through the mount: the kernel caches "missing";
+  # 2. plants NAME -> the secret, straight into the source;
+  # 3. opens NAME for appending, O_CREAT, through the mount.
+  as_other stat "$m/pub/evil" >/dev/null 2>&1 && why="$why; evil exists before the test"
+  as_other ln -s "$secret" "$src/pub/evil"
+  as_other sh -c "echo pwned >> '$m/pub/evil'" 2>/dev/null && why="$why; the append through the symlink succeeded"
+  [ "$(cat "$secret")" = "root only" ] || why="$why; the root-only target now holds '$(tr '\n' ' ' < "$secret")'"
+  # The same with a root-only file made in the source behind the kernel's back.
+  as_other stat "$m/pub/private" >/dev/null 2>&1
+  echo private > "$src/pub/private" && chmod 0600 "$src/pub/private"
+  as_other sh -c "echo pwned >> '$m/pub/private'" 2>/dev/null && why="$why; other user appended to root's 0600 file"
+  [ "$(cat "$src/pub/private")" = private ] || why="$why; root's 0600 file now holds '$(tr '\n' ' ' < "$src/pub/private")'"
+  # Nothing lost for the owner: root's O_CREAT of a name made behind the kernel's back
+  # opens that very file.
+  stat "$m/pub/later" >/dev/null 2>&1
+  echo one > "$src/pub/later"
+  echo two >> "$m/pub/later" || why="$why; root's O_CREAT append to a file made in the source failed"
+  [ "$(cat "$src/pub/later" | tr '\n' ' ')" = "one two " ] || why="$why; later holds '$(tr '\n' ' ' < "$src/pub/later")'"
+  unmount_fs "$m"; rc=$?
+  [ $rc -eq 0 ] || why="$why; server exit $rc"
+  if [ -z "$why" ]; then pass "$name"; else fail "$name" "${why#; }"; tail -5 "$log"; fi
+else
+  fail "$name" "did not mount"
+fi
+rm -rf "${src:?}/pub"/* 2>/dev/null
+
+name="passthrough allow_other: set-id bits dropped as on tmpfs"
+m=$work/pt-setid log=$work/pt-setid.log
+if mount_fs "$m" "$log" "$PT" -o "source=$src,allow_other"; then
+  ref=$work/tmpfs
+  mkdir -p "$ref" && mount -t tmpfs -o size=1m,mode=1777 tmpfs "$ref" && mounts+=("$ref")
+  want=$(setid_run "$ref") got=$(setid_run "$m/pub")
+  umount "$ref"
+  echo "      set-id modes after other's write, truncate, O_TRUNC open, fallocate, copy_file_range, root's write: passthrough $got, tmpfs $want"
+  why=""
+  [ "$got" = "$want" ] || why="set-id modes $got, tmpfs gives $want"
+  unmount_fs "$m"; rc=$?
+  [ $rc -eq 0 ] || why="${why:+$why; }server exit $rc"
+  if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; tail -5 "$log"; fi
+else
+  fail "$name" "did not mount"
+fi
+rm -rf "${src:?}/pub"/* 2>/dev/null
+
+for mode in auto neg; do
+  if [ $mode = auto ]; then
+    name="passthrough cache=auto: a name made in the source after a failed lookup is visible at once"
+    opts="source=$src"
+  else
+    name="passthrough -o negative_timeout=30: a missing name stays cached"
+    opts="source=$src,negative_timeout=30"
+  fi
+  m=$work/pt-neg-$mode log=$work/pt-neg-$mode.log
+  if mount_fs "$m" "$log" "$PT" -o "$opts"; then
+    stat "$m/fresh" >/dev/null 2>&1 && why="fresh exists before the test" || why=""
+    touch "$src/fresh"
+    if [ $mode = auto ]; then
+      stat "$m/fresh" >/dev/null 2>&1 || why="${why:+$why; }not visible through the mount right after its creation"
+    else
+      stat "$m/fresh" >/dev/null 2>&1 && why="${why:+$why; }visible although the negative entry should be cached"
+    fi
+    unmount_fs "$m"; rc=$?
+    [ $rc -eq 0 ] || why="${why:+$why; }server exit $rc"
+    rm -f "$src/fresh"
+    if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; tail -5 "$log"; fi
+  else
+    fail "$name" "did not mount"
+  fi
+done
+
+name="passthrough raises its soft RLIMIT_NOFILE to the hard limit"
+m=$work/pt-rlimit log=$work/pt-rlimit.log
+if mount_fs "$m" "$log" prlimit --nofile=100:4096 "$PT" -o "source=$src"; then
+  soft=$(awk '/Max open files/ {print $4}' "/proc/$SERVER_PID/limits")
+  unmount_fs "$m"; rc=$?
+  if [ "$soft" = 4096 ] && [ $rc -eq 0 ]; then pass "$name"
+  else fail "$name" "soft limit $soft (want 4096), server exit $rc"; fi
+else
+  fail "$name" "did not mount"
+fi
+
+for i in $(seq 0 299); do echo "$i" > "$src/pub/f$i"; done
+for handles in "" ",inode_handles"; do
+  name="passthrough${handles:+ -o ${handles#,}} out of descriptors (hard limit 200, 300 opens): EMFILE, still serving, clean exit"
+  m=$work/pt-emfile log=$work/pt-emfile.log
+  if mount_fs "$m" "$log" prlimit --nofile=200:200 "$PT" -o "source=$src,allow_other$handles"; then
+    timeout 90 "$OPENMANY" "$m/pub" 300 > "$work/openmany.out" 2>&1; rc=$?
+    sed 's/^/      /' "$work/openmany.out" | tail -5
+    alive=yes; kill -0 "$SERVER_PID" 2>/dev/null || alive=no
+    unmount_fs "$m"; srv=$?
+    if [ $rc -eq 0 ] && [ $alive = yes ] && [ $srv -eq 0 ]; then pass "$name"
+    else fail "$name" "openmany exit $rc, server alive: $alive, server exit $srv"; tail -10 "$log"; fi
+  else
+    fail "$name" "did not mount"
+  fi
+done
+
+umount "$src" 2>/dev/null || umount -l "$src"
+finish

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# observe.sh - what an operator sees of a running server (issue 12), on real mounts from
+# build directory $1 (default build/asan):
+#   statistics: memfs with timeouts 0; N stat(2) of one file; SIGUSR1 writes the session's
+#     statistics as one JSON line to the log; LOOKUP + GETATTR counted >= N (each stat
+#     costs the kernel at least one of them with timeouts 0), no request left in flight
+#     beyond the ones the mount itself has in service, and every reply in a latency bucket;
+#   -d trace: hello with -d; `cat hello` logs the READ with its fh, offset and size, and
+#     its reply with "OK", the byte count and the latency; a missing name logs ENOENT.
+# Prints "PASS  name" / "FAIL  name: why" lines, ends with "observe: N passed, N failed";
+# exit 0 only if nothing failed. Everything it mounts or starts is gone on exit.
+set -uo pipefail
+B=${1:-build/asan}
+cd "$(dirname "$0")/../.."
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+
+work=$(mktemp -d /tmp/ringfuse-observe.XXXXXX)
+pids=() mounts=() passed=0 failed=0
+cleanup() {
+  local m p
+  for m in "${mounts[@]}"; do mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }; done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+pass() { passed=$((passed + 1)); echo "PASS  $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL  $1: $2"; }
+
+# start MNT LOG PROG ARGS...: foreground server, wait (10 s) for the mount. Sets PID.
+start() {
+  local mnt=$1 log=$2; shift 2
+  mkdir -p "$mnt"
+  "$@" -f "$mnt" > "$log" 2>&1 &
+  PID=$!; pids+=("$PID"); mounts+=("$mnt")
+  for _ in $(seq 100); do
+    grep -q " $mnt fuse" /proc/mounts && return 0
+    kill -0 "$PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+stop() { umount "$1"; wait "$PID"; }
+
+# ---- statistics ---------------------------------------------------------------------------
+N=500
+m=$work/memfs log=$work/memfs.log
+if start "$m" "$log" "$B/examples/memfs" -o timeout=0; then
+  echo data > "$m/f"
+  python3 -c "
+import os
+for i in range($N): os.stat('$m/f')"
+  kill -USR1 "$PID"
+  for _ in $(seq 50); do grep -q 'stats: {' "$log" && break; sleep 0.1; done
+  json=$(grep -o 'stats: {.*' "$log" | tail -1 | cut -c8-)
+  if [ -z "$json" ]; then
+    fail "statistics on SIGUSR1" "no stats line in the log"
+  elif out=$(python3 - "$json" "$N" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1]); n = int(sys.argv[2])
+req = s["requests"]
+seen = req.get("LOOKUP", 0) + req.get("GETATTR", 0)
+assert seen >= n, f"LOOKUP+GETATTR {seen} < {n} stats"
+assert req.get("INIT") == 1, f"INIT {req.get('INIT')}"
+total = sum(req.values())
+lat = sum(sum(v) for v in s["latency_us_log2"].values())
+assert lat == s["replies"], f"latency samples {lat} != replies {s['replies']}"
+assert s["in_flight"] <= 2, f"in flight {s['in_flight']}"
+assert s["replies"] <= total, f"replies {s['replies']} > requests {total}"
+print(f"{seen} LOOKUP+GETATTR for {n} stats, {total} requests, {s['replies']} replies")
+PY
+  ); then
+    pass "statistics on SIGUSR1 ($out)"
+  else
+    fail "statistics on SIGUSR1" "$out; $json"
+  fi
+  stop "$m" || fail "statistics: memfs exit" "status $?"
+else
+  fail "statistics on SIGUSR1" "memfs did not mount: $(tail -3 "$log")"
+fi
+
+# ---- -d trace -----------------------------------------------------------------------------
+m=$work/hello log=$work/hello.log
+if start "$m" "$log" "$B/examples/hello" -d; then
+  cat "$m/hello" > /dev/null
+  stat "$m/nope" > /dev/null 2>&1
+  stop "$m"
+  if grep -Eq '<- READ unique [0-9]+ node 2 uid 0 .* fh [0-9]+ off 0 size [0-9]+' "$log" &&
+     grep -Eq -- '-> READ unique [0-9]+: OK, [0-9]+ bytes, [0-9]+ us' "$log" &&
+     grep -Eq '<- LOOKUP unique [0-9]+ node 1 .* name "nope"' "$log" &&
+     grep -Eq -- '-> LOOKUP unique [0-9]+: ENOENT' "$log"; then
+    pass "-d traces requests with their arguments and replies with errno and latency"
+  else
+    fail "-d trace" "expected lines missing: $(grep -E 'READ|nope' "$log" | head -5)"
+  fi
+else
+  fail "-d trace" "hello did not mount: $(tail -3 "$log")"
+fi
+
+echo "observe: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
