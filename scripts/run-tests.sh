@@ -344,6 +344,28 @@ if [ -x "$B/tests/fuse3/unit" ]; then
 else
   skip "fuse3 unit" "not built"
 fi
+# The drop-in's exports against Debian's libfuse3.so.3 (the low-level subset: the high-level
+# fuse.h API is not in the binding yet), and fuse_opt/fuse_parse_cmdline/fuse_buf_copy
+# compared with libfuse3 by one transcript (tests/fuse3/opt-diff.sh). In a sanitized build the
+# programs are built with the sanitizers too, and leak checks are off for that comparison
+# (it compares outputs; leaks are the unit and mount tests' business).
+if [ -e "$f3/libfuse3.so.3" ]; then
+  if scripts/check-fuse3-symbols.sh --lowlevel "$f3/libfuse3.so.3" > "$work/f3-syms.out" 2>&1; then
+    pass "fuse3 symbols: $(tail -1 "$work/f3-syms.out" | cut -c1-160)"
+  else fail "fuse3 symbols" "scripts/check-fuse3-symbols.sh --lowlevel"; tail -30 "$work/f3-syms.out"; fi
+  f3cc=${CC:-gcc}
+  # (grep -c reads all of nm's output: with pipefail, grep -q could fail nm with SIGPIPE)
+  [ "$(nm "$B/libringfuse.a" 2>/dev/null | grep -c __asan_)" -gt 0 ] && f3cc="$f3cc -fsanitize=address,undefined"
+  ASAN_OPTIONS=detect_leaks=0 tests/fuse3/opt-diff.sh --so "$f3" --cc "$f3cc" \
+    --static "$B/libringfuse-fuse3.a $B/libringfuse.a -luring -lpthread" > "$work/f3-optdiff.out" 2>&1
+  case $? in
+    0) pass "fuse3 opt-diff: $(tail -1 "$work/f3-optdiff.out" | cut -c1-160)" ;;
+    77) skip "fuse3 opt-diff" "$(tail -1 "$work/f3-optdiff.out")" ;;
+    *) fail "fuse3 opt-diff" "differs from libfuse3"; tail -30 "$work/f3-optdiff.out" ;;
+  esac
+else
+  skip "fuse3 symbols and opt-diff" "$f3/libfuse3.so.3 not built"
+fi
 if [ "$can_mount" -eq 0 ]; then
   skip "libfuse3 examples" "$why"
 elif [ ! -x "$f3/examples/hello_ll" ]; then
