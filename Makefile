@@ -56,7 +56,7 @@ unit_bin   := $(B)/tests/unit/unit
 itest_srcs := $(sort $(wildcard tests/integration/*.c))
 itest_bins := $(itest_srcs:tests/integration/%.c=$(B)/tests/integration/%)
 
-all: lib $(ex_bins) $(unit_bin) $(itest_bins)
+all: lib $(ex_bins) $(unit_bin) $(itest_bins) fuse3
 lib: $(rf_so) $(rf_a) $(rf_pc)
 
 # Missing libraries are named with the command that installs them, once, before the first
@@ -103,6 +103,8 @@ $(B)/tests/integration/%: tests/integration/%.c $(rf_a)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(rf_a) $(LDFLAGS) $(rf_libs)
+
+include bindings/fuse3/fuse3.mk
 
 # ---- fuzzing the decoder (clang's libFuzzer) ----------------------------------------
 fuzz_bin := build/fuzz/fuzz_decode
@@ -184,7 +186,7 @@ bench-smoke:
 .PHONY: bench bench-smoke
 
 # ---- install -------------------------------------------------------------------
-install: lib
+install: lib fuse3-install
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -d $(DESTDIR)$(INCLUDEDIR)/ringfuse
 	install -m 644 runtime/include/ringfuse.h $(DESTDIR)$(INCLUDEDIR)/

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuse3_int.h - private to the libfuse3 binding: the session, the request wrapper and the
+ * worker pool that turn libfuse3's low-level API (Debian's /usr/include/fuse3 headers)
+ * into calls on ringfuse's public API. Only <ringfuse.h> is used underneath.
+ */
+#ifndef RF_FUSE3_INT_H
+#define RF_FUSE3_INT_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 314
+#endif
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <fuse_lowlevel.h>
+#include <ringfuse.h>
+
+/* The loop configuration of libfuse >= 3.12 (opaque to filesystems). version_id sits
+ * where fuse_loop_config_v1 has clone_fd, so a v1 struct passed by mistake is caught. */
+#define RF_FUSE3_LOOP_CFG_V2 -10
+struct fuse_loop_config {
+	int version_id;
+	int clone_fd;
+	int max_idle_threads;       /* -1: idle workers are never stopped */
+	unsigned int max_threads;
+};
+
+#define RF_FUSE3_DEF_MAX_THREADS 10
+
+/* The worker pool of fuse_session_loop_mt: handlers run here, the ring does the I/O. */
+struct rf_fuse3_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;        /* a job was queued, or the pool stops */
+	pthread_cond_t idle_cv;     /* a worker finished a job or exited */
+	struct fuse_req *head, *tail; /* queued jobs (under lock) */
+	unsigned int nthreads;      /* workers alive */
+	unsigned int nidle;         /* workers waiting for a job */
+	unsigned int running;       /* jobs in a handler now */
+	unsigned int max_threads;
+	int max_idle;               /* -1: never stop idle workers */
+	bool stop;
+};
+
+/* What a request carries to its handler (pointers are valid until the reply). */
+struct rf_fuse3_args {
+	fuse_ino_t ino, ino2;
+	const char *name, *name2;
+	const void *buf;
+	size_t size;
+	off_t off, off2;
+	uint64_t u64;
+	unsigned int flags;
+	int i;
+	mode_t mode;
+	dev_t rdev;
+	struct stat attr;
+	struct flock *lock;
+	struct fuse_bufvec bufv;
+	struct fuse_pollhandle *ph;
+	void *cookie;
+	void *data;                 /* retrieve_reply: a copy of the data, freed after */
+};
+
+/* The request a libfuse filesystem sees (fuse_req_t). One per rf_req, plus synthetic
+ * ones for FORGET and retrieve replies (which have no rf_req). Recycled by the session:
+ * see req_get()/rf_fuse3_req_put() in ops.c. */
+struct fuse_req {
+	struct fuse_session *se;
+	struct rf_req *r;           /* NULL for FORGET and retrieve replies */
+	int op;                     /* RF3_OP_* */
+	atomic_int state;           /* RF3_REQ_* */
+	struct fuse_ctx ctx;
+	struct rf_file *rfi, *rfi2; /* the runtime's open files, for replies that set them */
+	struct fuse_file_info fi, fi2;
+	struct rf_fuse3_args a;
+	/* interrupt: the filesystem's callback, under ilock (the loop thread calls it) */
+	pthread_mutex_t ilock;
+	fuse_interrupt_func_t ifunc;
+	void *idata;
+	bool interrupted;
+	struct fuse_req *next;      /* in the pool's queue, a free list or parked */
+	/* with the pool: the fhs and node ids this request keeps busy until its handler
+	 * returns (see hold_* in ops.c) */
+	uint64_t held[4];
+	uint8_t nheld_fh, nheld;
+	struct fuse_req *all_next;  /* every wrapper of the session, for fuse_session_destroy */
+};
+
+enum { RF3_REQ_FREE, RF3_REQ_LIVE };
+
+enum {
+	RF3_OP_LOOKUP = 1, RF3_OP_FORGET, RF3_OP_GETATTR, RF3_OP_SETATTR, RF3_OP_READLINK,
+	RF3_OP_MKNOD, RF3_OP_MKDIR, RF3_OP_UNLINK, RF3_OP_RMDIR, RF3_OP_SYMLINK,
+	RF3_OP_RENAME, RF3_OP_LINK, RF3_OP_OPEN, RF3_OP_READ, RF3_OP_WRITE, RF3_OP_FLUSH,
+	RF3_OP_RELEASE, RF3_OP_FSYNC, RF3_OP_OPENDIR, RF3_OP_READDIR, RF3_OP_RELEASEDIR,
+	RF3_OP_FSYNCDIR, RF3_OP_STATFS, RF3_OP_SETXATTR, RF3_OP_GETXATTR,
+	RF3_OP_LISTXATTR, RF3_OP_REMOVEXATTR, RF3_OP_ACCESS, RF3_OP_CREATE, RF3_OP_GETLK,
+	RF3_OP_SETLK, RF3_OP_BMAP, RF3_OP_IOCTL, RF3_OP_POLL, RF3_OP_RETRIEVE_REPLY,
+	RF3_OP_FLOCK, RF3_OP_FALLOCATE, RF3_OP_READDIRPLUS, RF3_OP_COPY_FILE_RANGE,
+	RF3_OP_LSEEK,
+};
+
+struct fuse_pollhandle {
+	uint64_t kh;
+	struct fuse_session *se;
+};
+
+/* Handlers in service per fh or node id, and what waits for them (RELEASE, FORGET). */
+#define RF3_HOLD_BUCKETS 256
+struct rf_fuse3_hold {
+	uint64_t key;
+	unsigned int busy;
+	struct fuse_req *parked;    /* RELEASE/RELEASEDIR or FORGET waiting for busy == 0 */
+	struct rf_fuse3_hold *next;
+};
+
+/* One libfuse session. Lifetime: fuse_session_new .. fuse_session_destroy. The
+ * ringfuse session is created by fuse_session_mount (it needs the mountpoint). */
+struct fuse_session {
+	struct fuse_lowlevel_ops op;
+	void *userdata;
+	struct rf_opts opts;        /* from the options given to fuse_session_new */
+	char *strs;                 /* storage behind opts' strings */
+	char *mountpoint;
+	char *fsname, *subtype;     /* owned copies behind opts.fsname/subtype */
+	uid_t owner;                /* who created the session (for allow_root) */
+	int debug;
+	int deny_others;            /* -o allow_root */
+	struct rf_session *rs;
+	struct rf_loop *loop;       /* the ring loop, once a loop function ran */
+	pthread_t loop_thread;
+	atomic_bool in_loop;
+	atomic_int exited;
+	int error;                  /* what the loop functions return (INIT refused) */
+	atomic_int signal;          /* the signal that ended the loop (fuse3_signal.h), or 0 */
+	bool got_init, destroyed;
+	struct fuse_conn_info conn;
+	struct rf_fuse3_pool *pool; /* non-NULL while fuse_session_loop_mt runs */
+	struct rf_fuse3_pool *pool_mem; /* its storage, kept until fuse_session_destroy */
+	/* request wrappers: the loop thread's FIFO of free ones, and the ones other threads
+	 * finished (retired, under rlock), which the loop thread takes back in bulk */
+	struct fuse_req *free_head, *free_tail;
+	pthread_mutex_t rlock;
+	struct fuse_req *retired;
+	atomic_bool has_retired;
+	struct fuse_req *all;       /* every wrapper allocated (->all_next), under rlock */
+	struct rf_ops rops;
+	pthread_mutex_t hlock;      /* the two hold tables */
+	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
+};
+
+/* ops.c */
+void rf_fuse3_fill_ops(struct fuse_session *se);
+void rf_fuse3_req_put(struct fuse_req *req);
+void rf_fuse3_run(struct fuse_req *req);
+void rf_fuse3_run_job(struct fuse_req *req);
+void rf_fuse3_free_holds(struct fuse_session *se);
+void rf_fuse3_free_reqs(struct fuse_session *se);
+unsigned int rf_fuse3_caps_from_rf(uint64_t rf);
+uint64_t rf_fuse3_caps_to_rf(unsigned int caps);
+
+/* loop.c */
+void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req);
+
+/* Log that a libfuse function is not available on ringfuse (once per function). */
+void rf_fuse3_unsupported(const char *func, const char *why);
+
+static inline bool rf_fuse3_on_loop(const struct fuse_session *se)
+{
+	return atomic_load(&se->in_loop) && pthread_equal(se->loop_thread, pthread_self());
+}
+
+#endif /* RF_FUSE3_INT_H */

@@ -1,0 +1,17 @@
+/*
+ * The one contract between misc.c (fuse_set_signal_handlers) and the session core: how a
+ * signal ends a session's loop. Private to bindings/fuse3, never installed.
+ */
+#ifndef RF_FUSE3_SIGNAL_H
+#define RF_FUSE3_SIGNAL_H
+
+struct fuse_session;
+
+/* Ends @se's loop from a SIGHUP/SIGINT/SIGTERM handler, as fuse_session_exit does, and
+ * records @sig (> 0) as what the loop function returns, as libfuse 3.14's loops return the
+ * signal that ended them. Defined by the session core. Called in signal context on any
+ * thread, so it must be async-signal-safe: atomics and write(2) to wake the loop, no locks,
+ * no allocation, no logging. */
+void rf_fuse3_exit_from_signal(struct fuse_session *se, int sig);
+
+#endif

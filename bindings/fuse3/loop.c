@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loop.c - fuse_session_loop (handlers on the ring's thread), fuse_session_loop_mt (one
+ * ring thread for all kernel I/O, handlers on a worker pool sized by fuse_loop_config)
+ * with every versioned variant libfuse exports, and fuse_loop_cfg_*.
+ * The threading model is described in bindings/fuse3/README.md.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuse3_int.h"
+
+/* ---- the worker pool --------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+	struct rf_fuse3_pool *pool = arg;
+	struct fuse_req *req;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (!pool->head && !pool->stop) {
+			/* Too many idle workers: this one goes (max_idle_threads). */
+			if (pool->max_idle >= 0 && pool->nidle >= (unsigned int)pool->max_idle)
+				goto out;
+			pool->nidle++;
+			pthread_cond_wait(&pool->work, &pool->lock);
+			pool->nidle--;
+		}
+		req = pool->head;
+		if (!req)
+			break;                          /* stopping, nothing queued */
+		pool->head = req->next;
+		if (!pool->head)
+			pool->tail = NULL;
+		req->next = NULL;
+		pool->running++;
+		pthread_mutex_unlock(&pool->lock);
+		rf_fuse3_run_job(req);
+		pthread_mutex_lock(&pool->lock);
+		pool->running--;
+	}
+out:
+	pool->nthreads--;
+	pthread_cond_broadcast(&pool->idle_cv);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+/* Lock held. Workers take no signals: they go to the thread that runs the loop, where
+ * fuse_set_signal_handlers' handlers expect them (as in libfuse). */
+static int start_worker(struct rf_fuse3_pool *pool)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t th;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = pthread_create(&th, &attr, worker_main, pool);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret == 0)
+		pool->nthreads++;
+	return -ret;
+}
+
+/* Loop thread: queue @req for a worker, starting one if none is free. */
+void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req)
+{
+	unsigned int queued = 0;
+	struct fuse_req *q;
+
+	pthread_mutex_lock(&pool->lock);
+	req->next = NULL;
+	if (pool->tail)
+		pool->tail->next = req;
+	else
+		pool->head = req;
+	pool->tail = req;
+	for (q = pool->head; q && queued <= pool->nidle; q = q->next)
+		queued++;
+	if (queued > pool->nidle && pool->nthreads < pool->max_threads) {
+		int ret = start_worker(pool);
+
+		if (ret < 0 && pool->nthreads == 0) {
+			/* Not even one worker: run it here rather than never. */
+			pool->head = pool->tail = NULL;
+			pthread_mutex_unlock(&pool->lock);
+			fuse_log(FUSE_LOG_ERR, "fuse: cannot start a worker thread: %s\n",
+				 strerror(-ret));
+			rf_fuse3_run_job(req);
+			return;
+		}
+	}
+	pthread_cond_signal(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static int pool_init(struct rf_fuse3_pool *pool, const struct fuse_loop_config *cfg)
+{
+	memset(pool, 0, sizeof(*pool));
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	pthread_cond_init(&pool->idle_cv, NULL);
+	pool->max_threads = cfg->max_threads ? cfg->max_threads : RF_FUSE3_DEF_MAX_THREADS;
+	pool->max_idle = cfg->max_idle_threads;
+	return 0;
+}
+
+/* Let the workers finish what is queued and running, and wait until every one is gone. */
+static void pool_stop(struct rf_fuse3_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = true;
+	pthread_cond_broadcast(&pool->work);
+	while (pool->nthreads > 0 || pool->head) {
+		if (pool->head && pool->nthreads == 0 && start_worker(pool) < 0) {
+			/* Queued work and no thread for it: run it here. */
+			struct fuse_req *req = pool->head;
+
+			pool->head = req->next;
+			if (!pool->head)
+				pool->tail = NULL;
+			pthread_mutex_unlock(&pool->lock);
+			rf_fuse3_run_job(req);
+			pthread_mutex_lock(&pool->lock);
+			continue;
+		}
+		pthread_cond_wait(&pool->idle_cv, &pool->lock);
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static void pool_destroy(struct rf_fuse3_pool *pool)
+{
+	pthread_cond_destroy(&pool->work);
+	pthread_cond_destroy(&pool->idle_cv);
+	pthread_mutex_destroy(&pool->lock);
+}
+
+/* ---- the loops -------------------------------------------------------------------------- */
+
+/*
+ * Run the ring on this thread until the session ends. The session ends on unmount, a
+ * signal handled by fuse_set_signal_handlers (fuse_session_exit) or a fatal error; the
+ * runtime then answers what is in flight, releases what the kernel left open, forgets
+ * what it still remembers (through the filesystem's handlers) and unmounts. With @pool,
+ * the workers then finish and their last replies are written before we return.
+ */
+static int run_loop(struct fuse_session *se, struct rf_fuse3_pool *pool, const char *func)
+{
+	int ret;
+
+	if (!se) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: NULL session\n", func);
+		return -EINVAL;
+	}
+	if (!se->rs) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: the session is not mounted "
+			 "(call fuse_session_mount first)\n", func);
+		return -EINVAL;
+	}
+	if (atomic_load(&se->in_loop)) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: a loop already runs on this session\n", func);
+		return -EBUSY;
+	}
+	if (atomic_load(&se->exited) || rf_session_ended(se->rs))
+		return se->error;
+	if (!se->loop) {
+		ret = rf_loop_new(&se->loop);
+		if (ret < 0) {
+			fuse_log(FUSE_LOG_ERR, "fuse: %s: cannot create the ring: %s\n", func,
+				 strerror(-ret));
+			return ret;
+		}
+		ret = rf_session_attach(se->rs, se->loop);
+		if (ret < 0) {
+			fuse_log(FUSE_LOG_ERR, "fuse: %s: %s\n", func, strerror(-ret));
+			return ret;
+		}
+	}
+	se->loop_thread = pthread_self();
+	se->pool = pool;
+	atomic_store(&se->in_loop, true);
+	ret = rf_loop_run(se->loop);
+	if (pool) {
+		pool_stop(pool);
+		/* Replies the workers made last are posted to the ring: write them now,
+		 * while the session still exists. */
+		while (rf_loop_run_once(se->loop, 0) > 0)
+			;
+	}
+	atomic_store(&se->in_loop, false);
+	se->pool = NULL;
+	if (ret < 0)
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: the ring failed: %s\n", func, strerror(-ret));
+	else if (se->error)
+		ret = se->error;
+	else
+		ret = atomic_load(&se->signal);   /* as libfuse 3.14: the signal that ended it */
+	return ret;
+}
+
+int fuse_session_loop(struct fuse_session *se)
+{
+	return run_loop(se, NULL, "fuse_session_loop");
+}
+
+int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config);
+int fuse_session_loop_mt_32(struct fuse_session *se, struct fuse_loop_config_v1 *config);
+int fuse_session_loop_mt_31(struct fuse_session *se, int clone_fd);
+
+/* The versions libfuse 3.14 exports: the default takes the opaque config (3.12), the
+ * older ones the v1 struct (3.2) or just clone_fd (3.0); each is also exported under its
+ * own name, which the header's macros call for FUSE_USE_VERSION < 3.12. */
+__asm__(".symver fuse_session_loop_mt_312,fuse_session_loop_mt@@FUSE_3.12");
+__asm__(".symver fuse_session_loop_mt_32,fuse_session_loop_mt@FUSE_3.2");
+__asm__(".symver fuse_session_loop_mt_31,fuse_session_loop_mt@FUSE_3.0");
+
+int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config)
+{
+	struct fuse_loop_config defaults;
+	int ret;
+
+	if (config && config->version_id != RF_FUSE3_LOOP_CFG_V2) {
+		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_loop_mt: invalid loop config (not from "
+			 "fuse_loop_cfg_create)\n");
+		return -EINVAL;
+	}
+	if (!config) {
+		memset(&defaults, 0, sizeof(defaults));
+		defaults.version_id = RF_FUSE3_LOOP_CFG_V2;
+		defaults.max_idle_threads = -1;
+		defaults.max_threads = RF_FUSE3_DEF_MAX_THREADS;
+		config = &defaults;
+	}
+	if (se && !se->pool_mem) {
+		se->pool_mem = calloc(1, sizeof(*se->pool_mem));
+		if (!se->pool_mem)
+			return -ENOMEM;
+	}
+	if (!se)
+		return run_loop(se, NULL, "fuse_session_loop_mt");
+	pool_init(se->pool_mem, config);
+	ret = run_loop(se, se->pool_mem, "fuse_session_loop_mt");
+	pool_destroy(se->pool_mem);
+	return ret;
+}
+
+int fuse_session_loop_mt_32(struct fuse_session *se, struct fuse_loop_config_v1 *config)
+{
+	struct fuse_loop_config cfg = {
+		.version_id = RF_FUSE3_LOOP_CFG_V2,
+		.max_idle_threads = -1,
+		.max_threads = RF_FUSE3_DEF_MAX_THREADS,
+	};
+
+	if (config)
+		fuse_loop_cfg_convert(&cfg, config);
+	return fuse_session_loop_mt_312(se, &cfg);
+}
+
+int fuse_session_loop_mt_31(struct fuse_session *se, int clone_fd)
+{
+	struct fuse_loop_config cfg = {
+		.version_id = RF_FUSE3_LOOP_CFG_V2,
+		.clone_fd = clone_fd,
+		.max_idle_threads = -1,
+		.max_threads = RF_FUSE3_DEF_MAX_THREADS,
+	};
+
+	return fuse_session_loop_mt_312(se, &cfg);
+}
+
+/* ---- fuse_loop_cfg_* --------------------------------------------------------------------- */
+
+struct fuse_loop_config *fuse_loop_cfg_create(void)
+{
+	struct fuse_loop_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg)
+		return NULL;
+	cfg->version_id = RF_FUSE3_LOOP_CFG_V2;
+	cfg->max_idle_threads = -1;
+	cfg->max_threads = RF_FUSE3_DEF_MAX_THREADS;
+	return cfg;
+}
+
+void fuse_loop_cfg_destroy(struct fuse_loop_config *config)
+{
+	free(config);
+}
+
+/* UINT_MAX (what fuse_parse_cmdline leaves by default) means "never stop idle ones". */
+void fuse_loop_cfg_set_idle_threads(struct fuse_loop_config *config, unsigned int value)
+{
+	if (config)
+		config->max_idle_threads = value > INT_MAX ? -1 : (int)value;
+}
+
+void fuse_loop_cfg_set_max_threads(struct fuse_loop_config *config, unsigned int value)
+{
+	if (config)
+		config->max_threads = value;
+}
+
+/* Accepted and kept: the ring does all kernel I/O on one fd, so there is nothing to clone
+ * (README.md). */
+void fuse_loop_cfg_set_clone_fd(struct fuse_loop_config *config, unsigned int value)
+{
+	if (config)
+		config->clone_fd = (int)value;
+}
+
+void fuse_loop_cfg_convert(struct fuse_loop_config *config, struct fuse_loop_config_v1 *v1_conf)
+{
+	if (!config || !v1_conf)
+		return;
+	fuse_loop_cfg_set_idle_threads(config, v1_conf->max_idle_threads);
+	fuse_loop_cfg_set_clone_fd(config, (unsigned int)v1_conf->clone_fd);
+}

@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.c - fuse_session_new (libfuse's session and mount options, read with fuse_opt),
+ * mount, unmount, exit, destroy. A ringfuse session is made at mount time, since it is
+ * created with its mountpoint; the loops are loop.c's, the operations ops.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "fuse3_int.h"
+#include "fuse3_signal.h"
+
+void rf_fuse3_unsupported(const char *func, const char *why)
+{
+	fuse_log(FUSE_LOG_ERR, "fuse: %s is not supported by ringfuse's libfuse3 binding: %s\n",
+		 func, why);
+}
+
+enum {
+	K_DEBUG, K_ALLOW_ROOT, K_ALLOW_OTHER, K_AUTO_UNMOUNT, K_DEFAULT_PERMISSIONS,
+	K_FSNAME, K_SUBTYPE, K_MAX_READ, K_FLAG, K_RO_SHORT, K_IGNORE, K_UNSUPPORTED,
+	K_TRANSPORT, K_URING_DEPTH, K_QUEUE_DEPTH, K_GRACE_MS,
+};
+
+/* Session options (libfuse's lowlevel and mount options) plus ringfuse's transport
+ * options. Anything else is an error, as in libfuse. */
+static const struct fuse_opt session_opts[] = {
+	FUSE_OPT_KEY("debug", K_DEBUG),
+	FUSE_OPT_KEY("-d", K_DEBUG),
+	FUSE_OPT_KEY("--debug", K_DEBUG),
+	FUSE_OPT_KEY("allow_root", K_ALLOW_ROOT),
+	FUSE_OPT_KEY("allow_other", K_ALLOW_OTHER),
+	FUSE_OPT_KEY("auto_unmount", K_AUTO_UNMOUNT),
+	FUSE_OPT_KEY("default_permissions", K_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("fsname=", K_FSNAME),
+	FUSE_OPT_KEY("subtype=", K_SUBTYPE),
+	FUSE_OPT_KEY("max_read=", K_MAX_READ),
+	FUSE_OPT_KEY("-r", K_RO_SHORT),
+	FUSE_OPT_KEY("user=", K_IGNORE),
+	FUSE_OPT_KEY("-n", K_IGNORE),
+	FUSE_OPT_KEY("ro", K_FLAG),
+	FUSE_OPT_KEY("rw", K_FLAG),
+	FUSE_OPT_KEY("suid", K_FLAG),
+	FUSE_OPT_KEY("nosuid", K_FLAG),
+	FUSE_OPT_KEY("dev", K_FLAG),
+	FUSE_OPT_KEY("nodev", K_FLAG),
+	FUSE_OPT_KEY("exec", K_FLAG),
+	FUSE_OPT_KEY("noexec", K_FLAG),
+	FUSE_OPT_KEY("async", K_FLAG),
+	FUSE_OPT_KEY("sync", K_FLAG),
+	FUSE_OPT_KEY("dirsync", K_FLAG),
+	FUSE_OPT_KEY("atime", K_FLAG),
+	FUSE_OPT_KEY("noatime", K_FLAG),
+	FUSE_OPT_KEY("nodiratime", K_FLAG),
+	FUSE_OPT_KEY("relatime", K_FLAG),
+	FUSE_OPT_KEY("norelatime", K_FLAG),
+	FUSE_OPT_KEY("strictatime", K_FLAG),
+	FUSE_OPT_KEY("nostrictatime", K_FLAG),
+	FUSE_OPT_KEY("lazytime", K_FLAG),
+	FUSE_OPT_KEY("nolazytime", K_FLAG),
+	FUSE_OPT_KEY("blkdev", K_UNSUPPORTED),
+	FUSE_OPT_KEY("blksize=", K_UNSUPPORTED),
+	FUSE_OPT_KEY("context=", K_UNSUPPORTED),
+	FUSE_OPT_KEY("fscontext=", K_UNSUPPORTED),
+	FUSE_OPT_KEY("defcontext=", K_UNSUPPORTED),
+	FUSE_OPT_KEY("rootcontext=", K_UNSUPPORTED),
+	FUSE_OPT_KEY("transport=", K_TRANSPORT),
+	FUSE_OPT_KEY("uring_depth=", K_URING_DEPTH),
+	FUSE_OPT_KEY("queue_depth=", K_QUEUE_DEPTH),
+	FUSE_OPT_KEY("grace_ms=", K_GRACE_MS),
+	FUSE_OPT_END
+};
+
+static const struct { const char *name; unsigned long set, clear; } mount_flags[] = {
+	{ "ro", MS_RDONLY, 0 },            { "rw", 0, MS_RDONLY },
+	{ "suid", 0, MS_NOSUID },          { "nosuid", MS_NOSUID, 0 },
+	{ "dev", 0, MS_NODEV },            { "nodev", MS_NODEV, 0 },
+	{ "exec", 0, MS_NOEXEC },          { "noexec", MS_NOEXEC, 0 },
+	{ "async", 0, MS_SYNCHRONOUS },    { "sync", MS_SYNCHRONOUS, 0 },
+	{ "dirsync", MS_DIRSYNC, 0 },      { "atime", 0, MS_NOATIME },
+	{ "noatime", MS_NOATIME, 0 },      { "nodiratime", MS_NODIRATIME, 0 },
+	{ "relatime", MS_RELATIME, 0 },    { "norelatime", 0, MS_RELATIME },
+	{ "strictatime", MS_STRICTATIME, 0 }, { "nostrictatime", 0, MS_STRICTATIME },
+	{ "lazytime", MS_LAZYTIME, 0 },    { "nolazytime", 0, MS_LAZYTIME },
+};
+
+struct parse_state {
+	struct fuse_session *se;
+	char *fsname, *subtype;
+	int allow_other;
+	int failed;
+};
+
+static int parse_u32(const char *arg, uint32_t *out)
+{
+	const char *val = strchr(arg, '=') + 1;
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 0);
+	if (!*val || *end || errno || v > UINT32_MAX || val[0] == '-') {
+		fuse_log(FUSE_LOG_ERR, "fuse: invalid value in option `%s'\n", arg);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int set_string(char **dst, const char *arg)
+{
+	free(*dst);
+	*dst = strdup(strchr(arg, '=') + 1);
+	return *dst ? 0 : -1;
+}
+
+static int session_opt(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct parse_state *ps = data;
+	struct fuse_session *se = ps->se;
+	struct rf_opts *o = &se->opts;
+	size_t i;
+
+	switch (key) {
+	case K_DEBUG:
+		se->debug = 1;
+		o->debug = 1;
+		return 0;
+	case K_ALLOW_ROOT:
+		se->deny_others = 1;
+		return 0;
+	case K_ALLOW_OTHER:
+		ps->allow_other = 1;
+		return 0;
+	case K_AUTO_UNMOUNT:
+		o->auto_unmount = 1;
+		return 0;
+	case K_DEFAULT_PERMISSIONS:
+		o->default_permissions = 1;
+		return 0;
+	case K_FSNAME:
+		return set_string(&ps->fsname, arg);
+	case K_SUBTYPE:
+		return set_string(&ps->subtype, arg);
+	case K_MAX_READ:
+		return parse_u32(arg, &o->max_read);
+	case K_RO_SHORT:
+		arg = "ro";
+		/* fall through */
+	case K_FLAG:
+		for (i = 0; i < sizeof(mount_flags) / sizeof(mount_flags[0]); i++) {
+			if (strcmp(arg, mount_flags[i].name) == 0) {
+				o->mount_flags |= mount_flags[i].set;
+				o->mount_flags &= ~mount_flags[i].clear;
+			}
+		}
+		o->read_only = !!(o->mount_flags & MS_RDONLY);
+		return 0;
+	case K_IGNORE:
+		return 0;
+	case K_UNSUPPORTED:
+		fuse_log(FUSE_LOG_ERR, "fuse: mount option `%s' is not supported by ringfuse\n",
+			 arg);
+		ps->failed = 1;
+		return -1;
+	case K_TRANSPORT: {
+		const char *v = strchr(arg, '=') + 1;
+
+		if (!strcmp(v, "auto"))
+			o->transport = RF_TRANSPORT_AUTO;
+		else if (!strcmp(v, "dev"))
+			o->transport = RF_TRANSPORT_DEV;
+		else if (!strcmp(v, "uring"))
+			o->transport = RF_TRANSPORT_URING;
+		else {
+			fuse_log(FUSE_LOG_ERR, "fuse: transport must be auto, dev or uring: `%s'\n",
+				 arg);
+			return -1;
+		}
+		return 0;
+	}
+	case K_URING_DEPTH:
+		return parse_u32(arg, &o->uring_depth);
+	case K_QUEUE_DEPTH:
+		return parse_u32(arg, &o->queue_depth);
+	case K_GRACE_MS:
+		return parse_u32(arg, &o->grace_ms);
+	default:
+		/* Unknown: kept, and reported below as libfuse does. */
+		return 1;
+	}
+}
+
+struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_lowlevel_ops *op,
+				      size_t op_size, void *userdata)
+{
+	struct parse_state ps = { 0 };
+	struct fuse_session *se;
+	int i;
+
+	if (!args || !op) {
+		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_new: NULL %s\n", args ? "ops" : "args");
+		return NULL;
+	}
+	if (sizeof(struct fuse_lowlevel_ops) < op_size) {
+		fuse_log(FUSE_LOG_ERR, "fuse: warning: library too old, some operations may not "
+			 "work\n");
+		op_size = sizeof(struct fuse_lowlevel_ops);
+	}
+	if (args->argc == 0) {
+		fuse_log(FUSE_LOG_ERR, "fuse: empty argv passed to fuse_session_new().\n");
+		return NULL;
+	}
+	se = calloc(1, sizeof(*se));
+	if (!se) {
+		fuse_log(FUSE_LOG_ERR, "fuse: failed to allocate fuse object\n");
+		return NULL;
+	}
+	memcpy(&se->op, op, op_size);
+	se->userdata = userdata;
+	pthread_mutex_init(&se->rlock, NULL);
+	pthread_mutex_init(&se->hlock, NULL);
+	rf_opts_init(&se->opts);
+	ps.se = se;
+	if (fuse_opt_parse(args, &ps, session_opts, session_opt) == -1)
+		goto fail;
+	if (se->deny_others && ps.allow_other) {
+		fuse_log(FUSE_LOG_ERR, "fuse: 'allow_other' and 'allow_root' options are mutually "
+			 "exclusive\n");
+		goto fail;
+	}
+	/* allow_root: the kernel lets everyone in, the binding lets only root and the
+	 * owner through (ops.c), as libfuse does. */
+	se->opts.allow_other = ps.allow_other || se->deny_others;
+	if (args->argc == 1 && args->argv[0][0] == '-') {
+		fuse_log(FUSE_LOG_ERR, "fuse: warning: argv[0] looks like an option, but will be "
+			 "ignored\n");
+	} else if (args->argc != 1) {
+		fuse_log(FUSE_LOG_ERR, "fuse: unknown option(s): `");
+		for (i = 1; i < args->argc - 1; i++)
+			fuse_log(FUSE_LOG_ERR, "%s ", args->argv[i]);
+		fuse_log(FUSE_LOG_ERR, "%s'\n", args->argv[i]);
+		goto fail;
+	}
+	se->fsname = ps.fsname;
+	se->subtype = ps.subtype;
+	se->opts.fsname = se->fsname;
+	se->opts.subtype = se->subtype;
+	se->owner = getuid();
+	rf_fuse3_fill_ops(se);
+	return se;
+fail:
+	free(ps.fsname);
+	free(ps.subtype);
+	pthread_mutex_destroy(&se->rlock);
+	pthread_mutex_destroy(&se->hlock);
+	free(se);
+	return NULL;
+}
+
+int fuse_session_custom_io(struct fuse_session *se, const struct fuse_custom_io *io, int fd)
+{
+	rf_fuse3_unsupported("fuse_session_custom_io",
+			     "ringfuse reads and writes the FUSE device through its io_uring");
+	return -ENOSYS;
+}
+
+/* "/dev/fd/N": the device fd was opened for us (mount.fuse3's drop_privileges). */
+static int fd_from_path(const char *mountpoint)
+{
+	unsigned int fd;
+	int len = 0;
+
+	if (sscanf(mountpoint, "/dev/fd/%u%n", &fd, &len) != 1 || mountpoint[len] ||
+	    fd > INT_MAX)
+		return -1;
+	if (fcntl((int)fd, F_GETFD) == -1) {
+		fuse_log(FUSE_LOG_ERR, "fuse: Invalid file descriptor %s\n", mountpoint);
+		return -2;
+	}
+	return (int)fd;
+}
+
+int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
+{
+	struct rf_opts o;
+	int fd, ret;
+
+	if (!se || !mountpoint) {
+		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_mount: NULL %s\n",
+			 se ? "mountpoint" : "session");
+		return -1;
+	}
+	if (se->rs) {
+		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_mount: the session is mounted already\n");
+		return -1;
+	}
+	/* Make sure fds 0, 1 and 2 are open, so the device fd is none of them (libfuse does
+	 * the same: a stray write to stdout must never reach /dev/fuse). */
+	do {
+		fd = open("/dev/null", O_RDWR);
+		if (fd > 2)
+			close(fd);
+	} while (fd >= 0 && fd <= 2);
+
+	o = se->opts;
+	o.mountpoint = mountpoint;
+	ret = rf_session_new(&se->rops, sizeof(se->rops), se, &o, &se->rs);
+	if (ret < 0) {
+		fuse_log(FUSE_LOG_ERR, "fuse: cannot create the session: %s\n", strerror(-ret));
+		return -1;
+	}
+	fd = fd_from_path(mountpoint);
+	if (fd == -2)
+		ret = -EBADF;
+	else if (fd >= 0)
+		ret = rf_session_set_fd(se->rs, fd);
+	else
+		ret = rf_session_mount(se->rs);
+	if (ret < 0) {
+		/* rf_session_mount said why on stderr. */
+		rf_session_free(se->rs);
+		se->rs = NULL;
+		return -1;
+	}
+	se->mountpoint = strdup(mountpoint);
+	return 0;
+}
+
+int fuse_session_fd(struct fuse_session *se)
+{
+	return se && se->rs ? rf_session_fd(se->rs) : -1;
+}
+
+/* Async-signal-safe: fuse_set_signal_handlers calls it from a signal handler. */
+void fuse_session_exit(struct fuse_session *se)
+{
+	if (!se)
+		return;
+	atomic_store(&se->exited, 1);
+	if (se->rs)
+		rf_session_exit(se->rs);
+}
+
+void rf_fuse3_exit_from_signal(struct fuse_session *se, int sig)
+{
+	atomic_store(&se->signal, sig);
+	fuse_session_exit(se);
+}
+
+void fuse_session_reset(struct fuse_session *se)
+{
+	if (se) {
+		atomic_store(&se->exited, 0);
+		atomic_store(&se->signal, 0);
+		se->error = 0;
+	}
+}
+
+int fuse_session_exited(struct fuse_session *se)
+{
+	if (!se)
+		return 1;
+	return atomic_load(&se->exited) || (se->rs && rf_session_ended(se->rs));
+}
+
+void fuse_session_unmount(struct fuse_session *se)
+{
+	if (se && se->rs)
+		rf_session_unmount(se->rs);
+}
+
+void fuse_session_destroy(struct fuse_session *se)
+{
+	if (!se)
+		return;
+	if (se->rs)
+		rf_session_free(se->rs);
+	se->rs = NULL;
+	if (se->loop)
+		rf_loop_free(se->loop);
+	se->loop = NULL;
+	/* After the unmount and with no worker left, as libfuse calls it. */
+	if (se->got_init && !se->destroyed && se->op.destroy)
+		se->op.destroy(se->userdata);
+	se->destroyed = true;
+	free(se->pool_mem);
+	rf_fuse3_free_reqs(se);
+	rf_fuse3_free_holds(se);
+	pthread_mutex_destroy(&se->rlock);
+	pthread_mutex_destroy(&se->hlock);
+	free(se->fsname);
+	free(se->subtype);
+	free(se->mountpoint);
+	free(se);
+}
+
+int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
+{
+	rf_fuse3_unsupported("fuse_session_receive_buf",
+			     "the ring reads requests itself; use fuse_session_loop or "
+			     "fuse_session_loop_mt");
+	return -ENOSYS;
+}
+
+void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *buf)
+{
+	rf_fuse3_unsupported("fuse_session_process_buf",
+			     "the ring reads requests itself; use fuse_session_loop or "
+			     "fuse_session_loop_mt");
+}
