@@ -104,6 +104,8 @@ struct rf_opts {
 	uint32_t uring_depth;       /* -o uring_depth=N: entries per kernel queue (16) */
 	uint32_t grace_ms;          /* -o grace_ms=N: at teardown, how long requests in service
 	                             * may take before their backing I/O is cancelled (5000) */
+	uint32_t poll_us;           /* -o poll_us=N: each loop busy-polls N us before sleeping
+	                             * (0, the default: never; rf_loop_set_busy_poll) */
 	const char *fs_opts;        /* the filesystem's -o keys (declared in fs_spec), comma
 	                             * separated (see rf_opts_get); NULL if none */
 	int allow_root;             /* -o allow_root: the mounting user and root only. The

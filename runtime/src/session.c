@@ -194,6 +194,8 @@ int rf_session_attach(struct rf_session *se, struct rf_loop *loop)
 	if (ret < 0)
 		return ret;
 	se->loop = loop;
+	if (se->opts.poll_us)
+		rf_loop_set_busy_poll(loop, se->opts.poll_us);
 	return 0;
 }
 
@@ -259,6 +261,8 @@ static int start_extras(struct rf_session *se)
 			return fd;
 		}
 		ret = rf_loop_new(&x->loop);
+		if (ret == 0 && se->opts.poll_us)
+			rf_loop_set_busy_poll(x->loop, se->opts.poll_us);
 		if (ret < 0) {
 			close(fd);
 			return ret;
