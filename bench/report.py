@@ -114,6 +114,17 @@ def count_log(path, kind):
     return counts
 
 
+def add_stats(acc, j):
+    """Sum one server's rf_stats_json into @acc (peak: the maximum)."""
+    for k in ("replies", "parked_total", "parked_wait_us", "interrupts"):
+        acc[k] = acc.get(k, 0) + j.get(k, 0)
+    acc["in_flight_peak"] = max(acc.get("in_flight_peak", 0), j.get("in_flight_peak", 0))
+    for k in ("requests", "errors", "backing"):
+        d = acc.setdefault(k, {})
+        for n, v in j.get(k, {}).items():
+            d[n] = d.get(n, 0) + v
+
+
 def parse_calib(r):
     c0, c1 = count_log(r["before"], r["kind"]), count_log(r["after"], r["kind"])
     diff = {k: c1.get(k, 0) - c0.get(k, 0) for k in c1}
@@ -173,10 +184,15 @@ def cmd_report(a):
     meas = {}          # (system, workload) -> {rep: rec}
     errors = {}
     calib = {}
+    server_stats = {}
     for line in open(a.raw):
         if not line.strip():
             continue
         r = json.loads(line)
+        if r.get("stats"):
+            # The server's own counters (rf_stats_json), summed over its phases and reps.
+            add_stats(server_stats.setdefault(r["system"], {}), r["json"])
+            continue
         if r.get("calib"):
             calib.setdefault(r["system"], {})[r["workload"]] = parse_calib(r)
             continue
@@ -341,7 +357,7 @@ def cmd_report(a):
            "workloads": {w: {"unit": WORKLOAD_INFO[w][0], "description": WORKLOAD_INFO[w][1]}
                          for w in WORKLOADS},
            "results": results, "targets": targets, "uring_vs_dev": uvd, "chains": chains,
-           "requests_per_op": calib}
+           "requests_per_op": calib, "server_stats": server_stats}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(out, f, indent=1)
@@ -424,6 +440,20 @@ def render(o):
             bo = ", ".join("%s %.2f" % (k, v) for k, v in c["by_opcode"].items())
             parts.append("%s %.2f (%s)" % (op, c["requests_per_op"], bo))
         L.append("%-16s %s" % (s, "; ".join(parts)))
+    L.append("")
+    L.append("== the servers' own statistics (rf_session_stats via SIGUSR1, all phases summed) ==")
+    for s, st in o.get("server_stats", {}).items():
+        req = st.get("requests", {})
+        top = sorted(req.items(), key=lambda kv: -kv[1])[:4]
+        errs = ", ".join("%s %d" % kv for kv in sorted(st.get("errors", {}).items(),
+                                                         key=lambda kv: -kv[1])[:3]) or "none"
+        L.append("%-24s %d requests (%s), errors: %s; parked %d (%.0f us waited), peak in "
+                 "flight %d, interrupts %d, backing ring/inline/worker %d/%d/%d" % (
+                     s, sum(req.values()), ", ".join("%s %d" % kv for kv in top), errs,
+                     st.get("parked_total", 0), st.get("parked_wait_us", 0),
+                     st.get("in_flight_peak", 0), st.get("interrupts", 0),
+                     st.get("backing", {}).get("ring", 0), st.get("backing", {}).get("inline", 0),
+                     st.get("backing", {}).get("worker", 0)))
     L.append("")
     L.append("== uring vs dev transport (ratio uring/dev pair by pair) ==")
     for k, ws in o["uring_vs_dev"].items():

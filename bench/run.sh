@@ -233,6 +233,24 @@ start_server() {
 	return 0
 }
 
+# server_stats SYSTEM PHASE: a ringfuse server writes its live statistics (rf_stats_json) to
+# its log on SIGUSR1; the last line is kept in the raw results, beside the figures.
+server_stats() {
+	local s=$1 phase=$2 n0 i line
+	case "$s" in rf-*|nullfs-*) ;; *) return 0 ;; esac
+	n0=$(grep -c 'stats: {' "$SRV_LOG" || true)
+	kill -USR1 "$SRV_PID" 2>/dev/null || return 0
+	for i in $(seq 40); do
+		[ "$(grep -c 'stats: {' "$SRV_LOG" || true)" -gt "$n0" ] && break
+		sleep 0.05
+	done
+	line=$(grep -o 'stats: {.*' "$SRV_LOG" | tail -1 | cut -c8-)
+	[ -n "$line" ] && [ "$(grep -c 'stats: {' "$SRV_LOG" || true)" -gt "$n0" ] &&
+		python3 -c 'import json, sys; json.loads(sys.argv[1])' "$line" 2>/dev/null &&
+		echo "{\"stats\":true,\"system\":\"$s\",\"phase\":\"$phase\",\"json\":$line}" >> "$RAW"
+	return 0
+}
+
 stop_server() {
 	local i
 	[ -n "$SRV_PID" ] || return 0
@@ -346,6 +364,7 @@ run_phase() {
 		return 0
 	fi
 	for w in "$@"; do run_workload "$rep" "$s" "$w" "$dir"; done
+	[ "$s" = native ] || server_stats "$s" "$phase"
 	[ "$s" = native ] || stop_server
 	case "$s" in
 	*-kpt*)      # an open that failed to get a backing id switched passthrough off

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <syslog.h>
 
 #include "internal.h"
@@ -40,17 +41,28 @@ void rf__log_to_syslog(const char *ident)
 
 static void vlog(enum rf_log_level level, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char buf[1024], *msg = buf;
+	va_list ap2;
+	int n;
 
 	if ((int)level > atomic_load_explicit(&log_level, memory_order_relaxed))
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_copy(ap2, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* A long line (the statistics' JSON) is written whole, not cut: it must parse. */
+	if (n >= (int)sizeof(buf) && (msg = malloc((size_t)n + 1)))
+		vsnprintf(msg, (size_t)n + 1, fmt, ap2);
+	else
+		msg = buf;
+	va_end(ap2);
 	if (log_cb)
 		log_cb(level, msg, log_data);
 	else if (log_syslog)
 		syslog((int)level, "%s", msg);   /* RF_LOG_* are syslog's numbers */
 	else
 		fprintf(stderr, "ringfuse: %s\n", msg);
+	if (msg != buf)
+		free(msg);
 }
 
 void rf__log(enum rf_log_level level, const char *fmt, ...)
