@@ -290,7 +290,7 @@ run_checks() {
   done < "$out"
   if [ $rc -ne 0 ]; then
     grep -q "^FAIL  " "$out" || fail "$name" "$script exit $rc"
-    grep -v -E "^(PASS|SKIP)  |^ringfuse: " "$out" | tail -40
+    grep -v -E "^(PASS|SKIP)  " "$out" | tail -40
   fi
 }
 
@@ -310,18 +310,7 @@ if [ "$can_mount" -eq 0 ]; then
 elif [ ! -x "$B/examples/passthrough" ] || [ ! -x "$B/tests/integration/loadgen" ]; then
   skip "teardown" "passthrough or loadgen not built"
 else
-  tests/integration/teardown.sh "$B" > "$work/teardown.out" 2>&1; rc=$?
-  while IFS= read -r line; do
-    case "$line" in
-      "PASS  "*) pass "${line#PASS  }" ;;
-      "FAIL  "*) failed=$((failed + 1)); failures+=("${line#FAIL  }"); echo "$line" ;;
-      "SKIP  "*) skipped=$((skipped + 1)); echo "$line" ;;
-    esac
-  done < "$work/teardown.out"
-  if [ $rc -ne 0 ]; then
-    grep -q "^FAIL  " "$work/teardown.out" || fail "teardown" "teardown.sh exit $rc"
-    grep -v -E "^(PASS|SKIP)  " "$work/teardown.out" | tail -40
-  fi
+  run_checks teardown tests/integration/teardown.sh
 fi
 
 echo "== the program: options, daemon mode, mount(8) syntax, allow_root, EPERM fallback, logs =="
