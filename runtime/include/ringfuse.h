@@ -518,7 +518,9 @@ void *rf_session_userdata(const struct rf_session *se);
 
 /*
  * Convenience for main(): create loops (opts->threads), attach, handle signals, run until
- * unmount or a signal, unmount and return 0 or -errno. Blocks the calling thread.
+ * unmount or a signal, unmount and return 0 or -errno: -ECONNABORTED when the connection
+ * was aborted (fusectl's abort, or the kernel ending it with the mount in place; the
+ * runtime logged it). Blocks the calling thread.
  */
 int rf_session_run(struct rf_session *se);
 

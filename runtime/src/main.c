@@ -26,11 +26,9 @@ int rf_main_opts(const struct rf_opts *opts, const struct rf_ops *ops, size_t op
 		ret = rf_session_daemonize(se);
 	if (ret == 0) {
 		ret = rf_session_run(se);
-		if (ret < 0) {
+		/* An abort was logged where it was seen (mount.c). */
+		if (ret < 0 && ret != -ECONNABORTED)
 			rf__err("serving %s failed: %s", opts->mountpoint, strerror(-ret));
-		} else if (se->aborted) {
-			ret = -ECONNABORTED;     /* mount.c said what happened */
-		}
 	}
 	rf_session_free(se);
 	return ret < 0 ? 1 : 0;

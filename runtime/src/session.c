@@ -377,5 +377,9 @@ int rf_session_run(struct rf_session *se)
 	 * buffers go. */
 	rf_loop_free(loop);
 	rf__uring_destroy(se);
+	/* An abort ends the loop as an unmount would; the caller must still learn that the
+	 * file system was cut off (mount.c logged it). */
+	if (ret == 0 && se->aborted)
+		ret = -ECONNABORTED;
 	return ret;
 }

@@ -176,7 +176,7 @@ fi
 # iter TRANSPORT THREADS TRIGGER I: sets WHY (empty: clean), STOP_MS, FDS, VARIANT.
 # Status 2: the kernel did not grant io_uring queues (skip).
 iter() {
-  local tr=$1 thr=$2 trig=$3 i=$4 cache srv lg="" conn="" t0 src n p tag
+  local tr=$1 thr=$2 trig=$3 i=$4 cache srv lg="" conn="" t0 src n p tag want
   cache=$([ $((i % 2)) -eq 0 ] && echo auto || echo never)
   tag=$work/$tr-$thr-$trig-$i
   WHY="" STOP_MS=0 FDS=0 VARIANT=$trig
@@ -229,8 +229,10 @@ iter() {
   now; STOP_MS=$((NOW - t0))
   # The moment it is gone (the load, if any, still holds its files on the dead mount):
   umount_ext4 || WHY="${WHY:+$WHY; }the ext4 was busy after the server exited ($VARIANT)"
-  if [ "$src" -ne 0 ]; then
-    WHY="${WHY:+$WHY; }server exit status $src"
+  # An abort cuts the file system off: the server says so with status 1 (as rf_main).
+  want=0; [ "$trig" = abort ] && want=1
+  if [ "$src" -ne "$want" ]; then
+    WHY="${WHY:+$WHY; }server exit status $src (expected $want)"
     grep -m5 -E "still open|ERROR|error" "$tag.srv" | sed 's/^/    /'
   fi
   n=$(sanitizer_reports "$tag.srv")
@@ -343,6 +345,8 @@ abort_iter() {
   [ "$STOP_MS" -le $((GRACE_MS + 1000)) ] ||
     WHY="${WHY:+$WHY; }exit took $STOP_MS ms after the abort (grace_ms $GRACE_MS + 1 s allowed)"
   [ "$src" -eq 0 ] || WHY="${WHY:+$WHY; }exit status $src"
+  has_line "$tag.srv" "abortfs: rf_session_run: connection aborted" ||
+    WHY="${WHY:+$WHY; }rf_session_run did not return -ECONNABORTED"
   n=$(sanitizer_reports "$tag.srv")
   if [ "$n" -ne 0 ]; then
     WHY="${WHY:+$WHY; }$n sanitizer report(s)"
