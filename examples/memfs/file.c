@@ -116,14 +116,9 @@ void mf_fsync(struct rf_req *req, uint64_t ino, int datasync, struct rf_file *fi
 void mf_release(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	struct memfs *fs = rf_req_userdata(req);
-	struct inode *n;
 
 	fs_lock(fs);
-	n = inode_get(fs, ino);
-	if (n && n->nopen) {
-		n->nopen--;
-		inode_maybe_free(fs, n);
-	}
+	close_locked(fs, ino);
 	fs_unlock(fs);
 	rf_reply_err(req, 0);
 }

@@ -134,6 +134,17 @@ void forget_locked(struct memfs *fs, uint64_t ino, uint64_t nlookup)
 	}
 }
 
+/* Drop one open handle (RELEASE, RELEASEDIR, or an OPEN reply the kernel never got). */
+void close_locked(struct memfs *fs, uint64_t ino)
+{
+	struct inode *n = inode_get(fs, ino);
+
+	if (n && n->nopen) {
+		n->nopen--;
+		inode_maybe_free(fs, n);
+	}
+}
+
 /*
  * Replies are sent with the lock dropped: a reply may run other handlers before it
  * returns (a RELEASE it unparks, a FORGET deferred until this request finished).
@@ -157,15 +168,9 @@ uint64_t new_fh(struct memfs *fs)
 /* OPEN and OPENDIR: count the open, reply the handle; undo if the reply failed. */
 void reply_open(struct memfs *fs, struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
-	struct inode *n;
-
 	if (rf_reply_open(req, fi) < 0) {
 		fs_lock(fs);
-		n = inode_get(fs, ino);
-		if (n && n->nopen) {
-			n->nopen--;
-			inode_maybe_free(fs, n);
-		}
+		close_locked(fs, ino);
 		fs_unlock(fs);
 	}
 }

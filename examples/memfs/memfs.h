@@ -197,6 +197,7 @@ void inode_maybe_free(struct memfs *fs, struct inode *n);
 struct inode *get_dir(const struct memfs *fs, uint64_t ino, int *err);
 void entry_fill(struct memfs *fs, struct inode *n, struct rf_entry *e);
 void forget_locked(struct memfs *fs, uint64_t ino, uint64_t nlookup);
+void close_locked(struct memfs *fs, uint64_t ino);
 uint64_t new_fh(struct memfs *fs);
 /* Replies that hand the kernel a reference; unlocked. A failed reply undoes the count. */
 void reply_entry(struct memfs *fs, struct rf_req *req, const struct rf_entry *e);
