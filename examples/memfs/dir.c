@@ -33,6 +33,16 @@ int check_name(const char *name)
 	return (int)len;
 }
 
+/* The directory @parent (in *dir) and the length of @name, a component to look for or to
+ * make in it; or -errno: ESTALE, ENOTDIR, then those of check_name(). */
+int dir_and_name(const struct memfs *fs, uint64_t parent, const char *name, struct inode **dir)
+{
+	int err = 0;
+
+	*dir = get_dir(fs, parent, &err);
+	return *dir ? check_name(name) : err;
+}
+
 bool is_dot(const char *name)
 {
 	return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));

@@ -228,6 +228,8 @@ void reply_killed(struct memfs *fs, struct rf_req *req, uint64_t ino, enum mf_re
 
 int check_name(const char *name);
 bool is_dot(const char *name);
+int dir_and_name(const struct memfs *fs, uint64_t parent, const char *name,
+		 struct inode **dir);
 struct dent *dent_find(const struct memfs *fs, const struct inode *dir, const char *name,
 		       size_t len);
 struct dent *dent_add(struct memfs *fs, struct inode *dir, const char *name, size_t len,

@@ -37,10 +37,7 @@ static int new_node(struct memfs *fs, struct rf_req *req, uint64_t parent, const
 	char *tcopy = NULL;
 	int err = 0, len;
 
-	dir = get_dir(fs, parent, &err);
-	if (!dir)
-		return err;
-	len = check_name(name);
+	len = dir_and_name(fs, parent, name, &dir);
 	if (len < 0)
 		return len;
 	if (dir->nlink == 0)
@@ -100,13 +97,12 @@ void mf_lookup(struct rf_req *req, uint64_t parent, const char *name)
 
 	memset(&e, 0, sizeof(e));
 	fs_lock(fs);
-	dir = get_dir(fs, parent, &err);
-	if (!dir)
-		goto out;
-	len = check_name(name);
+	len = dir_and_name(fs, parent, name, &dir);
 	if (len < 0) {
 		err = len;
-	} else if (!strcmp(name, ".")) {
+		goto out;
+	}
+	if (!strcmp(name, ".")) {
 		n = dir;
 	} else if (!strcmp(name, "..")) {
 		n = inode_get(fs, dir->u.dir.parent);
@@ -307,10 +303,7 @@ static int do_link(struct memfs *fs, uint64_t ino, uint64_t newparent, const cha
 	n = inode_get(fs, ino);
 	if (!n)
 		return -ESTALE;
-	dir = get_dir(fs, newparent, &err);
-	if (!dir)
-		return err;
-	len = check_name(newname);
+	len = dir_and_name(fs, newparent, newname, &dir);
 	if (len < 0)
 		return len;
 	if (S_ISDIR(n->mode))

@@ -20,12 +20,9 @@ static int do_unlink(struct memfs *fs, uint64_t parent, const char *name)
 	struct inode *dir, *n;
 	struct timespec t;
 	struct dent *d;
-	int err = 0, len;
+	int len;
 
-	dir = get_dir(fs, parent, &err);
-	if (!dir)
-		return err;
-	len = check_name(name);
+	len = dir_and_name(fs, parent, name, &dir);
 	if (len < 0)
 		return len;
 	if (is_dot(name))
@@ -61,12 +58,9 @@ static int do_rmdir(struct memfs *fs, uint64_t parent, const char *name)
 	struct inode *dir, *n;
 	struct timespec t;
 	struct dent *d;
-	int err = 0, len;
+	int len;
 
-	dir = get_dir(fs, parent, &err);
-	if (!dir)
-		return err;
-	len = check_name(name);
+	len = dir_and_name(fs, parent, name, &dir);
 	if (len < 0)
 		return len;
 	if (is_dot(name))
