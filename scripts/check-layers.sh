@@ -23,7 +23,7 @@ request: conn.c req.c reply.c stats.c
 io: backing.c notify.c lookups.c
 order: order.c reply_ref.c
 interrupt: interrupt.c
-dispatch: access.c trace.c decode.c dispatch_names.c dispatch_files.c init.c dispatch.c
+dispatch: access.c trace.c decode.c dispatch_names.c dispatch_files.c init.c cuse.c dispatch.c
 session: session.c teardown.c
 api: daemon.c main.c
 '

@@ -316,15 +316,21 @@ int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 		fuse_log(FUSE_LOG_ERR, "fuse: cannot create the session: %s\n", strerror(-ret));
 		return -1;
 	}
-	fd = fd_from_path(mountpoint);
-	if (fd == -2)
-		ret = -EBADF;
-	else if (fd >= 0)
-		ret = rf_session_set_fd(se->rs, fd);
-	else
-		ret = rf_session_mount(se->rs);
+	/* A CUSE session (cuse.c) opens /dev/cuse, or serves the /dev/fd/N given, and
+	 * mounts nothing. */
+	if (rf_fuse3_cuse_info(se))
+		ret = rf_session_set_cuse(se->rs, rf_fuse3_cuse_info(se));
+	if (ret == 0) {
+		fd = fd_from_path(mountpoint);
+		if (fd == -2)
+			ret = -EBADF;
+		else if (fd >= 0)
+			ret = rf_session_set_fd(se->rs, fd);
+		else
+			ret = rf_session_mount(se->rs);
+	}
 	if (ret < 0) {
-		/* rf_session_mount said why on stderr. */
+		/* rf_session_set_cuse or rf_session_mount said why on stderr. */
 		rf_session_free(se->rs);
 		se->rs = NULL;
 		return -1;
@@ -393,6 +399,7 @@ void fuse_session_destroy(struct fuse_session *se)
 	free(se->pool_mem);
 	rf_fuse3_free_reqs(se);
 	rf_fuse3_free_holds(se);
+	rf_fuse3_cuse_free(se);
 	pthread_mutex_destroy(&se->rlock);
 	pthread_mutex_destroy(&se->hlock);
 	free(se->fsname);
