@@ -213,12 +213,16 @@ struct fuse_session *cuse_lowlevel_setup(int argc, char *argv[], const struct cu
 	if (!se)
 		goto out;
 	/* fuse_session_mount said why (no /dev/cuse: the kernel lacks CONFIG_CUSE). */
-	if (fuse_session_mount(se, cuse_device()) != 0 || fuse_set_signal_handlers(se) != 0 ||
-	    fuse_daemonize(opts.foreground) != 0) {
+	if (fuse_session_mount(se, cuse_device()) != 0 || fuse_set_signal_handlers(se) != 0)
+		goto fail;
+	if (fuse_daemonize(opts.foreground) != 0) {
 		fuse_remove_signal_handlers(se);
-		fuse_session_destroy(se);
-		se = NULL;
+		goto fail;
 	}
+	goto out;
+fail:
+	fuse_session_destroy(se);
+	se = NULL;
 out:
 	fuse_opt_free_args(&args);
 	return se;
