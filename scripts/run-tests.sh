@@ -791,6 +791,45 @@ for mt in -s ""; do
   else fail "$name" "contents differ ($ok) or server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"; fi
 done
 
+# Custom loops, as pyfuse3 drives a session: fs_customloop polls fuse_session_fd, then
+# fuse_session_receive_buf + fuse_session_process_buf, and answers its READs after
+# process_buf returned (from the loop's thread, or -o threads from a thread of its own
+# while the loop sleeps in poll). The contents must be right (page cache and O_DIRECT),
+# and an unmount or a SIGTERM must end the loop with status 0 and no mount left.
+for cl in "" threads; do
+  how="after process_buf, on the loop's thread"; [ -n "$cl" ] && how="from another thread"
+  name="fuse3 custom loop (fuse_session_receive_buf/process_buf, pyfuse3's way; replies $how)"
+  if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; continue; fi
+  if [ ! -x "$B/tests/fuse3/fs_customloop" ]; then skip "$name" "not built"; continue; fi
+  for end in unmount signal; do
+    m=$work/f3-custom$cl-$end log=$work/f3-custom$cl-$end.log
+    if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_customloop" ${cl:+-o $cl}; then
+      fail "$name, ended by $end" "did not mount"; continue
+    fi
+    ok=0
+    python3 -c "import sys; sys.stdout.buffer.write(bytes((i*7%251) for i in range(1<<20)))" > "$work/f3-custom.ref"
+    if [ "$(ls "$m" | tr '\n' ' ')" = "big hello " ] && [ "$(cat "$m/hello")" = "Hello World!" ] &&
+       cmp -s "$m/big" "$work/f3-custom.ref" &&
+       dd if="$m/big" bs=64k iflag=direct status=none | cmp -s - "$work/f3-custom.ref"; then ok=1; fi
+    if [ "$end" = unmount ]; then
+      unmount_fs "$m"; srv=$?
+    else
+      kill -TERM "$SERVER_PID"
+      for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$SERVER_PID" 2>/dev/null; then kill -KILL "$SERVER_PID"; srv=124; else wait "$SERVER_PID"; srv=$?; fi
+      grep -q " $m fuse" /proc/mounts && { srv="$srv, still mounted"; umount -l "$m"; }
+    fi
+    reports=$(sanitizer_reports "$log")
+    deferred=$(grep -o '[0-9]* reads answered after' "$log" | cut -d' ' -f1)
+    if [ $ok -eq 1 ] && [ "$srv" = 0 ] && [ "$reports" -eq 0 ] && [ "${deferred:-0}" -gt 0 ]; then
+      pass "$name, ended by $end ($deferred reads answered after their handler)"
+    else
+      fail "$name, ended by $end" "contents ok=$ok, server exit $srv, $reports sanitizer report(s), ${deferred:-no} deferred reads"
+      tail -20 "$log"
+    fi
+  done
+done
+
 # The seed-000 race in a multi-threaded libfuse filesystem (tests/fuse3/fs_slowrelease.c):
 # a READ goes on using its handle after its interrupt callback answered EINTR, and RELEASE
 # frees the handle. Linked with Debian's libfuse3 the RELEASE overtakes the READ on every

@@ -150,6 +150,7 @@ struct fuse_session {
 	pthread_mutex_t hlock;      /* the two hold tables */
 	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
 	struct rf_fuse3_cuse *cuse; /* a CUSE session's device (cuse.c), else NULL */
+	bool custom;                /* driven by fuse_session_receive_buf/process_buf */
 };
 
 /* cuse.c */

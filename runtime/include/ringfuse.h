@@ -494,6 +494,39 @@ int rf_session_set_fd(struct rf_session *se, int fd);
 int rf_session_fd(const struct rf_session *se);
 
 /*
+ * Custom loops (as libfuse's fuse_session_receive_buf/fuse_session_process_buf): the
+ * application's thread reads each request and hands it back, instead of the loop reading
+ * the channel. rf_session_attach_manual attaches @se (mounted or given an fd) to @loop in
+ * that mode: the loop never reads the device, replies are written to it at once by the
+ * thread that makes them (plain writes: no ring batching and no FUSE-over-io_uring), and
+ * the loop's other work (requests the ordering chains resumed, posts from other threads,
+ * timers, teardown) runs inside rf_session_receive/rf_session_process and right after a
+ * reply made on the driving thread. One thread drives the session (receive and process,
+ * never concurrently) and does not run @loop otherwise; replies may come from any thread.
+ * The end is as for a running loop: after an unmount or rf_session_exit, rf_session_free
+ * drains, releases and forgets through the filesystem's operations.
+ */
+int rf_session_attach_manual(struct rf_session *se, struct rf_loop *loop);
+/* The buffer size rf_session_receive needs (a WRITE of max_write and its headers). */
+size_t rf_session_bufsize(const struct rf_session *se);
+/*
+ * Wait for the next request and copy it, whole, into @buf (@size >= rf_session_bufsize).
+ * Driving thread. Returns its length; 0 once the connection ended (unmounted or aborted,
+ * or the session ended); -EINTR when a signal interrupted the wait or rf_session_exit was
+ * called (the session then ends on the next call); other -errno on a read error.
+ */
+ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size);
+/*
+ * Dispatch one request as rf_session_receive returned it (@msg is copied; the caller
+ * may reuse it at once). Handlers run on this thread, as on a loop thread. Returns 0
+ * (a malformed request is answered EIO as always), -EINVAL (not attached manually, or
+ * shorter than a header), -E2BIG (longer than the session's buffer allows), -EBUSY
+ * (every request slot, opts.queue_depth of them, is waiting for its reply), -ENOTCONN
+ * (the session is ending).
+ */
+int rf_session_process(struct rf_session *se, const void *msg, size_t len);
+
+/*
  * CUSE: a character device served from userspace instead of a mounted filesystem
  * (docs/kernel-notes.md, "CUSE"). The kernel creates /dev/<DEVNAME> once the session
  * answers CUSE_INIT; its opens, reads, writes, ioctls, polls, flushes, fsyncs and
