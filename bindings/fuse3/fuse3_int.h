@@ -149,7 +149,14 @@ struct fuse_session {
 	struct rf_ops rops;
 	pthread_mutex_t hlock;      /* the two hold tables */
 	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
+	struct rf_fuse3_cuse *cuse; /* a CUSE session's device (cuse.c), else NULL */
+	bool custom;                /* driven by fuse_session_receive_buf/process_buf */
 };
+
+/* cuse.c */
+const struct rf_cuse_info *rf_fuse3_cuse_info(const struct fuse_session *se);
+void rf_fuse3_cuse_inited(struct fuse_session *se);
+void rf_fuse3_cuse_free(struct fuse_session *se);
 
 /* ops.c */
 void rf_fuse3_fill_ops(struct fuse_session *se);

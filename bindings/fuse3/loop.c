@@ -167,8 +167,9 @@ static int run_loop(struct fuse_session *se, struct rf_fuse3_pool *pool, const c
 			 "(call fuse_session_mount first)\n", func);
 		return -EINVAL;
 	}
-	if (atomic_load(&se->in_loop)) {
-		fuse_log(FUSE_LOG_ERR, "fuse: %s: a loop already runs on this session\n", func);
+	if (atomic_load(&se->in_loop) || se->custom) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: a %s already runs on this session\n", func,
+			 se->custom ? "custom loop (fuse_session_receive_buf)" : "loop");
 		return -EBUSY;
 	}
 	if (atomic_load(&se->exited) || rf_session_ended(se->rs))

@@ -191,6 +191,14 @@ struct rf_session {
 	struct rf_retrieve *retrieves;   /* outstanding rf_notify_retrieve cookies */
 	uint64_t notify_unique;          /* last unique used for a retrieve */
 	struct rf_stats_state stats;     /* any thread, relaxed atomics (stats.c) */
+	struct rf_cuse *cuse;            /* a CUSE session's device (cuse.c), else NULL */
+};
+
+/* What a CUSE session tells the kernel at CUSE_INIT (rf_session_set_cuse). */
+struct rf_cuse {
+	uint32_t dev_major, dev_minor, flags;
+	uint32_t info_len;               /* bytes of info, NULs included */
+	char info[];                     /* "KEY=value\0" strings, as the reply carries them */
 };
 
 /* An extra loop thread of a session, with its own cloned device fd. */

@@ -36,7 +36,7 @@ static void send_posted(struct rf_loop *loop, struct rf_post *p)
 void rf__req_send(struct rf_req *req)
 {
 	/* Only the loop thread touches its ring: replies from elsewhere are posted to it. */
-	if (rf__on_loop_thread(req->ch->loop)) {
+	if (req->ch->ops->any_thread || rf__on_loop_thread(req->ch->loop)) {
 		req->ch->ops->send(req);
 		return;
 	}

@@ -13,6 +13,8 @@ struct rf_transport_ops {
 	const char *name;
 	/* The kernel's FUSE-over-io_uring queues may be negotiated beside this transport. */
 	bool kernel;
+	/* send may be called from any thread (it writes at once, without the ring). */
+	bool any_thread;
 	/* Allocate @ch's slots (ch->se, loop, fd set). 0 or -errno. */
 	int (*init)(struct rf_chan *ch);
 	/* Start receiving on the loop thread; each request goes up through se->up->received. */
@@ -35,6 +37,7 @@ struct rf_transport_ops {
 extern const struct rf_transport_ops rf__transport_dev;
 extern const struct rf_transport_ops rf__transport_sock;
 extern const struct rf_transport_ops rf__transport_uring;
+extern const struct rf_transport_ops rf__transport_manual;
 
 /*
  * A channel: an fd (the session's main /dev/fuse fd, a FUSE_DEV_IOC_CLONE of it for an
@@ -68,6 +71,9 @@ struct rf_chan {
 	uint32_t payload_size;
 	uint32_t in_kernel;              /* entries registered and waiting for a request */
 	bool ever_served;
+	/* custom loop (transport_manual.c, custom.c) */
+	pthread_mutex_t slot_lock;       /* slots taken and given back from any thread */
+	bool driving;                    /* custom.c is running the session on this thread */
 };
 
 /* Set up @ch for @se on @loop reading @fd through @ops (allocates its slots). */
