@@ -87,6 +87,7 @@ struct rf_req {
 	uint32_t payload_cap;            /* and how many bytes fit there */
 	uint32_t out_len;                /* reply bytes (header included) */
 	bool write_busy;                 /* the reply write is in flight */
+	int direct_res;                  /* the write(2) result of a reply written off the loop */
 	char *ent_hdr, *ent_payload;     /* kernel queue entry: the registered buffers */
 	struct iovec ent_iov[2];
 	uint64_t commit_id;
