@@ -28,6 +28,7 @@
 #include <ringfuse.h>
 
 #define RF_HL_UNKNOWN_INO 0xffffffffu
+#define RF_HL_INAME 48
 
 struct fuse_fs {
 	struct fuse_operations op;
@@ -59,6 +60,7 @@ struct hl_node {
 	bool cache_valid;
 	struct timespec mtime;
 	off_t size;
+	char iname[RF_HL_INAME];    /* @name when it fits (most names): no malloc */
 };
 
 struct fuse {
@@ -68,6 +70,7 @@ struct fuse {
 	struct fuse_lowlevel_ops llop;
 	struct rf_itable *itable;
 	struct hl_node *root;
+	struct rf_slab *pool;       /* the nodes (not the root): memory follows the count */
 	bool freeing;               /* rf_itable_free runs: free callbacks touch nothing */
 	/* the tree: (parent, name) hash, and every node's parent/name */
 	pthread_rwlock_t tree;

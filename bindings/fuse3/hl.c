@@ -143,7 +143,7 @@ void fuse_lib_help(struct fuse_args *args)
  * resident. A fixed threshold (which also stops the dynamic adjustment) lets the arenas
  * shrink as the kernel forgets. Not done if the user chose one (MALLOC_TRIM_THRESHOLD_).
  */
-#define HL_TRIM_THRESHOLD (512 * 1024)
+#define HL_TRIM_THRESHOLD (128 * 1024)   /* glibc's initial value */
 static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
 
 static void set_trim_threshold(void)

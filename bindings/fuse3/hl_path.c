@@ -81,6 +81,56 @@ char *rf_hl_tls_buf(int slot, size_t size)
 	return t->buf[slot];
 }
 
+/* ---- nodes and names ------------------------------------------------------------------ */
+
+static void name_free(struct hl_node *n)
+{
+	if (n->name != n->iname)
+		free(n->name);
+	n->name = NULL;
+}
+
+/* Give @n the name @copy (malloc'd; taken over): inline when it fits. */
+static void name_set(struct hl_node *n, char *copy)
+{
+	size_t len = strlen(copy);
+
+	if (len < sizeof(n->iname)) {
+		memcpy(n->iname, copy, len + 1);
+		free(copy);
+		n->name = n->iname;
+	} else {
+		n->name = copy;
+	}
+}
+
+static struct hl_node *node_new(struct fuse *f, const char *name)
+{
+	struct hl_node *n = rf_slab_alloc(f->pool);
+	size_t len = strlen(name);
+
+	if (!n)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	if (len < sizeof(n->iname)) {
+		memcpy(n->iname, name, len + 1);
+		n->name = n->iname;
+	} else if (!(n->name = strdup(name))) {
+		rf_slab_free(f->pool, n);
+		return NULL;
+	}
+	return n;
+}
+
+static void node_del(struct fuse *f, struct hl_node *n)
+{
+	name_free(n);
+	if (n == f->root)
+		free(n);
+	else
+		rf_slab_free(f->pool, n);
+}
+
 /* ---- the hash --------------------------------------------------------------------- */
 
 static uint32_t name_hash(const struct hl_node *parent, const char *name)
@@ -159,8 +209,7 @@ static bool detach_locked(struct fuse *f, struct hl_node *n)
 	if (!n->name)
 		return false;
 	unhash_locked(f, n);
-	free(n->name);
-	n->name = NULL;
+	name_free(n);
 	pthread_mutex_lock(&f->lock);
 	if (n->rem_ref) {
 		n->rem_ref = false;
@@ -190,8 +239,7 @@ static void node_free(struct rf_inode *inode, void *data)
 	struct hl_node *n = rf_inode_entry(inode, struct hl_node, base), *parent;
 
 	if (f->freeing) {      /* rf_itable_free: touch nothing of the table */
-		free(n->name);
-		free(n);
+		node_del(f, n);
 		return;
 	}
 	pthread_rwlock_wrlock(&f->tree);
@@ -199,7 +247,7 @@ static void node_free(struct rf_inode *inode, void *data)
 	parent = n->parent;
 	n->parent = NULL;
 	pthread_rwlock_unlock(&f->tree);
-	free(n);
+	node_del(f, n);
 	atomic_fetch_sub(&f->nodes, 1);
 	atomic_fetch_add(&f->freed_since_trim, 1);
 	atomic_store(&f->last_free_ns, rf_hl_now_ns());
@@ -214,7 +262,7 @@ int rf_hl_tree_init(struct fuse *f)
 
 	f->names = calloc(HL_MIN_BUCKETS, sizeof(*f->names));
 	f->root = calloc(1, sizeof(*f->root));
-	if (!f->names || !f->root)
+	if (!f->names || !f->root || rf_slab_new(&f->pool, sizeof(struct hl_node)) < 0)
 		goto nomem;
 	f->nbuckets = HL_MIN_BUCKETS;
 	ret = rf_itable_new(&f->itable, &ops, f);
@@ -230,8 +278,10 @@ int rf_hl_tree_init(struct fuse *f)
 	atomic_store(&f->nodes, 1);
 	return 0;
 nomem:
+	rf_slab_destroy(f->pool);
 	free(f->names);
 	free(f->root);
+	f->pool = NULL;
 	f->names = NULL;
 	f->root = NULL;
 	return -ENOMEM;
@@ -244,6 +294,8 @@ void rf_hl_tree_free(struct fuse *f)
 		rf_itable_free(f->itable);   /* the root included */
 		f->itable = NULL;
 	}
+	rf_slab_destroy(f->pool);
+	f->pool = NULL;
 	free(f->names);
 	f->names = NULL;
 }
@@ -377,20 +429,15 @@ int rf_hl_lookup(struct fuse *f, struct hl_node *parent, const char *name,
 	if (n)
 		goto found;
 
-	fresh = calloc(1, sizeof(*fresh));
-	if (fresh)
-		fresh->name = strdup(name);
-	if (!fresh || !fresh->name) {
-		free(fresh);
+	fresh = node_new(f, name);
+	if (!fresh)
 		return -ENOMEM;
-	}
 	fresh->hash = hash;
 	pthread_rwlock_wrlock(&f->tree);
 	n = find_locked(f, parent, name, hash);
 	if (n && revive(f, n)) {
 		pthread_rwlock_unlock(&f->tree);
-		free(fresh->name);
-		free(fresh);
+		node_del(f, fresh);
 		goto found;
 	}
 	/* A node found but leaving the table (no lookup, no reference, so no remember
@@ -401,8 +448,7 @@ int rf_hl_lookup(struct fuse *f, struct hl_node *parent, const char *name,
 					 &fresh->base, &in);
 	if (ret < 0) {
 		pthread_rwlock_unlock(&f->tree);
-		free(fresh->name);
-		free(fresh);
+		node_del(f, fresh);
 		return ret;
 	}
 	n = fresh;
@@ -539,8 +585,8 @@ static struct hl_node *move_locked(struct fuse *f, struct hl_node *n, struct hl_
 	struct hl_node *old = n->parent;
 
 	unhash_locked(f, n);
-	free(n->name);
-	n->name = name;
+	name_free(n);
+	name_set(n, name);
 	n->hash = hash;
 	rf_itable_ref(&np->base);
 	n->parent = np;

@@ -845,6 +845,30 @@ int rf_session_stats(const struct rf_session *se, struct rf_stats *out);
 int rf_stats_json(const struct rf_stats *st, char *buf, size_t size);
 
 /* ===================================================================================
+ * Object pools
+ * =================================================================================== */
+
+/*
+ * A pool of fixed-size objects for per-inode state, in 64 KiB slabs mapped from the kernel
+ * and unmapped as soon as they are empty (one empty slab is kept). Unlike malloc, whose
+ * per-thread arenas keep freed memory resident, the memory of a pool follows the number of
+ * live objects: after the kernel forgot a walk of a million names, it is gone. Objects are
+ * 16-byte aligned and not zeroed. Every call is safe from any thread (one mutex per pool).
+ */
+struct rf_slab;
+
+/* A pool of objects of @objsize bytes (1 .. 8192). 0, -EINVAL or -ENOMEM. */
+int rf_slab_new(struct rf_slab **out, size_t objsize);
+/* An object, or NULL (out of memory). Maps a new slab only when no slab has room. */
+void *rf_slab_alloc(struct rf_slab *pool);
+/* Give @obj (from rf_slab_alloc of the same pool) back. NULL is a no-op. */
+void rf_slab_free(struct rf_slab *pool, void *obj);
+/* Bytes mapped by the pool now (slabs times 64 KiB). */
+size_t rf_slab_size(const struct rf_slab *pool);
+/* Free the pool and every object still in it. NULL is a no-op. */
+void rf_slab_destroy(struct rf_slab *pool);
+
+/* ===================================================================================
  * Logging
  * =================================================================================== */
 

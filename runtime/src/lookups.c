@@ -6,10 +6,9 @@
  * the filesystem itself and its inode table empties (README, "How a server stops").
  *
  * A hash table under its own lock, grown by doubling and shrunk by four when it is mostly
- * empty; entries are kept on a free list of at most RF_LOOKUP_FREE_MAX, so steady state
- * allocates nothing, and what a big walk allocated goes back to malloc once the kernel
- * forgot it (the memory of a server that served a million names must come back down:
- * issue 15, item 3). The lock is never held across a call into the filesystem.
+ * empty; entries come from a slab pool (slab.c), so steady state allocates nothing, and
+ * what a big walk took goes back to the kernel once it forgot (the memory of a server that
+ * served a million names must come back down: issue 15, item 3). The lock is never held across a call into the filesystem.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,7 +16,6 @@
 
 #include "internal.h"
 
-#define RF_LOOKUP_FREE_MAX 64
 #define RF_LOOKUP_MIN_BUCKETS 1024
 
 struct rf_lookup_entry {
@@ -30,8 +28,7 @@ struct rf_lookups {
 	pthread_mutex_t lock;
 	struct rf_lookup_entry **hash;
 	uint32_t buckets, count;         /* buckets: a power of two, or 0 before the first */
-	struct rf_lookup_entry *free;
-	uint32_t nfree;                  /* entries on the free list */
+	struct rf_slab *pool;            /* the entries */
 };
 
 static inline uint32_t hash64(uint64_t v)
@@ -47,6 +44,11 @@ int rf__lookup_init(struct rf_session *se)
 	se->lookups = calloc(1, sizeof(*se->lookups));
 	if (!se->lookups)
 		return -ENOMEM;
+	if (rf_slab_new(&se->lookups->pool, sizeof(struct rf_lookup_entry)) < 0) {
+		free(se->lookups);
+		se->lookups = NULL;
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&se->lookups->lock, NULL);
 	return 0;
 }
@@ -54,21 +56,10 @@ int rf__lookup_init(struct rf_session *se)
 void rf__lookup_free(struct rf_session *se)
 {
 	struct rf_lookups *lk = se->lookups;
-	struct rf_lookup_entry *e, *next;
-	uint32_t b;
 
 	if (!lk)
 		return;
-	for (b = 0; b < lk->buckets; b++) {
-		for (e = lk->hash[b]; e; e = next) {
-			next = e->hnext;
-			free(e);
-		}
-	}
-	for (e = lk->free; e; e = next) {
-		next = e->hnext;
-		free(e);
-	}
+	rf_slab_destroy(lk->pool);   /* the entries still in the hash with it */
 	free(lk->hash);
 	pthread_mutex_destroy(&lk->lock);
 	free(lk);
@@ -116,28 +107,14 @@ static void publish_nodes(struct rf_session *se, struct rf_lookups *lk)
 	atomic_store_explicit(&se->stats.nodes, n, memory_order_relaxed);
 }
 
-/* An entry from the free list, or a new one when more entries are live than ever. */
 static struct rf_lookup_entry *entry_get(struct rf_lookups *lk)
 {
-	struct rf_lookup_entry *e = lk->free;
-
-	if (e) {
-		lk->free = e->hnext;
-		lk->nfree--;
-		return e;
-	}
-	return malloc(sizeof(*e));
+	return rf_slab_alloc(lk->pool);
 }
 
 static void entry_put(struct rf_lookups *lk, struct rf_lookup_entry *e)
 {
-	if (lk->nfree >= RF_LOOKUP_FREE_MAX) {
-		free(e);
-		return;
-	}
-	e->hnext = lk->free;
-	lk->free = e;
-	lk->nfree++;
+	rf_slab_free(lk->pool, e);
 }
 
 void rf__lookup_count(struct rf_session *se, uint64_t nodeid)
