@@ -8,7 +8,9 @@
  *              cleanup thread, fuse_invalidate_path, fuse_open_channel
  *   hl_path.c  the node tree: (parent, name) -> node, paths, hide/rename/unlink, forget,
  *              remember, memory trimming
- *   hl_ops.c   the fuse_lowlevel_ops that call struct fuse_operations
+ *   hl_mem.c   per-thread buffers, remember's expiry, malloc_trim, hidden files at the end
+ *   hl_ops.c   the fuse_lowlevel_ops that call struct fuse_operations (names, attributes)
+ *   hl_file.c  the file operations
  *   hl_dir.c   directory handles and readdir(plus)
  *   hl_fs.c    fuse_fs_* (the stackable-module calls)
  */
@@ -108,7 +110,7 @@ uint64_t rf_hl_now_ns(void);
 int rf_hl_hk_start(struct fuse *f, bool clean);
 void rf_hl_hk_stop(struct fuse *f);
 
-/* hl_path.c: every function is safe from any thread. */
+/* hl_path.c, hl_mem.c: every function is safe from any thread. */
 int rf_hl_tree_init(struct fuse *f);
 void rf_hl_tree_free(struct fuse *f);
 struct hl_node *rf_hl_get(struct fuse *f, fuse_ino_t nodeid);   /* +ref, NULL if unknown */
@@ -160,6 +162,52 @@ void rf_hl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 void rf_hl_set_stat(struct fuse *f, fuse_ino_t nodeid, struct stat *st);
 void rf_hl_fill_ops(struct fuse_lowlevel_ops *op);
 void rf_hl_prepare_intr(struct fuse *f, fuse_req_t req);
+int rf_hl_node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node **n,
+		    char **path);
+void rf_hl_update_stat(struct fuse *f, struct hl_node *n, const struct stat *st);
+int rf_hl_lookup_path(struct fuse *f, struct hl_node *parent, const char *name,
+		      const char *path, struct fuse_entry_param *e, struct fuse_file_info *fi);
+
+static inline void rf_hl_reply_err(fuse_req_t req, int err)
+{
+	fuse_reply_err(req, err < 0 ? -err : err);
+}
+
+/* hl_file.c */
+void rf_hl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rf_hl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi);
+void rf_hl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void rf_hl_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void rf_hl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rf_hl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void rf_hl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void rf_hl_statfs(fuse_req_t req, fuse_ino_t ino);
+void rf_hl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags);
+void rf_hl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void rf_hl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void rf_hl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void rf_hl_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		 struct flock *lock);
+void rf_hl_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		 struct flock *lock, int sleep);
+void rf_hl_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
+void rf_hl_bmap(fuse_req_t req, fuse_ino_t ino, size_t blocksize, uint64_t idx);
+void rf_hl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		 struct fuse_file_info *fi, unsigned int flags, const void *in_buf,
+		 size_t in_bufsz, size_t out_bufsz);
+void rf_hl_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		struct fuse_pollhandle *ph);
+void rf_hl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		     struct fuse_file_info *fi);
+void rf_hl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			   struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			   struct fuse_file_info *fi_out, size_t len, int flags);
+void rf_hl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi);
 void rf_hl_finish_intr(struct fuse *f, fuse_req_t req);
 
 static inline struct fuse *rf_hl_req(fuse_req_t req)

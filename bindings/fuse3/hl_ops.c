@@ -92,14 +92,10 @@ void rf_hl_finish_intr(struct fuse *f, fuse_req_t req)
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static inline void reply_err(fuse_req_t req, int err)
-{
-	fuse_reply_err(req, err < 0 ? -err : err);
-}
 
 /* The node and path of @ino (slot 0). With @nullok and nullpath_ok, a node without a path
  * (unlinked while open) gets a NULL path, as in libfuse. */
-static int node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node **n,
+int rf_hl_node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node **n,
 		     char **path)
 {
 	int ret;
@@ -120,7 +116,7 @@ static int node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node
 	return ret;
 }
 
-static void update_stat(struct fuse *f, struct hl_node *n, const struct stat *st)
+void rf_hl_update_stat(struct fuse *f, struct hl_node *n, const struct stat *st)
 {
 	pthread_mutex_lock(&f->lock);
 	if (n->cache_valid && (n->mtime.tv_sec != st->st_mtim.tv_sec ||
@@ -133,7 +129,7 @@ static void update_stat(struct fuse *f, struct hl_node *n, const struct stat *st
 }
 
 /* getattr, then the node of (@parent, @name) with one lookup counted. */
-static int lookup_path(struct fuse *f, struct hl_node *parent, const char *name,
+int rf_hl_lookup_path(struct fuse *f, struct hl_node *parent, const char *name,
 		       const char *path, struct fuse_entry_param *e, struct fuse_file_info *fi)
 {
 	struct hl_node *n;
@@ -151,7 +147,7 @@ static int lookup_path(struct fuse *f, struct hl_node *parent, const char *name,
 	e->entry_timeout = f->conf.entry_timeout;
 	e->attr_timeout = f->conf.attr_timeout;
 	if (f->conf.auto_cache)
-		update_stat(f, n, &e->attr);
+		rf_hl_update_stat(f, n, &e->attr);
 	rf_hl_set_stat(f, e->ino, &e->attr);
 	rf_hl_put(f, n);
 	return 0;
@@ -162,7 +158,7 @@ static void reply_entry(struct fuse *f, fuse_req_t req, const struct fuse_entry_
 			int err)
 {
 	if (err) {
-		reply_err(req, err);
+		rf_hl_reply_err(req, err);
 		return;
 	}
 	if (fuse_reply_entry(req, e) != 0 && e->ino)
@@ -202,9 +198,9 @@ static void hl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int err;
 
 	memset(&e, 0, sizeof(e));
-	err = node_path(f, parent, false, &dir, &path);
+	err = rf_hl_node_path(f, parent, false, &dir, &path);
 	if (err) {
-		reply_err(req, err);
+		rf_hl_reply_err(req, err);
 		return;
 	}
 	/* "." and ".." (NFS export): the directory itself or its parent. */
@@ -217,7 +213,7 @@ static void hl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			pthread_rwlock_unlock(&f->tree);
 			if (!dot) {
 				rf_hl_put(f, dir);
-				reply_err(req, ESTALE);
+				rf_hl_reply_err(req, ESTALE);
 				return;
 			}
 		} else {
@@ -248,7 +244,7 @@ static void hl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (f->conf.debug)
 			fuse_log(FUSE_LOG_DEBUG, "LOOKUP %s\n", path);
 		rf_hl_prepare_intr(f, req);
-		err = lookup_path(f, dir, name, path, &e, NULL);
+		err = rf_hl_lookup_path(f, dir, name, path, &e, NULL);
 		if (err == -ENOENT && f->conf.negative_timeout != 0.0) {
 			memset(&e, 0, sizeof(e));
 			e.entry_timeout = f->conf.negative_timeout;
@@ -285,7 +281,7 @@ static void hl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int err;
 
 	memset(&st, 0, sizeof(st));
-	err = node_path(f, ino, fi != NULL, &n, &path);
+	err = rf_hl_node_path(f, ino, fi != NULL, &n, &path);
 	if (!err) {
 		rf_hl_prepare_intr(f, req);
 		err = fuse_fs_getattr(f->fs, path, &st, fi);
@@ -296,11 +292,11 @@ static void hl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (n->hidden && st.st_nlink > 0)
 			st.st_nlink--;
 		if (f->conf.auto_cache)
-			update_stat(f, n, &st);
+			rf_hl_update_stat(f, n, &st);
 		rf_hl_set_stat(f, ino, &st);
 		fuse_reply_attr(req, &st, f->conf.attr_timeout);
 	} else {
-		reply_err(req, err);
+		rf_hl_reply_err(req, err);
 	}
 	rf_hl_put(f, n);
 }
@@ -315,9 +311,9 @@ static void hl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	int err;
 
 	memset(&st, 0, sizeof(st));
-	err = node_path(f, ino, fi != NULL, &n, &path);
+	err = rf_hl_node_path(f, ino, fi != NULL, &n, &path);
 	if (err) {
-		reply_err(req, err);
+		rf_hl_reply_err(req, err);
 		return;
 	}
 	rf_hl_prepare_intr(f, req);
@@ -349,11 +345,11 @@ static void hl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	rf_hl_finish_intr(f, req);
 	if (!err) {
 		if (f->conf.auto_cache)
-			update_stat(f, n, &st);
+			rf_hl_update_stat(f, n, &st);
 		rf_hl_set_stat(f, ino, &st);
 		fuse_reply_attr(req, &st, f->conf.attr_timeout);
 	} else {
-		reply_err(req, err);
+		rf_hl_reply_err(req, err);
 	}
 	rf_hl_put(f, n);
 }
@@ -363,13 +359,13 @@ static void hl_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct fuse *f = rf_hl_req(req);
 	struct hl_node *n;
 	char *path;
-	int err = node_path(f, ino, false, &n, &path);
+	int err = rf_hl_node_path(f, ino, false, &n, &path);
 
 	if (!err) {
 		err = fuse_fs_access(f->fs, path, mask);
 		rf_hl_put(f, n);
 	}
-	reply_err(req, err);
+	rf_hl_reply_err(req, err);
 }
 
 static void hl_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -377,7 +373,7 @@ static void hl_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct fuse *f = rf_hl_req(req);
 	char *buf = rf_hl_tls_buf(3, PATH_MAX + 1), *path;
 	struct hl_node *n;
-	int err = node_path(f, ino, false, &n, &path);
+	int err = rf_hl_node_path(f, ino, false, &n, &path);
 
 	if (!err) {
 		err = buf ? fuse_fs_readlink(f->fs, path, buf, PATH_MAX + 1) : -ENOMEM;
@@ -387,7 +383,7 @@ static void hl_readlink(fuse_req_t req, fuse_ino_t ino)
 		buf[PATH_MAX] = '\0';
 		fuse_reply_readlink(req, buf);
 	} else {
-		reply_err(req, err);
+		rf_hl_reply_err(req, err);
 	}
 }
 
@@ -405,7 +401,7 @@ static void make_entry(fuse_req_t req, int kind, fuse_ino_t parent, const char *
 
 	memset(&e, 0, sizeof(e));
 	if (!dir) {
-		reply_err(req, ENOENT);
+		rf_hl_reply_err(req, ENOENT);
 		return;
 	}
 	if (kind == MK_LINK) {
@@ -442,7 +438,7 @@ static void make_entry(fuse_req_t req, int kind, fuse_ino_t parent, const char *
 			break;
 		}
 		if (!err)
-			err = lookup_path(f, dir, name, path, &e, NULL);
+			err = rf_hl_lookup_path(f, dir, name, path, &e, NULL);
 		rf_hl_finish_intr(f, req);
 	}
 	rf_hl_put(f, on);
@@ -490,7 +486,7 @@ static void hl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rf_hl_finish_intr(f, req);
 	}
 	rf_hl_put(f, dir);
-	reply_err(req, err);
+	rf_hl_reply_err(req, err);
 }
 
 static void hl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -508,7 +504,7 @@ static void hl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			rf_hl_remove(f, dir, name);
 	}
 	rf_hl_put(f, dir);
-	reply_err(req, err);
+	rf_hl_reply_err(req, err);
 }
 
 static void hl_rename(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
@@ -538,534 +534,7 @@ static void hl_rename(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
 	}
 	rf_hl_put(f, od);
 	rf_hl_put(f, nd);
-	reply_err(req, err);
-}
-
-/* OPEN and CREATE done: the handle's options from the configuration. */
-static void open_flags(struct fuse *f, struct hl_node *n, const char *path,
-		       struct fuse_file_info *fi)
-{
-	if (f->conf.direct_io)
-		fi->direct_io = 1;
-	if (f->conf.kernel_cache)
-		fi->keep_cache = 1;
-	if (f->conf.auto_cache && path) {
-		struct stat st;
-
-		pthread_mutex_lock(&f->lock);
-		bool valid = n->cache_valid;
-		pthread_mutex_unlock(&f->lock);
-		/* Keep the page cache if the file did not change since it was cached. */
-		if (valid && fuse_fs_getattr(f->fs, path, &st, fi) == 0)
-			update_stat(f, n, &st);
-		pthread_mutex_lock(&f->lock);
-		if (n->cache_valid)
-			fi->keep_cache = 1;
-		n->cache_valid = true;
-		pthread_mutex_unlock(&f->lock);
-	}
-}
-
-static void do_release(struct fuse *f, struct hl_node *n, const char *path,
-		       struct fuse_file_info *fi)
-{
-	char *hpath;
-
-	fuse_fs_release(f->fs, path, fi);
-	if (atomic_fetch_sub(&n->open_count, 1) == 1) {
-		bool unlink_hidden;
-
-		pthread_rwlock_wrlock(&f->tree);
-		unlink_hidden = n->hidden;
-		n->hidden = false;
-		pthread_rwlock_unlock(&f->tree);
-		if (unlink_hidden) {
-			if (path)
-				fuse_fs_unlink(f->fs, path);
-			else if (rf_hl_path(f, n, NULL, 1, &hpath) == 0)
-				fuse_fs_unlink(f->fs, hpath);
-		}
-	}
-}
-
-static void hl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, false, &n, &path);
-
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	rf_hl_prepare_intr(f, req);
-	err = fuse_fs_open(f->fs, path, fi);
-	if (!err)
-		open_flags(f, n, path, fi);
-	rf_hl_finish_intr(f, req);
-	if (!err) {
-		atomic_fetch_add(&n->open_count, 1);
-		if (fuse_reply_open(req, fi) != 0)
-			do_release(f, n, path, fi);   /* the open was interrupted */
-	} else {
-		reply_err(req, err);
-	}
-	rf_hl_put(f, n);
-}
-
-static void hl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *dir = rf_hl_get(f, parent), *n = NULL;
-	struct fuse_entry_param e;
-	char *path;
-	int err = dir ? rf_hl_path(f, dir, name, 0, &path) : -ENOENT;
-
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_create(f->fs, path, mode, fi);
-		if (!err) {
-			err = lookup_path(f, dir, name, path, &e, fi);
-			if (err)
-				fuse_fs_release(f->fs, path, fi);
-			else if (!S_ISREG(e.attr.st_mode)) {
-				err = -EIO;
-				fuse_fs_release(f->fs, path, fi);
-				rf_hl_forget(f, e.ino, 1);
-			}
-		}
-		rf_hl_finish_intr(f, req);
-	}
-	if (!err)
-		n = rf_hl_get(f, e.ino);
-	if (n) {
-		open_flags(f, n, NULL, fi);
-		atomic_fetch_add(&n->open_count, 1);
-		if (fuse_reply_create(req, &e, fi) != 0) {
-			do_release(f, n, path, fi);
-			rf_hl_forget(f, e.ino, 1);
-		}
-		rf_hl_put(f, n);
-	} else {
-		reply_err(req, err ? err : -ENOENT);
-	}
-	rf_hl_put(f, dir);
-}
-
-static void hl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	rf_hl_prepare_intr(f, req);
-	if (f->fs->op.read_buf) {
-		struct fuse_bufvec *bv = NULL;
-
-		err = fuse_fs_read_buf(f->fs, path, &bv, size, off, fi);
-		rf_hl_finish_intr(f, req);
-		if (!err)
-			fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
-		rf_hl_free_bufvec(bv);
-	} else {
-		char *buf = rf_hl_tls_buf(3, size ? size : 1);
-
-		err = buf ? fuse_fs_read(f->fs, path, buf, size, off, fi) : -ENOMEM;
-		rf_hl_finish_intr(f, req);
-		if (err >= 0) {
-			fuse_reply_buf(req, buf, (size_t)err);
-			err = 0;
-		}
-	}
-	if (err)
-		reply_err(req, err);
-	rf_hl_put(f, n);
-}
-
-static void hl_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	rf_hl_prepare_intr(f, req);
-	if (f->fs->op.write_buf) {
-		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-
-		bv.buf[0].mem = (void *)buf;
-		err = fuse_fs_write_buf(f->fs, path, &bv, off, fi);
-	} else {
-		err = fuse_fs_write(f->fs, path, buf, size, off, fi);
-	}
-	rf_hl_finish_intr(f, req);
-	if (err >= 0)
-		fuse_reply_write(req, (size_t)err);
-	else
-		reply_err(req, err);
-	rf_hl_put(f, n);
-}
-
-static void hl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_flush(f->fs, path, fi);
-		/* As libfuse: the closing owner's POSIX locks go with the flush. */
-		if (f->fs->op.lock) {
-			struct flock l;
-			int e2;
-
-			memset(&l, 0, sizeof(l));
-			l.l_type = F_UNLCK;
-			l.l_whence = SEEK_SET;
-			e2 = fuse_fs_lock(f->fs, path, fi, F_SETLK, &l);
-			if (err == -ENOSYS)
-				err = e2 == -ENOSYS ? err : 0;
-		}
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	reply_err(req, err);
-}
-
-static void hl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n = rf_hl_get(f, ino);
-	char *path = NULL;
-
-	if (!n) {
-		reply_err(req, ENOENT);
-		return;
-	}
-	if (rf_hl_path(f, n, NULL, 0, &path) != 0 && !f->conf.nullpath_ok)
-		path = NULL;   /* as libfuse: release runs anyway, with no path */
-	if (fi->flush) {
-		fuse_fs_flush(f->fs, path, fi);
-	}
-	do_release(f, n, path, fi);
-	rf_hl_put(f, n);
-	reply_err(req, 0);
-}
-
-static void hl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_fsync(f->fs, path, datasync, fi);
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	reply_err(req, err);
-}
-
-static void hl_statfs(fuse_req_t req, fuse_ino_t ino)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct statvfs buf;
-	struct hl_node *n;
-	char *path;
-	int err;
-
-	memset(&buf, 0, sizeof(buf));
-	err = node_path(f, ino ? ino : FUSE_ROOT_ID, false, &n, &path);
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_statfs(f->fs, path, &buf);
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	if (!err)
-		fuse_reply_statfs(req, &buf);
-	else
-		reply_err(req, err);
-}
-
-static void hl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, false, &n, &path);
-
-	if (!err) {
-		err = fuse_fs_setxattr(f->fs, path, name, value, size, flags);
-		rf_hl_put(f, n);
-	}
-	reply_err(req, err);
-}
-
-/* GETXATTR (@name) and LISTXATTR (@name NULL): size 0 asks for the size. */
-static void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	struct fuse *f = rf_hl_req(req);
-	char *buf = size ? rf_hl_tls_buf(3, size) : NULL, *path;
-	struct hl_node *n;
-	int res = node_path(f, ino, false, &n, &path);
-
-	if (!res) {
-		if (size && !buf)
-			res = -ENOMEM;
-		else if (name)
-			res = fuse_fs_getxattr(f->fs, path, name, buf, size);
-		else
-			res = fuse_fs_listxattr(f->fs, path, buf, size);
-		rf_hl_put(f, n);
-	}
-	if (res < 0)
-		reply_err(req, res);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)res);
-	else
-		fuse_reply_buf(req, buf, (size_t)res);
-}
-
-static void hl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	xattr_get(req, ino, name, size);
-}
-
-static void hl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	xattr_get(req, ino, NULL, size);
-}
-
-static void hl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, false, &n, &path);
-
-	if (!err) {
-		err = fuse_fs_removexattr(f->fs, path, name);
-		rf_hl_put(f, n);
-	}
-	reply_err(req, err);
-}
-
-static void hl_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-		     struct flock *lock)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_lock(f->fs, path, fi, F_GETLK, lock);
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	if (!err)
-		fuse_reply_lock(req, lock);
-	else
-		reply_err(req, err);
-}
-
-static void hl_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-		     struct flock *lock, int sleep)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_lock(f->fs, path, fi, sleep ? F_SETLKW : F_SETLK, lock);
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	reply_err(req, err);
-}
-
-static void hl_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_flock(f->fs, path, fi, op);
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	reply_err(req, err);
-}
-
-static void hl_bmap(fuse_req_t req, fuse_ino_t ino, size_t blocksize, uint64_t idx)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, false, &n, &path);
-
-	if (!err) {
-		err = fuse_fs_bmap(f->fs, path, blocksize, &idx);
-		rf_hl_put(f, n);
-	}
-	if (!err)
-		fuse_reply_bmap(req, idx);
-	else
-		reply_err(req, err);
-}
-
-static void hl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-		     struct fuse_file_info *fi, unsigned int flags, const void *in_buf,
-		     size_t in_bufsz, size_t out_bufsz)
-{
-	struct fuse *f = rf_hl_req(req);
-	size_t sz = in_bufsz > out_bufsz ? in_bufsz : out_bufsz;
-	char *buf = NULL, *path;
-	struct hl_node *n;
-	int err;
-
-	if (flags & FUSE_IOCTL_UNRESTRICTED) {
-		reply_err(req, EPERM);
-		return;
-	}
-	if (sz) {
-		buf = rf_hl_tls_buf(3, sz);
-		if (!buf) {
-			reply_err(req, ENOMEM);
-			return;
-		}
-		if (in_bufsz)
-			memcpy(buf, in_buf, in_bufsz);
-	}
-	err = node_path(f, ino, true, &n, &path);
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_ioctl(f->fs, path, cmd, arg, fi, flags, buf);
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	if (err < 0)
-		reply_err(req, err);
-	else
-		fuse_reply_ioctl(req, err, buf, out_bufsz);
-}
-
-static void hl_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-		    struct fuse_pollhandle *ph)
-{
-	struct fuse *f = rf_hl_req(req);
-	unsigned int revents = 0;
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (!err) {
-		err = fuse_fs_poll(f->fs, path, fi, ph, &revents);
-		rf_hl_put(f, n);
-	} else if (ph) {
-		fuse_pollhandle_destroy(ph);
-	}
-	if (!err)
-		fuse_reply_poll(req, revents);
-	else
-		reply_err(req, err);
-}
-
-static void hl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
-			 off_t length, struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (!err) {
-		rf_hl_prepare_intr(f, req);
-		err = fuse_fs_fallocate(f->fs, path, mode, offset, length, fi);
-		rf_hl_finish_intr(f, req);
-		rf_hl_put(f, n);
-	}
-	reply_err(req, err);
-}
-
-static void hl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
-			       struct fuse_file_info *fi_out, size_t len, int flags)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *ni = rf_hl_get(f, ino_in), *no = rf_hl_get(f, ino_out);
-	char *pin = NULL, *pout = NULL;
-	ssize_t res = -ENOENT;
-
-	if (ni && no) {
-		res = rf_hl_path2(f, ni, NULL, no, NULL, &pin, &pout);
-		if (res == -ENOENT && f->conf.nullpath_ok) {
-			/* either may be unlinked: each path on its own */
-			if (rf_hl_path(f, ni, NULL, 0, &pin) != 0)
-				pin = NULL;
-			if (rf_hl_path(f, no, NULL, 1, &pout) != 0)
-				pout = NULL;
-			res = 0;
-		}
-	}
-	if (res == 0) {
-		rf_hl_prepare_intr(f, req);
-		res = fuse_fs_copy_file_range(f->fs, pin, fi_in, off_in, pout, fi_out, off_out,
-					      len, flags);
-		rf_hl_finish_intr(f, req);
-	}
-	rf_hl_put(f, ni);
-	rf_hl_put(f, no);
-	if (res >= 0)
-		fuse_reply_write(req, (size_t)res);
-	else
-		reply_err(req, (int)res);
-}
-
-static void hl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
-{
-	struct fuse *f = rf_hl_req(req);
-	struct hl_node *n;
-	char *path;
-	off_t res;
-	int err = node_path(f, ino, true, &n, &path);
-
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	res = fuse_fs_lseek(f->fs, path, off, whence, fi);
-	rf_hl_put(f, n);
-	if (res >= 0)
-		fuse_reply_lseek(req, res);
-	else
-		reply_err(req, (int)res);
+	rf_hl_reply_err(req, err);
 }
 
 void rf_hl_fill_ops(struct fuse_lowlevel_ops *op)
@@ -1087,30 +556,30 @@ void rf_hl_fill_ops(struct fuse_lowlevel_ops *op)
 	op->symlink = hl_symlink;
 	op->link = hl_link;
 	op->rename = hl_rename;
-	op->create = hl_create;
-	op->open = hl_open;
-	op->read = hl_read;
-	op->write = hl_write;
-	op->flush = hl_flush;
-	op->release = hl_release;
-	op->fsync = hl_fsync;
+	op->create = rf_hl_create;
+	op->open = rf_hl_open;
+	op->read = rf_hl_read;
+	op->write = rf_hl_write;
+	op->flush = rf_hl_flush;
+	op->release = rf_hl_release;
+	op->fsync = rf_hl_fsync;
 	op->opendir = rf_hl_opendir;
 	op->readdir = rf_hl_readdir;
 	op->readdirplus = rf_hl_readdirplus;
 	op->releasedir = rf_hl_releasedir;
 	op->fsyncdir = rf_hl_fsyncdir;
-	op->statfs = hl_statfs;
-	op->setxattr = hl_setxattr;
-	op->getxattr = hl_getxattr;
-	op->listxattr = hl_listxattr;
-	op->removexattr = hl_removexattr;
-	op->getlk = hl_getlk;
-	op->setlk = hl_setlk;
-	op->flock = hl_flock;
-	op->bmap = hl_bmap;
-	op->ioctl = hl_ioctl;
-	op->poll = hl_poll;
-	op->fallocate = hl_fallocate;
-	op->copy_file_range = hl_copy_file_range;
-	op->lseek = hl_lseek;
+	op->statfs = rf_hl_statfs;
+	op->setxattr = rf_hl_setxattr;
+	op->getxattr = rf_hl_getxattr;
+	op->listxattr = rf_hl_listxattr;
+	op->removexattr = rf_hl_removexattr;
+	op->getlk = rf_hl_getlk;
+	op->setlk = rf_hl_setlk;
+	op->flock = rf_hl_flock;
+	op->bmap = rf_hl_bmap;
+	op->ioctl = rf_hl_ioctl;
+	op->poll = rf_hl_poll;
+	op->fallocate = rf_hl_fallocate;
+	op->copy_file_range = rf_hl_copy_file_range;
+	op->lseek = rf_hl_lseek;
 }
