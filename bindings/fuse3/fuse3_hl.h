@@ -116,7 +116,7 @@ void rf_hl_tree_free(struct fuse *f);
 struct hl_node *rf_hl_get(struct fuse *f, fuse_ino_t nodeid);   /* +ref, NULL if unknown */
 void rf_hl_put(struct fuse *f, struct hl_node *n);              /* -ref (never under tree) */
 /* The path of @n (plus "/@name" if @name), in a buffer of the calling thread (@slot 0/1,
- * valid until that thread's next call with the same slot). -ENOENT: @n is not in the
+ * valid until that thread's next call with the same slot). -ESTALE: @n is not in the
  * tree. Built under the tree's read lock: never half-old, half-new. */
 int rf_hl_path(struct fuse *f, struct hl_node *n, const char *name, int slot, char **out);
 #define RF_HL_TLS_SLOTS 4

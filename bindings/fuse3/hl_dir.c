@@ -193,7 +193,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	pthread_mutex_lock(&dh->lock);
 	if (off == 0 || !dh->filled) {
 		err = rf_hl_path(f, dir, NULL, 0, &path);
-		if (err == -ENOENT && f->conf.nullpath_ok) {
+		if (err == -ESTALE && f->conf.nullpath_ok) {
 			path = NULL;
 			err = 0;
 		}
@@ -306,7 +306,7 @@ void rf_hl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 	char *path = NULL;
 	int err = n ? rf_hl_path(f, n, NULL, 0, &path) : -ENOENT;
 
-	if (err == -ENOENT && n && f->conf.nullpath_ok)
+	if (err == -ESTALE && n && f->conf.nullpath_ok)
 		err = 0;
 	if (!err) {
 		fi.fh = get_dh(llfi)->fh;

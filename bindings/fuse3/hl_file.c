@@ -497,7 +497,7 @@ void rf_hl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 	if (ni && no) {
 		res = rf_hl_path2(f, ni, NULL, no, NULL, &pin, &pout);
-		if (res == -ENOENT && f->conf.nullpath_ok) {
+		if (res == -ESTALE && f->conf.nullpath_ok) {
 			/* either may be unlinked: each path on its own */
 			if (rf_hl_path(f, ni, NULL, 0, &pin) != 0)
 				pin = NULL;

@@ -105,7 +105,7 @@ int rf_hl_node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node 
 	if (!*n)
 		return -ENOENT;
 	ret = rf_hl_path(f, *n, NULL, 0, path);
-	if (ret == -ENOENT && nullok && f->conf.nullpath_ok) {
+	if (ret == -ESTALE && nullok && f->conf.nullpath_ok) {
 		*path = NULL;
 		ret = 0;
 	}

@@ -275,9 +275,11 @@ static int path_locked(struct fuse *f, struct hl_node *n, const char *name, int 
 	struct hl_node *p;
 	char *buf, *s;
 
+	/* A node out of the tree (unlinked with hard_remove, replaced, or below such a
+	 * directory) has no path: ESTALE, as libfuse 3.14 answers. */
 	for (p = n; p != f->root; p = p->parent) {
 		if (!p->name || !p->parent)
-			return -ENOENT;
+			return -ESTALE;
 		len += strlen(p->name) + 1;
 	}
 	buf = rf_hl_tls_buf(slot, len + 2);
