@@ -27,8 +27,9 @@ f3_testprogs := $(patsubst tests/fuse3/%.c,$(B)/tests/fuse3/%,$(sort $(wildcard 
 
 # libfuse's example filesystems and clients, from Debian's libfuse3-dev (never edited).
 F3_EXAMPLES_DIR ?= /usr/share/doc/libfuse3-dev/examples
-# (poll.c, ioctl.c and cuse.c use the high-level API or CUSE, not part of this binding
-# yet; hello_ll_uds.c needs libfuse's private fuse_kernel.h, which Debian does not ship.)
+# (The high-level examples are built and run by tests/fuse3/hl; cuse.c needs CUSE, not
+# part of this binding; hello_ll_uds.c needs libfuse's private fuse_kernel.h, which Debian
+# does not ship.)
 f3_ex_names := hello_ll passthrough_ll notify_inval_inode notify_inval_entry \
                notify_store_retrieve
 f3_ex_bins  := $(if $(wildcard $(F3_EXAMPLES_DIR)/hello_ll.c),$(f3_ex_names:%=$(B)/fuse3/examples/%))
@@ -66,7 +67,7 @@ $(f3_dropin): $(f3_objs) $(rf_objs) $(f3_map)
 # Installed: link the shared library; -static links the archives. Written again by
 # fuse3-install, so it names the PREFIX of the install, not of the build.
 f3_pc_lines = 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' '' 'Name: ringfuse-fuse3' \
-	'Description: libfuse3 low-level API on the ringfuse io_uring runtime' \
+	'Description: libfuse3 API (fuse.h and fuse_lowlevel.h) on the ringfuse io_uring runtime' \
 	'Version: $(VERSION)' 'Libs: -L$${libdir} -lringfuse-fuse3' \
 	'Libs.private: -lringfuse -luring -lpthread' 'Cflags: $(f3_cflags)'
 $(f3_pc): Makefile bindings/fuse3/fuse3.mk
@@ -77,7 +78,7 @@ $(f3_pc): Makefile bindings/fuse3/fuse3.mk
 $(f3_pc_tree): Makefile bindings/fuse3/fuse3.mk
 	@mkdir -p $(dir $@)
 	$(Q)printf '%s\n' 'Name: ringfuse-fuse3' \
-	    'Description: libfuse3 low-level API on the ringfuse io_uring runtime (build tree)' \
+	    'Description: libfuse3 API (fuse.h and fuse_lowlevel.h) on the ringfuse io_uring runtime (build tree)' \
 	    'Version: $(VERSION)' \
 	    'Libs: $(abspath $(f3_a)) $(abspath $(rf_a)) -luring -lpthread' \
 	    'Cflags: $(f3_cflags)' > $@
