@@ -70,7 +70,7 @@ $(f3_dropin): $(f3_objs) $(rf_objs) $(f3_map)
 # Installed: link the shared library; -static links the archives. Written again by
 # fuse3-install, so it names the PREFIX of the install, not of the build.
 f3_pc_lines = 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' '' 'Name: ringfuse-fuse3' \
-	'Description: libfuse3 low-level API on the ringfuse io_uring runtime' \
+	'Description: libfuse3 API (fuse.h and fuse_lowlevel.h) on the ringfuse io_uring runtime' \
 	'Version: $(VERSION)' 'Libs: -L$${libdir} -lringfuse-fuse3' \
 	'Libs.private: -lringfuse -luring -lpthread' 'Cflags: $(f3_cflags)'
 $(f3_pc): Makefile bindings/fuse3/fuse3.mk
@@ -81,7 +81,7 @@ $(f3_pc): Makefile bindings/fuse3/fuse3.mk
 $(f3_pc_tree): Makefile bindings/fuse3/fuse3.mk
 	@mkdir -p $(dir $@)
 	$(Q)printf '%s\n' 'Name: ringfuse-fuse3' \
-	    'Description: libfuse3 low-level API on the ringfuse io_uring runtime (build tree)' \
+	    'Description: libfuse3 API (fuse.h and fuse_lowlevel.h) on the ringfuse io_uring runtime (build tree)' \
 	    'Version: $(VERSION)' \
 	    'Libs: $(abspath $(f3_a)) $(abspath $(rf_a)) -luring -lpthread' \
 	    'Cflags: $(f3_cflags)' > $@

@@ -558,6 +558,15 @@ struct rf_cuse_info {
 int rf_session_set_cuse(struct rf_session *se, const struct rf_cuse_info *ci);
 
 /*
+ * Hand the mounted channel over to the caller, for a session that will never be served
+ * (libfuse's fuse_open_channel: mount and return the fd): returns the device fd, which the
+ * caller now owns, and the session forgets the mount (rf_session_free neither unmounts nor
+ * closes it). -EBADF if the session has no fd, -EBUSY once attached to a loop. Any thread,
+ * before rf_session_attach.
+ */
+int rf_session_take_fd(struct rf_session *se);
+
+/*
  * Start serving on @loop (the session's first loop; INIT is handled there). Loop thread,
  * or before the loop runs. Returns 0 or -errno.
  */
@@ -883,6 +892,9 @@ struct rf_stats {
 	uint64_t backing_ring;                 /* backing operations submitted on the ring */
 	uint64_t backing_inline;               /* ... done in place (tmpfs/ramfs read/write) */
 	uint64_t backing_worker;               /* ... run by the worker pool (rf_backing_call) */
+	uint64_t nodes;                        /* node ids the kernel holds lookups of, now:
+						* entry replies minus FORGETs, the root
+						* counted once (1 = the root alone) */
 	uint64_t latency[RF_STATS_OPCODES][RF_STATS_LAT_BUCKETS];
 };
 
@@ -896,6 +908,30 @@ int rf_session_stats(const struct rf_session *se, struct rf_stats *out);
  * length it needed (as snprintf: a result >= @size means it was cut), or -EINVAL.
  */
 int rf_stats_json(const struct rf_stats *st, char *buf, size_t size);
+
+/* ===================================================================================
+ * Object pools
+ * =================================================================================== */
+
+/*
+ * A pool of fixed-size objects for per-inode state, in 64 KiB slabs mapped from the kernel
+ * and unmapped as soon as they are empty (one empty slab is kept). Unlike malloc, whose
+ * per-thread arenas keep freed memory resident, the memory of a pool follows the number of
+ * live objects: after the kernel forgot a walk of a million names, it is gone. Objects are
+ * 16-byte aligned and not zeroed. Every call is safe from any thread (one mutex per pool).
+ */
+struct rf_slab;
+
+/* A pool of objects of @objsize bytes (1 .. 8192). 0, -EINVAL or -ENOMEM. */
+int rf_slab_new(struct rf_slab **out, size_t objsize);
+/* An object, or NULL (out of memory). Maps a new slab only when no slab has room. */
+void *rf_slab_alloc(struct rf_slab *pool);
+/* Give @obj (from rf_slab_alloc of the same pool) back. NULL is a no-op. */
+void rf_slab_free(struct rf_slab *pool, void *obj);
+/* Bytes mapped by the pool now (slabs times 64 KiB). */
+size_t rf_slab_size(const struct rf_slab *pool);
+/* Free the pool and every object still in it. NULL is a no-op. */
+void rf_slab_destroy(struct rf_slab *pool);
 
 /* ===================================================================================
  * Logging

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.c - fixed-size objects in 64 KiB slabs mapped straight from the kernel, and unmapped
+ * again once empty (ringfuse.h, "Object pools"). For per-inode state: a walk over a big tree
+ * allocates hundreds of thousands of objects on whatever threads serve it, and glibc keeps
+ * what a thread's arena once held resident even after malloc_trim; a slab that empties goes
+ * back to the kernel at once.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define SLAB_SIZE ((size_t)64 * 1024)
+
+struct slab {
+	struct slab *next, *prev;   /* in the pool's list of slabs with free objects */
+	struct slab *anext, *aprev; /* in the list of all slabs */
+	void *free;                 /* free objects (first word: next) */
+	uint32_t used, total;
+	bool listed;
+};
+
+struct rf_slab {
+	pthread_mutex_t lock;
+	size_t objsize, first;      /* first: offset of object 0 in a slab */
+	struct slab *partial;       /* slabs with at least one free object */
+	struct slab *all;
+	size_t nslabs;
+};
+
+int rf_slab_new(struct rf_slab **out, size_t objsize)
+{
+	struct rf_slab *p;
+
+	if (!out || objsize == 0 || objsize > SLAB_SIZE / 8)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	p->objsize = (objsize + 15) & ~(size_t)15;
+	p->first = (sizeof(struct slab) + 15) & ~(size_t)15;
+	*out = p;
+	return 0;
+}
+
+/* A SLAB_SIZE-aligned mapping: map twice the size, unmap the ends. */
+static struct slab *slab_map(struct rf_slab *p)
+{
+	char *m = mmap(NULL, 2 * SLAB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0), *a;
+	struct slab *s;
+	size_t i;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	a = (char *)(((uintptr_t)m + SLAB_SIZE - 1) & ~(uintptr_t)(SLAB_SIZE - 1));
+	if (a > m)
+		munmap(m, (size_t)(a - m));
+	if (a + SLAB_SIZE < m + 2 * SLAB_SIZE)
+		munmap(a + SLAB_SIZE, (size_t)(m + 2 * SLAB_SIZE - (a + SLAB_SIZE)));
+	s = (struct slab *)(void *)a;
+	s->total = (uint32_t)((SLAB_SIZE - p->first) / p->objsize);
+	for (i = s->total; i-- > 0;) {
+		void **o = (void **)(void *)(a + p->first + i * p->objsize);
+
+		*o = s->free;
+		s->free = o;
+	}
+	s->aprev = NULL;
+	s->anext = p->all;
+	if (p->all)
+		p->all->aprev = s;
+	p->all = s;
+	p->nslabs++;
+	return s;
+}
+
+static void list_add(struct rf_slab *p, struct slab *s)
+{
+	s->prev = NULL;
+	s->next = p->partial;
+	if (p->partial)
+		p->partial->prev = s;
+	p->partial = s;
+	s->listed = true;
+}
+
+static void list_del(struct rf_slab *p, struct slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		p->partial = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+	s->listed = false;
+}
+
+void *rf_slab_alloc(struct rf_slab *p)
+{
+	struct slab *s;
+	void **o;
+
+	pthread_mutex_lock(&p->lock);
+	s = p->partial;
+	if (!s) {
+		s = slab_map(p);
+		if (!s) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+		list_add(p, s);
+	}
+	o = s->free;
+	s->free = *o;
+	if (++s->used == s->total)
+		list_del(p, s);
+	pthread_mutex_unlock(&p->lock);
+	return o;
+}
+
+void rf_slab_free(struct rf_slab *p, void *obj)
+{
+	struct slab *s;
+
+	if (!obj)
+		return;
+	s = (struct slab *)(void *)((uintptr_t)obj & ~(uintptr_t)(SLAB_SIZE - 1));
+	pthread_mutex_lock(&p->lock);
+	*(void **)obj = s->free;
+	s->free = obj;
+	if (!s->listed)
+		list_add(p, s);
+	/* An empty slab goes back to the kernel, unless it is the only one with room (so
+	 * that one object coming and going does not map and unmap every time). */
+	if (--s->used == 0 && (s->next || s->prev)) {
+		list_del(p, s);
+		if (s->aprev)
+			s->aprev->anext = s->anext;
+		else
+			p->all = s->anext;
+		if (s->anext)
+			s->anext->aprev = s->aprev;
+		munmap(s, SLAB_SIZE);
+		p->nslabs--;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+size_t rf_slab_size(const struct rf_slab *p)
+{
+	return p ? p->nslabs * SLAB_SIZE : 0;
+}
+
+void rf_slab_destroy(struct rf_slab *p)
+{
+	struct slab *s, *next;
+
+	if (!p)
+		return;
+	for (s = p->all; s; s = next) {
+		next = s->anext;
+		munmap(s, SLAB_SIZE);
+	}
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
