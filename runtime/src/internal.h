@@ -118,7 +118,7 @@ struct rf_req {
 	struct rf_hold hold[2];          /* fh holds (two for COPY_FILE_RANGE) */
 	struct rf_ino_entry *ino[2];
 	struct rf_req *uhnext;           /* the session's unique hash */
-	uint32_t uhash;                  /* hash of in.unique (its shard and bucket) */
+	uint32_t ushard;                 /* the shard of uhnext and ino[0]: in.nodeid's */
 	struct rf_timer intr_timer;      /* interrupt.c: an INTERRUPT waiting for its request */
 	uint64_t intr_target;            /* that request's unique */
 

@@ -154,6 +154,13 @@ static inline uint32_t bucket_of(uint64_t key)
 	return hbucket(hash64(key));
 }
 
+/* A unique's bucket in its shard's uniq_hash. The kernel counts uniques up in steps of
+ * two (the low bit marks interrupts), so these bits spread them with no multiply. */
+static inline uint32_t ubucket(uint64_t unique)
+{
+	return (uint32_t)((unique >> 1) ^ (unique >> 7)) & (RF_ORDER_BUCKETS - 1);
+}
+
 static inline struct rf_order_shard *lock_shard(struct rf_order *o, uint32_t i)
 {
 	spin_lock(&o->shard[i].lock);
@@ -398,8 +405,9 @@ struct rf_req *rf__order_enter(struct rf_req *req)
 {
 	struct rf_order *o = req->se->order;
 	struct rf_order_shard *s;
+	struct rf_ino_entry *e;
 	struct rf_req *early = NULL;
-	uint32_t si, b;
+	uint32_t h, si, b;
 
 	if (!RF_CHAINS)
 		return NULL;
@@ -408,19 +416,30 @@ struct rf_req *rf__order_enter(struct rf_req *req)
 	req->hold[0].fh = req->hold[1].fh = NULL;
 	req->ino[0] = req->ino[1] = NULL;
 	atomic_store_explicit(&req->park_wait, 0, memory_order_relaxed);
-	/* The unique first, then the held INTERRUPTs: rf__order_find_or_hold holds the
-	 * unique's shard while it looks and while it holds, so either it finds the request
-	 * or its INTERRUPT is counted in early_count before this shard lock is ours. */
-	req->uhash = hash64(req->in.unique);
-	si = req->uhash & (RF_ORDER_SHARDS - 1);
-	b = hbucket(req->uhash);
+	/* One shard, the node's, for both the unique and the node (a request names its node
+	 * far more often than an INTERRUPT looks for it). The unique first, then the held
+	 * INTERRUPTs: rf__order_find_or_hold holds every shard while it looks and while it
+	 * holds, so either it finds the request or its INTERRUPT is counted in early_count
+	 * before this shard lock is ours. */
+	h = hash64(req->in.nodeid);
+	si = h & (RF_ORDER_SHARDS - 1);
+	b = ubucket(req->in.unique);
 	s = lock_shard(o, si);
+	req->ushard = si;
 	req->uhnext = s->uniq_hash[b];
 	s->uniq_hash[b] = req;
 	req->entered = true;
+	if (req->in.nodeid) {
+		for (e = s->ino_hash[hbucket(h)]; e; e = e->hnext)
+			if (e->nodeid == req->in.nodeid)
+				break;
+		if (!e)
+			e = ino_create(o, si, req->in.nodeid);
+		if (e)
+			e->users++;
+		req->ino[0] = e;
+	}
 	unlock_shard(o, si);
-	if (req->in.nodeid)
-		req->ino[0] = ino_use(o, req->in.nodeid);
 	if (atomic_load_explicit(&o->early_count, memory_order_relaxed)) {
 		spin_lock(&o->intr_lock);
 		early = take_early_interrupt(o, req->in.unique);
@@ -466,7 +485,7 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 	if (!RF_CHAINS || req->admitted)
 		return 1;               /* resumed after parking: checks already passed */
 	if (spec->nodeid2 && spec->nodeid2 != req->in.nodeid)
-		req->ino[1] = ino_use(o, spec->nodeid2);
+		req->ino[1] = ino_use(o, spec->nodeid2);    /* in its own shard */
 	if (spec->role[0] == RF_HOLD_NONE && spec->role[1] == RF_HOLD_NONE) {
 		req->admitted = true;   /* names no fh: nothing to wait for */
 		return 1;
@@ -656,9 +675,9 @@ void rf__order_leave(struct rf_req *req)
 
 	if (!RF_CHAINS || !req->entered)
 		return;
-	si = req->uhash & (RF_ORDER_SHARDS - 1);
+	si = req->ushard;
 	s = lock_shard(o, si);
-	for (pp = &s->uniq_hash[hbucket(req->uhash)]; *pp; pp = &(*pp)->uhnext) {
+	for (pp = &s->uniq_hash[ubucket(req->in.unique)]; *pp; pp = &(*pp)->uhnext) {
 		if (*pp == req) {
 			*pp = req->uhnext;
 			break;
@@ -666,6 +685,9 @@ void rf__order_leave(struct rf_req *req)
 	}
 	req->uhnext = NULL;
 	req->entered = false;
+	if (req->ino[0])
+		ino_release(o, req->ino[0]);    /* in this shard: rf__order_enter put it there */
+	req->ino[0] = NULL;
 	unlock_shard(o, si);
 	for (i = 0; i < 2; i++) {
 		struct rf_fh_entry *e = req->hold[i].fh;
@@ -680,16 +702,12 @@ void rf__order_leave(struct rf_req *req)
 		fh_put_if_unused(o, e);
 		unlock_shard(o, e->shard);
 	}
-	for (i = 0; i < 2; i++) {
-		struct rf_ino_entry *e = req->ino[i];
-
-		if (!e)
-			continue;
-		req->ino[i] = NULL;
-		si = e->shard;
+	if (req->ino[1]) {
+		si = req->ino[1]->shard;
 		lock_shard(o, si);
-		ino_release(o, e);
+		ino_release(o, req->ino[1]);
 		unlock_shard(o, si);
+		req->ino[1] = NULL;
 	}
 
 	/* Unblocked requests start from their loop's next round, not from inside the reply
@@ -736,16 +754,18 @@ void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
 struct rf_req *rf__order_find_or_hold(struct rf_req *ir, uint64_t target)
 {
 	struct rf_order *o = ir->se->order;
-	uint32_t si = shard_of(target);
-	struct rf_order_shard *s;
-	struct rf_req *r;
+	uint32_t si, b = ubucket(target);
+	struct rf_req *r = NULL;
 
-	/* The target's shard stays locked until the INTERRUPT is held: the request cannot
-	 * enter (rf__order_enter) between the look and the hold. */
-	s = lock_shard(o, si);
-	for (r = s->uniq_hash[bucket_of(target)]; r; r = r->uhnext)
-		if (r->in.unique == target)
-			break;
+	/* A request's unique is in its node's shard, which an INTERRUPT does not name: every
+	 * shard is locked (in order; INTERRUPTs are rare) until the INTERRUPT is held, so the
+	 * request cannot enter (rf__order_enter) between the look and the hold. */
+	for (si = 0; si < RF_ORDER_SHARDS; si++)
+		lock_shard(o, si);
+	for (si = 0; si < RF_ORDER_SHARDS && !r; si++)
+		for (r = o->shard[si].uniq_hash[b]; r; r = r->uhnext)
+			if (r->in.unique == target)
+				break;
 	if (r) {
 		atomic_store(&r->interrupted, 1);
 	} else {
@@ -756,7 +776,8 @@ struct rf_req *rf__order_find_or_hold(struct rf_req *ir, uint64_t target)
 		atomic_fetch_add_explicit(&o->early_count, 1, memory_order_relaxed);
 		spin_unlock(&o->intr_lock);
 	}
-	unlock_shard(o, si);
+	for (si = RF_ORDER_SHARDS; si-- > 0;)
+		unlock_shard(o, si);
 	return r;
 }
 
