@@ -31,146 +31,12 @@
  * fh's in-flight list (bounded by the queue depth).
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-#define RF_ORDER_SHARDS  16         /* power of two: more than loops on any machine we serve */
-#define RF_ORDER_BUCKETS 64         /* per shard and table, power of two: short chains */
-#define RF_PARK_CANCELLED 0x100u    /* park_wait: an INTERRUPT answered it; never resume */
-
-/* -DRF_NO_CHAINS (the benchmark's build/nochains): measure what the chains cost. Requests
- * are neither registered nor ordered (enter, admit, leave and opened do nothing), so none
- * of the guarantees above hold, not even EBADF or the teardown's releases: never ship it. */
-#ifdef RF_NO_CHAINS
-#define RF_CHAINS 0
-#else
-#define RF_CHAINS 1
-#endif
-
-/* An open file handle value, with every request in service that names it. */
-struct rf_fh_entry {
-	struct rf_fh_entry *hnext;
-	uint64_t fh;
-	uint32_t opens;                  /* OPEN replies not yet matched by a RELEASE */
-	uint32_t dir_opens;              /* how many of them were OPENDIRs */
-	uint64_t nodeid;                 /* the inode of the last open (teardown releases) */
-	uint32_t parked;                 /* holds in the list still blocked (h->blocked) */
-	uint32_t shard;                  /* its shard (the fh's hash) */
-	struct rf_hold *head, *tail;     /* in arrival order */
-};
-
-/* An inode named by requests in service, and the forgets waiting for them. */
-struct rf_ino_entry {
-	struct rf_ino_entry *hnext;
-	uint64_t nodeid;
-	uint32_t users;                  /* requests in service naming it */
-	bool queued;                     /* on forget_ready (forget_lock) */
-	uint32_t shard;
-	uint64_t forget_nlookup;         /* deferred FORGETs, summed */
-	struct rf_ino_entry *rnext;      /* forget_ready list */
-};
-
-/* One shard: the entries whose key hashes to it, under its lock. Aligned so that two
- * loops working on different shards do not share a cache line. */
-struct rf_order_shard {
-	atomic_int lock;
-	struct rf_fh_entry *fh_hash[RF_ORDER_BUCKETS];
-	struct rf_ino_entry *ino_hash[RF_ORDER_BUCKETS];
-	struct rf_req *uniq_hash[RF_ORDER_BUCKETS];
-	struct rf_fh_entry *fh_free;
-	struct rf_ino_entry *ino_free;
-	void *chunks;                    /* allocations behind the free lists */
-} __attribute__((aligned(64)));
-
-struct rf_order {
-	struct rf_order_shard shard[RF_ORDER_SHARDS];
-	/* INTERRUPTs whose request has not arrived, under intr_lock; early_count lets
-	 * rf__order_enter skip the lock when there are none (nearly always). */
-	atomic_int intr_lock __attribute__((aligned(64)));
-	atomic_uint early_count;
-	struct rf_req *early_intr;
-	/* deferred forgets free to run (by the loop), under forget_lock */
-	atomic_int forget_lock __attribute__((aligned(64)));
-	atomic_bool forget_pending;      /* forget_ready is not empty (read without the lock) */
-	struct rf_ino_entry *forget_ready;
-};
-
-/* A spin lock: every critical section here is a few dozen instructions with no call out,
- * cheaper than a mutex's two calls; a holder preempted on a busy machine is waited for
- * with sched_yield rather than burned against. */
-static void spin_wait(atomic_int *l)
-{
-	do {
-		int n = 0;
-
-		while (atomic_load_explicit(l, memory_order_relaxed)) {
-			if (++n < 128) {
-#if defined(__x86_64__) || defined(__i386__)
-				__builtin_ia32_pause();
-#endif
-			} else {
-				sched_yield();
-				n = 0;
-			}
-		}
-	} while (atomic_exchange_explicit(l, 1, memory_order_acquire));
-}
-
-static inline void spin_lock(atomic_int *l)
-{
-	if (__builtin_expect(atomic_exchange_explicit(l, 1, memory_order_acquire), 0))
-		spin_wait(l);
-}
-
-static inline void spin_unlock(atomic_int *l)
-{
-	atomic_store_explicit(l, 0, memory_order_release);
-}
-
-static inline uint32_t hash64(uint64_t v)
-{
-	v ^= v >> 33;
-	v *= 0xff51afd7ed558ccdull;
-	v ^= v >> 33;
-	return (uint32_t)v;
-}
-
-/* The low bits of a key's hash pick the shard, the next ones the bucket in it. */
-static inline uint32_t shard_of(uint64_t key)
-{
-	return hash64(key) & (RF_ORDER_SHARDS - 1);
-}
-
-static inline uint32_t hbucket(uint32_t h)
-{
-	return (h / RF_ORDER_SHARDS) & (RF_ORDER_BUCKETS - 1);
-}
-
-static inline uint32_t bucket_of(uint64_t key)
-{
-	return hbucket(hash64(key));
-}
-
-/* A unique's bucket in its shard's uniq_hash. The kernel counts uniques up in steps of
- * two (the low bit marks interrupts), so these bits spread them with no multiply. */
-static inline uint32_t ubucket(uint64_t unique)
-{
-	return (uint32_t)((unique >> 1) ^ (unique >> 7)) & (RF_ORDER_BUCKETS - 1);
-}
-
-static inline struct rf_order_shard *lock_shard(struct rf_order *o, uint32_t i)
-{
-	spin_lock(&o->shard[i].lock);
-	return &o->shard[i];
-}
-
-static inline void unlock_shard(struct rf_order *o, uint32_t i)
-{
-	spin_unlock(&o->shard[i].lock);
-}
+#include "order_shard.h"
 
 int rf__order_init(struct rf_session *se)
 {
@@ -385,22 +251,6 @@ static inline void hold_unlink(struct rf_hold *h)
 	h->fh = NULL;
 }
 
-/* An INTERRUPT that arrived before @req: take it. intr_lock held. */
-static struct rf_req *take_early_interrupt(struct rf_order *o, uint64_t unique)
-{
-	struct rf_req **pp, *ir;
-
-	for (pp = &o->early_intr; (ir = *pp); pp = &ir->next) {
-		if (ir->intr_target == unique) {
-			*pp = ir->next;
-			ir->next = NULL;
-			atomic_fetch_sub_explicit(&o->early_count, 1, memory_order_relaxed);
-			return ir;
-		}
-	}
-	return NULL;
-}
-
 struct rf_req *rf__order_enter(struct rf_req *req)
 {
 	struct rf_order *o = req->se->order;
@@ -442,7 +292,7 @@ struct rf_req *rf__order_enter(struct rf_req *req)
 	unlock_shard(o, si);
 	if (atomic_load_explicit(&o->early_count, memory_order_relaxed)) {
 		spin_lock(&o->intr_lock);
-		early = take_early_interrupt(o, req->in.unique);
+		early = rf__order_take_early(o, req->in.unique);
 		spin_unlock(&o->intr_lock);
 	}
 	return early;
@@ -747,131 +597,4 @@ void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
 	else if (!now && se->debug)
 		rf__info("FORGET of %llu deferred: requests in service name it",
 			 (unsigned long long)nodeid);
-}
-
-/* ---- INTERRUPT bookkeeping (acted on by interrupt.c) ----------------------------------- */
-
-struct rf_req *rf__order_find_or_hold(struct rf_req *ir, uint64_t target)
-{
-	struct rf_order *o = ir->se->order;
-	uint32_t si, b = ubucket(target);
-	struct rf_req *r = NULL;
-
-	/* A request's unique is in its node's shard, which an INTERRUPT does not name: every
-	 * shard is locked (in order; INTERRUPTs are rare) until the INTERRUPT is held, so the
-	 * request cannot enter (rf__order_enter) between the look and the hold. */
-	for (si = 0; si < RF_ORDER_SHARDS; si++)
-		lock_shard(o, si);
-	for (si = 0; si < RF_ORDER_SHARDS && !r; si++)
-		for (r = o->shard[si].uniq_hash[b]; r; r = r->uhnext)
-			if (r->in.unique == target)
-				break;
-	if (r) {
-		atomic_store(&r->interrupted, 1);
-	} else {
-		spin_lock(&o->intr_lock);
-		ir->intr_target = target;
-		ir->next = o->early_intr;
-		o->early_intr = ir;
-		atomic_fetch_add_explicit(&o->early_count, 1, memory_order_relaxed);
-		spin_unlock(&o->intr_lock);
-	}
-	for (si = RF_ORDER_SHARDS; si-- > 0;)
-		unlock_shard(o, si);
-	return r;
-}
-
-int rf__order_unhold_interrupt(struct rf_req *ir)
-{
-	struct rf_order *o = ir->se->order;
-	struct rf_req **pp;
-	int found = 0;
-
-	spin_lock(&o->intr_lock);
-	for (pp = &o->early_intr; *pp; pp = &(*pp)->next) {
-		if (*pp == ir) {
-			*pp = ir->next;
-			ir->next = NULL;
-			atomic_fetch_sub_explicit(&o->early_count, 1, memory_order_relaxed);
-			found = 1;
-			break;
-		}
-	}
-	spin_unlock(&o->intr_lock);
-	return found;
-}
-
-struct rf_req *rf__order_take_interrupts(struct rf_session *se, struct rf_loop *loop)
-{
-	struct rf_order *o = se->order;
-	struct rf_req **pp, *ir, *list = NULL;
-
-	spin_lock(&o->intr_lock);
-	for (pp = &o->early_intr; (ir = *pp);) {
-		if (ir->ch->loop == loop) {
-			*pp = ir->next;
-			ir->next = list;
-			list = ir;
-			atomic_fetch_sub_explicit(&o->early_count, 1, memory_order_relaxed);
-		} else {
-			pp = &ir->next;
-		}
-	}
-	spin_unlock(&o->intr_lock);
-	return list;
-}
-
-/* On @req's loop, which alone moves it out of PARKED (resume, or this). */
-int rf__order_cancel_parked(struct rf_req *req)
-{
-	unsigned v;
-
-	/* A parked RELEASE is not cancelled: it must still run after its I/O, or the
-	 * filesystem's handle is never released (the kernel has let go of it). */
-	if (req->state != RF_REQ_PARKED || req->in.opcode == FUSE_RELEASE ||
-	    req->in.opcode == FUSE_RELEASEDIR)
-		return 0;
-	/* Cancelled only while a hold still waits: the waker that counts park_wait down
-	 * to zero resumes it instead, and the two are decided by this one word. */
-	v = atomic_load_explicit(&req->park_wait, memory_order_acquire);
-	do {
-		if (!v || (v & RF_PARK_CANCELLED))
-			return 0;
-	} while (!atomic_compare_exchange_weak_explicit(&req->park_wait, &v,
-							v | RF_PARK_CANCELLED,
-							memory_order_acq_rel,
-							memory_order_acquire));
-	/* It never runs now; its holds go when its EINTR reply is finished. */
-	req->admitted = true;
-	rf__stats_parked(req, false);
-	return 1;
-}
-
-/* ---- teardown -------------------------------------------------------------------------- */
-
-int rf__order_teardown_releases(struct rf_session *se, struct rf_teardown_release *out,
-				int max)
-{
-	struct rf_order *o = se->order;
-	int n = 0;
-	uint32_t si, b;
-
-	for (si = 0; si < RF_ORDER_SHARDS && n < max; si++) {
-		struct rf_order_shard *s = lock_shard(o, si);
-
-		for (b = 0; b < RF_ORDER_BUCKETS && n < max; b++) {
-			struct rf_fh_entry *e;
-
-			for (e = s->fh_hash[b]; e && n < max; e = e->hnext) {
-				if (!e->opens)
-					continue;
-				out[n].fh = e->fh;
-				out[n].nodeid = e->nodeid;
-				out[n].dir = e->dir_opens > 0;
-				n++;
-			}
-		}
-		unlock_shard(o, si);
-	}
-	return n;
 }
