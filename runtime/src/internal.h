@@ -180,6 +180,7 @@ struct rf_session {
 	bool ended;
 	struct rf_chan chan;             /* the first loop's channel on fd */
 	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
+	bool pin_loops;                  /* loop i runs on CPU i, queue i's (session.c) */
 	int nr_extra;
 	atomic_int chans_live;           /* channels not finished; the last one ends us */
 	struct rf_chan *uq;              /* FUSE-over-io_uring queues, one per possible CPU */
