@@ -93,7 +93,10 @@ struct rf_opts {
 	int auto_unmount;           /* -o auto_unmount (only through fusermount3) */
 	unsigned long mount_flags;  /* MS_* for mount(2): -o ro,nosuid,nodev,noexec,noatime,
 	                             * sync,dirsync...; default MS_NOSUID|MS_NODEV */
-	int threads;                /* -o threads=N: loop threads (default 1) */
+	int threads;                /* -o threads=N: loop threads. 0 (the default): one per
+	                             * FUSE-over-io_uring queue (one per CPU) when the kernel
+	                             * offers queues and the process may run on every CPU, else 1;
+	                             * -s / -o single: 1 */
 	uint32_t max_read;          /* -o max_read= (0: no limit) */
 	uint32_t max_write;         /* -o max_write= (default 1 MiB, capped by the kernel) */
 	uint32_t max_readahead;     /* -o max_readahead= (default: what the kernel offers) */
@@ -118,6 +121,10 @@ struct rf_opts {
 	                             * -o opts". Also the default fsname. NULL if not given */
 	const struct rf_opt_spec *fs_spec; /* in: the filesystem's -o keys (NULL: none). Any
 	                             * other key that ringfuse does not know is an error */
+	int no_pin;                 /* -o pin=0: rf_session_run does not pin its loop threads.
+	                             * By default, when there is one loop per kernel queue, loop i
+	                             * runs on CPU i, the CPU whose requests queue i carries
+	                             * (never when the process's affinity excludes a queue's CPU) */
 	/* private */
 	char *_owned;               /* storage behind the strings above, from rf_opts_parse */
 };

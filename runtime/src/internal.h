@@ -65,6 +65,7 @@ struct rf_hold {
 	struct rf_hold *prev, *next;     /* the fh's list, in arrival order */
 	struct rf_req *req;
 	uint8_t role;                    /* enum rf_hold_role */
+	bool blocked;                    /* waits for an earlier hold on its fh (parked) */
 	uint64_t off, end;               /* byte range for READ/WRITE */
 };
 
@@ -110,14 +111,15 @@ struct rf_req {
 	rf_interrupt_cb intr_cb;
 	void *intr_data;
 
-	/* order.c; protected by the session's order_lock */
-	uint64_t seq;                    /* arrival order in the session */
+	/* order.c; under the lock of the shard of what each names (order.c) */
 	bool entered;                    /* registered in the chains */
 	bool admitted;                   /* passed its chain (resumes skip the checks) */
+	atomic_uint park_wait;           /* holds still blocked, | RF_PARK_CANCELLED */
 	uint64_t nodeid2;                /* second inode named (LINK, RENAME, CFR), or 0 */
 	struct rf_hold hold[2];          /* fh holds (two for COPY_FILE_RANGE) */
 	struct rf_ino_entry *ino[2];
 	struct rf_req *uhnext;           /* the session's unique hash */
+	uint32_t ushard;                 /* the shard of uhnext and ino[0]: in.nodeid's */
 	struct rf_timer intr_timer;      /* interrupt.c: an INTERRUPT waiting for its request */
 	uint64_t intr_target;            /* that request's unique */
 
@@ -180,15 +182,15 @@ struct rf_session {
 	bool ended;
 	struct rf_chan chan;             /* the first loop's channel on fd */
 	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
+	bool pin_loops;                  /* loop i runs on CPU i, queue i's (session.c) */
 	int nr_extra;
 	atomic_int chans_live;           /* channels not finished; the last one ends us */
 	struct rf_chan *uq;              /* FUSE-over-io_uring queues, one per possible CPU */
 	int nr_uq;
 	bool uring_failed;               /* REGISTER failed: the kernel serves /dev/fuse */
 	struct rf_loop *loop;            /* the first loop */
-	struct rf_order *order;          /* the ordering chains (order.c); order_lock */
+	struct rf_order *order;          /* the ordering chains (order.c), sharded locks */
 	struct rf_lookups *lookups;      /* lookup counts (lookups.c), own lock */
-	pthread_mutex_t order_lock;
 	pthread_mutex_t notify_lock;     /* protects retrieves */
 	struct rf_retrieve *retrieves;   /* outstanding rf_notify_retrieve cookies */
 	uint64_t notify_unique;          /* last unique used for a retrieve */

@@ -16,7 +16,7 @@
 void rf_opts_init(struct rf_opts *opts)
 {
 	memset(opts, 0, sizeof(*opts));
-	opts->threads = 1;
+	opts->threads = 0;          /* one loop per kernel queue, else 1 (session.c) */
 	opts->queue_depth = 64;
 	/* What fusermount3 and libfuse do by default: a FUSE mount never honours set-id
 	 * bits or device nodes unless asked to. */
@@ -58,7 +58,8 @@ static const struct rf_opt_spec runtime_spec[] = {
 	{ "auto_unmount", NULL, "unmount when the server dies (fusermount3)" },
 	{ "fsname", "NAME", "/proc/mounts source (default: source, else program)" },
 	{ "subtype", "NAME", "type fuse.NAME (default: the program's name)" },
-	{ "threads", "N", "loop threads, each with a cloned /dev/fuse fd (1)" },
+	{ "threads", "N", "loop threads, each with a cloned /dev/fuse fd (one per io_uring queue)" },
+	{ "pin", "0|1", "pin each loop thread to its io_uring queue's CPU (1)" },
 	{ "single", NULL, "one loop thread (as -s)" },
 	{ "transport", "MODE", "auto|dev|uring: io_uring queues or /dev/fuse (auto)" },
 	{ "queue_depth", "N", "requests in service per loop (64)" },
@@ -160,6 +161,12 @@ static int parse_runtime(struct rf_opts *opts, const char *key, char *val)
 		return parse_u32(key, val, 2, 4096, &opts->queue_depth);
 	if (!strcmp(key, "uring_depth"))
 		return parse_u32(key, val, 1, 1024, &opts->uring_depth);
+	if (!strcmp(key, "pin")) {
+		ret = parse_u32(key, val, 0, 1, &n);
+		if (!ret)
+			opts->no_pin = !n;
+		return ret;
+	}
 	if (!strcmp(key, "threads")) {
 		ret = parse_u32(key, val, 1, 64, &n);
 		if (!ret)

@@ -122,6 +122,10 @@ void rf__fd_stop(struct rf_chan *ch);
 
 /* At INIT, before the reply: allocate the queues' entries (0 or -errno). */
 int rf__uring_prepare(struct rf_session *se);
+/* How many queues the kernel makes (one per possible CPU; queue i serves CPU i), or
+ * -errno; and whether the fuse module is set to offer them (enable_uring). */
+int rf__uring_nr_queues(void);
+bool rf__uring_enabled(void);
 /* After the INIT reply was written: register every entry on every queue. */
 void rf__uring_start(struct rf_session *se);
 /* Remove the queue channels of @loop from it (its thread, or after it stopped). */

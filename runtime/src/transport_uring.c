@@ -49,6 +49,21 @@ static int possible_cpus(void)
 	return n > 0 ? n : -EINVAL;
 }
 
+int rf__uring_nr_queues(void)
+{
+	return possible_cpus();
+}
+
+bool rf__uring_enabled(void)
+{
+	FILE *f = fopen("/sys/module/fuse/parameters/enable_uring", "re");
+	int c = f ? fgetc(f) : EOF;
+
+	if (f)
+		fclose(f);
+	return c == 'Y' || c == 'y' || c == '1';
+}
+
 static struct fuse_uring_req_header *ent_hdr(const struct rf_req *req)
 {
 	return (struct fuse_uring_req_header *)req->ent_hdr;

@@ -78,43 +78,48 @@ static int parse(struct rf_opts *opts, const char *line, bool with_spec)
 struct good {
 	const char *line;
 	const char *mountpoint, *source, *fsname, *subtype;
-	int foreground, debug, allow_other, allow_root, threads, transport;
+	int foreground, debug, allow_other, allow_root, threads, transport, no_pin;
 	unsigned long flags_set, flags_clear;
 	uint32_t max_write, queue_depth;
 	const char *fs_opts;
 };
 
 static const struct good goods[] = {
-	{ .line = "/mnt", .mountpoint = "/mnt", .threads = 1, .queue_depth = 64,
+	{ .line = "/mnt", .mountpoint = "/mnt", .threads = 0, .queue_depth = 64,
 	  .flags_set = MS_NOSUID | MS_NODEV },
-	{ .line = "-f /mnt", .mountpoint = "/mnt", .foreground = 1, .threads = 1,
+	{ .line = "-f /mnt", .mountpoint = "/mnt", .foreground = 1, .threads = 0,
 	  .queue_depth = 64 },
-	{ .line = "-d /mnt", .mountpoint = "/mnt", .foreground = 1, .debug = 1, .threads = 1,
+	{ .line = "-d /mnt", .mountpoint = "/mnt", .foreground = 1, .debug = 1, .threads = 0,
 	  .queue_depth = 64 },
 	/* mount(8) / mount.fuse3: PROG SOURCE MOUNTPOINT -o opts; the source is the fsname. */
 	{ .line = "src /mnt -o rw,dev,suid", .mountpoint = "/mnt", .source = "src",
-	  .fsname = "src", .threads = 1, .queue_depth = 64,
+	  .fsname = "src", .threads = 0, .queue_depth = 64,
 	  .flags_clear = MS_NOSUID | MS_NODEV | MS_RDONLY },
 	{ .line = "src /mnt -o fsname=other", .mountpoint = "/mnt", .source = "src",
-	  .fsname = "other", .threads = 1, .queue_depth = 64 },
-	{ .line = "-o allow_root /mnt", .mountpoint = "/mnt", .allow_root = 1, .threads = 1,
+	  .fsname = "other", .threads = 0, .queue_depth = 64 },
+	{ .line = "-o allow_root /mnt", .mountpoint = "/mnt", .allow_root = 1, .threads = 0,
 	  .queue_depth = 64 },
 	{ .line = "-oallow_other,threads=4 /mnt", .mountpoint = "/mnt", .allow_other = 1,
 	  .threads = 4, .queue_depth = 64 },
-	{ .line = "-o ro,sync,dirsync,noexec,noatime /mnt", .mountpoint = "/mnt", .threads = 1,
+	{ .line = "-o ro,sync,dirsync,noexec,noatime /mnt", .mountpoint = "/mnt", .threads = 0,
 	  .queue_depth = 64,
 	  .flags_set = MS_RDONLY | MS_SYNCHRONOUS | MS_DIRSYNC | MS_NOEXEC | MS_NOATIME },
 	{ .line = "-o transport=uring,max_write=0x20000,queue_depth=8 /mnt",
-	  .mountpoint = "/mnt", .threads = 1, .transport = RF_TRANSPORT_URING,
+	  .mountpoint = "/mnt", .threads = 0, .transport = RF_TRANSPORT_URING,
 	  .max_write = 0x20000, .queue_depth = 8 },
-	{ .line = "-o subtype=x /mnt", .mountpoint = "/mnt", .subtype = "x", .threads = 1,
+	{ .line = "-o subtype=x /mnt", .mountpoint = "/mnt", .subtype = "x", .threads = 0,
 	  .queue_depth = 64 },
 	/* What fstab adds and mount.fuse3 passes through. */
 	{ .line = "-o defaults,x-systemd.automount,x-foo=1 /mnt", .mountpoint = "/mnt",
-	  .threads = 1, .queue_depth = 64 },
-	{ .line = "-- -odd", .mountpoint = "-odd", .threads = 1, .queue_depth = 64 },
-	{ .line = "-o size=1g,zero,hidden /mnt", .mountpoint = "/mnt", .threads = 1,
+	  .threads = 0, .queue_depth = 64 },
+	{ .line = "-- -odd", .mountpoint = "-odd", .threads = 0, .queue_depth = 64 },
+	{ .line = "-o size=1g,zero,hidden /mnt", .mountpoint = "/mnt", .threads = 0,
 	  .queue_depth = 64, .fs_opts = "size=1g,zero,hidden" },
+	/* threads 0: one loop per kernel queue (session.c); -s and single mean one. */
+	{ .line = "-s /mnt", .mountpoint = "/mnt", .threads = 1, .queue_depth = 64 },
+	{ .line = "-o single,pin=0 /mnt", .mountpoint = "/mnt", .threads = 1, .no_pin = 1,
+	  .queue_depth = 64 },
+	{ .line = "-o pin=1 /mnt", .mountpoint = "/mnt", .queue_depth = 64 },
 };
 
 Test(opts, accepted_lines_set_what_they_say, .init = log_setup, .fini = log_teardown)
@@ -144,6 +149,7 @@ Test(opts, accepted_lines_set_what_they_say, .init = log_setup, .fini = log_tear
 		cr_expect_eq(o.allow_other, g->allow_other, "'%s': allow_other", g->line);
 		cr_expect_eq(o.allow_root, g->allow_root, "'%s': allow_root", g->line);
 		cr_expect_eq(o.threads, g->threads, "'%s': threads", g->line);
+		cr_expect_eq(o.no_pin, g->no_pin, "'%s': no_pin", g->line);
 		cr_expect_eq(o.transport, g->transport, "'%s': transport", g->line);
 		cr_expect_eq(o.mount_flags & g->flags_set, g->flags_set, "'%s': flags", g->line);
 		cr_expect_eq(o.mount_flags & g->flags_clear, 0, "'%s': flags", g->line);
@@ -174,6 +180,7 @@ static const struct bad bads[] = {
 	{ "-o zero=1 /mnt", true, "'zero'" },
 	{ "-o threads=0 /mnt", false, "'threads'" },
 	{ "-o threads=65 /mnt", false, "'threads'" },
+	{ "-o pin=2 /mnt", false, "'pin'" },
 	{ "-o threads=2x /mnt", false, "'threads'" },
 	{ "-o queue_depth=-1 /mnt", false, "'queue_depth'" },
 	{ "-o max_write=99999999999 /mnt", false, "'max_write'" },
