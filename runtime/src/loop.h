@@ -92,6 +92,8 @@ struct rf_loop {
 	bool sqe128;                     /* the ring has 128-byte SQEs (uring transport) */
 	bool has_ftruncate;              /* the kernel has IORING_OP_FTRUNCATE */
 	uint64_t poll_ns;                /* busy-poll this long before sleeping (0: never) */
+	_Atomic uint64_t enters;         /* io_uring_enter calls (rf_stats.loop_enters) */
+	_Atomic uint64_t sqes;           /* SQEs queued (rf_stats.loop_sqes) */
 };
 
 /* An SQE to fill; submits the queue first if it is full. Never NULL. Loop thread. */
