@@ -1684,23 +1684,18 @@ static void pt_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 		rf_reply_err(req, r);
 }
 
-/* close(dup(fd)): what close(2) would report (network filesystems report errors here). */
+/* What close(2) would report (network filesystems report errors here); nothing to do on
+ * a local source (rf_backing_flush). Our locks are OFD locks: a close leaves them alone. */
 static void pt_flush(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	struct pt_handle *h = handle_of_fi(fi, PT_FILE);
-	int fd, r;
+	int r;
 
 	if (!h)
 		return (void)rf_reply_err(req, -EBADF);
-	fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return (void)rf_reply_err(req, -errno);
-	rf_backing_fd_inherit(fd, h->fd);
-	r = rf_backing_close(req, fd, NULL, NULL);
-	if (r < 0) {
-		fd_close(fd);
+	r = rf_backing_flush(req, h->fd, NULL, NULL);
+	if (r < 0)
 		rf_reply_err(req, 0);
-	}
 }
 
 static void pt_release(struct rf_req *req, uint64_t ino, struct rf_file *fi)

@@ -9,7 +9,8 @@
 # /usr/share/doc/libfuse3-dev/examples into BUILD/bench/), fuse3-st (bench/peers'
 # passthrough_fuse3, single-threaded). Default: rf-uring rf-dev fuse3-ll. Extra
 # passthrough options: RF_OPTS (e.g. RF_OPTS=inline=never). All in cache=never, timeout 0,
-# so every operation reaches the server, as in bench/run.sh's lat phase.
+# so every operation reaches the server, as in bench/run.sh's lat phase. The source is a
+# tmpfs; SRC_FS=ext4 puts it on an ext4 image on a loop device instead.
 #
 # For each system and each operation of bench/tools/metaops (create, stat, openclose,
 # unlink; N each, default 2000) the server is traced while the client runs:
@@ -59,7 +60,14 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$T/tmpfs" "$MNT"
-mount -t tmpfs -o size=256m,mode=0755 syscalls-bench "$T/tmpfs"
+if [ "${SRC_FS:-tmpfs}" = ext4 ]; then
+	# A disk filesystem (the inline policy's "local" class), on a loop device.
+	truncate -s 256m "$T/ext4.img"
+	mkfs.ext4 -q -F "$T/ext4.img"
+	mount -o loop "$T/ext4.img" "$T/tmpfs"
+else
+	mount -t tmpfs -o size=256m,mode=0755 syscalls-bench "$T/tmpfs"
+fi
 mkdir -p "$SRC"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ -w /sys/module/fuse/parameters/enable_uring ] && echo Y > /sys/module/fuse/parameters/enable_uring

@@ -736,6 +736,13 @@ int rf_backing_openat(struct rf_req *req, int dirfd, const char *path, int flags
 		      rf_backing_cb cb, void *data);
 /* close. Default reply: rf_reply_err(res). */
 int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
+/* FLUSH: what close(2) of a duplicate of @fd would report (network filesystems report
+ * delayed write errors there). On a memory or disk filesystem (the classes of "Where the
+ * call runs"), which has no flush method, it completes with 0 without any system call,
+ * except with -o inline=never. It leaves POSIX (process) locks of the server on @fd in
+ * place there, where a real close would drop them: use OFD or flock locks. Default
+ * reply: rf_reply_err(res). */
+int rf_backing_flush(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
 /* statx into @out. @cb required. */
 int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
 		     unsigned int mask, struct statx *out, rf_backing_cb cb, void *data);

@@ -320,6 +320,36 @@ int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data)
 	return 0;
 }
 
+int rf_backing_flush(struct rf_req *req, int fd, rf_backing_cb cb, void *data)
+{
+	struct rf_inline_ticket t;
+	int how, dfd;
+
+	OP_GET(req, BK_ERR, cb, data, op);
+	/* Memory and disk filesystems have no flush method: close(2) reports nothing there
+	 * (our locks are OFD locks, which a close of a duplicate leaves alone). */
+	if (MODE(req) != RF_INLINE_NEVER &&
+	    rf__inline_slot_class(rf__inline_slot(fd)) != RF_SRC_REMOTE) {
+		complete_now(req, op, 0);
+		return 0;
+	}
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0) {
+		complete_now(req, op, -errno);
+		return 0;
+	}
+	how = rf__inline_how(MODE(req), fd, RF_IK_SYNC, &t);
+	if (how != RF_RUN_RING) {
+		int r = close(dfd) < 0 ? -errno : 0;
+
+		rf__inline_done(&t);
+		complete_now(req, op, r);
+		return 0;
+	}
+	io_uring_prep_close(ring_sqe(req, op), dfd);
+	return 0;
+}
+
 int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
 		     unsigned int mask, struct statx *out, rf_backing_cb cb, void *data)
 {
