@@ -21,7 +21,9 @@
 # Each figure is divided by N. One JSON object per system and operation is appended to
 # OUT.jsonl ({"syscalls":true,"system":..,"op":..,"n":..,"per_op":{...},"by_syscall":{...}})
 # and a table is printed. strace slows the server down; counts at QD1 do not depend on
-# speed, since metaops sends one request at a time. Root only (mounts).
+# speed, since metaops sends one request at a time, but context switches do: STRACE=0
+# leaves strace out (syscalls then read 0) for true context-switch and punt figures.
+# Root only (mounts).
 #
 # Hooking into bench/run.sh: run it once per bench run after the main phases, e.g.
 #   bench/tools/syscalls.sh -n 2000 -b "$BUILD" -j "$RAW" rf-uring rf-dev fuse3-ll
@@ -126,8 +128,13 @@ for s in "${SYSTEMS[@]}"; do
 	start "$s"
 	for op in create stat openclose unlink; do
 		before=$(rf_stats "$s")
-		strace -c -f -q -p "$SRV" -o "$T/strace.txt" &
-		st=$!
+		: > "$T/strace.txt"
+		if [ "${STRACE:-1}" = 1 ]; then
+			strace -c -f -q -p "$SRV" -o "$T/strace.txt" &
+			st=$!
+		else
+			sleep 30 & st=$!     # a stand-in for the wait below
+		fi
 		perf stat -x, -e io_uring:io_uring_submit_req,io_uring:io_uring_queue_async_work,context-switches \
 			-p "$SRV" -o "$T/perf.txt" &
 		pf=$!
