@@ -127,7 +127,7 @@ static void complete_now(struct rf_req *req, struct rf_backing_op *op, int res)
 	op->result = res;
 	op->post.fn = on_known_result;
 	loop->inflight++;               /* a teardown drain waits for it like for an SQE */
-	rf__loop_post(loop, &op->post);
+	rf__loop_post_local(loop, &op->post);
 }
 
 /* The mode of @req's session (-o inline). */

@@ -161,17 +161,19 @@ int rf_loop_new(struct rf_loop **out)
 	return 0;
 }
 
-void rf__loop_post(struct rf_loop *loop, struct rf_post *p)
+void rf__loop_post_local(struct rf_loop *loop, struct rf_post *p)
 {
 	p->next = NULL;
 	pthread_mutex_lock(&loop->post_lock);
 	*loop->posts_tail = p;
 	loop->posts_tail = &p->next;
 	pthread_mutex_unlock(&loop->post_lock);
-	/* From the loop's own thread no wake-up is needed (and it would cost a write(2) and
-	 * a read on the ring): every round runs the posts before it may sleep. */
-	if (!rf__on_loop_thread(loop))
-		rf__loop_wake(loop);
+}
+
+void rf__loop_post(struct rf_loop *loop, struct rf_post *p)
+{
+	rf__loop_post_local(loop, p);
+	rf__loop_wake(loop);
 }
 
 /* The application's rf_loop_post: the one post that allocates, since it has no node. */
