@@ -49,8 +49,17 @@ rf_pc   := $(B)/ringfuse.pc
 rf_libs := -luring -lpthread
 
 # ---- examples, tests, bench -------------------------------------------------
-examples   := $(sort $(basename $(notdir $(wildcard examples/*.c))))
+# An example is examples/NAME.c, or a directory examples/NAME/ whose *.c files make one
+# program (with their own headers there); either way the program is $(B)/examples/NAME.
+# ex_libs_NAME: libraries that example alone links with.
+ex_single  := $(sort $(basename $(notdir $(wildcard examples/*.c))))
+ex_multi   := $(sort $(patsubst examples/%/,%,$(dir $(wildcard examples/*/*.c))))
+examples   := $(sort $(ex_single) $(ex_multi))
 ex_bins    := $(examples:%=$(B)/examples/%)
+# A directory example's objects: $(B)/examples/NAME is the program, so not beside it.
+ex_objs     = $(patsubst examples/%.c,$(B)/examples-obj/%.o,$(sort $(wildcard examples/$(1)/*.c)))
+# jemalloc serves memfs's allocations.
+ex_libs_memfs := -ljemalloc
 unit_srcs  := $(sort $(wildcard tests/unit/*.c))
 unit_bin   := $(B)/tests/unit/unit
 itest_srcs := $(sort $(wildcard tests/integration/*.c))
@@ -86,11 +95,24 @@ $(rf_pc): runtime/ringfuse.pc.in Makefile
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
 
-# Examples link the static library so they run from the build tree; jemalloc serves memfs.
+# Examples link the static library so they run from the build tree.
 $(B)/examples/%: examples/%.c $(rf_a)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(rf_a) $(LDFLAGS) $(rf_libs) $(if $(filter memfs,$*),-ljemalloc)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(rf_a) $(LDFLAGS) $(rf_libs) $(ex_libs_$*)
+
+$(B)/examples-obj/%.o: examples/%.c | check-deps
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+define ex_multi_rule
+$(B)/examples/$(1): $(call ex_objs,$(1)) $(rf_a)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) -o $$@ $(call ex_objs,$(1)) $$(rf_a) $$(LDFLAGS) $$(rf_libs) $$(ex_libs_$(1))
+endef
+$(foreach e,$(ex_multi),$(eval $(call ex_multi_rule,$(e))))
 
 $(unit_bin): $(unit_srcs) $(rf_a) $(wildcard tests/unit/*.h) Makefile | check-deps
 	@mkdir -p $(dir $@)
@@ -206,4 +228,4 @@ clean:
 	rm -rf build
 
 .PHONY: all lib deps check-deps test test-long run install clean fuzz fuzz-run check check-exports check-layers
--include $(rf_objs:.o=.d)
+-include $(rf_objs:.o=.d) $(patsubst %.o,%.d,$(foreach e,$(ex_multi),$(call ex_objs,$(e))))

@@ -18,13 +18,13 @@ LAYERS='
 base: log.c proto.c version.c
 util: opts.c mount.c inode.c inline.c
 loop: loop.c
-transport: chan.c transport_dev.c transport_sock.c transport_uring.c
+transport: chan.c transport_dev.c transport_sock.c transport_uring.c transport_manual.c
 request: conn.c req.c reply.c stats.c
 io: backing.c notify.c lookups.c
 order: order.c reply_ref.c
 interrupt: interrupt.c
-dispatch: access.c trace.c decode.c dispatch_names.c dispatch_files.c init.c dispatch.c
-session: session.c teardown.c
+dispatch: access.c trace.c decode.c dispatch_names.c dispatch_files.c init.c cuse.c dispatch.c
+session: session.c teardown.c custom.c
 api: daemon.c main.c
 '
 # ---- end of the layer list ---------------------------------------------------------------

@@ -635,6 +635,144 @@ else
   skip "libfuse3 notify examples" "not built"
 fi
 
+# Poll and ioctl, low level: tests/fuse3/fs_pollioctl.c serves poll.c's 16 files and
+# ioctl.c's fioc through fuse_lowlevel.h, and libfuse's clients, unchanged, use them:
+# poll_client select()s on the 16 files with no timeout, 16 rounds, so it only finishes
+# if each wakeup (fuse_lowlevel_notify_poll) reaches it; ioctl_client gets and sets
+# fioc's size with FIOC_GET_SIZE/FIOC_SET_SIZE (fuse_reply_ioctl both ways).
+f3_pollioctl() { # MT(-s|"")
+  local mt=$1 loopname=multi-threaded m log plog out ok=0 res
+  [ "$mt" = -s ] && loopname=single-threaded
+  local name="fuse3 poll and ioctl, low level (fs_pollioctl + poll_client, ioctl_client; $loopname loop)"
+  if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; return; fi
+  if [ ! -x "$B/tests/fuse3/fs_pollioctl" ] || [ ! -x "$f3/examples/poll_client" ]; then
+    skip "$name" "not built"; return
+  fi
+  m=$work/f3-pollioctl$mt log=$work/f3-pollioctl$mt.log plog=$work/f3-pollioctl$mt.events
+  : > "$plog"
+  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_pollioctl" $mt -o "log=$plog"; then
+    fail "$name" "did not mount"; return
+  fi
+  out=$(pc=$PWD/$f3/examples/poll_client && cd "$m" && timeout 60 "$pc" 2>&1); local prc=$?
+  local rounds; rounds=$(printf '%s\n' "$out" | grep -c ':')
+  local s0 s1 s2 sz
+  s0=$("$f3/examples/ioctl_client" "$m/fioc" 2>&1)
+  "$f3/examples/ioctl_client" "$m/fioc" 4097 2>&1; local setrc=$?
+  s1=$("$f3/examples/ioctl_client" "$m/fioc" 2>&1)
+  sz=$(stat -c %s "$m/fioc")
+  s2=$(printf 'hello' > "$m/fioc" && "$f3/examples/ioctl_client" "$m/fioc" 2>&1)
+  unmount_fs "$m"; local srv=$?
+  local reports; reports=$(sanitizer_reports "$log")
+  local notes polls; notes=$(grep -c '^notify [0-9A-F]$' "$plog"); polls=$(grep -c 'events 0x[0-9a-f]*[13579bdf] handle$' "$plog")
+  res="poll_client exit $prc after $rounds rounds, $notes wakeups sent, $polls polls with POLLIN in fi->poll_events; fioc size $s0 -> set 4097 ($setrc) -> $s1 (stat $sz) -> after writing 5 bytes over it: $s2"
+  if [ $prc -eq 0 ] && [ "$rounds" -eq 16 ] && [ "$notes" -gt 0 ] && ! grep -q failed "$plog" &&
+     [ "$polls" -gt 0 ] && [ "$s0" = 0 ] && [ $setrc -eq 0 ] && [ "$s1" = 4097 ] && [ "$sz" = 4097 ] &&
+     [ "$s2" = 5 ] && [ $srv -eq 0 ] && [ "$reports" -eq 0 ]; then
+    pass "$name ($res)"
+  else
+    fail "$name" "$res; server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"
+  fi
+}
+f3_pollioctl -s
+f3_pollioctl ""
+
+# libfuse's poll.c and ioctl.c are high-level (fuse_main) programs: with the binding's
+# high-level API they are built unchanged (fuse3.mk) and run with their clients here.
+if [ ! -x "$f3/examples/poll_client" ]; then
+  skip "poll.c + poll_client, ioctl.c + ioctl_client (libfuse's examples)" "not built"
+elif [ ! -x "$f3/examples/poll" ] || [ ! -x "$f3/examples/ioctl" ]; then
+  skip "poll.c + poll_client, ioctl.c + ioctl_client (libfuse's examples)" \
+    "poll.c and ioctl.c are high-level (fuse_main) programs and the binding has no fuse_main_real yet; the low-level poll/ioctl path is tested above"
+elif [ "$can_mount" -eq 0 ]; then
+  skip "poll.c + poll_client, ioctl.c + ioctl_client (libfuse's examples)" "$why"
+else
+  name="poll.c + poll_client (libfuse's examples): every wakeup reaches select()"
+  m=$work/f3-poll log=$work/f3-poll.log
+  if mount_fs "$m" "$log" "$f3/examples/poll"; then
+    out=$(pc=$PWD/$f3/examples/poll_client && cd "$m" && timeout 90 "$pc" 2>&1); prc=$?
+    rounds=$(printf '%s\n' "$out" | grep -c ':')
+    unmount_fs "$m"; srv=$?
+    reports=$(sanitizer_reports "$log")
+    # poll.c's producer thread is still running when fuse_main returns: it is
+    # cancelled after; a crash or a hang shows as the server's status.
+    if [ $prc -eq 0 ] && [ "$rounds" -eq 16 ] && grep -q '^NOTIFY' "$log" && [ $srv -eq 0 ] &&
+       [ "$reports" -eq 0 ]; then
+      pass "$name ($rounds rounds, $(grep -c '^NOTIFY' "$log") wakeups)"
+    else
+      fail "$name" "poll_client exit $prc after $rounds rounds; server exit $srv, $reports sanitizer report(s)"
+      tail -20 "$log"
+    fi
+  else
+    fail "$name" "did not mount"
+  fi
+  name="ioctl.c + ioctl_client (libfuse's examples): FIOC_GET_SIZE/FIOC_SET_SIZE round trips"
+  m=$work/f3-ioctl log=$work/f3-ioctl.log
+  if mount_fs "$m" "$log" "$f3/examples/ioctl"; then
+    s0=$("$f3/examples/ioctl_client" "$m/fioc" 2>&1)
+    "$f3/examples/ioctl_client" "$m/fioc" 300 > /dev/null 2>&1; setrc=$?
+    s1=$("$f3/examples/ioctl_client" "$m/fioc" 2>&1)
+    sz=$(stat -c %s "$m/fioc" 2>&1)
+    unmount_fs "$m"; srv=$?
+    reports=$(sanitizer_reports "$log")
+    res="size $s0 -> set 300 ($setrc) -> $s1 (stat $sz)"
+    if [ "$s0" = 0 ] && [ $setrc -eq 0 ] && [ "$s1" = 300 ] && [ "$sz" = 300 ] && [ $srv -eq 0 ] &&
+       [ "$reports" -eq 0 ]; then
+      pass "$name ($res)"
+    else
+      fail "$name" "$res; server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"
+    fi
+  else
+    fail "$name" "did not mount"
+  fi
+fi
+
+# CUSE: libfuse's cuse.c (unchanged, cuse_lowlevel_main) creates /dev/<name>, and
+# cuse_client.c uses it: a write and a read through FIOC_WRITE/FIOC_READ (unrestricted
+# ioctls, answered with fuse_reply_ioctl_retry and fuse_reply_ioctl_iov), the size through
+# FIOC_GET_SIZE. That needs the kernel's cuse module (CONFIG_CUSE, /dev/cuse); without
+# it cuse.c must fail saying so, and tests/fuse3/cuse_emu plays the cuse module over a
+# socket instead (the same example, the same protocol, both loops).
+if [ ! -x "$f3/examples/cuse" ]; then
+  skip "cuse.c (libfuse's example)" "not built"
+else
+  if [ -c /dev/cuse ]; then
+    name="cuse.c + cuse_client (libfuse's examples) on /dev/cuse: a character device"
+    dev=rfcuse$$ log=$work/f3-cuse.log
+    "$f3/examples/cuse" -f -s --name=$dev > "$log" 2>&1 & cpid=$!; pids+=("$cpid")
+    for _ in $(seq 50); do [ -c /dev/$dev ] && break; sleep 0.1; done
+    w=$(printf 'hello' | "$f3/examples/cuse_client" /dev/$dev w 5 2>&1)
+    r=$("$f3/examples/cuse_client" /dev/$dev r 5 2>/dev/null)
+    s=$("$f3/examples/cuse_client" /dev/$dev s 2>&1)
+    kill -TERM $cpid; wait $cpid; srv=$?
+    reports=$(sanitizer_reports "$log")
+    if [ "$r" = hello ] && [ "$s" = 5 ] && [ ! -e /dev/$dev ] && [ $srv -eq 0 ] && [ "$reports" -eq 0 ]; then
+      pass "$name (write: $w; read \"$r\", size $s)"
+    else
+      fail "$name" "write: $w; read \"$r\", size \"$s\"; server exit $srv, $reports sanitizer report(s)"
+      tail -20 "$log"
+    fi
+  else
+    skip "cuse.c + cuse_client (libfuse's examples) on /dev/cuse" \
+      "this kernel has no CUSE: no /dev/cuse (CONFIG_CUSE is not set); tested through cuse_emu below"
+    name="cuse.c without /dev/cuse: exit 1, saying the kernel has no CONFIG_CUSE"
+    env -u RINGFUSE_CUSE_DEVICE "$f3/examples/cuse" -f --name=rfcuse$$ > "$work/f3-cuse-none.log" 2>&1; rc=$?
+    if [ $rc -eq 1 ] && grep -q "CONFIG_CUSE" "$work/f3-cuse-none.log"; then pass "$name"
+    else fail "$name" "exit $rc: $(head -c 300 "$work/f3-cuse-none.log")"; fi
+  fi
+  for mt in -s ""; do
+    loopname=multi-threaded; [ "$mt" = -s ] && loopname=single-threaded
+    name="cuse_emu: cuse.c (unchanged) against an emulated cuse module ($loopname loop)"
+    if [ ! -x "$B/tests/fuse3/cuse_emu" ]; then skip "$name" "not built"; continue; fi
+    "$B/tests/fuse3/cuse_emu" $mt "$f3/examples/cuse" > "$work/f3-cuse-emu$mt.out" 2>&1; rc=$?
+    reports=$(sanitizer_reports "$work/f3-cuse-emu$mt.out")
+    if [ $rc -eq 0 ] && [ "$reports" -eq 0 ]; then
+      pass "$name ($(grep -c '^ok:' "$work/f3-cuse-emu$mt.out") checks: CUSE_INIT, open, write, read, 4 ioctls with retries, release, exit)"
+    else
+      fail "$name" "exit $rc, $reports sanitizer report(s)"; grep -v '^ok:' "$work/f3-cuse-emu$mt.out" | tail -20
+    fi
+  done
+fi
+
 # Async replies: fs_slowrelease -o async answers each READ of `slow` from a thread of its
 # own after the handler returned; `fast` is answered in the handler. Same bytes expected,
 # through the page cache and with O_DIRECT, on both loops.
@@ -654,6 +792,45 @@ for mt in -s ""; do
   reports=$(sanitizer_reports "$log")
   if [ $ok -eq 1 ] && [ $srv -eq 0 ] && [ "$reports" -eq 0 ]; then pass "$name"
   else fail "$name" "contents differ ($ok) or server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"; fi
+done
+
+# Custom loops, as pyfuse3 drives a session: fs_customloop polls fuse_session_fd, then
+# fuse_session_receive_buf + fuse_session_process_buf, and answers its READs after
+# process_buf returned (from the loop's thread, or -o threads from a thread of its own
+# while the loop sleeps in poll). The contents must be right (page cache and O_DIRECT),
+# and an unmount or a SIGTERM must end the loop with status 0 and no mount left.
+for cl in "" threads; do
+  how="after process_buf, on the loop's thread"; [ -n "$cl" ] && how="from another thread"
+  name="fuse3 custom loop (fuse_session_receive_buf/process_buf, pyfuse3's way; replies $how)"
+  if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; continue; fi
+  if [ ! -x "$B/tests/fuse3/fs_customloop" ]; then skip "$name" "not built"; continue; fi
+  for end in unmount signal; do
+    m=$work/f3-custom$cl-$end log=$work/f3-custom$cl-$end.log
+    if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_customloop" ${cl:+-o $cl}; then
+      fail "$name, ended by $end" "did not mount"; continue
+    fi
+    ok=0
+    python3 -c "import sys; sys.stdout.buffer.write(bytes((i*7%251) for i in range(1<<20)))" > "$work/f3-custom.ref"
+    if [ "$(ls "$m" | tr '\n' ' ')" = "big hello " ] && [ "$(cat "$m/hello")" = "Hello World!" ] &&
+       cmp -s "$m/big" "$work/f3-custom.ref" &&
+       dd if="$m/big" bs=64k iflag=direct status=none | cmp -s - "$work/f3-custom.ref"; then ok=1; fi
+    if [ "$end" = unmount ]; then
+      unmount_fs "$m"; srv=$?
+    else
+      kill -TERM "$SERVER_PID"
+      for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$SERVER_PID" 2>/dev/null; then kill -KILL "$SERVER_PID"; srv=124; else wait "$SERVER_PID"; srv=$?; fi
+      grep -q " $m fuse" /proc/mounts && { srv="$srv, still mounted"; umount -l "$m"; }
+    fi
+    reports=$(sanitizer_reports "$log")
+    deferred=$(grep -o '[0-9]* reads answered after' "$log" | cut -d' ' -f1)
+    if [ $ok -eq 1 ] && [ "$srv" = 0 ] && [ "$reports" -eq 0 ] && [ "${deferred:-0}" -gt 0 ]; then
+      pass "$name, ended by $end ($deferred reads answered after their handler)"
+    else
+      fail "$name, ended by $end" "contents ok=$ok, server exit $srv, $reports sanitizer report(s), ${deferred:-no} deferred reads"
+      tail -20 "$log"
+    fi
+  done
 done
 
 # The seed-000 race in a multi-threaded libfuse filesystem (tests/fuse3/fs_slowrelease.c):

@@ -27,11 +27,15 @@ f3_testprogs := $(patsubst tests/fuse3/%.c,$(B)/tests/fuse3/%,$(sort $(wildcard 
 
 # libfuse's example filesystems and clients, from Debian's libfuse3-dev (never edited).
 F3_EXAMPLES_DIR ?= /usr/share/doc/libfuse3-dev/examples
-# (poll.c, ioctl.c and cuse.c use the high-level API or CUSE, not part of this binding
-# yet; hello_ll_uds.c needs libfuse's private fuse_kernel.h, which Debian does not ship.)
+# The clients (cuse_client, ioctl_client, poll_client) use no FUSE library; they are
+# built the same way. poll.c and ioctl.c are high-level (fuse_main) programs: built once
+# the binding has the high-level API (fuse_main_real). hello_ll_uds.c needs libfuse's
+# private fuse_kernel.h, which Debian does not ship.
 f3_ex_names := hello_ll passthrough_ll notify_inval_inode notify_inval_entry \
-               notify_store_retrieve
-f3_ex_bins  := $(if $(wildcard $(F3_EXAMPLES_DIR)/hello_ll.c),$(f3_ex_names:%=$(B)/fuse3/examples/%))
+               notify_store_retrieve cuse cuse_client ioctl_client poll_client \
+               $(if $(shell grep -lws fuse_main_real $(f3_srcs)),poll ioctl)
+f3_ex_bins  := $(if $(wildcard $(F3_EXAMPLES_DIR)/hello_ll.c),$(f3_ex_names:%=$(B)/fuse3/examples/%) \
+               $(B)/tests/fuse3/cuse_emu)
 f3_peer     := $(if $(wildcard $(F3_EXAMPLES_DIR)/passthrough_ll.c),$(B)/fuse3/peer/passthrough_ll) \
                $(B)/fuse3/peer/fs_slowrelease
 
@@ -102,7 +106,8 @@ $(B)/fuse3/examples/src/%: $(F3_EXAMPLES_DIR)/%
 	@mkdir -p $(dir $@)
 	$(Q)cp $< $@
 
-$(B)/fuse3/examples/%: $(B)/fuse3/examples/src/%.c $(B)/fuse3/examples/src/passthrough_helpers.h $(f3_a) $(rf_a) $(f3_pc_tree)
+$(B)/fuse3/examples/%: $(B)/fuse3/examples/src/%.c $(B)/fuse3/examples/src/passthrough_helpers.h \
+		      $(B)/fuse3/examples/src/ioctl.h $(f3_a) $(rf_a) $(f3_pc_tree)
 	@$(if $(Q),echo "  CCLD    $@ (libfuse example)")
 	$(Q)$(CC) $(f3_ex_cflags) $$(PKG_CONFIG_PATH=$(B)/pkgconfig pkg-config --cflags ringfuse-fuse3) \
 	    -o $@ $< $(LDFLAGS) $$(PKG_CONFIG_PATH=$(B)/pkgconfig pkg-config --libs ringfuse-fuse3)
@@ -121,7 +126,15 @@ $(B)/fuse3/peer/fs_slowrelease: tests/fuse3/fs_slowrelease.c
 	@$(if $(Q),echo "  CCLD    $@ (with -lfuse3)")
 	$(Q)$(CC) $(CFLAGS) $$(pkg-config --cflags fuse3) -o $@ $< $(LDFLAGS) $$(pkg-config --libs fuse3)
 
-.SECONDARY: $(f3_ex_names:%=$(B)/fuse3/examples/src/%.c) $(B)/fuse3/examples/src/passthrough_helpers.h
+# The kernel's side of CUSE for cuse.c, on kernels without CONFIG_CUSE (FUSE's wire
+# structs from the runtime's fuse_kernel.h, the ioctls from the example's ioctl.h).
+$(B)/tests/fuse3/cuse_emu: tests/fuse3/cuse_emu.c $(B)/fuse3/examples/src/ioctl.h runtime/src/fuse_kernel.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -Iruntime/src -I$(B)/fuse3/examples/src -o $@ $< $(LDFLAGS)
+
+.SECONDARY: $(f3_ex_names:%=$(B)/fuse3/examples/src/%.c) $(B)/fuse3/examples/src/passthrough_helpers.h \
+	    $(B)/fuse3/examples/src/ioctl.h
 
 fuse3-install: $(f3_a) $(f3_so) $(f3_pc) $(f3_dropin)
 	install -d $(DESTDIR)$(LIBDIR)/ringfuse $(DESTDIR)$(PKGCONFIGDIR)

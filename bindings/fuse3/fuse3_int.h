@@ -29,15 +29,26 @@ struct fuse_loop_config {
 
 #define RF_FUSE3_DEF_MAX_THREADS 10
 
+/* A worker of the pool. Heap-allocated and kept until the pool is destroyed (a waker may
+ * still touch ->word after the worker left): a worker that exits leaves it for the next. */
+struct rf_fuse3_worker {
+	struct rf_fuse3_worker *next;   /* on the idle stack or the spare list (under lock) */
+	struct fuse_req *job;           /* handed over with word = RF3_W_JOB */
+	atomic_uint word;               /* RF3_W_*: the hand-off, a futex */
+	struct rf_fuse3_pool *pool;
+};
+
+enum { RF3_W_AWAKE, RF3_W_SLEEPING, RF3_W_JOB };
+
 /* The worker pool of fuse_session_loop_mt: handlers run here, the ring does the I/O. */
 struct rf_fuse3_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t work;        /* a job was queued, or the pool stops */
-	pthread_cond_t idle_cv;     /* a worker finished a job or exited */
-	struct fuse_req *head, *tail; /* queued jobs (under lock) */
+	pthread_cond_t idle_cv;     /* a worker exited (pool_stop waits for the last) */
+	struct fuse_req *head, *tail; /* queued jobs (under lock); only while no worker is idle */
+	struct rf_fuse3_worker *idle; /* idle workers, the last to go idle first (warm) */
+	struct rf_fuse3_worker *spare; /* structs of exited workers, for new ones */
 	unsigned int nthreads;      /* workers alive */
-	unsigned int nidle;         /* workers waiting for a job */
-	unsigned int running;       /* jobs in a handler now */
+	unsigned int nidle;         /* workers on the idle stack */
 	unsigned int max_threads;
 	int max_idle;               /* -1: never stop idle workers */
 	bool stop;
@@ -149,7 +160,14 @@ struct fuse_session {
 	struct rf_ops rops;
 	pthread_mutex_t hlock;      /* the two hold tables */
 	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
+	struct rf_fuse3_cuse *cuse; /* a CUSE session's device (cuse.c), else NULL */
+	bool custom;                /* driven by fuse_session_receive_buf/process_buf */
 };
+
+/* cuse.c */
+const struct rf_cuse_info *rf_fuse3_cuse_info(const struct fuse_session *se);
+void rf_fuse3_cuse_inited(struct fuse_session *se);
+void rf_fuse3_cuse_free(struct fuse_session *se);
 
 /* ops.c */
 void rf_fuse3_fill_ops(struct fuse_session *se);

@@ -6,45 +6,94 @@
  * The threading model is described in bindings/fuse3/README.md.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "fuse3_int.h"
 
 /* ---- the worker pool --------------------------------------------------------------------- */
 
+/*
+ * The hand-off costs what libfuse's own does per request at most: one futex wake by the
+ * submitter and one futex wait by the worker, and neither when the worker is caught before
+ * it slept. A job goes straight to the worker that went idle last (its stack and caches are
+ * warm), not through a condition variable that wakes any waiter, which then queues on the
+ * lock the submitter still holds. The queue only holds jobs while no worker is idle.
+ */
+static void futex_wait_word(atomic_uint *word, unsigned int val)
+{
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake_word(atomic_uint *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Any thread, lock not held: give @w (taken off the idle stack) @job, NULL to stop. */
+static void hand_over(struct rf_fuse3_worker *w, struct fuse_req *job)
+{
+	w->job = job;
+	if (atomic_exchange(&w->word, RF3_W_JOB) == RF3_W_SLEEPING)
+		futex_wake_word(&w->word);
+}
+
+/* Worker, lock held: wait on the idle stack for a job; NULL when the pool stops. */
+static struct fuse_req *wait_job(struct rf_fuse3_pool *pool, struct rf_fuse3_worker *w)
+{
+	unsigned int v;
+
+	atomic_store(&w->word, RF3_W_AWAKE);
+	w->job = NULL;
+	w->next = pool->idle;
+	pool->idle = w;
+	pool->nidle++;
+	pthread_mutex_unlock(&pool->lock);
+	v = RF3_W_AWAKE;
+	if (atomic_compare_exchange_strong(&w->word, &v, RF3_W_SLEEPING)) {
+		while (atomic_load(&w->word) == RF3_W_SLEEPING)
+			futex_wait_word(&w->word, RF3_W_SLEEPING);
+	}
+	pthread_mutex_lock(&pool->lock);
+	return w->job;
+}
+
 static void *worker_main(void *arg)
 {
-	struct rf_fuse3_pool *pool = arg;
+	struct rf_fuse3_worker *w = arg;
+	struct rf_fuse3_pool *pool = w->pool;
 	struct fuse_req *req;
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		while (!pool->head && !pool->stop) {
+		req = pool->head;
+		if (req) {
+			pool->head = req->next;
+			if (!pool->head)
+				pool->tail = NULL;
+		} else {
+			if (pool->stop)
+				break;
 			/* Too many idle workers: this one goes (max_idle_threads). */
 			if (pool->max_idle >= 0 && pool->nidle >= (unsigned int)pool->max_idle)
-				goto out;
-			pool->nidle++;
-			pthread_cond_wait(&pool->work, &pool->lock);
-			pool->nidle--;
+				break;
+			req = wait_job(pool, w);
+			if (!req)
+				continue;       /* stopping: finish what is queued, then go */
 		}
-		req = pool->head;
-		if (!req)
-			break;                          /* stopping, nothing queued */
-		pool->head = req->next;
-		if (!pool->head)
-			pool->tail = NULL;
 		req->next = NULL;
-		pool->running++;
 		pthread_mutex_unlock(&pool->lock);
 		rf_fuse3_run_job(req);
 		pthread_mutex_lock(&pool->lock);
-		pool->running--;
 	}
-out:
 	pool->nthreads--;
+	w->next = pool->spare;
+	pool->spare = w;
 	pthread_cond_broadcast(&pool->idle_cv);
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
@@ -54,39 +103,58 @@ out:
  * fuse_set_signal_handlers' handlers expect them (as in libfuse). */
 static int start_worker(struct rf_fuse3_pool *pool)
 {
+	struct rf_fuse3_worker *w = pool->spare;
 	sigset_t all, old;
 	pthread_attr_t attr;
 	pthread_t th;
 	int ret;
 
+	if (w) {
+		pool->spare = w->next;
+	} else {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		w->pool = pool;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = pthread_create(&th, &attr, worker_main, pool);
+	ret = pthread_create(&th, &attr, worker_main, w);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret == 0)
+	if (ret == 0) {
 		pool->nthreads++;
+	} else {
+		w->next = pool->spare;
+		pool->spare = w;
+	}
 	return -ret;
 }
 
-/* Loop thread: queue @req for a worker, starting one if none is free. */
+/* Loop thread (or a worker, for a RELEASE/FORGET its handler let go): run @req on a worker,
+ * the idle one if there is one, else a new one, else the first that becomes free. */
 void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req)
 {
-	unsigned int queued = 0;
-	struct fuse_req *q;
+	struct rf_fuse3_worker *w;
 
-	pthread_mutex_lock(&pool->lock);
 	req->next = NULL;
+	pthread_mutex_lock(&pool->lock);
+	w = pool->idle;
+	if (w) {
+		pool->idle = w->next;
+		pool->nidle--;
+		pthread_mutex_unlock(&pool->lock);
+		hand_over(w, req);
+		return;
+	}
 	if (pool->tail)
 		pool->tail->next = req;
 	else
 		pool->head = req;
 	pool->tail = req;
-	for (q = pool->head; q && queued <= pool->nidle; q = q->next)
-		queued++;
-	if (queued > pool->nidle && pool->nthreads < pool->max_threads) {
+	if (pool->nthreads < pool->max_threads) {
 		int ret = start_worker(pool);
 
 		if (ret < 0 && pool->nthreads == 0) {
@@ -99,15 +167,19 @@ void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req)
 			return;
 		}
 	}
-	pthread_cond_signal(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
 }
 
 static int pool_init(struct rf_fuse3_pool *pool, const struct fuse_loop_config *cfg)
 {
+	pthread_mutexattr_t ma;
+
 	memset(pool, 0, sizeof(*pool));
-	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->work, NULL);
+	/* Held for a few instructions at a time: spin a little before sleeping on it. */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&pool->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&pool->idle_cv, NULL);
 	pool->max_threads = cfg->max_threads ? cfg->max_threads : RF_FUSE3_DEF_MAX_THREADS;
 	pool->max_idle = cfg->max_idle_threads;
@@ -117,10 +189,16 @@ static int pool_init(struct rf_fuse3_pool *pool, const struct fuse_loop_config *
 /* Let the workers finish what is queued and running, and wait until every one is gone. */
 static void pool_stop(struct rf_fuse3_pool *pool)
 {
+	struct rf_fuse3_worker *w;
+
 	pthread_mutex_lock(&pool->lock);
 	pool->stop = true;
-	pthread_cond_broadcast(&pool->work);
 	while (pool->nthreads > 0 || pool->head) {
+		while ((w = pool->idle)) {
+			pool->idle = w->next;
+			pool->nidle--;
+			hand_over(w, NULL);     /* it takes the lock after us: safe here */
+		}
 		if (pool->head && pool->nthreads == 0 && start_worker(pool) < 0) {
 			/* Queued work and no thread for it: run it here. */
 			struct fuse_req *req = pool->head;
@@ -140,7 +218,12 @@ static void pool_stop(struct rf_fuse3_pool *pool)
 
 static void pool_destroy(struct rf_fuse3_pool *pool)
 {
-	pthread_cond_destroy(&pool->work);
+	struct rf_fuse3_worker *w;
+
+	while ((w = pool->spare)) {
+		pool->spare = w->next;
+		free(w);
+	}
 	pthread_cond_destroy(&pool->idle_cv);
 	pthread_mutex_destroy(&pool->lock);
 }
@@ -167,8 +250,9 @@ static int run_loop(struct fuse_session *se, struct rf_fuse3_pool *pool, const c
 			 "(call fuse_session_mount first)\n", func);
 		return -EINVAL;
 	}
-	if (atomic_load(&se->in_loop)) {
-		fuse_log(FUSE_LOG_ERR, "fuse: %s: a loop already runs on this session\n", func);
+	if (atomic_load(&se->in_loop) || se->custom) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: a %s already runs on this session\n", func,
+			 se->custom ? "custom loop (fuse_session_receive_buf)" : "loop");
 		return -EBUSY;
 	}
 	if (atomic_load(&se->exited) || rf_session_ended(se->rs))

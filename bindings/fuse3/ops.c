@@ -152,6 +152,7 @@ static void fi_from_rf(struct fuse_file_info *fi, const struct rf_file *rfi)
 	fi->nonseekable = rfi->nonseekable;
 	fi->cache_readdir = rfi->cache_readdir;
 	fi->noflush = rfi->noflush;
+	fi->poll_events = rfi->poll_events;
 }
 
 /* -o allow_root: what others may still do on handles root or the owner opened
@@ -858,6 +859,7 @@ static void t_init(void *userdata, struct rf_conn *c)
 	if (se->op.init)
 		se->op.init(se->userdata, conn);
 	se->got_init = true;
+	rf_fuse3_cuse_inited(se);
 
 	if (conn->want & ~conn->capable) {
 		fuse_log(FUSE_LOG_ERR, "fuse: error: filesystem requested capabilities 0x%x that "

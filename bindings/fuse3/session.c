@@ -316,15 +316,21 @@ int fuse_session_mount(struct fuse_session *se, const char *mountpoint)
 		fuse_log(FUSE_LOG_ERR, "fuse: cannot create the session: %s\n", strerror(-ret));
 		return -1;
 	}
-	fd = fd_from_path(mountpoint);
-	if (fd == -2)
-		ret = -EBADF;
-	else if (fd >= 0)
-		ret = rf_session_set_fd(se->rs, fd);
-	else
-		ret = rf_session_mount(se->rs);
+	/* A CUSE session (cuse.c) opens /dev/cuse, or serves the /dev/fd/N given, and
+	 * mounts nothing. */
+	if (rf_fuse3_cuse_info(se))
+		ret = rf_session_set_cuse(se->rs, rf_fuse3_cuse_info(se));
+	if (ret == 0) {
+		fd = fd_from_path(mountpoint);
+		if (fd == -2)
+			ret = -EBADF;
+		else if (fd >= 0)
+			ret = rf_session_set_fd(se->rs, fd);
+		else
+			ret = rf_session_mount(se->rs);
+	}
 	if (ret < 0) {
-		/* rf_session_mount said why on stderr. */
+		/* rf_session_set_cuse or rf_session_mount said why on stderr. */
 		rf_session_free(se->rs);
 		se->rs = NULL;
 		return -1;
@@ -393,6 +399,7 @@ void fuse_session_destroy(struct fuse_session *se)
 	free(se->pool_mem);
 	rf_fuse3_free_reqs(se);
 	rf_fuse3_free_holds(se);
+	rf_fuse3_cuse_free(se);
 	pthread_mutex_destroy(&se->rlock);
 	pthread_mutex_destroy(&se->hlock);
 	free(se->fsname);
@@ -401,17 +408,100 @@ void fuse_session_destroy(struct fuse_session *se)
 	free(se);
 }
 
+/*
+ * Custom loops (pyfuse3's): the caller's thread reads each request with
+ * fuse_session_receive_buf and dispatches it with fuse_session_process_buf. The first
+ * call attaches the session to a ring that does no reads (rf_session_attach_manual):
+ * replies are written at once by the thread that makes them, and the runtime's deferred
+ * work runs inside these two calls. fuse_session_loop* cannot be used on such a session.
+ */
+static int custom_attach(struct fuse_session *se, const char *func)
+{
+	int ret;
+
+	if (!se || !se->rs) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: %s\n", func,
+			 se ? "the session is not mounted (call fuse_session_mount first)" :
+			      "NULL session");
+		return -EINVAL;
+	}
+	if (se->custom)
+		return 0;
+	if (se->loop || atomic_load(&se->in_loop)) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: the session is served by fuse_session_loop\n",
+			 func);
+		return -EBUSY;
+	}
+	ret = rf_loop_new(&se->loop);
+	if (ret == 0) {
+		ret = rf_session_attach_manual(se->rs, se->loop);
+		if (ret < 0) {
+			rf_loop_free(se->loop);
+			se->loop = NULL;
+		}
+	}
+	if (ret < 0) {
+		fuse_log(FUSE_LOG_ERR, "fuse: %s: %s\n", func, strerror(-ret));
+		return ret;
+	}
+	se->custom = true;
+	return 0;
+}
+
 int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
 {
-	rf_fuse3_unsupported("fuse_session_receive_buf",
-			     "the ring reads requests itself; use fuse_session_loop or "
-			     "fuse_session_loop_mt");
-	return -ENOSYS;
+	size_t need;
+	ssize_t n;
+	int ret;
+
+	if (!buf)
+		return -EINVAL;
+	ret = custom_attach(se, "fuse_session_receive_buf");
+	if (ret < 0)
+		return ret;
+	if (atomic_load(&se->exited))
+		return -EINTR;
+	need = rf_session_bufsize(se->rs);
+	/* As libfuse 3.14: a buffer the caller left NULL is allocated here with the
+	 * session's buffer size, the caller's to free (fuse_session_loop and pyfuse3 free
+	 * buf->mem at the end); a buffer given back is the one allocated here (3.14's
+	 * fuse_buf does not say its size). */
+	if (!buf->mem) {
+		buf->mem = malloc(need);
+		if (!buf->mem) {
+			fuse_log(FUSE_LOG_ERR, "fuse: failed to allocate read buffer\n");
+			return -ENOMEM;
+		}
+	}
+	se->loop_thread = pthread_self();
+	n = rf_session_receive(se->rs, buf->mem, need);
+	if (n == 0) {
+		/* The connection ended (unmount): libfuse says so by exiting the session. */
+		atomic_store(&se->exited, 1);
+		return 0;
+	}
+	if (n < 0)
+		return (int)n;
+	buf->size = (size_t)n;
+	buf->flags = 0;
+	buf->pos = 0;
+	return (int)n;
 }
 
 void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *buf)
 {
-	rf_fuse3_unsupported("fuse_session_process_buf",
-			     "the ring reads requests itself; use fuse_session_loop or "
-			     "fuse_session_loop_mt");
+	int ret;
+
+	if (!buf || custom_attach(se, "fuse_session_process_buf") < 0)
+		return;
+	if ((buf->flags & FUSE_BUF_IS_FD) || !buf->mem) {
+		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_process_buf: only memory buffers from "
+			 "fuse_session_receive_buf are supported\n");
+		return;
+	}
+	se->loop_thread = pthread_self();
+	ret = rf_session_process(se->rs, buf->mem, buf->size);
+	if (ret < 0)
+		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_process_buf: request dropped: %s\n",
+			 strerror(-ret));
 }

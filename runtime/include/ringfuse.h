@@ -360,6 +360,7 @@ struct rf_file {
 	unsigned int writepage : 1;          /* WRITE: from the page cache (writeback) */
 	unsigned int kill_priv : 1;          /* OPEN/CREATE with O_TRUNC, WRITE: clear suid/sgid */
 	int32_t backing_id;         /* with passthrough: from rf_backing_open() */
+	uint32_t poll_events;       /* POLL: the events the poller waits for (POLLIN...) */
 };
 
 /* Attributes to change in SETATTR (the to_set mask). */
@@ -501,6 +502,70 @@ int rf_session_set_fd(struct rf_session *se, int fd);
 
 /* The device fd (or -1 before mount/set_fd). The session owns it. */
 int rf_session_fd(const struct rf_session *se);
+
+/*
+ * Custom loops (as libfuse's fuse_session_receive_buf/fuse_session_process_buf): the
+ * application's thread reads each request and hands it back, instead of the loop reading
+ * the channel. rf_session_attach_manual attaches @se (mounted or given an fd) to @loop in
+ * that mode: the loop never reads the device, replies are written to it at once by the
+ * thread that makes them (plain writes: no ring batching and no FUSE-over-io_uring), and
+ * the loop's other work (requests the ordering chains resumed, posts from other threads,
+ * timers, teardown) runs inside rf_session_receive/rf_session_process and right after a
+ * reply made on the driving thread. One thread drives the session (receive and process,
+ * never concurrently) and does not run @loop otherwise; replies may come from any thread.
+ * The end is as for a running loop: after an unmount or rf_session_exit, rf_session_free
+ * drains, releases and forgets through the filesystem's operations.
+ */
+int rf_session_attach_manual(struct rf_session *se, struct rf_loop *loop);
+/* The buffer size rf_session_receive needs (a WRITE of max_write and its headers). */
+size_t rf_session_bufsize(const struct rf_session *se);
+/*
+ * Wait for the next request and copy it, whole, into @buf (@size >= rf_session_bufsize).
+ * Driving thread. Returns its length; 0 once the connection ended (unmounted or aborted,
+ * or the session ended); -EINTR when a signal interrupted the wait or rf_session_exit was
+ * called (the session then ends on the next call); other -errno on a read error.
+ */
+ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size);
+/*
+ * Dispatch one request as rf_session_receive returned it (@msg is copied; the caller
+ * may reuse it at once). Handlers run on this thread, as on a loop thread. Returns 0
+ * (a malformed request is answered EIO as always), -EINVAL (not attached manually, or
+ * shorter than a header), -E2BIG (longer than the session's buffer allows), -EBUSY
+ * (every request slot, opts.queue_depth of them, is waiting for its reply), -ENOTCONN
+ * (the session is ending).
+ */
+int rf_session_process(struct rf_session *se, const void *msg, size_t len);
+
+/*
+ * CUSE: a character device served from userspace instead of a mounted filesystem
+ * (docs/kernel-notes.md, "CUSE"). The kernel creates /dev/<DEVNAME> once the session
+ * answers CUSE_INIT; its opens, reads, writes, ioctls, polls, flushes, fsyncs and
+ * releases come to the session's rf_ops (open, read, write, ioctl, poll, flush, fsync,
+ * release) with ino 0 and nothing else. rf_ops.init runs at CUSE_INIT with a conn whose
+ * capable is 0 and whose max_read/max_write the filesystem may lower.
+ */
+#define RF_CUSE_UNRESTRICTED_IOCTL (1u << 0)  /* ioctls of any command: the handler sees
+					       * FUSE_IOCTL_UNRESTRICTED and may answer
+					       * with a retry (the kernel's FUSE_IOCTL_RETRY) */
+struct rf_cuse_info {
+	uint32_t dev_major;          /* 0: the kernel picks a free major (and minor) */
+	uint32_t dev_minor;
+	/* "KEY=value" strings for the kernel; "DEVNAME=name" is required (the device's
+	 * name under /dev, at most 4 KiB in all). Copied: the caller keeps them. */
+	const char *const *dev_info;
+	unsigned int dev_info_argc;
+	unsigned int flags;          /* RF_CUSE_* */
+};
+
+/*
+ * Make @se a CUSE session: rf_session_mount then opens /dev/cuse (no mountpoint; it
+ * fails with -ENODEV and a message naming CONFIG_CUSE when the kernel has no CUSE) and
+ * rf_session_set_fd serves a channel that speaks CUSE (a test's fake kernel). Call
+ * before either, on the thread that set the session up. Returns 0, -EINVAL for a
+ * missing or malformed DEVNAME or info past 4 KiB (logged), -EBUSY once the session has
+ * a channel, -ENOMEM.
+ */
+int rf_session_set_cuse(struct rf_session *se, const struct rf_cuse_info *ci);
 
 /*
  * Start serving on @loop (the session's first loop; INIT is handled there). Loop thread,

@@ -5,6 +5,7 @@
  * socket), whose requests are read into one mmap'd slab of equal slots.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -116,8 +117,18 @@ void rf__fd_place_reply(struct rf_req *req)
 	req->out_len = 0;
 }
 
+/* No more replies written off the loop (transport_dev.c, rf__fd_send_direct); returns
+ * once none is being written, so the fd may be closed. */
+void rf__fd_direct_off(struct rf_chan *ch)
+{
+	atomic_store(&ch->direct_ok, false);
+	while (atomic_load(&ch->direct_writers))
+		sched_yield();          /* a write(2) on the device in progress: short */
+}
+
 void rf__fd_chan_destroy(struct rf_chan *ch)
 {
+	rf__fd_direct_off(ch);
 	if (ch->slab)
 		munmap(ch->slab, (size_t)ch->bufsize * ch->nr_slots);
 	ch->slab = NULL;

@@ -146,6 +146,9 @@ void rf__do_getattr(struct rf_req *req, struct args *a);
 void rf__do_getlk(struct rf_req *req, struct args *a);
 void rf__do_getxattr(struct rf_req *req, struct args *a);
 void rf__do_init(struct rf_req *req, struct args *a);
+/* cuse.c: CUSE_INIT, and whether the device takes ioctls of any command. */
+void rf__do_cuse_init(struct rf_req *req, struct args *a);
+bool rf__cuse_unrestricted(const struct rf_session *se);
 void rf__do_interrupt(struct rf_req *req, struct args *a);
 void rf__do_ioctl(struct rf_req *req, struct args *a);
 void rf__do_link(struct rf_req *req, struct args *a);

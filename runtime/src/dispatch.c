@@ -104,7 +104,7 @@ static const rf_decoder decoders[] = {
 /* Messages that name no file, or that are bookkeeping of their own. */
 static bool no_order(uint32_t opcode)
 {
-	return opcode == FUSE_INIT || opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET ||
+	return opcode == FUSE_INIT || opcode == CUSE_INIT || opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET ||
 	       opcode == FUSE_INTERRUPT || opcode == FUSE_NOTIFY_REPLY || opcode == FUSE_DESTROY;
 }
 
@@ -117,6 +117,8 @@ static void args_of(const struct rf_req *req, struct args *a)
 
 static rf_decoder decoder_of(uint32_t opcode)
 {
+	if (opcode == CUSE_INIT)
+		return rf__do_cuse_init;
 	return opcode < RF_ARRAY_SIZE(decoders) ? decoders[opcode] : NULL;
 }
 
@@ -156,7 +158,7 @@ void rf__dispatch(struct rf_req *req)
 		rf__trace_request(req, &a);
 
 	if (!atomic_load_explicit(&se->initialized, memory_order_acquire) &&
-	    req->in.opcode != FUSE_INIT) {
+	    req->in.opcode != (se->cuse ? CUSE_INIT : FUSE_INIT)) {
 		rf__warn("%s before INIT; answered EIO", rf__opname(req->in.opcode));
 		rf_reply_err(req, -EIO);
 		return;

@@ -242,7 +242,9 @@ void rf__do_ioctl(struct rf_req *req, struct args *a)
 	       in.out_size <= cap - sizeof(struct fuse_ioctl_out));
 	req->fi.fh = in.fh;
 	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
-	if (in.flags & FUSE_IOCTL_UNRESTRICTED)
+	/* Only a CUSE device that asked for them gets ioctls of any command: the kernel
+	 * sends them nowhere else. */
+	if ((in.flags & FUSE_IOCTL_UNRESTRICTED) && !rf__cuse_unrestricted(req->se))
 		return (void)rf_reply_err(req, -ENOSYS);
 	CALL(ioctl, req, req->in.nodeid, in.cmd, (void *)(uintptr_t)in.arg, &req->fi,
 			   in.flags, in.in_size ? in_buf : NULL, in.in_size, in.out_size);
@@ -254,6 +256,7 @@ void rf__do_poll(struct rf_req *req, struct args *a)
 
 	DECODE("poll_in", take(a, &in, sizeof(in)));
 	req->fi.fh = in.fh;
+	req->fi.poll_events = in.events;
 	ADMIT_FH(in.fh, RF_HOLD_PLAIN);
 	CALL(poll, req, req->in.nodeid, &req->fi,
 			  (in.flags & FUSE_POLL_SCHEDULE_NOTIFY) ? in.kh : 0);

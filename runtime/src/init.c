@@ -82,6 +82,11 @@ void rf__do_init(struct rf_req *req, struct args *a)
 
 	DECODE("INIT shorter than its 16-byte minimum",
 	       take_compat(a, &in, sizeof(in), 16));
+	if (se->cuse) {
+		rf__warn("FUSE_INIT on a CUSE session ignored");
+		rf_reply_err(req, -EPROTO);
+		return;
+	}
 	if (se->initialized) {
 		rf__warn("second INIT ignored");
 		rf_reply_err(req, -EPROTO);

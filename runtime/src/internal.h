@@ -89,6 +89,7 @@ struct rf_req {
 	uint32_t payload_cap;            /* and how many bytes fit there */
 	uint32_t out_len;                /* reply bytes (header included) */
 	bool write_busy;                 /* the reply write is in flight */
+	int direct_res;                  /* the write(2) result of a reply written off the loop */
 	char *ent_hdr, *ent_payload;     /* kernel queue entry: the registered buffers */
 	struct iovec ent_iov[2];
 	uint64_t commit_id;
@@ -193,6 +194,14 @@ struct rf_session {
 	struct rf_retrieve *retrieves;   /* outstanding rf_notify_retrieve cookies */
 	uint64_t notify_unique;          /* last unique used for a retrieve */
 	struct rf_stats_state stats;     /* any thread, relaxed atomics (stats.c) */
+	struct rf_cuse *cuse;            /* a CUSE session's device (cuse.c), else NULL */
+};
+
+/* What a CUSE session tells the kernel at CUSE_INIT (rf_session_set_cuse). */
+struct rf_cuse {
+	uint32_t dev_major, dev_minor, flags;
+	uint32_t info_len;               /* bytes of info, NULs included */
+	char info[];                     /* "KEY=value\0" strings, as the reply carries them */
 };
 
 /* An extra loop thread of a session, with its own cloned device fd. */

@@ -173,7 +173,10 @@ void rf__loop_post_local(struct rf_loop *loop, struct rf_post *p)
 void rf__loop_post(struct rf_loop *loop, struct rf_post *p)
 {
 	rf__loop_post_local(loop, p);
-	rf__loop_wake(loop);
+	/* One wake-up per batch: a post made before run_posts takes the queue needs none
+	 * of its own (run_posts clears the flag before it takes it, so a later post wakes). */
+	if (!atomic_exchange(&loop->post_wake, true))
+		rf__loop_wake(loop);
 }
 
 /* The application's rf_loop_post: the one post that allocates, since it has no node. */
@@ -210,6 +213,7 @@ static int run_posts(struct rf_loop *loop)
 	struct rf_post *p, *next;
 	int n = 0;
 
+	atomic_store(&loop->post_wake, false);
 	pthread_mutex_lock(&loop->post_lock);
 	p = loop->posts;
 	loop->posts = NULL;

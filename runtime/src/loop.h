@@ -79,6 +79,7 @@ struct rf_loop {
 
 	pthread_mutex_t post_lock;       /* protects the post queue (any thread) */
 	struct rf_post *posts, **posts_tail;
+	atomic_bool post_wake;           /* any thread: a wake-up for the posts is on its way */
 	struct rf_workers *workers;      /* the bounded worker pool, created on first use */
 
 	int sig_fd;                      /* signalfd, -1 if signals are not handled here */

@@ -306,9 +306,32 @@ int rf__mount(struct rf_session *se)
 	return mount_fusermount(se);
 }
 
+/* A CUSE session's channel: /dev/cuse, where no mount follows (cuse.c, CUSE_INIT). */
+static int open_cuse(struct rf_session *se)
+{
+	int fd;
+
+	if (se->fd >= 0)
+		return -EBUSY;
+	fd = open("/dev/cuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int ret = -errno;
+
+		if (errno == ENOENT || errno == ENODEV || errno == ENXIO) {
+			rf__err("no /dev/cuse: this kernel has no CUSE (CONFIG_CUSE)");
+			return -ENODEV;
+		}
+		rf__err("cannot open /dev/cuse: %s", strerror(errno));
+		return ret;
+	}
+	se->fd = fd;
+	se->owner = getuid();
+	return 0;
+}
+
 int rf_session_mount(struct rf_session *se)
 {
-	return rf__mount(se);
+	return se->cuse ? open_cuse(se) : rf__mount(se);
 }
 
 /* Whether a FUSE filesystem is mounted at @path in our namespace: /proc/self/mountinfo's

@@ -36,10 +36,15 @@ static void send_posted(struct rf_loop *loop, struct rf_post *p)
 void rf__req_send(struct rf_req *req)
 {
 	/* Only the loop thread touches its ring: replies from elsewhere are posted to it. */
-	if (rf__on_loop_thread(req->ch->loop)) {
+	if (req->ch->ops->any_thread || rf__on_loop_thread(req->ch->loop)) {
 		req->ch->ops->send(req);
 		return;
 	}
+	/* Unless the transport can write them from here (a write(2) on /dev/fuse): then the
+	 * kernel has the reply without waiting for the loop's thread to wake, and the loop
+	 * only learns that it was sent. */
+	if (req->ch->ops->send_direct && req->ch->ops->send_direct(req) == 0)
+		return;
 	req->post.fn = send_posted;
 	rf__loop_post(req->ch->loop, &req->post);
 }

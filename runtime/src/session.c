@@ -349,6 +349,7 @@ void rf_session_free(struct rf_session *se)
 	pthread_mutex_destroy(&se->notify_lock);
 	free(se->mountpoint);
 	free(se->opts_store);
+	free(se->cuse);
 	free(se);
 }
 

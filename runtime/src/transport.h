@@ -13,6 +13,8 @@ struct rf_transport_ops {
 	const char *name;
 	/* The kernel's FUSE-over-io_uring queues may be negotiated beside this transport. */
 	bool kernel;
+	/* send may be called from any thread (it writes at once, without the ring). */
+	bool any_thread;
 	/* Allocate @ch's slots (ch->se, loop, fd set). 0 or -errno. */
 	int (*init)(struct rf_chan *ch);
 	/* Start receiving on the loop thread; each request goes up through se->up->received. */
@@ -21,6 +23,10 @@ struct rf_transport_ops {
 	 * at once if there is nothing to write (the connection ended, or the reply travels
 	 * with the slot's recycling as on a kernel queue). */
 	void (*send)(struct rf_req *req);
+	/* Optional, any thread but the loop's: write the encoded reply of @req from the calling
+	 * thread and post the end of the send (se->up->sent) to the loop. 0 if done, -EAGAIN if
+	 * not now (the channel is stopping): the caller posts the reply to the loop instead. */
+	int (*send_direct)(struct rf_req *req);
 	/* @req is finished (reply out, backing I/O done): its slot may carry the next. */
 	void (*recycle)(struct rf_req *req);
 	/* Stop receiving; requests in service still finish. */
@@ -35,6 +41,7 @@ struct rf_transport_ops {
 extern const struct rf_transport_ops rf__transport_dev;
 extern const struct rf_transport_ops rf__transport_sock;
 extern const struct rf_transport_ops rf__transport_uring;
+extern const struct rf_transport_ops rf__transport_manual;
 
 /*
  * A channel: an fd (the session's main /dev/fuse fd, a FUSE_DEV_IOC_CLONE of it for an
@@ -68,6 +75,13 @@ struct rf_chan {
 	uint32_t payload_size;
 	uint32_t in_kernel;              /* entries registered and waiting for a request */
 	bool ever_served;
+	/* custom loop (transport_manual.c, custom.c) */
+	pthread_mutex_t slot_lock;       /* slots taken and given back from any thread */
+	bool driving;                    /* custom.c is running the session on this thread */
+	/* replies written off the loop (send_direct): allowed until the channel stops or
+	 * ends; the writers in progress are counted so that the fd is closed only after them */
+	atomic_bool direct_ok;
+	atomic_uint direct_writers;
 };
 
 /* Set up @ch for @se on @loop reading @fd through @ops (allocates its slots). */
@@ -88,14 +102,19 @@ void rf__fd_slot_put(struct rf_req *req);
 struct rf_req *rf__fd_inject(struct rf_chan *ch, const void *msg, uint32_t len);
 void rf__fd_place_reply(struct rf_req *req);
 void rf__fd_chan_destroy(struct rf_chan *ch);
+/* Loop thread: no more replies written off the loop; returns once none is being written. */
+void rf__fd_direct_off(struct rf_chan *ch);
 
 /* ---- transport_dev.c: reads and writes on the ring, shared by the socket transport ------- */
 
 /* A read of the channel completed with @res; @eof: a 0-byte read means the peer left. */
 void rf__fd_read_done(struct rf_chan *ch, int res, bool eof);
 void rf__fd_post_read(struct rf_chan *ch);
+/* ops->start of the fd transports: replies may be written off the loop, the first read goes out. */
+void rf__fd_start(struct rf_chan *ch);
 void rf__fd_on_write(struct rf_loop *loop, struct rf_completion *c, int res, uint32_t flags);
 void rf__fd_send(struct rf_req *req);
+int rf__fd_send_direct(struct rf_req *req);
 void rf__fd_recycle(struct rf_req *req);
 void rf__fd_stop(struct rf_chan *ch);
 

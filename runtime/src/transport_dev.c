@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -60,6 +61,7 @@ void rf__fd_read_done(struct rf_chan *ch, int res, bool eof)
 		return;
 	case -ECANCELED:
 		ch->stopping = true;
+		rf__fd_direct_off(ch);
 		rf__fd_recycle(req);
 		return;
 	case 0:
@@ -77,6 +79,7 @@ void rf__fd_read_done(struct rf_chan *ch, int res, bool eof)
 		break;
 	}
 	ch->ended = true;
+	rf__fd_direct_off(ch);
 	rf__fd_recycle(req);
 }
 
@@ -121,10 +124,52 @@ void rf__fd_send(struct rf_req *req)
 	io_uring_prep_write(sqe, ch->fd, req->out_hdr, req->out_len, 0);
 }
 
+/*
+ * Replies made off the loop (the libfuse binding's workers, an application's own threads)
+ * are written by the replying thread, as libfuse's workers do: the reply reaches the kernel
+ * without waiting for the loop's thread to wake, and only the end of the send (the chains,
+ * the slot) is posted to the loop. Writes to /dev/fuse do not block. While the channel
+ * stops, replies go through the loop again, and the fd is closed only after every write
+ * that started here has returned (rf__fd_direct_off).
+ */
+static void direct_sent(struct rf_loop *loop, struct rf_post *p)
+{
+	struct rf_req *req = rf_container_of(p, struct rf_req, post);
+
+	rf__fd_on_write(loop, &req->write_c, req->direct_res, 0);
+}
+
+int rf__fd_send_direct(struct rf_req *req)
+{
+	struct rf_chan *ch = req->ch;
+	ssize_t n;
+
+	/* seq_cst with rf__fd_direct_off: either it sees this writer or we see it off. */
+	atomic_fetch_add(&ch->direct_writers, 1);
+	if (!atomic_load(&ch->direct_ok)) {
+		atomic_fetch_sub(&ch->direct_writers, 1);
+		return -EAGAIN;
+	}
+	req->write_busy = true;
+	n = write(ch->fd, req->out_hdr, req->out_len);
+	req->direct_res = n < 0 ? -errno : (int)n;
+	atomic_fetch_sub(&ch->direct_writers, 1);
+	req->post.fn = direct_sent;
+	rf__loop_post(ch->loop, &req->post);
+	return 0;
+}
+
+void rf__fd_start(struct rf_chan *ch)
+{
+	atomic_store(&ch->direct_ok, true);
+	rf__fd_post_read(ch);
+}
+
 void rf__fd_stop(struct rf_chan *ch)
 {
 	struct io_uring_sqe *sqe;
 
+	rf__fd_direct_off(ch);
 	if (ch->stopping)
 		return;
 	ch->stopping = true;
@@ -144,8 +189,9 @@ const struct rf_transport_ops rf__transport_dev = {
 	.name = "/dev/fuse",
 	.kernel = true,
 	.init = dev_init,
-	.start = rf__fd_post_read,
+	.start = rf__fd_start,
 	.send = rf__fd_send,
+	.send_direct = rf__fd_send_direct,
 	.recycle = rf__fd_recycle,
 	.stop = rf__fd_stop,
 	.inject = rf__fd_inject,

@@ -111,6 +111,14 @@ static void on_request(struct rf_req *req)
 	atomic_store(&req->interrupted, 0);
 	req->intr_cb = NULL;
 	req->intr_data = NULL;
+	if (ch->finished || ch->ended) {
+		/* The queue is done: its last SQEs went out when it finished, and the first
+		 * channel may close the device fd any moment now, so a command prepared here
+		 * could reach the kernel naming a closed fd (EBADF). The entry and its request
+		 * are the kernel's to end with the connection (the caller gets ENOTCONN). */
+		req->state = RF_REQ_FREE;
+		return;
+	}
 	if (psz > ch->payload_size || in.len < sizeof(in) + psz ||
 	    in.len - sizeof(in) - psz > FUSE_URING_OP_IN_OUT_SZ) {
 		/* The kernel's own framing is inconsistent: answer EIO, keep serving. */
@@ -119,7 +127,7 @@ static void on_request(struct rf_req *req)
 		commit_error(req, &in, -EIO);
 		return;
 	}
-	if (ch->stopping || ch->finished) {
+	if (ch->stopping) {
 		/* The session is ending: answer without the filesystem. */
 		commit_error(req, &in, -ENOTCONN);
 		return;

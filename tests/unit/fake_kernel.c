@@ -70,8 +70,23 @@ static int64_t now_ms(void)
 
 /* ---- setup and teardown ---------------------------------------------------------------- */
 
+static void setup_with(struct fk *fk, const struct rf_ops *ops, void *userdata,
+		       const struct rf_opts *opts, const struct rf_cuse_info *ci);
+
 void fk_setup(struct fk *fk, const struct rf_ops *ops, void *userdata,
 	      const struct rf_opts *opts)
+{
+	setup_with(fk, ops, userdata, opts, NULL);
+}
+
+void fk_setup_cuse(struct fk *fk, const struct rf_ops *ops, void *userdata,
+		   const struct rf_opts *opts, const struct rf_cuse_info *ci)
+{
+	setup_with(fk, ops, userdata, opts, ci);
+}
+
+static void setup_with(struct fk *fk, const struct rf_ops *ops, void *userdata,
+		       const struct rf_opts *opts, const struct rf_cuse_info *ci)
 {
 	int sv[2], ret, sz = FK_SOCKBUF;
 
@@ -108,6 +123,10 @@ void fk_setup(struct fk *fk, const struct rf_ops *ops, void *userdata,
 	fk->kfd = sv[0];
 	cr_assert_eq(fcntl(fk->kfd, F_SETFL, O_NONBLOCK), 0);
 
+	if (ci) {
+		ret = rf_session_set_cuse(fk->se, ci);
+		cr_assert_eq(ret, 0, "rf_session_set_cuse: %s", strerror(-ret));
+	}
 	ret = rf_session_set_fd(fk->se, sv[1]);
 	cr_assert_eq(ret, 0, "rf_session_set_fd: %s", strerror(-ret));
 	cr_assert_eq(rf_session_fd(fk->se), sv[1]);

@@ -66,6 +66,10 @@ struct fk {
 /* Loop + session(@ops, @userdata, @opts or defaults) + socket pair, attached. */
 void fk_setup(struct fk *fk, const struct rf_ops *ops, void *userdata,
 	      const struct rf_opts *opts);
+/* fk_setup for a CUSE session (rf_session_set_cuse(@ci) before the channel): the first
+ * message is then CUSE_INIT, which the test sends itself (fk_send). */
+void fk_setup_cuse(struct fk *fk, const struct rf_ops *ops, void *userdata,
+		   const struct rf_opts *opts, const struct rf_cuse_info *ci);
 /* Close the kernel end, pump until the session ended, free everything. Asserts that
  * no message was left unclaimed. */
 void fk_teardown(struct fk *fk);

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_custom.c - custom loops (rf_session_attach_manual, rf_session_receive,
+ * rf_session_process) over a socket pair: the test reads each request with
+ * rf_session_receive and dispatches it, as libfuse's fuse_session_receive_buf/
+ * process_buf do; replies, made in the handler, later on the same thread or from
+ * another thread, reach the kernel's end without anyone running the loop.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "ringfuse.h"
+#include "fuse_kernel.h"
+
+static struct rf_req *held;
+
+static void c_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
+{
+	struct stat st = { .st_ino = ino, .st_mode = 0040755, .st_nlink = 2 };
+
+	if (ino == 5) {          /* answered later by the test */
+		held = req;
+		return;
+	}
+	rf_reply_attr(req, &st, 1.0);
+}
+
+static const struct rf_ops c_ops = { .getattr = c_getattr };
+
+struct custom {
+	struct rf_loop *loop;
+	struct rf_session *se;
+	int kfd;
+	uint64_t unique;
+	char *buf;
+};
+
+static void setup(struct custom *c)
+{
+	int sv[2];
+
+	memset(c, 0, sizeof(*c));
+	cr_assert_eq(rf_loop_new(&c->loop), 0);
+	cr_assert_eq(rf_session_new(&c_ops, sizeof(c_ops), NULL, NULL, &c->se), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	c->kfd = sv[0];
+	cr_assert_eq(rf_session_set_fd(c->se, sv[1]), 0);
+	cr_assert_eq(rf_session_attach_manual(c->se, c->loop), 0);
+	cr_assert_eq(rf_session_attach_manual(c->se, c->loop), -EBUSY);
+	c->buf = malloc(rf_session_bufsize(c->se));
+	cr_assert_not_null(c->buf);
+}
+
+static void teardown(struct custom *c)
+{
+	close(c->kfd);
+	/* The peer is gone: receive says the connection ended. */
+	cr_assert_eq(rf_session_receive(c->se, c->buf, rf_session_bufsize(c->se)), 0);
+	rf_session_free(c->se);
+	rf_loop_free(c->loop);
+	free(c->buf);
+}
+
+static uint64_t ksend(struct custom *c, uint32_t opcode, uint64_t nodeid, const void *arg,
+		      size_t len)
+{
+	char msg[256];
+	struct fuse_in_header h = { .len = (uint32_t)(sizeof(h) + len), .opcode = opcode,
+				    .unique = (c->unique += 2), .nodeid = nodeid };
+
+	memcpy(msg, &h, sizeof(h));
+	memcpy(msg + sizeof(h), arg, len);
+	cr_assert_eq(send(c->kfd, msg, h.len, 0), (ssize_t)h.len);
+	return h.unique;
+}
+
+/* The application's side: one receive, one process. */
+static void serve_one(struct custom *c)
+{
+	ssize_t n = rf_session_receive(c->se, c->buf, rf_session_bufsize(c->se));
+
+	cr_assert_gt(n, 0, "rf_session_receive: %zd", n);
+	cr_assert_eq(rf_session_process(c->se, c->buf, (size_t)n), 0);
+	memset(c->buf, 0xee, (size_t)n);     /* process copied it */
+}
+
+/* The kernel's side: the reply to @unique, within 2 s, with no loop running. */
+static int32_t kreply(struct custom *c, uint64_t unique, size_t *size)
+{
+	struct pollfd p = { .fd = c->kfd, .events = POLLIN };
+	char msg[4096];
+	struct fuse_out_header oh;
+	ssize_t n;
+
+	cr_assert_eq(poll(&p, 1, 2000), 1, "no reply to %llu", (unsigned long long)unique);
+	n = recv(c->kfd, msg, sizeof(msg), 0);
+	cr_assert_geq(n, (ssize_t)sizeof(oh));
+	memcpy(&oh, msg, sizeof(oh));
+	cr_assert_eq(oh.unique, unique);
+	cr_assert_eq(oh.len, (uint32_t)n);
+	*size = (size_t)n - sizeof(oh);
+	return oh.error;
+}
+
+static void init(struct custom *c)
+{
+	struct fuse_init_in in = { .major = 7, .minor = 45, .max_readahead = 65536 };
+	size_t size;
+	uint64_t u = ksend(c, FUSE_INIT, 0, &in, sizeof(in));
+
+	serve_one(c);
+	cr_assert_eq(kreply(c, u, &size), 0);
+	cr_assert_eq(size, sizeof(struct fuse_init_out));
+}
+
+Test(custom, requests_read_and_dispatched_by_the_caller_are_answered, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct custom c;
+	size_t size;
+	uint64_t u;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 1, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	cr_assert_eq(size, sizeof(struct fuse_attr_out));
+	/* A malformed one is answered EIO, as from a loop. */
+	u = ksend(&c, FUSE_GETATTR, 1, &gi, 4);
+	serve_one(&c);
+	cr_assert_eq(kreply(&c, u, &size), -EIO);
+	teardown(&c);
+}
+
+Test(custom, a_reply_after_process_returned_is_written_at_once, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
+	struct custom c;
+	size_t size;
+	uint64_t u;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_not_null(held);
+	/* Same thread, outside receive/process (pyfuse3's tasks). */
+	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
+	held = NULL;
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	teardown(&c);
+}
+
+static void *reply_later(void *arg)
+{
+	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
+
+	usleep(20000);
+	rf_reply_attr(arg, &st, 1.0);
+	return NULL;
+}
+
+Test(custom, a_reply_from_another_thread_is_written_while_the_caller_waits, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct custom c;
+	pthread_t th;
+	size_t size;
+	uint64_t u;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_not_null(held);
+	cr_assert_eq(pthread_create(&th, NULL, reply_later, held), 0);
+	held = NULL;
+	/* Nobody drives the session meanwhile: the reply must not need it. */
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	pthread_join(th, NULL);
+	teardown(&c);
+}
+
+Test(custom, bad_calls_refused, .timeout = 10)
+{
+	struct rf_loop *loop;
+	struct rf_session *se;
+	char buf[64];
+
+	cr_assert_eq(rf_loop_new(&loop), 0);
+	cr_assert_eq(rf_session_new(&c_ops, sizeof(c_ops), NULL, NULL, &se), 0);
+	cr_assert_eq(rf_session_attach_manual(se, loop), -EBADF, "no channel yet");
+	cr_assert_eq(rf_session_receive(se, buf, sizeof(buf)), -EINVAL, "not attached");
+	cr_assert_eq(rf_session_process(se, buf, sizeof(buf)), -EINVAL, "not attached");
+	rf_session_free(se);
+	rf_loop_free(loop);
+}
