@@ -23,7 +23,9 @@
  *
  * Every inode keeps an O_PATH fd on its source file, in the ringfuse inode table keyed by
  * (st_dev, st_ino), so hard links share one inode. Data I/O (read, write, fsync, fallocate,
- * truncate, close) and most directory changes run on the loop's ring; what io_uring cannot
+ * truncate, close) and most directory changes are rf_backing_* calls, which the runtime
+ * runs in place on a memory or local source and on the ring otherwise (-o inline). A
+ * LOOKUP of a name whose inode is known costs one statx; what io_uring cannot
  * do (readdir, copy_file_range, syncfs) runs on the runtime's worker pool; short metadata
  * calls on open fds (fstat, fchown, xattrs) run inline. Waiting locks are polled on a
  * timer, so neither the loop nor a worker ever sleeps on a lock and a signal ends the wait.
@@ -166,6 +168,14 @@ static void proc_path(char *buf, int fd)
 	snprintf(buf, PT_PROC_PATH, "/proc/self/fd/%d", fd);
 }
 
+/* close(2) an fd the runtime may have seen in an rf_backing_* call: it keeps what it
+ * learned about the fd's filesystem by fd number (rf_backing_forget_fd). */
+static void fd_close(int fd)
+{
+	rf_backing_forget_fd(fd);
+	close(fd);
+}
+
 static bool is_dot(const char *name)
 {
 	return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
@@ -224,7 +234,7 @@ static void inode_free(struct rf_inode *b, void *data)
 	int fd = atomic_exchange(&in->fd, -1);
 
 	if (fd >= 0)
-		close(fd);
+		fd_close(fd);
 	free(in->gone);
 	free(in->handle);
 	free(in);
@@ -250,7 +260,7 @@ static int ifd_get(struct pt_fs *fs, struct pt_inode *in)
 static void ifd_put(struct pt_inode *in, int fd)
 {
 	if (fd >= 0 && fd != atomic_load(&in->fd))
-		close(fd);
+		fd_close(fd);
 }
 
 static int fstat_fd(int fd, struct stat *st)
@@ -292,7 +302,7 @@ static int inode_from_fd(struct pt_fs *fs, int fd, const struct stat *st, struct
 	int r, tries;
 
 	if (!fresh) {
-		close(fd);
+		fd_close(fd);
 		return -ENOMEM;
 	}
 	fresh->type = st->st_mode & S_IFMT;
@@ -302,7 +312,7 @@ static int inode_from_fd(struct pt_fs *fs, int fd, const struct stat *st, struct
 		fresh->handle = handle_of(fs, fd);
 	if (fresh->handle) {
 		/* Reached through its handle: no fd kept (decided before anyone can see it). */
-		close(fd);
+		fd_close(fd);
 		fd = -1;
 	}
 	atomic_init(&fresh->fd, fd);
@@ -359,7 +369,7 @@ static void reply_fd_entry(struct rf_req *req, struct pt_fs *fs, int fd)
 	int r = fstat_fd(fd, &st);
 
 	if (r < 0) {
-		close(fd);
+		fd_close(fd);
 		rf_reply_err(req, r);
 		return;
 	}
@@ -378,8 +388,10 @@ static void reply_fd_entry(struct rf_req *req, struct pt_fs *fs, int fd)
  * the last attributes (GETATTR) or ESTALE. Directories keep their fd (a process may sit
  * in a removed directory; it costs no space). Called with one request reference held:
  * the drop happens only if that is the only one, and new users wait until it is done.
+ * @known: the file's attributes with st_nlink 0 if the caller just read them (a file
+ * whose link count reached 0 never gets a name back: linkat refuses it), else NULL.
  */
-static void maybe_drop_fd(struct pt_inode *in)
+static void maybe_drop_fd(struct pt_inode *in, const struct stat *known)
 {
 	int one = 1;
 	struct stat st;
@@ -391,12 +403,14 @@ static void maybe_drop_fd(struct pt_inode *in)
 	if (!atomic_compare_exchange_strong(&in->busy, &one, 1 + PT_DROPPING))
 		return;
 	fd = atomic_load(&in->fd);
-	if (fstat_fd(fd, &st) == 0 && st.st_nlink == 0) {
+	if (known)
+		st = *known;
+	if (known || (fstat_fd(fd, &st) == 0 && st.st_nlink == 0)) {
 		in->gone = malloc(sizeof(st));
 		if (in->gone) {
 			*in->gone = st;
 			atomic_store(&in->fd, -1);
-			close(fd);
+			fd_close(fd);
 		}
 	}
 	atomic_fetch_sub(&in->busy, PT_DROPPING);
@@ -408,6 +422,7 @@ static void check_unlinked(struct pt_fs *fs, dev_t dev, ino_t ino)
 	struct rf_inode *b = rf_itable_find(fs->table, dev, ino);
 	struct pt_inode *in;
 	struct stat st;
+	bool gone = false;
 	int fd;
 
 	if (!b)
@@ -419,9 +434,10 @@ static void check_unlinked(struct pt_fs *fs, dev_t dev, ino_t ino)
 		/* A new file may get this inode number once nothing pins the old one. */
 		rf_itable_unhash(fs->table, b);
 		atomic_store(&in->unlinked, true);
+		gone = true;
 	}
 	ifd_put(in, fd);
-	maybe_drop_fd(in);
+	maybe_drop_fd(in, gone ? &st : NULL);
 	iput(fs, in);
 }
 
@@ -457,29 +473,35 @@ static int owner_for(struct rf_req *req, struct pt_inode *parent, mode_t mode,
 
 /*
  * Give the new file behind @fd (any kind of fd, O_PATH included) to its owner, and
- * restore set-id bits that chown(2) cleared. @st is refreshed.
+ * restore set-id bits that chown(2) cleared. @st, fresh from the caller, is refreshed if
+ * anything changed (no system call at all when the file is already right).
  */
 static int give_to_owner(int fd, const struct pt_owner *o, struct stat *st)
 {
 	char path[PT_PROC_PATH];
 	mode_t want = o->mode & 07777;
+	bool changed = false;
 	int r;
 
 	if (st->st_uid != o->uid || st->st_gid != o->gid) {
 		if (fchownat(fd, "", o->uid, o->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
+		changed = true;
 	}
 	if (!S_ISLNK(st->st_mode)) {
-		r = fstat_fd(fd, st);
-		if (r < 0)
-			return r;
+		if (changed) {
+			r = fstat_fd(fd, st);       /* chown may have cleared set-id bits */
+			if (r < 0)
+				return r;
+		}
 		if ((st->st_mode & 07777) != want) {
 			proc_path(path, fd);
 			if (chmod(path, want) < 0)
 				return -errno;
+			changed = true;
 		}
 	}
-	return fstat_fd(fd, st);
+	return changed ? fstat_fd(fd, st) : 0;
 }
 
 /* ---- lookup and forget ------------------------------------------------------------------ */
@@ -505,10 +527,100 @@ static void lookup_done(struct rf_req *req, int res, void *data)
 	iput(fs, parent);
 }
 
+static void stat_from_statx(struct stat *st, const struct statx *stx)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
+	st->st_ino = stx->stx_ino;
+	st->st_mode = stx->stx_mode;
+	st->st_nlink = stx->stx_nlink;
+	st->st_uid = stx->stx_uid;
+	st->st_gid = stx->stx_gid;
+	st->st_rdev = makedev(stx->stx_rdev_major, stx->stx_rdev_minor);
+	st->st_size = (off_t)stx->stx_size;
+	st->st_blksize = stx->stx_blksize;
+	st->st_blocks = (blkcnt_t)stx->stx_blocks;
+	st->st_atim.tv_sec = stx->stx_atime.tv_sec;
+	st->st_atim.tv_nsec = stx->stx_atime.tv_nsec;
+	st->st_mtim.tv_sec = stx->stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = stx->stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = stx->stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = stx->stx_ctime.tv_nsec;
+}
+
+/* A LOOKUP between its statx and its reply, in the request's payload area: nothing to
+ * allocate. The reply is encoded there only after everything was copied out. */
+struct pt_lookup {
+	struct statx stx;
+	struct pt_inode *parent;
+	const char *name;            /* in the request, valid until the reply */
+};
+
+/* Room for a struct pt_lookup in @req's payload area, past @name: on the kernel's
+ * io_uring queues the request's own arguments arrive in that same buffer. NULL if none. */
+static struct pt_lookup *lookup_area(struct rf_req *req, const char *name)
+{
+	size_t cap;
+	char *pay = rf_req_payload(req, &cap), *at = pay;
+	uintptr_t a;
+
+	if (name >= pay && name < pay + cap)
+		at = (char *)name + strlen(name) + 1;
+	a = ((uintptr_t)at + 15) & ~(uintptr_t)15;
+	if (a + sizeof(struct pt_lookup) > (uintptr_t)pay + cap)
+		return NULL;
+	return (struct pt_lookup *)a;
+}
+
+/* Open the name and make or find its inode (a name not known yet, or handle mode). */
+static void lookup_open(struct rf_req *req, struct pt_inode *p, const char *name)
+{
+	int r = rf_backing_openat(req, atomic_load(&p->fd), name, O_PATH | O_NOFOLLOW, 0,
+				  lookup_done, p);
+
+	if (r < 0) {
+		rf_reply_err(req, r);
+		iput(fs_of(req), p);
+	}
+}
+
+/*
+ * The name's attributes are known. If its inode is in the table with its own O_PATH fd,
+ * that fd pins the very file (its inode number cannot be reused while it is open), so
+ * the name still leads to it: count the lookup and reply, one system call in all (the
+ * old way, openat + fstat + close of the duplicate, took three).
+ */
+static void lookup_statx_done(struct rf_req *req, int res, void *data)
+{
+	struct pt_fs *fs = fs_of(req);
+	struct pt_lookup *lk = data;
+	struct pt_inode *p = lk->parent, *in;
+	const char *name = lk->name;
+	struct rf_inode *b;
+	struct stat st;
+
+	if (res < 0)
+		return lookup_done(req, res, p);
+	stat_from_statx(&st, &lk->stx);
+	b = rf_itable_find(fs->table, st.st_dev, st.st_ino);
+	if (b) {
+		in = inode_of(b);
+		busy_get(in);
+		if (atomic_load(&in->fd) >= 0 && !in->handle && in->type == (st.st_mode & S_IFMT)) {
+			rf_itable_count_lookup(fs->table, b);
+			reply_entry_put(req, fs, in, &st);
+			return iput(fs, p);
+		}
+		iput(fs, in);
+	}
+	lookup_open(req, p, name);
+}
+
 static void pt_lookup(struct rf_req *req, uint64_t parent, const char *name)
 {
 	struct pt_fs *fs = fs_of(req);
 	struct pt_inode *p = iget(fs, parent);
+	struct pt_lookup *lk;
 	int r;
 
 	if (!p)
@@ -521,8 +633,13 @@ static void pt_lookup(struct rf_req *req, uint64_t parent, const char *name)
 	/* "." and ".." only come with export support; never climb out of the source. */
 	if (parent == 1 && is_dot(name))
 		name = ".";
-	r = rf_backing_openat(req, atomic_load(&p->fd), name, O_PATH | O_NOFOLLOW, 0,
-			      lookup_done, p);
+	lk = lookup_area(req, name);
+	if (fs->handles || !lk)
+		return lookup_open(req, p, name);
+	lk->parent = p;
+	lk->name = name;
+	r = rf_backing_statx(req, atomic_load(&p->fd), name, AT_SYMLINK_NOFOLLOW,
+			     STATX_BASIC_STATS, &lk->stx, lookup_statx_done, lk);
 	if (r < 0) {
 		rf_reply_err(req, r);
 		iput(fs, p);
@@ -886,7 +1003,7 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 	if (r == 0 && !made_by_us(&st, mk->own.mode)) {
 		/* Someone who can write to the directory put something else under the name
 		 * since we made it: never give that to the caller. */
-		close(fd);
+		fd_close(fd);
 		rf_reply_err(req, -EEXIST);
 		goto out;
 	}
@@ -898,7 +1015,7 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 				made_by_us(&st, mk->own.mode)))
 			unlinkat(pfd, mk->name, S_ISDIR(mk->own.mode) ? AT_REMOVEDIR : 0);
 		if (fd >= 0)
-			close(fd);
+			fd_close(fd);
 		rf_reply_err(req, r);
 		goto out;
 	}
@@ -1289,7 +1406,7 @@ static void handle_ready(struct pt_fs *fs, struct pt_handle *h, struct rf_file *
 static void handle_abandon(struct pt_fs *fs, struct pt_handle *h)
 {
 	backing_detach(fs, h);
-	close(h->fd);
+	fd_close(h->fd);
 	handle_free(fs, h);
 }
 
@@ -1321,7 +1438,7 @@ static void open_done(struct rf_req *req, int res, void *data)
 	struct rf_file *fi = h->fi;
 
 	if (h->tmpfd >= 0)
-		close(h->tmpfd);
+		fd_close(h->tmpfd);
 	if (res < 0) {
 		rf_reply_err(req, cancel_err(res));
 		free(h);
@@ -1329,6 +1446,9 @@ static void open_done(struct rf_req *req, int res, void *data)
 		return;
 	}
 	h->fd = res;
+	/* The same file as the inode's fd: the same filesystem, no fstatfs on the first read. */
+	if (h->tmpfd < 0)
+		rf_backing_fd_inherit(h->fd, atomic_load(&in->fd));
 	if (fi->kill_priv && (fi->flags & O_TRUNC) && kill_suidgid(req, h->fd, false) > 0 &&
 	    after_killed(req, in->base.nodeid, open_killed, &(struct pt_killed){ .data = h }) == 0)
 		return;
@@ -1426,12 +1546,17 @@ static void create_done(struct rf_req *req, int res, void *data)
 		/* The inode's own O_PATH fd, on the very file we opened. */
 		proc_path(path, fd);
 		opath = open(path, O_PATH | O_CLOEXEC);
+		if (opath >= 0) {
+			/* Both are on the parent's filesystem: no fstatfs for either. */
+			rf_backing_fd_inherit(fd, pfd);
+			rf_backing_fd_inherit(opath, pfd);
+		}
 		r = opath < 0 ? -errno : inode_from_fd(fs, opath, &st, &in);
 	}
 	if (r < 0) {
 		if (c->name)
 			unlinkat(pfd, c->name, 0);
-		close(fd);
+		fd_close(fd);
 		rf_reply_err(req, r);
 		return create_free(fs, c);
 	}
@@ -1559,22 +1684,18 @@ static void pt_write(struct rf_req *req, uint64_t ino, const void *buf, size_t s
 		rf_reply_err(req, r);
 }
 
-/* close(dup(fd)): what close(2) would report (network filesystems report errors here). */
+/* What close(2) would report (network filesystems report errors here); nothing to do on
+ * a local source (rf_backing_flush). Our locks are OFD locks: a close leaves them alone. */
 static void pt_flush(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	struct pt_handle *h = handle_of_fi(fi, PT_FILE);
-	int fd, r;
+	int r;
 
 	if (!h)
 		return (void)rf_reply_err(req, -EBADF);
-	fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0)
-		return (void)rf_reply_err(req, -errno);
-	r = rf_backing_close(req, fd, NULL, NULL);
-	if (r < 0) {
-		close(fd);
+	r = rf_backing_flush(req, h->fd, NULL, NULL);
+	if (r < 0)
 		rf_reply_err(req, 0);
-	}
 }
 
 static void pt_release(struct rf_req *req, uint64_t ino, struct rf_file *fi)
@@ -1592,12 +1713,12 @@ static void pt_release(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	 * backing I/O), so the fd is closed under nobody. */
 	r = rf_backing_close(req, h->fd, NULL, NULL);
 	if (r < 0) {
-		close(h->fd);
+		fd_close(h->fd);
 		rf_reply_err(req, 0);
 	}
 	busy_get(in);
 	atomic_fetch_sub(&in->nopen, 1);
-	maybe_drop_fd(in);
+	maybe_drop_fd(in, NULL);
 	atomic_fetch_sub(&in->busy, 1);
 	h->in = NULL;
 	rf_itable_unref(fs->table, &in->base);
@@ -1878,7 +1999,7 @@ static void opendir_done(struct rf_req *req, int res, void *data)
 	if (res >= 0) {
 		d->dp = fdopendir(res);
 		if (!d->dp) {
-			close(res);
+			fd_close(res);
 			res = -ENOMEM;
 		}
 	}
@@ -1957,7 +2078,7 @@ static int add_plus(struct pt_dir *d, const struct dirent *de)
 	fd = openat(d->h.fd, de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	r = fd < 0 ? -errno : fstat_fd(fd, &st);
 	if (r < 0 && fd >= 0)
-		close(fd);
+		fd_close(fd);
 	if (r == 0)
 		r = inode_from_fd(fs, fd, &st, &in);    /* takes the fd */
 	if (r < 0) {

@@ -16,7 +16,7 @@ set -euo pipefail
 # Edit this block when files move; a file may appear in one layer only.
 LAYERS='
 base: log.c proto.c version.c
-util: opts.c mount.c inode.c slab.c
+util: opts.c mount.c inode.c slab.c inline.c
 loop: loop.c
 transport: chan.c transport_dev.c transport_sock.c transport_uring.c transport_manual.c
 request: conn.c req.c reply.c stats.c

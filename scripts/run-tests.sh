@@ -302,6 +302,9 @@ run_checks access tests/integration/access.sh
 echo "== observability: statistics on SIGUSR1, the -d trace =="
 run_checks observe tests/integration/observe.sh
 
+echo "== inline: backing calls in place or on the ring (-o inline), a slow FUSE source =="
+run_checks inline tests/integration/inline.sh
+
 echo "== teardown: every trigger, loop-mounted ext4 backing, both transports =="
 # tests/integration/teardown.sh prints PASS/FAIL/SKIP lines of its own; they are counted
 # here. TEARDOWN_ITERS (20 in CI, 100 in make test-long) stops per trigger.

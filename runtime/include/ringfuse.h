@@ -109,6 +109,8 @@ struct rf_opts {
 	                             * may take before their backing I/O is cancelled (5000) */
 	uint32_t poll_us;           /* -o poll_us=N: each loop busy-polls N us before sleeping
 	                             * (0, the default: never; rf_loop_set_busy_poll) */
+	int inline_mode;            /* -o inline=auto|always|never (RF_INLINE_*): where the
+	                             * rf_backing_* calls run, see "Backing I/O" (default auto) */
 	const char *fs_opts;        /* the filesystem's -o keys (declared in fs_spec), comma
 	                             * separated (see rf_opts_get); NULL if none */
 	int allow_root;             /* -o allow_root: the mounting user and root only. The
@@ -134,6 +136,14 @@ struct rf_opts {
 #define RF_TRANSPORT_AUTO  0
 #define RF_TRANSPORT_DEV   1
 #define RF_TRANSPORT_URING 2
+
+/* Where backing calls run (rf_opts.inline_mode; "Backing I/O" below). AUTO: in place on
+ * the loop thread when the backing filesystem cannot make the call wait for a device or a
+ * network, else on the ring; ALWAYS: in place, whatever the filesystem; NEVER: always on the
+ * ring (or the worker pool), as io_uring decides. */
+#define RF_INLINE_AUTO   0
+#define RF_INLINE_ALWAYS 1
+#define RF_INLINE_NEVER  2
 
 /* Defaults: one thread, 1 MiB max_write, queue depth 64, everything else off. */
 void rf_opts_init(struct rf_opts *opts);
@@ -756,6 +766,31 @@ int rf_reply_ioctl(struct rf_req *req, int result, const void *buf, size_t size)
  *    call below. An operation cancelled by an INTERRUPT ends with -ECANCELED, and the
  *    default reply is then -EINTR.
  *  - Buffers and paths passed in must stay valid until @cb runs (or the default reply).
+ *
+ * Where the call runs (-o inline=, rf_opts.inline_mode). A call on a file of a local
+ * filesystem that never waits for a device (its dentries, inodes and pages are in memory)
+ * costs one system call on the loop thread, against a hand-off to an io_uring worker
+ * thread (two context switches) when io_uring cannot do it without blocking: openat with a
+ * path, unlinkat, mkdirat, renameat2, linkat, symlinkat and statx always go to a worker,
+ * and so does every read and write on tmpfs. So each call is run either in place or on
+ * the ring, decided from the filesystem of the fd it works on (@dirfd for path calls, fd
+ * N for AT_FDCWD with "/proc/self/fd/N"), which the runtime learns with one fstatfs(2)
+ * the first time it sees an fd and then keeps per fd and per filesystem:
+ *  - tmpfs, ramfs: every call in place (nothing there waits for a device);
+ *  - ext2/3/4, xfs, btrfs, f2fs: path calls in place, openat first with RESOLVE_CACHED (a
+ *    lookup that would read the disk falls back to the ring); read, write, fsync and
+ *    close on the ring, where io_uring does them without blocking or in a worker;
+ *  - anything else (NFS, CIFS, FUSE, overlay, unknown): the ring.
+ * In-place calls on a disk filesystem are timed (two clock reads); one whose calls took
+ * more than 2 ms 8 times in a window of 256 (the disk was read) is demoted to the ring for
+ * 1 s, then 2, 4... up to 64 s, and tried again. Memory filesystems are not timed: a slow
+ * call there is the thread losing its CPU, which a worker thread would not give back. With inline=always every call runs in place (a slow source then
+ * stalls the loop: for measurements); with inline=never none does.
+ * A call done in place still reports like one on the ring: @cb runs later, on the loop
+ * thread, after the call returned; with @cb NULL the default reply is sent before the call
+ * returns (the request may then be finished: do not touch @req after a 0 return).
+ * rf_stats counts the calls by where they ran (backing_ring, backing_inline,
+ * backing_worker).
  */
 #define RF_BACKING_MAX 4
 typedef void (*rf_backing_cb)(struct rf_req *req, int res, void *data);
@@ -763,9 +798,7 @@ typedef void (*rf_backing_cb)(struct rf_req *req, int res, void *data);
 /* pread @size bytes at @off from @fd straight into the request's reply buffer
  * (rf_req_payload): no copy. Default reply: the bytes read, or the error.
  * On memory filesystems (tmpfs, ramfs), which io_uring can only serve from a worker
- * thread, rf_backing_read and rf_backing_write copy in place instead (nothing there waits
- * for a device): the default reply is then sent before the call returns, while a @cb
- * still runs later, on the loop, from a ring completion. */
+ * thread, the copy is done in place (see "Where the call runs" above). */
 int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backing_cb cb,
 		    void *data);
 /* pwrite. Default reply: rf_reply_write(res), or the error. */
@@ -784,6 +817,13 @@ int rf_backing_openat(struct rf_req *req, int dirfd, const char *path, int flags
 		      rf_backing_cb cb, void *data);
 /* close. Default reply: rf_reply_err(res). */
 int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
+/* FLUSH: what close(2) of a duplicate of @fd would report (network filesystems report
+ * delayed write errors there). On a memory or disk filesystem (the classes of "Where the
+ * call runs"), which has no flush method, it completes with 0 without any system call,
+ * except with -o inline=never. It leaves POSIX (process) locks of the server on @fd in
+ * place there, where a real close would drop them: use OFD or flock locks. Default
+ * reply: rf_reply_err(res). */
+int rf_backing_flush(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
 /* statx into @out. @cb required. */
 int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
 		     unsigned int mask, struct statx *out, rf_backing_cb cb, void *data);
@@ -798,6 +838,17 @@ int rf_backing_symlinkat(struct rf_req *req, const char *target, int newdirfd,
 			 const char *linkpath, rf_backing_cb cb, void *data);
 int rf_backing_linkat(struct rf_req *req, int olddirfd, const char *oldpath, int newdirfd,
 		      const char *newpath, int flags, rf_backing_cb cb, void *data);
+
+/*
+ * The runtime keeps what it learned about an fd's filesystem by fd number. Before closing
+ * an fd that was given to rf_backing_* with close(2) (rf_backing_close and
+ * rf_loop_close_fd forget it themselves), call rf_backing_forget_fd(fd), so that a later
+ * fd with the same number on another filesystem is looked at afresh; forgetting is cheap
+ * and never wrong. rf_backing_fd_inherit(fd, from) says @fd is on the same filesystem as
+ * @from (a file reopened or created through @from), which saves @fd's fstatfs. Any thread.
+ */
+void rf_backing_forget_fd(int fd);
+void rf_backing_fd_inherit(int fd, int from);
 
 /*
  * Anything io_uring cannot do asynchronously (copy_file_range, name_to_handle_at, a lock
@@ -897,11 +948,13 @@ struct rf_stats {
 	uint64_t parked_wait_us;               /* total time spent parked */
 	uint64_t interrupts;                   /* INTERRUPTs received */
 	uint64_t backing_ring;                 /* backing operations submitted on the ring */
-	uint64_t backing_inline;               /* ... done in place (tmpfs/ramfs read/write) */
+	uint64_t backing_inline;               /* ... done in place (-o inline) */
 	uint64_t backing_worker;               /* ... run by the worker pool (rf_backing_call) */
 	uint64_t nodes;                        /* node ids the kernel holds lookups of, now:
 						* entry replies minus FORGETs, the root
 						* counted once (1 = the root alone) */
+	uint64_t loop_enters;                  /* io_uring_enter calls of the session's loops */
+	uint64_t loop_sqes;                    /* SQEs they queued (requests, replies, backing) */
 	uint64_t latency[RF_STATS_OPCODES][RF_STATS_LAT_BUCKETS];
 };
 

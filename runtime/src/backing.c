@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * backing.c - a filesystem's own file operations, submitted on the ring of the loop that
- * serves the request and completed from their CQE; plus a small bounded worker pool for
+ * serves the request and completed from their CQE, or done in place when inline.c says the
+ * backing filesystem answers at once; plus a small bounded worker pool for
  * what io_uring cannot do asynchronously (the loop's worker pool). Each operation lives in
  * one of the request's RF_BACKING_MAX slots (no allocation), and the request is not
  * finished - its slot, fh and inodes stay held - until the last one completed
@@ -9,11 +10,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/magic.h>
-#include <sys/vfs.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "internal.h"
 
@@ -59,14 +62,13 @@ static void on_backing(struct rf_loop *loop, struct rf_completion *c, int res, u
 	rf__req_finish(req);
 }
 
-/* The NOP that carries a result computed in place (complete_now). */
-static void on_known_result(struct rf_loop *loop, struct rf_completion *c, int res,
-			    uint32_t flags)
+/* The post that carries a result computed in place (complete_now). */
+static void on_known_result(struct rf_loop *loop, struct rf_post *p)
 {
-	struct rf_backing_op *op = rf_container_of(c, struct rf_backing_op, c);
+	struct rf_backing_op *op = rf_container_of(p, struct rf_backing_op, post);
 
-	op->c.fn = on_backing;
-	on_backing(loop, c, op->result, flags);
+	loop->inflight--;
+	on_backing(loop, &op->c, op->result, 0);
 }
 
 /* A free operation slot of @req, or NULL. */
@@ -104,37 +106,18 @@ static int op_error(struct rf_req *req, int kind, rf_backing_cb cb)
 	return -EBUSY;
 }
 
-#define BACKING_SQE(req, kind, cb, data, op, sqe)                             \
-	struct rf_backing_op *op = op_get(req, kind, cb, data);               \
-	struct io_uring_sqe *sqe;                                             \
-	if (!op)                                                              \
-		return op_error(req, kind, cb);                               \
-	rf__stats_count((req)->se, RF_STAT_BACKING_RING);                     \
-	sqe = rf__loop_sqe((req)->ch->loop, &op->c)
-
 /*
- * Memory filesystems (tmpfs, ramfs) have no FMODE_NOWAIT: io_uring hands every read or
- * write on them to an io-wq worker thread, a context switch each way for a copy that
- * never waits for a device (measured: ~3x the CPU of pread(2) per 4 KiB read). Such I/O
- * is done in place instead, and its completion still comes from the ring (a NOP carrying
- * the result), so callbacks keep running later, on the loop, exactly once.
+ * A call done in place (inline.c decides where; ringfuse.h "Where the call runs"): its
+ * completion still comes later, on the loop, exactly once - from a post to the loop, which
+ * the loop runs in the same round, before it sleeps, without a system call or an SQE.
  */
-static bool memory_fs(int fd)
-{
-	struct statfs sf;
-
-	return fstatfs(fd, &sf) == 0 &&
-	       (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
-}
-
-/* Complete @op from the ring with a result already known. */
 static void complete_now(struct rf_req *req, struct rf_backing_op *op, int res)
 {
-	struct io_uring_sqe *sqe;
+	struct rf_loop *loop = req->ch->loop;
 
 	rf__stats_count(req->se, RF_STAT_BACKING_INLINE);
 	if (!op->cb) {
-		/* Nothing waits for a callback: reply right away, no ring trip. */
+		/* Nothing waits for a callback: reply right away. */
 		op->busy = false;
 		req->nbacking--;
 		default_reply(req, op->kind, res);
@@ -142,9 +125,41 @@ static void complete_now(struct rf_req *req, struct rf_backing_op *op, int res)
 		return;
 	}
 	op->result = res;
-	op->c.fn = on_known_result;
-	sqe = rf__loop_sqe(req->ch->loop, &op->c);
-	io_uring_prep_nop(sqe);
+	op->post.fn = on_known_result;
+	loop->inflight++;               /* a teardown drain waits for it like for an SQE */
+	rf__loop_post_local(loop, &op->post);
+}
+
+/* The mode of @req's session (-o inline). */
+#define MODE(req) ((req)->se->opts.inline_mode)
+
+/*
+ * Run @call in place if the policy says so for @fd and @kind, completing @op from its
+ * result (>= 0, or -1 with errno), and return 0 from the enclosing function.
+ */
+#define TRY_INLINE(req, op, fd, kind, call)                                    \
+	do {                                                                   \
+		struct rf_inline_ticket t_;                                    \
+		if (rf__inline_how(MODE(req), fd, kind, &t_) != RF_RUN_RING) {  \
+			long r_ = (long)(call);                                \
+			int res_ = r_ < 0 ? -errno : (int)r_;                  \
+			rf__inline_done(&t_);                                  \
+			complete_now(req, op, res_);                           \
+			return 0;                                              \
+		}                                                              \
+	} while (0)
+
+/* An op slot, or return its error from the enclosing function. */
+#define OP_GET(req, kind, cb, data, op)                                        \
+	struct rf_backing_op *op = op_get(req, kind, cb, data);                \
+	if (!op)                                                               \
+		return op_error(req, kind, cb)
+
+/* ... and the ring's SQE for it. */
+static struct io_uring_sqe *ring_sqe(struct rf_req *req, struct rf_backing_op *op)
+{
+	rf__stats_count(req->se, RF_STAT_BACKING_RING);
+	return rf__loop_sqe(req->ch->loop, &op->c);
 }
 
 int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backing_cb cb,
@@ -159,15 +174,8 @@ int rf_backing_read(struct rf_req *req, int fd, size_t size, off_t off, rf_backi
 	op = op_get(req, BK_READ, cb, data);
 	if (!op)
 		return op_error(req, BK_READ, cb);
-	if (memory_fs(fd)) {
-		ssize_t n = pread(fd, dst, size, off);
-
-		complete_now(req, op, n < 0 ? -errno : (int)n);
-		return 0;
-	}
-	rf__stats_count(req->se, RF_STAT_BACKING_RING);
-	io_uring_prep_read(rf__loop_sqe(req->ch->loop, &op->c), fd, dst, (unsigned int)size,
-			   (uint64_t)off);
+	TRY_INLINE(req, op, fd, RF_IK_DATA, pread(fd, dst, size, off));
+	io_uring_prep_read(ring_sqe(req, op), fd, dst, (unsigned int)size, (uint64_t)off);
 	return 0;
 }
 
@@ -181,30 +189,25 @@ int rf_backing_write(struct rf_req *req, int fd, const void *buf, size_t size, o
 	op = op_get(req, BK_WRITE, cb, data);
 	if (!op)
 		return op_error(req, BK_WRITE, cb);
-	if (memory_fs(fd)) {
-		ssize_t n = pwrite(fd, buf, size, off);
-
-		complete_now(req, op, n < 0 ? -errno : (int)n);
-		return 0;
-	}
-	rf__stats_count(req->se, RF_STAT_BACKING_RING);
-	io_uring_prep_write(rf__loop_sqe(req->ch->loop, &op->c), fd, buf, (unsigned int)size,
-			    (uint64_t)off);
+	TRY_INLINE(req, op, fd, RF_IK_DATA, pwrite(fd, buf, size, off));
+	io_uring_prep_write(ring_sqe(req, op), fd, buf, (unsigned int)size, (uint64_t)off);
 	return 0;
 }
 
 int rf_backing_fsync(struct rf_req *req, int fd, int datasync, rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+	OP_GET(req, BK_ERR, cb, data, op);
+	TRY_INLINE(req, op, fd, RF_IK_SYNC, datasync ? fdatasync(fd) : fsync(fd));
+	io_uring_prep_fsync(ring_sqe(req, op), fd, datasync ? IORING_FSYNC_DATASYNC : 0);
 	return 0;
 }
 
 int rf_backing_fallocate(struct rf_req *req, int fd, int mode, off_t off, off_t len,
 			 rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_fallocate(sqe, fd, mode, (uint64_t)off, (uint64_t)len);
+	OP_GET(req, BK_ERR, cb, data, op);
+	TRY_INLINE(req, op, fd, RF_IK_SYNC, fallocate(fd, mode, off, len));
+	io_uring_prep_fallocate(ring_sqe(req, op), fd, mode, (uint64_t)off, (uint64_t)len);
 	return 0;
 }
 
@@ -223,10 +226,19 @@ static int do_ftruncate(void *arg)
 int rf_backing_ftruncate(struct rf_req *req, int fd, off_t len, rf_backing_cb cb, void *data)
 {
 	struct rf_loop *loop = req->ch->loop;
+	struct rf_inline_ticket t;
 
+	if (rf__inline_how(MODE(req), fd, RF_IK_SYNC, &t) != RF_RUN_RING) {
+		OP_GET(req, BK_ERR, cb, data, op);
+		int r = ftruncate(fd, len) < 0 ? -errno : 0;
+
+		rf__inline_done(&t);
+		complete_now(req, op, r);
+		return 0;
+	}
 	if (loop->has_ftruncate) {
-		BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-		io_uring_prep_rw(RF_IORING_OP_FTRUNCATE, sqe, fd, NULL, 0, (uint64_t)len);
+		OP_GET(req, BK_ERR, cb, data, op);
+		io_uring_prep_rw(RF_IORING_OP_FTRUNCATE, ring_sqe(req, op), fd, NULL, 0, (uint64_t)len);
 		return 0;
 	} else {
 		/* The arguments live in the request's payload area, unused by this reply. */
@@ -238,66 +250,161 @@ int rf_backing_ftruncate(struct rf_req *req, int fd, off_t len, rf_backing_cb cb
 	}
 }
 
+/* The fd whose filesystem decides for a path call: @dirfd, or N of "/proc/self/fd/N"
+ * (the way to reopen an O_PATH fd), or -1 (unknown: the ring). */
+static int path_fd(int dirfd, const char *path)
+{
+	static const char proc[] = "/proc/self/fd/";
+	long n = 0;
+	const char *p;
+
+	if (path[0] != '/')
+		return dirfd;
+	if (strncmp(path, proc, sizeof(proc) - 1))
+		return -1;
+	for (p = path + sizeof(proc) - 1; *p >= '0' && *p <= '9' && n < INT32_MAX; p++)
+		n = n * 10 + (*p - '0');
+	return *p || p == path + sizeof(proc) - 1 || n >= INT32_MAX ? -1 : (int)n;
+}
+
 int rf_backing_openat(struct rf_req *req, int dirfd, const char *path, int flags, mode_t mode,
 		      rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_NEEDS_CB, cb, data, op, sqe);
-	io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, mode);
+	struct rf_inline_ticket t;
+	bool reopen = path[0] == '/';
+	int kind = (flags & (O_CREAT | O_TRUNC | __O_TMPFILE)) || reopen ? RF_IK_NAME : RF_IK_LOOKUP;
+	int how, r;
+
+	OP_GET(req, BK_NEEDS_CB, cb, data, op);
+	how = rf__inline_how(MODE(req), path_fd(dirfd, path), kind, &t);
+	if (how == RF_RUN_CACHED) {
+		/* A disk filesystem: only a lookup the dcache answers is done in place; one
+		 * that would read the disk says EAGAIN and goes to the ring. */
+		struct open_how oh = { .flags = (uint64_t)(flags | O_CLOEXEC),
+				       .resolve = RESOLVE_CACHED };
+
+		r = (int)syscall(SYS_openat2, dirfd, path, &oh, sizeof(oh));
+		if (r >= 0 || (errno != EAGAIN && errno != ENOSYS && errno != EINVAL)) {
+			r = r < 0 ? -errno : r;
+			rf__inline_done(&t);
+			complete_now(req, op, r);
+			return 0;
+		}
+	} else if (how == RF_RUN_INLINE) {
+		r = openat(dirfd, path, flags | O_CLOEXEC, mode);
+		r = r < 0 ? -errno : r;
+		rf__inline_done(&t);
+		complete_now(req, op, r);
+		return 0;
+	}
+	io_uring_prep_openat(ring_sqe(req, op), dirfd, path, flags | O_CLOEXEC, mode);
 	return 0;
 }
 
 int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_close(sqe, fd);
+	struct rf_inline_ticket t;
+	int how;
+
+	OP_GET(req, BK_ERR, cb, data, op);
+	how = rf__inline_how(MODE(req), fd, RF_IK_SYNC, &t);
+	rf_backing_forget_fd(fd);       /* before the number can be reused */
+	if (how != RF_RUN_RING) {
+		int r = close(fd) < 0 ? -errno : 0;
+
+		rf__inline_done(&t);
+		complete_now(req, op, r);
+		return 0;
+	}
+	io_uring_prep_close(ring_sqe(req, op), fd);
+	return 0;
+}
+
+int rf_backing_flush(struct rf_req *req, int fd, rf_backing_cb cb, void *data)
+{
+	struct rf_inline_ticket t;
+	int how, dfd;
+
+	OP_GET(req, BK_ERR, cb, data, op);
+	/* Memory and disk filesystems have no flush method: close(2) reports nothing there
+	 * (our locks are OFD locks, which a close of a duplicate leaves alone). */
+	if (MODE(req) != RF_INLINE_NEVER &&
+	    rf__inline_slot_class(rf__inline_slot(fd)) != RF_SRC_REMOTE) {
+		complete_now(req, op, 0);
+		return 0;
+	}
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0) {
+		complete_now(req, op, -errno);
+		return 0;
+	}
+	how = rf__inline_how(MODE(req), fd, RF_IK_SYNC, &t);
+	if (how != RF_RUN_RING) {
+		int r = close(dfd) < 0 ? -errno : 0;
+
+		rf__inline_done(&t);
+		complete_now(req, op, r);
+		return 0;
+	}
+	io_uring_prep_close(ring_sqe(req, op), dfd);
 	return 0;
 }
 
 int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
 		     unsigned int mask, struct statx *out, rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_NEEDS_CB, cb, data, op, sqe);
-	io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
+	OP_GET(req, BK_NEEDS_CB, cb, data, op);
+	TRY_INLINE(req, op, path_fd(dirfd, path), RF_IK_NAME,
+		   statx(dirfd, path, flags, mask, out));
+	io_uring_prep_statx(ring_sqe(req, op), dirfd, path, flags, mask, out);
 	return 0;
 }
 
 int rf_backing_renameat2(struct rf_req *req, int olddirfd, const char *oldpath, int newdirfd,
 			 const char *newpath, unsigned int flags, rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_renameat(sqe, olddirfd, oldpath, newdirfd, newpath, flags);
+	OP_GET(req, BK_ERR, cb, data, op);
+	TRY_INLINE(req, op, path_fd(olddirfd, oldpath), RF_IK_NAME,
+		   renameat2(olddirfd, oldpath, newdirfd, newpath, flags));
+	io_uring_prep_renameat(ring_sqe(req, op), olddirfd, oldpath, newdirfd, newpath, flags);
 	return 0;
 }
 
 int rf_backing_unlinkat(struct rf_req *req, int dirfd, const char *path, int flags,
 			rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_unlinkat(sqe, dirfd, path, flags);
+	OP_GET(req, BK_ERR, cb, data, op);
+	TRY_INLINE(req, op, path_fd(dirfd, path), RF_IK_NAME, unlinkat(dirfd, path, flags));
+	io_uring_prep_unlinkat(ring_sqe(req, op), dirfd, path, flags);
 	return 0;
 }
 
 int rf_backing_mkdirat(struct rf_req *req, int dirfd, const char *path, mode_t mode,
 		       rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_mkdirat(sqe, dirfd, path, mode);
+	OP_GET(req, BK_ERR, cb, data, op);
+	TRY_INLINE(req, op, path_fd(dirfd, path), RF_IK_NAME, mkdirat(dirfd, path, mode));
+	io_uring_prep_mkdirat(ring_sqe(req, op), dirfd, path, mode);
 	return 0;
 }
 
 int rf_backing_symlinkat(struct rf_req *req, const char *target, int newdirfd,
 			 const char *linkpath, rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_symlinkat(sqe, target, newdirfd, linkpath);
+	OP_GET(req, BK_ERR, cb, data, op);
+	TRY_INLINE(req, op, path_fd(newdirfd, linkpath), RF_IK_NAME,
+		   symlinkat(target, newdirfd, linkpath));
+	io_uring_prep_symlinkat(ring_sqe(req, op), target, newdirfd, linkpath);
 	return 0;
 }
 
 int rf_backing_linkat(struct rf_req *req, int olddirfd, const char *oldpath, int newdirfd,
 		      const char *newpath, int flags, rf_backing_cb cb, void *data)
 {
-	BACKING_SQE(req, BK_ERR, cb, data, op, sqe);
-	io_uring_prep_linkat(sqe, olddirfd, oldpath, newdirfd, newpath, flags);
+	OP_GET(req, BK_ERR, cb, data, op);
+	TRY_INLINE(req, op, path_fd(newdirfd, newpath), RF_IK_NAME,
+		   linkat(olddirfd, oldpath, newdirfd, newpath, flags));
+	io_uring_prep_linkat(ring_sqe(req, op), olddirfd, oldpath, newdirfd, newpath, flags);
 	return 0;
 }
 

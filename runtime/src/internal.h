@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/vfs.h>
 
 #include "base.h"
 #include "loop.h"
@@ -43,7 +44,8 @@ struct rf_backing_op {
 	void *data;
 	uint8_t kind;                    /* enum in backing.c: what the default reply is */
 	bool busy;
-	int result;                      /* a result computed in place, delivered by a NOP */
+	int result;                      /* a result computed in place... */
+	struct rf_post post;             /* ...delivered by a post to the loop (no syscall) */
 };
 
 /* What a request names, for the ordering chains (order.c). */
@@ -262,6 +264,45 @@ void rf__stats_parked(struct rf_req *req, bool parked);
 enum rf_stat { RF_STAT_INTERRUPT, RF_STAT_BACKING_RING, RF_STAT_BACKING_INLINE,
 	       RF_STAT_BACKING_WORKER };
 void rf__stats_count(struct rf_session *se, enum rf_stat what);
+
+/* ==== util layer: inline.c (where backing calls run) ================================= */
+
+/* The class of a backing filesystem (inline.c, ringfuse.h "Where the call runs"). */
+enum { RF_SRC_REMOTE, RF_SRC_LOCAL, RF_SRC_MEMORY };
+/* What a backing call does, for the policy. */
+enum rf_inline_kind {
+	RF_IK_DATA,          /* read, write */
+	RF_IK_SYNC,          /* fsync, fallocate, ftruncate, close */
+	RF_IK_NAME,          /* unlinkat, mkdirat, renameat2, linkat, symlinkat, statx, openat
+	                      * that creates or reopens */
+	RF_IK_LOOKUP,        /* openat of an existing name: RESOLVE_CACHED first on disks */
+};
+enum { RF_RUN_RING, RF_RUN_INLINE, RF_RUN_CACHED };
+#define RF_INLINE_SLOW_NS   2000000ull       /* an in-place call slower than this... */
+#define RF_INLINE_SLOW_MAX  8                /* ...this often in a window... */
+#define RF_INLINE_WINDOW    256              /* ...of this many calls demotes the source */
+#define RF_INLINE_DEMOTE_NS 1000000000ull    /* for 1 s, doubling up to 64 s */
+struct rf_inline_ticket {
+	int slot;            /* the filesystem timed, or -1 */
+	uint64_t t0;
+};
+/* Size the fd table (once per process; later calls do nothing). Any thread. */
+void rf__inline_init(void);
+int rf__inline_class_of_magic(long type);
+/* The filesystem slot of @fd (one fstatfs the first time), or -1 if unknown. */
+int rf__inline_slot(int fd);
+int rf__inline_slot_class(int slot);
+/* The slot of the filesystem with f_type @type and f_fsid @fsid (added if new), or -1;
+ * and say that @fd is on slot @slot (what one fstatfs of @fd would have found). */
+int rf__inline_slot_of_fs(long type, const fsid_t *fsid);
+void rf__inline_bind(int fd, int slot);
+/* Where a call of @kind on @fd runs under @mode (RF_INLINE_*): RF_RUN_*. For an in-place
+ * run, call rf__inline_done(t) after the system call (it times it). */
+int rf__inline_how(int mode, int fd, enum rf_inline_kind kind, struct rf_inline_ticket *t);
+void rf__inline_done(struct rf_inline_ticket *t);
+/* Feed one in-place call of @ns to @slot's cut-off (rf__inline_done does it). */
+void rf__inline_note(int slot, uint64_t ns);
+bool rf__inline_demoted(int slot);
 
 /* ==== io layer: backing.c, notify.c, lookups.c ====================================== */
 

@@ -44,15 +44,33 @@ static struct rf_timer_impl **timer_head(struct rf_loop *loop)
 	return (struct rf_timer_impl **)&loop->timers;
 }
 
+/* A counter of the loop thread that other threads read (rf_session_stats): relaxed. */
+static inline void bump(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* Count the io_uring_enter that the liburing call about to run makes (liburing enters
+ * when it has SQEs to submit, a flag asks it to, or it must wait for an empty CQ). */
+static void count_enter(struct rf_loop *loop, bool wait)
+{
+	if (io_uring_sq_ready(&loop->ring) || (wait && !io_uring_cq_ready(&loop->ring)) ||
+	    (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
+		bump(&loop->enters);
+}
+
 struct io_uring_sqe *rf__loop_sqe(struct rf_loop *loop, struct rf_completion *c)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
 
 	while (!sqe) {
 		/* SQ full: hand what we have to the kernel and take a fresh entry. */
+		count_enter(loop, false);
 		io_uring_submit(&loop->ring);
 		sqe = io_uring_get_sqe(&loop->ring);
 	}
+	bump(&loop->sqes);
 	io_uring_sqe_set_data(sqe, c);
 	if (c)
 		loop->inflight++;
@@ -143,13 +161,18 @@ int rf_loop_new(struct rf_loop **out)
 	return 0;
 }
 
-void rf__loop_post(struct rf_loop *loop, struct rf_post *p)
+void rf__loop_post_local(struct rf_loop *loop, struct rf_post *p)
 {
 	p->next = NULL;
 	pthread_mutex_lock(&loop->post_lock);
 	*loop->posts_tail = p;
 	loop->posts_tail = &p->next;
 	pthread_mutex_unlock(&loop->post_lock);
+}
+
+void rf__loop_post(struct rf_loop *loop, struct rf_post *p)
+{
+	rf__loop_post_local(loop, p);
 	/* One wake-up per batch: a post made before run_posts takes the queue needs none
 	 * of its own (run_posts clears the flag before it takes it, so a later post wakes). */
 	if (!atomic_exchange(&loop->post_wake, true))
@@ -418,13 +441,16 @@ static bool busy_poll(struct rf_loop *loop)
 	uint64_t deadline;
 	unsigned int spins = 0;
 
+	count_enter(loop, false);
 	io_uring_submit(&loop->ring);
 	if (io_uring_cq_ready(&loop->ring))
 		return true;
 	deadline = now_ns() + loop->poll_ns;
 	for (;;) {
-		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN)
+		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN) {
+			bump(&loop->enters);
 			io_uring_get_events(&loop->ring);
+		}
 		if (io_uring_cq_ready(&loop->ring))
 			return true;
 		/* The clock is read every 64 turns: a turn is a few nanoseconds. */
@@ -461,6 +487,7 @@ static int loop_round(struct rf_loop *loop, int timeout_ms, bool flush)
 	timeout_ms = next_timeout(loop, n ? 0 : timeout_ms);
 	if (timeout_ms != 0 && loop->poll_ns && busy_poll(loop))
 		timeout_ms = 0;         /* a completion came while spinning: no sleep */
+	count_enter(loop, timeout_ms != 0);
 	if (timeout_ms == 0) {
 		ret = io_uring_submit(&loop->ring);
 	} else if (timeout_ms < 0) {
@@ -476,8 +503,10 @@ static int loop_round(struct rf_loop *loop, int timeout_ms, bool flush)
 	n += run_timers(loop);
 	n += run_posts(loop);
 	run_hooks(loop);
-	if (flush)
+	if (flush) {
+		count_enter(loop, false);
 		io_uring_submit(&loop->ring);
+	}
 	return n;
 }
 
@@ -533,6 +562,9 @@ int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
 						.tv_nsec = (left % 1000) * 1000000ll };
 		struct io_uring_cqe *cqe;
 
+		/* Completions of calls done in place are posts: they need no kernel. */
+		if (run_posts(loop))
+			continue;
 		io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, &ts, NULL);
 		reap(loop);
 		run_posts(loop);
@@ -568,6 +600,7 @@ int rf_loop_close_fd(struct rf_loop *loop, int fd)
 
 	if (fd < 0)
 		return -EBADF;
+	rf_backing_forget_fd(fd);        /* the number may come back on another filesystem */
 	if (!op || loop->closing) {
 		free(op);
 		return close(fd) < 0 ? -errno : 0;

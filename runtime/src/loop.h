@@ -93,6 +93,8 @@ struct rf_loop {
 	bool sqe128;                     /* the ring has 128-byte SQEs (uring transport) */
 	bool has_ftruncate;              /* the kernel has IORING_OP_FTRUNCATE */
 	uint64_t poll_ns;                /* busy-poll this long before sleeping (0: never) */
+	_Atomic uint64_t enters;         /* io_uring_enter calls (rf_stats.loop_enters) */
+	_Atomic uint64_t sqes;           /* SQEs queued (rf_stats.loop_sqes) */
 };
 
 /* An SQE to fill; submits the queue first if it is full. Never NULL. Loop thread. */
@@ -101,6 +103,10 @@ bool rf__on_loop_thread(const struct rf_loop *loop);
 void rf__loop_wake(struct rf_loop *loop);
 /* Queue @p to run on @loop's thread, in posting order. Any thread. */
 void rf__loop_post(struct rf_loop *loop, struct rf_post *p);
+/* The same without the wake-up (a write(2), and a read on the ring): only from the loop
+ * thread, in a round or in work a round is sure to follow (every round runs the posts
+ * before it may sleep; a custom loop's rf_session_process runs rounds after a request). */
+void rf__loop_post_local(struct rf_loop *loop, struct rf_post *p);
 /* Register @h (live) / mark it done (no longer keeps the loop running) / remove it. */
 void rf__loop_hook_add(struct rf_loop *loop, struct rf_loop_hook *h);
 void rf__loop_hook_end(struct rf_loop *loop, struct rf_loop_hook *h);

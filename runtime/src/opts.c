@@ -71,6 +71,7 @@ static const struct rf_opt_spec runtime_spec[] = {
 	{ "congestion_threshold", "N", "where the kernel sees congestion (3/4 of that)" },
 	{ "grace_ms", "N", "at shutdown, ms given to requests in service (5000)" },
 	{ "poll_us", "N", "busy-poll N us before sleeping: lower QD1 latency, CPU spent (0)" },
+	{ "inline", "MODE", "auto|always|never: backing calls in place on fast local sources (auto)" },
 	{ "log_level", "LEVEL", "error|warn|info|debug: what is logged (warn)" },
 	{ "debug", NULL, "as -d" },
 	{ NULL, NULL, NULL },
@@ -182,6 +183,19 @@ static int parse_runtime(struct rf_opts *opts, const char *key, char *val)
 			opts->transport = RF_TRANSPORT_URING;
 		else {
 			rf__err("option 'transport' must be auto, dev or uring, got '%s'", val);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "inline")) {
+		if (!strcmp(val, "auto"))
+			opts->inline_mode = RF_INLINE_AUTO;
+		else if (!strcmp(val, "always"))
+			opts->inline_mode = RF_INLINE_ALWAYS;
+		else if (!strcmp(val, "never"))
+			opts->inline_mode = RF_INLINE_NEVER;
+		else {
+			rf__err("option 'inline' must be auto, always or never, got '%s'", val);
 			return -EINVAL;
 		}
 		return 0;

@@ -99,6 +99,7 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 
 	if (!ops || !out)
 		return -EINVAL;
+	rf__inline_init();               /* the fd table of the inline policy, sized once */
 	if (!opts) {
 		rf_opts_init(&defaults);
 		opts = &defaults;

@@ -2,7 +2,7 @@
 /*
  * stats.c - the session's live counters (struct rf_stats in ringfuse.h): requests per
  * opcode, errors per errno, in flight and peak, parked requests and their wait, interrupts,
- * backing operations by where they ran, latency per opcode in log2 buckets. Relaxed atomic
+ * backing operations by where they ran, the loops' kernel entries and SQEs, latency per opcode in log2 buckets. Relaxed atomic
  * increments from every loop thread, cheap enough to be always on; rf_session_stats copies
  * them out and rf_stats_json formats a snapshot.
  */
@@ -138,6 +138,18 @@ int rf_session_stats(const struct rf_session *se, struct rf_stats *out)
 	out->backing_inline = LOAD(st->backing_inline);
 	out->backing_worker = LOAD(st->backing_worker);
 	out->nodes = LOAD(st->nodes) ? LOAD(st->nodes) : 1;   /* the root, before any lookup */
+	/* The loops count their own kernel entries and SQEs (loop.c): the session's share is
+	 * the sum over its loops. */
+	if (se->loop) {
+		out->loop_enters += LOAD(se->loop->enters);
+		out->loop_sqes += LOAD(se->loop->sqes);
+	}
+	for (i = 0; i < se->nr_extra; i++) {
+		if (!se->extra[i].loop)
+			continue;
+		out->loop_enters += LOAD(se->extra[i].loop->enters);
+		out->loop_sqes += LOAD(se->extra[i].loop->sqes);
+	}
 	return 0;
 }
 
@@ -174,13 +186,14 @@ int rf_stats_json(const struct rf_stats *st, char *buf, size_t size)
 	put(&o, "{\"replies\":%llu,\"in_flight\":%llu,\"in_flight_peak\":%llu,\"parked\":%llu,"
 		"\"parked_total\":%llu,\"parked_wait_us\":%llu,\"interrupts\":%llu,"
 		"\"backing\":{\"ring\":%llu,\"inline\":%llu,\"worker\":%llu},\"nodes\":%llu,"
-		"\"requests\":{",
+		"\"loop_enters\":%llu,\"loop_sqes\":%llu,\"requests\":{",
 	    (unsigned long long)st->replies, (unsigned long long)st->in_flight,
 	    (unsigned long long)st->in_flight_peak, (unsigned long long)st->parked,
 	    (unsigned long long)st->parked_total, (unsigned long long)st->parked_wait_us,
 	    (unsigned long long)st->interrupts, (unsigned long long)st->backing_ring,
 	    (unsigned long long)st->backing_inline, (unsigned long long)st->backing_worker,
-	    (unsigned long long)st->nodes);
+	    (unsigned long long)st->nodes, (unsigned long long)st->loop_enters,
+	    (unsigned long long)st->loop_sqes);
 	for (i = 0; i < RF_STATS_OPCODES; i++) {
 		if (!st->requests[i])
 			continue;

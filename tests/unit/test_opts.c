@@ -78,7 +78,7 @@ static int parse(struct rf_opts *opts, const char *line, bool with_spec)
 struct good {
 	const char *line;
 	const char *mountpoint, *source, *fsname, *subtype;
-	int foreground, debug, allow_other, allow_root, threads, transport, no_pin;
+	int foreground, debug, allow_other, allow_root, threads, transport, no_pin, inline_mode;
 	unsigned long flags_set, flags_clear;
 	uint32_t max_write, queue_depth;
 	const char *fs_opts;
@@ -109,6 +109,12 @@ static const struct good goods[] = {
 	  .max_write = 0x20000, .queue_depth = 8 },
 	{ .line = "-o subtype=x /mnt", .mountpoint = "/mnt", .subtype = "x", .threads = 0,
 	  .queue_depth = 64 },
+	{ .line = "-o inline=never /mnt", .mountpoint = "/mnt", .threads = 0, .queue_depth = 64,
+	  .inline_mode = RF_INLINE_NEVER },
+	{ .line = "-o inline=always /mnt", .mountpoint = "/mnt", .threads = 0, .queue_depth = 64,
+	  .inline_mode = RF_INLINE_ALWAYS },
+	{ .line = "-o inline=never,inline=auto /mnt", .mountpoint = "/mnt", .threads = 0,
+	  .queue_depth = 64, .inline_mode = RF_INLINE_AUTO },
 	/* What fstab adds and mount.fuse3 passes through. */
 	{ .line = "-o defaults,x-systemd.automount,x-foo=1 /mnt", .mountpoint = "/mnt",
 	  .threads = 0, .queue_depth = 64 },
@@ -151,6 +157,7 @@ Test(opts, accepted_lines_set_what_they_say, .init = log_setup, .fini = log_tear
 		cr_expect_eq(o.threads, g->threads, "'%s': threads", g->line);
 		cr_expect_eq(o.no_pin, g->no_pin, "'%s': no_pin", g->line);
 		cr_expect_eq(o.transport, g->transport, "'%s': transport", g->line);
+		cr_expect_eq(o.inline_mode, g->inline_mode, "'%s': inline", g->line);
 		cr_expect_eq(o.mount_flags & g->flags_set, g->flags_set, "'%s': flags", g->line);
 		cr_expect_eq(o.mount_flags & g->flags_clear, 0, "'%s': flags", g->line);
 		cr_expect_eq(o.read_only, !!(o.mount_flags & MS_RDONLY), "'%s'", g->line);
@@ -185,6 +192,8 @@ static const struct bad bads[] = {
 	{ "-o queue_depth=-1 /mnt", false, "'queue_depth'" },
 	{ "-o max_write=99999999999 /mnt", false, "'max_write'" },
 	{ "-o transport=tcp /mnt", false, "'transport'" },
+	{ "-o inline=sometimes /mnt", false, "'inline'" },
+	{ "-o inline /mnt", false, "'inline'" },
 	{ "-o log_level=loud /mnt", false, "'log_level'" },
 	{ "-o allow_other,allow_root /mnt", false, "allow_root" },
 	{ "-x /mnt", false, "'-x'" },

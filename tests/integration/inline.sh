@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# inline.sh - where the passthrough's backing calls run (-o inline=auto|always|never,
+# ringfuse.h "Where the call runs"), on real mounts from build directory $1 (default
+# build/asan):
+#   slow source: the passthrough's SOURCE is a FUSE mount (slowfs) whose READ of `slow`
+#     takes DELAY ms. While such a read is in flight through the passthrough, a stat of
+#     `fast` through it must complete (slowfs's log has no read-done yet when stat
+#     returns): with inline=auto the FUSE source is served on the ring, so the loop never
+#     waits for it. With inline=always the read is done on the loop thread and the stat
+#     waits behind it: that case checks the opposite, so the test can tell the difference.
+#   tmpfs source: create, stat, rename, unlink, mkdir, rmdir, read and write under each
+#     mode; the statistics (SIGUSR1) show where the calls ran: auto and always in place
+#     (backing.inline > 0, backing.ring 0), never on the ring (backing.inline 0).
+# Prints "PASS  name" / "FAIL  name: why" / "SKIP  name: why" lines, ends with
+# "inline: N passed, N failed"; exit 0 only if nothing failed. Everything it mounts or
+# starts is gone on exit.
+set -uo pipefail
+B=${1:-build/asan}
+cd "$(dirname "$0")/../.."
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+DELAY=${INLINE_DELAY_MS:-3000}
+
+work=$(mktemp -d /tmp/ringfuse-inline.XXXXXX)
+pids=() mounts=() passed=0 failed=0
+cleanup() {
+  local m p i
+  for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
+    m=${mounts[i]}
+    mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+pass() { passed=$((passed + 1)); echo "PASS  $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL  $1: $2"; }
+
+for b in examples/passthrough tests/integration/slowfs; do
+  [ -x "$B/$b" ] || { echo "FAIL  inline: $B/$b not built"; exit 1; }
+done
+
+# start MNT LOG PROG ARGS...: foreground server, wait (10 s) for the mount. Sets PID.
+start() {
+  local mnt=$1 log=$2; shift 2
+  mkdir -p "$mnt"
+  "$@" -f "$mnt" > "$log" 2>&1 &
+  PID=$!; pids+=("$PID"); mounts+=("$mnt")
+  for _ in $(seq 100); do
+    grep -q " $mnt fuse" /proc/mounts && return 0
+    kill -0 "$PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+stop() { umount "$1" 2>/dev/null || umount -l "$1"; wait "$2"; }
+
+# stats LOG PID: the server's statistics JSON (SIGUSR1), or "".
+stats() {
+  local log=$1 pid=$2 n0
+  n0=$(grep -c 'stats: {' "$log")
+  kill -USR1 "$pid"
+  for _ in $(seq 50); do [ "$(grep -c 'stats: {' "$log")" -gt "$n0" ] && break; sleep 0.1; done
+  grep -o 'stats: {.*' "$log" | tail -1 | cut -c8-
+}
+
+# ---- a slow FUSE source ---------------------------------------------------------------------
+slow_case() {
+  local mode=$1 src=$work/slowsrc-$1 pt=$work/pt-slow-$1 slog=$work/slowfs-$1.events
+  local name="inline=$mode, source a slow FUSE mount" spid ppid rpid t0 t1 done_at_stat
+  : > "$slog"
+  if ! start "$src" "$work/slowfs-$mode.log" "$B/tests/integration/slowfs" \
+         -o "delay_ms=$DELAY,log=$slog"; then
+    fail "$name" "slowfs did not mount: $(tail -3 "$work/slowfs-$mode.log")"; return
+  fi
+  spid=$PID
+  if ! start "$pt" "$work/pt-slow-$mode.log" "$B/examples/passthrough" \
+         -o "source=$src,cache=never,inline=$mode"; then
+    fail "$name" "passthrough did not mount: $(tail -3 "$work/pt-slow-$mode.log")"
+    stop "$src" "$spid"; return
+  fi
+  ppid=$PID
+  stat "$pt/fast" > /dev/null || { fail "$name" "stat fast before the read"; }
+  dd if="$pt/slow" of=/dev/null bs=4k count=1 2> /dev/null &
+  rpid=$!
+  for _ in $(seq 100); do grep -q '^read-start' "$slog" && break; sleep 0.05; done
+  if ! grep -q '^read-start' "$slog"; then
+    fail "$name" "the slow READ never reached slowfs"
+  else
+    t0=$(date +%s%N)
+    timeout $((DELAY / 1000 + 10)) stat "$pt/fast" > /dev/null
+    t1=$(date +%s%N)
+    # Was the slow READ still in flight when the stat came back?
+    if grep -q '^read-done' "$slog"; then done_at_stat=1; else done_at_stat=0; fi
+    wait "$rpid"
+    case "$mode" in
+    auto|never)
+      if [ "$done_at_stat" = 0 ]; then
+        pass "$name: stat of another file done in $(((t1 - t0) / 1000000)) ms while a $DELAY ms read is in flight"
+      else
+        fail "$name" "the stat waited for the slow read ($(((t1 - t0) / 1000000)) ms)"
+      fi ;;
+    always)
+      # The loop thread itself waits in pread: the stat can only come after the read.
+      if [ "$done_at_stat" = 1 ]; then
+        pass "$name: the loop waits (stat after $(((t1 - t0) / 1000000)) ms, behind the read): the test sees a stall"
+      else
+        fail "$name" "the stat did not wait for a read done on the loop thread"
+      fi ;;
+    esac
+  fi
+  if [ "$mode" = auto ]; then
+    json=$(stats "$work/pt-slow-$mode.log" "$ppid")
+    if python3 -c "import json,sys; s=json.loads(sys.argv[1])['backing']; sys.exit(s['inline'] != 0 or s['ring'] == 0)" "$json" 2>/dev/null; then
+      pass "$name: no backing call in place on a FUSE source ($json)"
+    else
+      fail "$name" "backing calls in place on a FUSE source: $json"
+    fi
+  fi
+  stop "$pt" "$ppid" || fail "$name" "passthrough exit $?"
+  stop "$src" "$spid" || fail "$name" "slowfs exit $?"
+}
+
+for mode in auto always never; do slow_case "$mode"; done
+
+# ---- a tmpfs source, every mode -------------------------------------------------------------
+tsrc=$work/tmpfs
+mkdir -p "$tsrc" && mount -t tmpfs -o size=64m tmpfs "$tsrc" && mounts+=("$tsrc")
+for mode in auto always never; do
+  name="inline=$mode, tmpfs source"
+  rm -rf "${tsrc:?}"/*
+  m=$work/pt-tmpfs-$mode log=$work/pt-tmpfs-$mode.log
+  if ! start "$m" "$log" "$B/examples/passthrough" -o "source=$tsrc,cache=never,timeout=0,inline=$mode"; then
+    fail "$name" "did not mount: $(tail -3 "$log")"; continue
+  fi
+  ok=1 why=""
+  {
+    for i in $(seq 50); do echo "data $i" > "$m/f$i"; done
+    for i in $(seq 50); do [ "$(cat "$m/f$i")" = "data $i" ] || exit 1; done
+    mkdir "$m/d" && mv "$m/f1" "$m/d/g" && [ -f "$tsrc/d/g" ] && ln "$m/d/g" "$m/h" &&
+      ln -s f2 "$m/s" && [ "$(cat "$m/s")" = "data 2" ] && rm "$m/h" "$m/d/g" "$m/s" && rmdir "$m/d" &&
+      for i in $(seq 2 50); do rm "$m/f$i"; done &&
+      [ -z "$(ls -A "$tsrc")" ] && ! stat "$m/f2" 2> /dev/null
+  } || { ok=0; why="file operations failed"; }
+  json=$(stats "$log" "$PID")
+  if [ "$ok" = 1 ]; then
+    if out=$(python3 - "$json" "$mode" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1]); mode = sys.argv[2]; b = s["backing"]
+if mode == "never":
+    assert b["inline"] == 0 and b["ring"] > 0, f"never: {b}"
+else:
+    assert b["inline"] > 0 and b["ring"] == 0, f"{mode}: {b}"
+assert s["loop_enters"] > 0 and s["loop_sqes"] > 0, "loop counters"
+print(f"backing {b}, {s['loop_enters']} enters, {s['loop_sqes']} SQEs")
+PY
+    ); then
+      pass "$name: $out"
+    else
+      fail "$name" "$out"
+    fi
+  else
+    fail "$name" "$why"
+  fi
+  stop "$m" "$PID" || fail "$name" "server exit $?"
+done
+
+echo "inline: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
