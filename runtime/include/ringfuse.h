@@ -493,6 +493,15 @@ int rf_session_set_fd(struct rf_session *se, int fd);
 int rf_session_fd(const struct rf_session *se);
 
 /*
+ * Hand the mounted channel over to the caller, for a session that will never be served
+ * (libfuse's fuse_open_channel: mount and return the fd): returns the device fd, which the
+ * caller now owns, and the session forgets the mount (rf_session_free neither unmounts nor
+ * closes it). -EBADF if the session has no fd, -EBUSY once attached to a loop. Any thread,
+ * before rf_session_attach.
+ */
+int rf_session_take_fd(struct rf_session *se);
+
+/*
  * Start serving on @loop (the session's first loop; INIT is handled there). Loop thread,
  * or before the loop runs. Returns 0 or -errno.
  */

@@ -311,6 +311,20 @@ int rf_session_mount(struct rf_session *se)
 	return rf__mount(se);
 }
 
+int rf_session_take_fd(struct rf_session *se)
+{
+	int fd;
+
+	if (!se || se->fd < 0)
+		return -EBADF;
+	if (se->loop)
+		return -EBUSY;
+	fd = se->fd;
+	se->fd = -1;
+	se->mounted = false;
+	return fd;
+}
+
 /* Whether a FUSE filesystem is mounted at @path in our namespace: /proc/self/mountinfo's
  * 5th field (space, tab, newline and backslash octal-escaped), type after " - ". */
 static bool fuse_mounted_at(const char *path)

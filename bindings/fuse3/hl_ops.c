@@ -1,0 +1,1084 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hl_ops.c - the low-level operations of a high-level (struct fuse) session: each turns
+ * node ids into paths (hl_path.c), calls the filesystem through fuse_fs_* and replies, with
+ * libfuse 3.14's semantics (hidden files unless hard_remove, nullpath_ok, use_ino,
+ * set_mode/uid/gid, timeouts, kernel_cache/auto_cache, direct_io, intr).
+ * Directory operations are in hl_dir.c.
+ */
+#include "fuse3_hl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)   /* <linux/fs.h>, renameat2(2) */
+#endif
+
+void rf_hl_set_stat(struct fuse *f, fuse_ino_t nodeid, struct stat *st)
+{
+	if (!f->conf.use_ino)
+		st->st_ino = nodeid;
+	if (f->conf.set_mode)
+		st->st_mode = (st->st_mode & S_IFMT) | (0777 & ~f->conf.umask);
+	if (f->conf.set_uid)
+		st->st_uid = f->conf.uid;
+	if (f->conf.set_gid)
+		st->st_gid = f->conf.gid;
+}
+
+/* ---- intr: a signal to the handler's thread on INTERRUPT ------------------------------ */
+
+static void intr_cb(fuse_req_t req, void *data)
+{
+	struct fuse *f = fuse_req_userdata(req);
+	pthread_t *t = data;
+
+	/* Runs under the request's interrupt lock; rf_hl_finish_intr takes it to clear the
+	 * callback, so the thread is still in the filesystem's handler here. */
+	pthread_kill(*t, f->conf.intr_signal);
+}
+
+static __thread pthread_t intr_self;
+
+void rf_hl_prepare_intr(struct fuse *f, fuse_req_t req)
+{
+	if (f->conf.intr) {
+		intr_self = pthread_self();
+		fuse_req_interrupt_func(req, intr_cb, &intr_self);
+	}
+}
+
+void rf_hl_finish_intr(struct fuse *f, fuse_req_t req)
+{
+	if (f->conf.intr)
+		fuse_req_interrupt_func(req, NULL, NULL);
+}
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+static inline void reply_err(fuse_req_t req, int err)
+{
+	fuse_reply_err(req, err < 0 ? -err : err);
+}
+
+/* The node and path of @ino (slot 0). With @nullok and nullpath_ok, a node without a path
+ * (unlinked while open) gets a NULL path, as in libfuse. */
+static int node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node **n,
+		     char **path)
+{
+	int ret;
+
+	*path = NULL;
+	*n = rf_hl_get(f, ino);
+	if (!*n)
+		return -ENOENT;
+	ret = rf_hl_path(f, *n, NULL, 0, path);
+	if (ret == -ENOENT && nullok && f->conf.nullpath_ok) {
+		*path = NULL;
+		ret = 0;
+	}
+	if (ret) {
+		rf_hl_put(f, *n);
+		*n = NULL;
+	}
+	return ret;
+}
+
+static void update_stat(struct fuse *f, struct hl_node *n, const struct stat *st)
+{
+	pthread_mutex_lock(&f->lock);
+	if (n->cache_valid && (n->mtime.tv_sec != st->st_mtim.tv_sec ||
+			       n->mtime.tv_nsec != st->st_mtim.tv_nsec ||
+			       n->size != st->st_size))
+		n->cache_valid = false;
+	n->mtime = st->st_mtim;
+	n->size = st->st_size;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* getattr, then the node of (@parent, @name) with one lookup counted. */
+static int lookup_path(struct fuse *f, struct hl_node *parent, const char *name,
+		       const char *path, struct fuse_entry_param *e, struct fuse_file_info *fi)
+{
+	struct hl_node *n;
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	ret = fuse_fs_getattr(f->fs, path, &e->attr, fi);
+	if (ret)
+		return ret;
+	ret = rf_hl_lookup(f, parent, name, &n);
+	if (ret)
+		return ret;
+	e->ino = n->base.nodeid;
+	e->generation = n->base.generation;
+	e->entry_timeout = f->conf.entry_timeout;
+	e->attr_timeout = f->conf.attr_timeout;
+	if (f->conf.auto_cache)
+		update_stat(f, n, &e->attr);
+	rf_hl_set_stat(f, e->ino, &e->attr);
+	rf_hl_put(f, n);
+	return 0;
+}
+
+/* Reply an entry; if the kernel did not get it, take back the lookup it would hold. */
+static void reply_entry(struct fuse *f, fuse_req_t req, const struct fuse_entry_param *e,
+			int err)
+{
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	if (fuse_reply_entry(req, e) != 0 && e->ino)
+		rf_hl_forget(f, e->ino, 1);
+}
+
+/* ---- the operations ------------------------------------------------------------------- */
+
+static void hl_init(void *data, struct fuse_conn_info *conn)
+{
+	struct fuse *f = data;
+
+	rf_hl_set_ctx(f, NULL);
+	fuse_fs_init(f->fs, conn, &f->conf);
+	f->inited = true;
+	if (!f->conf.ac_attr_timeout_set)
+		f->conf.ac_attr_timeout = f->conf.attr_timeout;
+}
+
+static void hl_destroy(void *data)
+{
+	struct fuse *f = data;
+
+	rf_hl_set_ctx(f, NULL);
+	fuse_fs_destroy(f->fs);
+	f->fs = NULL;
+}
+
+static void hl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct fuse_entry_param e;
+	struct hl_node *dir, *dot = NULL;
+	char *path;
+	int err;
+
+	memset(&e, 0, sizeof(e));
+	err = node_path(f, parent, false, &dir, &path);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	/* "." and ".." (NFS export): the directory itself or its parent. */
+	if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) {
+		if (name[1] == '.' && dir != f->root) {
+			pthread_rwlock_rdlock(&f->tree);
+			dot = dir->parent;
+			if (dot)
+				rf_itable_ref(&dot->base);
+			pthread_rwlock_unlock(&f->tree);
+			if (!dot) {
+				rf_hl_put(f, dir);
+				reply_err(req, ESTALE);
+				return;
+			}
+		} else {
+			dot = dir;
+			rf_itable_ref(&dot->base);
+		}
+		err = rf_hl_path(f, dot, NULL, 0, &path);
+		if (!err) {
+			rf_hl_prepare_intr(f, req);
+			err = fuse_fs_getattr(f->fs, path, &e.attr, NULL);
+			rf_hl_finish_intr(f, req);
+			if (!err) {
+				rf_itable_count_lookup(f->itable, &dot->base);
+				e.ino = dot->base.nodeid;
+				e.generation = dot->base.generation;
+				e.entry_timeout = f->conf.entry_timeout;
+				e.attr_timeout = f->conf.attr_timeout;
+				rf_hl_set_stat(f, e.ino, &e.attr);
+			}
+		}
+		rf_hl_put(f, dot);
+		rf_hl_put(f, dir);
+		reply_entry(f, req, &e, err);
+		return;
+	}
+	err = rf_hl_path(f, dir, name, 0, &path);
+	if (!err) {
+		if (f->conf.debug)
+			fuse_log(FUSE_LOG_DEBUG, "LOOKUP %s\n", path);
+		rf_hl_prepare_intr(f, req);
+		err = lookup_path(f, dir, name, path, &e, NULL);
+		if (err == -ENOENT && f->conf.negative_timeout != 0.0) {
+			memset(&e, 0, sizeof(e));
+			e.entry_timeout = f->conf.negative_timeout;
+			err = 0;
+		}
+		rf_hl_finish_intr(f, req);
+	}
+	rf_hl_put(f, dir);
+	reply_entry(f, req, &e, err);
+}
+
+static void hl_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fuse *f = fuse_req_userdata(req);
+
+	rf_hl_forget(f, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void hl_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
+{
+	struct fuse *f = fuse_req_userdata(req);
+
+	rf_hl_forget_many(f, count, fd);
+	fuse_reply_none(req);
+}
+
+static void hl_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	struct stat st;
+	char *path;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = node_path(f, ino, fi != NULL, &n, &path);
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_getattr(f->fs, path, &st, fi);
+		rf_hl_finish_intr(f, req);
+	}
+	if (!err) {
+		/* As libfuse: a hidden file shows the link count it had before the unlink. */
+		if (n->hidden && st.st_nlink > 0)
+			st.st_nlink--;
+		if (f->conf.auto_cache)
+			update_stat(f, n, &st);
+		rf_hl_set_stat(f, ino, &st);
+		fuse_reply_attr(req, &st, f->conf.attr_timeout);
+	} else {
+		reply_err(req, err);
+	}
+	rf_hl_put(f, n);
+}
+
+static void hl_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		       struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	struct stat st;
+	char *path;
+	int err;
+
+	memset(&st, 0, sizeof(st));
+	err = node_path(f, ino, fi != NULL, &n, &path);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	rf_hl_prepare_intr(f, req);
+	if (!err && (valid & FUSE_SET_ATTR_MODE))
+		err = fuse_fs_chmod(f->fs, path, attr->st_mode, fi);
+	if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		err = fuse_fs_chown(f->fs, path,
+				    (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1,
+				    (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1, fi);
+	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+		err = fuse_fs_truncate(f->fs, path, attr->st_size, fi);
+	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec tv[2];
+
+		tv[0].tv_sec = tv[1].tv_sec = 0;
+		tv[0].tv_nsec = tv[1].tv_nsec = UTIME_OMIT;
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		err = fuse_fs_utimens(f->fs, path, tv, fi);
+	}
+	if (!err)
+		err = fuse_fs_getattr(f->fs, path, &st, fi);
+	rf_hl_finish_intr(f, req);
+	if (!err) {
+		if (f->conf.auto_cache)
+			update_stat(f, n, &st);
+		rf_hl_set_stat(f, ino, &st);
+		fuse_reply_attr(req, &st, f->conf.attr_timeout);
+	} else {
+		reply_err(req, err);
+	}
+	rf_hl_put(f, n);
+}
+
+static void hl_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, false, &n, &path);
+
+	if (!err) {
+		err = fuse_fs_access(f->fs, path, mask);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+static void hl_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse *f = rf_hl_req(req);
+	char *buf = rf_hl_tls_buf(3, PATH_MAX + 1), *path;
+	struct hl_node *n;
+	int err = node_path(f, ino, false, &n, &path);
+
+	if (!err) {
+		err = buf ? fuse_fs_readlink(f->fs, path, buf, PATH_MAX + 1) : -ENOMEM;
+		rf_hl_put(f, n);
+	}
+	if (!err) {
+		buf[PATH_MAX] = '\0';
+		fuse_reply_readlink(req, buf);
+	} else {
+		reply_err(req, err);
+	}
+}
+
+/* MKNOD, MKDIR, SYMLINK and LINK: the operation, then a lookup of the new name. */
+enum { MK_NOD, MK_DIR, MK_SYMLINK, MK_LINK };
+
+static void make_entry(fuse_req_t req, int kind, fuse_ino_t parent, const char *name,
+		       mode_t mode, dev_t rdev, const char *link, fuse_ino_t old)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct fuse_entry_param e;
+	struct hl_node *dir = rf_hl_get(f, parent), *on = NULL;
+	char *path = NULL, *opath = NULL;
+	int err;
+
+	memset(&e, 0, sizeof(e));
+	if (!dir) {
+		reply_err(req, ENOENT);
+		return;
+	}
+	if (kind == MK_LINK) {
+		on = rf_hl_get(f, old);
+		err = on ? rf_hl_path2(f, on, NULL, dir, name, &opath, &path) : -ENOENT;
+		/* rf_hl_path2 uses slots 0 and 1: path is in 1 */
+	} else {
+		err = rf_hl_path(f, dir, name, 0, &path);
+	}
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		switch (kind) {
+		case MK_NOD:
+			if (S_ISREG(mode) && !f->fs->op.mknod && f->fs->op.create) {
+				struct fuse_file_info fi;
+
+				memset(&fi, 0, sizeof(fi));
+				fi.flags = O_CREAT | O_EXCL | O_WRONLY;
+				err = fuse_fs_create(f->fs, path, mode, &fi);
+				if (!err)
+					fuse_fs_release(f->fs, path, &fi);
+			} else {
+				err = fuse_fs_mknod(f->fs, path, mode, rdev);
+			}
+			break;
+		case MK_DIR:
+			err = fuse_fs_mkdir(f->fs, path, mode);
+			break;
+		case MK_SYMLINK:
+			err = fuse_fs_symlink(f->fs, link, path);
+			break;
+		default:
+			err = fuse_fs_link(f->fs, opath, path);
+			break;
+		}
+		if (!err)
+			err = lookup_path(f, dir, name, path, &e, NULL);
+		rf_hl_finish_intr(f, req);
+	}
+	rf_hl_put(f, on);
+	rf_hl_put(f, dir);
+	reply_entry(f, req, &e, err);
+}
+
+static void hl_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	make_entry(req, MK_NOD, parent, name, mode, rdev, NULL, 0);
+}
+
+static void hl_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_entry(req, MK_DIR, parent, name, mode, 0, NULL, 0);
+}
+
+static void hl_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	make_entry(req, MK_SYMLINK, parent, name, 0, 0, link, 0);
+}
+
+static void hl_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	make_entry(req, MK_LINK, newparent, newname, 0, 0, NULL, ino);
+}
+
+static void hl_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *dir = rf_hl_get(f, parent);
+	char *path;
+	int err = dir ? rf_hl_path(f, dir, name, 0, &path) : -ENOENT;
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		if (!f->conf.hard_remove && rf_hl_is_open(f, dir, name)) {
+			err = rf_hl_hide(f, dir, name, path);
+		} else {
+			err = fuse_fs_unlink(f->fs, path);
+			if (!err)
+				rf_hl_remove(f, dir, name);
+		}
+		rf_hl_finish_intr(f, req);
+	}
+	rf_hl_put(f, dir);
+	reply_err(req, err);
+}
+
+static void hl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *dir = rf_hl_get(f, parent);
+	char *path;
+	int err = dir ? rf_hl_path(f, dir, name, 0, &path) : -ENOENT;
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_rmdir(f->fs, path);
+		rf_hl_finish_intr(f, req);
+		if (!err)
+			rf_hl_remove(f, dir, name);
+	}
+	rf_hl_put(f, dir);
+	reply_err(req, err);
+}
+
+static void hl_rename(fuse_req_t req, fuse_ino_t olddir, const char *oldname,
+		      fuse_ino_t newdir, const char *newname, unsigned int flags)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *od = rf_hl_get(f, olddir), *nd = rf_hl_get(f, newdir);
+	char *opath, *npath;
+	int err = od && nd ? rf_hl_path2(f, od, oldname, nd, newname, &opath, &npath) : -ENOENT;
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		if (!f->conf.hard_remove && !(flags & RENAME_EXCHANGE) &&
+		    rf_hl_is_open(f, nd, newname))
+			err = rf_hl_hide(f, nd, newname, npath);
+		if (!err) {
+			/* rf_hl_hide used slot 2 only: both paths are intact */
+			err = fuse_fs_rename(f->fs, opath, npath, flags);
+			if (!err) {
+				if (flags & RENAME_EXCHANGE)
+					err = rf_hl_exchange(f, od, oldname, nd, newname);
+				else
+					err = rf_hl_rename(f, od, oldname, nd, newname, false);
+			}
+		}
+		rf_hl_finish_intr(f, req);
+	}
+	rf_hl_put(f, od);
+	rf_hl_put(f, nd);
+	reply_err(req, err);
+}
+
+/* OPEN and CREATE done: the handle's options from the configuration. */
+static void open_flags(struct fuse *f, struct hl_node *n, const char *path,
+		       struct fuse_file_info *fi)
+{
+	if (f->conf.direct_io)
+		fi->direct_io = 1;
+	if (f->conf.kernel_cache)
+		fi->keep_cache = 1;
+	if (f->conf.auto_cache && path) {
+		struct stat st;
+
+		pthread_mutex_lock(&f->lock);
+		bool valid = n->cache_valid;
+		pthread_mutex_unlock(&f->lock);
+		/* Keep the page cache if the file did not change since it was cached. */
+		if (valid && fuse_fs_getattr(f->fs, path, &st, fi) == 0)
+			update_stat(f, n, &st);
+		pthread_mutex_lock(&f->lock);
+		if (n->cache_valid)
+			fi->keep_cache = 1;
+		n->cache_valid = true;
+		pthread_mutex_unlock(&f->lock);
+	}
+}
+
+static void do_release(struct fuse *f, struct hl_node *n, const char *path,
+		       struct fuse_file_info *fi)
+{
+	char *hpath;
+
+	fuse_fs_release(f->fs, path, fi);
+	if (atomic_fetch_sub(&n->open_count, 1) == 1) {
+		bool unlink_hidden;
+
+		pthread_rwlock_wrlock(&f->tree);
+		unlink_hidden = n->hidden;
+		n->hidden = false;
+		pthread_rwlock_unlock(&f->tree);
+		if (unlink_hidden) {
+			if (path)
+				fuse_fs_unlink(f->fs, path);
+			else if (rf_hl_path(f, n, NULL, 1, &hpath) == 0)
+				fuse_fs_unlink(f->fs, hpath);
+		}
+	}
+}
+
+static void hl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, false, &n, &path);
+
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	rf_hl_prepare_intr(f, req);
+	err = fuse_fs_open(f->fs, path, fi);
+	if (!err)
+		open_flags(f, n, path, fi);
+	rf_hl_finish_intr(f, req);
+	if (!err) {
+		atomic_fetch_add(&n->open_count, 1);
+		if (fuse_reply_open(req, fi) != 0)
+			do_release(f, n, path, fi);   /* the open was interrupted */
+	} else {
+		reply_err(req, err);
+	}
+	rf_hl_put(f, n);
+}
+
+static void hl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *dir = rf_hl_get(f, parent), *n = NULL;
+	struct fuse_entry_param e;
+	char *path;
+	int err = dir ? rf_hl_path(f, dir, name, 0, &path) : -ENOENT;
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_create(f->fs, path, mode, fi);
+		if (!err) {
+			err = lookup_path(f, dir, name, path, &e, fi);
+			if (err)
+				fuse_fs_release(f->fs, path, fi);
+			else if (!S_ISREG(e.attr.st_mode)) {
+				err = -EIO;
+				fuse_fs_release(f->fs, path, fi);
+				rf_hl_forget(f, e.ino, 1);
+			}
+		}
+		rf_hl_finish_intr(f, req);
+	}
+	if (!err)
+		n = rf_hl_get(f, e.ino);
+	if (n) {
+		open_flags(f, n, NULL, fi);
+		atomic_fetch_add(&n->open_count, 1);
+		if (fuse_reply_create(req, &e, fi) != 0) {
+			do_release(f, n, path, fi);
+			rf_hl_forget(f, e.ino, 1);
+		}
+		rf_hl_put(f, n);
+	} else {
+		reply_err(req, err ? err : -ENOENT);
+	}
+	rf_hl_put(f, dir);
+}
+
+static void hl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	rf_hl_prepare_intr(f, req);
+	if (f->fs->op.read_buf) {
+		struct fuse_bufvec *bv = NULL;
+
+		err = fuse_fs_read_buf(f->fs, path, &bv, size, off, fi);
+		rf_hl_finish_intr(f, req);
+		if (!err)
+			fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
+		rf_hl_free_bufvec(bv);
+	} else {
+		char *buf = rf_hl_tls_buf(3, size ? size : 1);
+
+		err = buf ? fuse_fs_read(f->fs, path, buf, size, off, fi) : -ENOMEM;
+		rf_hl_finish_intr(f, req);
+		if (err >= 0) {
+			fuse_reply_buf(req, buf, (size_t)err);
+			err = 0;
+		}
+	}
+	if (err)
+		reply_err(req, err);
+	rf_hl_put(f, n);
+}
+
+static void hl_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	rf_hl_prepare_intr(f, req);
+	if (f->fs->op.write_buf) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+		bv.buf[0].mem = (void *)buf;
+		err = fuse_fs_write_buf(f->fs, path, &bv, off, fi);
+	} else {
+		err = fuse_fs_write(f->fs, path, buf, size, off, fi);
+	}
+	rf_hl_finish_intr(f, req);
+	if (err >= 0)
+		fuse_reply_write(req, (size_t)err);
+	else
+		reply_err(req, err);
+	rf_hl_put(f, n);
+}
+
+static void hl_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_flush(f->fs, path, fi);
+		/* As libfuse: the closing owner's POSIX locks go with the flush. */
+		if (f->fs->op.lock) {
+			struct flock l;
+			int e2;
+
+			memset(&l, 0, sizeof(l));
+			l.l_type = F_UNLCK;
+			l.l_whence = SEEK_SET;
+			e2 = fuse_fs_lock(f->fs, path, fi, F_SETLK, &l);
+			if (err == -ENOSYS)
+				err = e2 == -ENOSYS ? err : 0;
+		}
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+static void hl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n = rf_hl_get(f, ino);
+	char *path = NULL;
+
+	if (!n) {
+		reply_err(req, ENOENT);
+		return;
+	}
+	if (rf_hl_path(f, n, NULL, 0, &path) != 0 && !f->conf.nullpath_ok)
+		path = NULL;   /* as libfuse: release runs anyway, with no path */
+	if (fi->flush) {
+		fuse_fs_flush(f->fs, path, fi);
+	}
+	do_release(f, n, path, fi);
+	rf_hl_put(f, n);
+	reply_err(req, 0);
+}
+
+static void hl_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_fsync(f->fs, path, datasync, fi);
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+static void hl_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct statvfs buf;
+	struct hl_node *n;
+	char *path;
+	int err;
+
+	memset(&buf, 0, sizeof(buf));
+	err = node_path(f, ino ? ino : FUSE_ROOT_ID, false, &n, &path);
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_statfs(f->fs, path, &buf);
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	if (!err)
+		fuse_reply_statfs(req, &buf);
+	else
+		reply_err(req, err);
+}
+
+static void hl_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, false, &n, &path);
+
+	if (!err) {
+		err = fuse_fs_setxattr(f->fs, path, name, value, size, flags);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+/* GETXATTR (@name) and LISTXATTR (@name NULL): size 0 asks for the size. */
+static void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fuse *f = rf_hl_req(req);
+	char *buf = size ? rf_hl_tls_buf(3, size) : NULL, *path;
+	struct hl_node *n;
+	int res = node_path(f, ino, false, &n, &path);
+
+	if (!res) {
+		if (size && !buf)
+			res = -ENOMEM;
+		else if (name)
+			res = fuse_fs_getxattr(f->fs, path, name, buf, size);
+		else
+			res = fuse_fs_listxattr(f->fs, path, buf, size);
+		rf_hl_put(f, n);
+	}
+	if (res < 0)
+		reply_err(req, res);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)res);
+	else
+		fuse_reply_buf(req, buf, (size_t)res);
+}
+
+static void hl_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	xattr_get(req, ino, name, size);
+}
+
+static void hl_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	xattr_get(req, ino, NULL, size);
+}
+
+static void hl_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, false, &n, &path);
+
+	if (!err) {
+		err = fuse_fs_removexattr(f->fs, path, name);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+static void hl_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_lock(f->fs, path, fi, F_GETLK, lock);
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	if (!err)
+		fuse_reply_lock(req, lock);
+	else
+		reply_err(req, err);
+}
+
+static void hl_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_lock(f->fs, path, fi, sleep ? F_SETLKW : F_SETLK, lock);
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+static void hl_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_flock(f->fs, path, fi, op);
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+static void hl_bmap(fuse_req_t req, fuse_ino_t ino, size_t blocksize, uint64_t idx)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, false, &n, &path);
+
+	if (!err) {
+		err = fuse_fs_bmap(f->fs, path, blocksize, &idx);
+		rf_hl_put(f, n);
+	}
+	if (!err)
+		fuse_reply_bmap(req, idx);
+	else
+		reply_err(req, err);
+}
+
+static void hl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned int flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct fuse *f = rf_hl_req(req);
+	size_t sz = in_bufsz > out_bufsz ? in_bufsz : out_bufsz;
+	char *buf = NULL, *path;
+	struct hl_node *n;
+	int err;
+
+	if (flags & FUSE_IOCTL_UNRESTRICTED) {
+		reply_err(req, EPERM);
+		return;
+	}
+	if (sz) {
+		buf = rf_hl_tls_buf(3, sz);
+		if (!buf) {
+			reply_err(req, ENOMEM);
+			return;
+		}
+		if (in_bufsz)
+			memcpy(buf, in_buf, in_bufsz);
+	}
+	err = node_path(f, ino, true, &n, &path);
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_ioctl(f->fs, path, cmd, arg, fi, flags, buf);
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	if (err < 0)
+		reply_err(req, err);
+	else
+		fuse_reply_ioctl(req, err, buf, out_bufsz);
+}
+
+static void hl_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct fuse *f = rf_hl_req(req);
+	unsigned int revents = 0;
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (!err) {
+		err = fuse_fs_poll(f->fs, path, fi, ph, &revents);
+		rf_hl_put(f, n);
+	} else if (ph) {
+		fuse_pollhandle_destroy(ph);
+	}
+	if (!err)
+		fuse_reply_poll(req, revents);
+	else
+		reply_err(req, err);
+}
+
+static void hl_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			 off_t length, struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (!err) {
+		rf_hl_prepare_intr(f, req);
+		err = fuse_fs_fallocate(f->fs, path, mode, offset, length, fi);
+		rf_hl_finish_intr(f, req);
+		rf_hl_put(f, n);
+	}
+	reply_err(req, err);
+}
+
+static void hl_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *ni = rf_hl_get(f, ino_in), *no = rf_hl_get(f, ino_out);
+	char *pin = NULL, *pout = NULL;
+	ssize_t res = -ENOENT;
+
+	if (ni && no) {
+		res = rf_hl_path2(f, ni, NULL, no, NULL, &pin, &pout);
+		if (res == -ENOENT && f->conf.nullpath_ok) {
+			/* either may be unlinked: each path on its own */
+			if (rf_hl_path(f, ni, NULL, 0, &pin) != 0)
+				pin = NULL;
+			if (rf_hl_path(f, no, NULL, 1, &pout) != 0)
+				pout = NULL;
+			res = 0;
+		}
+	}
+	if (res == 0) {
+		rf_hl_prepare_intr(f, req);
+		res = fuse_fs_copy_file_range(f->fs, pin, fi_in, off_in, pout, fi_out, off_out,
+					      len, flags);
+		rf_hl_finish_intr(f, req);
+	}
+	rf_hl_put(f, ni);
+	rf_hl_put(f, no);
+	if (res >= 0)
+		fuse_reply_write(req, (size_t)res);
+	else
+		reply_err(req, (int)res);
+}
+
+static void hl_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct fuse *f = rf_hl_req(req);
+	struct hl_node *n;
+	char *path;
+	off_t res;
+	int err = node_path(f, ino, true, &n, &path);
+
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	res = fuse_fs_lseek(f->fs, path, off, whence, fi);
+	rf_hl_put(f, n);
+	if (res >= 0)
+		fuse_reply_lseek(req, res);
+	else
+		reply_err(req, (int)res);
+}
+
+void rf_hl_fill_ops(struct fuse_lowlevel_ops *op)
+{
+	memset(op, 0, sizeof(*op));
+	op->init = hl_init;
+	op->destroy = hl_destroy;
+	op->lookup = hl_lookup;
+	op->forget = hl_forget;
+	op->forget_multi = hl_forget_multi;
+	op->getattr = hl_getattr;
+	op->setattr = hl_setattr;
+	op->access = hl_access;
+	op->readlink = hl_readlink;
+	op->mknod = hl_mknod;
+	op->mkdir = hl_mkdir;
+	op->unlink = hl_unlink;
+	op->rmdir = hl_rmdir;
+	op->symlink = hl_symlink;
+	op->link = hl_link;
+	op->rename = hl_rename;
+	op->create = hl_create;
+	op->open = hl_open;
+	op->read = hl_read;
+	op->write = hl_write;
+	op->flush = hl_flush;
+	op->release = hl_release;
+	op->fsync = hl_fsync;
+	op->opendir = rf_hl_opendir;
+	op->readdir = rf_hl_readdir;
+	op->readdirplus = rf_hl_readdirplus;
+	op->releasedir = rf_hl_releasedir;
+	op->fsyncdir = rf_hl_fsyncdir;
+	op->statfs = hl_statfs;
+	op->setxattr = hl_setxattr;
+	op->getxattr = hl_getxattr;
+	op->listxattr = hl_listxattr;
+	op->removexattr = hl_removexattr;
+	op->getlk = hl_getlk;
+	op->setlk = hl_setlk;
+	op->flock = hl_flock;
+	op->bmap = hl_bmap;
+	op->ioctl = hl_ioctl;
+	op->poll = hl_poll;
+	op->fallocate = hl_fallocate;
+	op->copy_file_range = hl_copy_file_range;
+	op->lseek = hl_lseek;
+}

@@ -1,0 +1,750 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hl_path.c - the high-level API's node tree on the runtime's inode table.
+ *
+ * The inode table (<ringfuse/inode.h>) owns every node's id, generation, kernel lookup
+ * count and references; a node leaves through node_free() exactly once, when the kernel
+ * forgot it and nothing references it. This file adds what a path filesystem needs: each
+ * node's (parent, name) and a hash from (parent, name) to node.
+ *
+ * Locking (README.md, "High-level API"): f->tree, a rwlock, guards the hash and every
+ * node's parent/name. Paths are built under the read lock; renames, unlinks and node
+ * creation take the write lock, so a path is a snapshot of one instant of the tree, never
+ * half-old, half-new. Lock order: f->tree, then f->lock, then the table's own lock (inside
+ * rf_itable_*). rf_itable_forget/unref are never called with f->tree held: they may run
+ * node_free, which takes it.
+ *
+ * Memory: a node's name is freed when it leaves the tree or the table, the hash shrinks
+ * as it empties, and the housekeeping thread (hl.c) calls malloc_trim once a burst of
+ * forgets is over, so the process gives the memory back (issue 15, item 3).
+ */
+#include "fuse3_hl.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HL_MIN_BUCKETS 256
+
+/* ---- per-thread buffers ------------------------------------------------------------ */
+
+struct hl_tls {
+	char *buf[RF_HL_TLS_SLOTS];
+	size_t cap[RF_HL_TLS_SLOTS];
+};
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p)
+{
+	struct hl_tls *t = p;
+
+	for (int i = 0; i < RF_HL_TLS_SLOTS; i++)
+		free(t->buf[i]);
+	free(t);
+}
+
+static void tls_init(void)
+{
+	pthread_key_create(&tls_key, tls_free);
+}
+
+/* Grows only: steady state allocates nothing. Freed when the thread exits. */
+char *rf_hl_tls_buf(int slot, size_t size)
+{
+	struct hl_tls *t;
+
+	pthread_once(&tls_once, tls_init);
+	t = pthread_getspecific(tls_key);
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t || pthread_setspecific(tls_key, t) != 0) {
+			free(t);
+			return NULL;
+		}
+	}
+	if (t->cap[slot] < size) {
+		size_t cap = t->cap[slot] ? t->cap[slot] : 256;
+		char *nb;
+
+		while (cap < size)
+			cap *= 2;
+		nb = realloc(t->buf[slot], cap);
+		if (!nb)
+			return NULL;
+		t->buf[slot] = nb;
+		t->cap[slot] = cap;
+	}
+	return t->buf[slot];
+}
+
+/* ---- the hash --------------------------------------------------------------------- */
+
+static uint32_t name_hash(const struct hl_node *parent, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ parent->base.nodeid;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+	h ^= h >> 29;
+	return (uint32_t)h;
+}
+
+static struct hl_node *find_locked(struct fuse *f, const struct hl_node *parent,
+				   const char *name, uint32_t hash)
+{
+	struct hl_node *n;
+
+	for (n = f->names[hash & (f->nbuckets - 1)]; n; n = n->name_next)
+		if (n->hash == hash && n->parent == parent && strcmp(n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+/* Rehash into @nb buckets; on allocation failure the table stays as it is. */
+static void rehash_locked(struct fuse *f, size_t nb)
+{
+	struct hl_node **nh = calloc(nb, sizeof(*nh)), *n, *next;
+
+	if (!nh)
+		return;
+	for (size_t i = 0; i < f->nbuckets; i++) {
+		for (n = f->names[i]; n; n = next) {
+			next = n->name_next;
+			n->name_next = nh[n->hash & (nb - 1)];
+			nh[n->hash & (nb - 1)] = n;
+		}
+	}
+	free(f->names);
+	f->names = nh;
+	f->nbuckets = nb;
+}
+
+static void hash_locked(struct fuse *f, struct hl_node *n)
+{
+	struct hl_node **b = &f->names[n->hash & (f->nbuckets - 1)];
+
+	n->name_next = *b;
+	*b = n;
+	if (++f->nnamed > f->nbuckets)
+		rehash_locked(f, f->nbuckets * 2);
+}
+
+/* Take @n out of the hash (its name stays). */
+static void unhash_locked(struct fuse *f, struct hl_node *n)
+{
+	struct hl_node **pp = &f->names[n->hash & (f->nbuckets - 1)];
+
+	while (*pp && *pp != n)
+		pp = &(*pp)->name_next;
+	if (*pp)
+		*pp = n->name_next;
+	n->name_next = NULL;
+	f->nnamed--;
+	/* Shrink when mostly empty, so a big walk's buckets go back after the forgets. */
+	if (f->nbuckets > HL_MIN_BUCKETS && f->nnamed < f->nbuckets / 8)
+		rehash_locked(f, f->nbuckets / 4 < HL_MIN_BUCKETS ? HL_MIN_BUCKETS
+								  : f->nbuckets / 4);
+}
+
+/* @n leaves the tree (unlinked, replaced, or gone from the table). Returns true if the
+ * caller must drop remember's reference (after unlocking). */
+static bool detach_locked(struct fuse *f, struct hl_node *n)
+{
+	bool drop = false;
+
+	if (!n->name)
+		return false;
+	unhash_locked(f, n);
+	free(n->name);
+	n->name = NULL;
+	pthread_mutex_lock(&f->lock);
+	if (n->rem_ref) {
+		n->rem_ref = false;
+		drop = true;
+		if (n->on_lru) {
+			if (n->lru_prev)
+				n->lru_prev->lru_next = n->lru_next;
+			else
+				f->lru_head = n->lru_next;
+			if (n->lru_next)
+				n->lru_next->lru_prev = n->lru_prev;
+			else
+				f->lru_tail = n->lru_prev;
+			n->on_lru = false;
+			n->lru_next = n->lru_prev = NULL;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return drop;
+}
+
+/* ---- the table's callback ------------------------------------------------------------ */
+
+static void node_free(struct rf_inode *inode, void *data)
+{
+	struct fuse *f = data;
+	struct hl_node *n = rf_inode_entry(inode, struct hl_node, base), *parent;
+
+	if (f->freeing) {      /* rf_itable_free: touch nothing of the table */
+		free(n->name);
+		free(n);
+		return;
+	}
+	pthread_rwlock_wrlock(&f->tree);
+	detach_locked(f, n);   /* no remember reference: it would have kept n */
+	parent = n->parent;
+	n->parent = NULL;
+	pthread_rwlock_unlock(&f->tree);
+	free(n);
+	atomic_fetch_sub(&f->nodes, 1);
+	atomic_fetch_add(&f->freed_since_trim, 1);
+	atomic_store(&f->last_free_ns, rf_hl_now_ns());
+	if (parent)
+		rf_itable_unref(f->itable, &parent->base);
+}
+
+int rf_hl_tree_init(struct fuse *f)
+{
+	static const struct rf_itable_ops ops = { .free = node_free };
+	int ret;
+
+	f->names = calloc(HL_MIN_BUCKETS, sizeof(*f->names));
+	f->root = calloc(1, sizeof(*f->root));
+	if (!f->names || !f->root)
+		goto nomem;
+	f->nbuckets = HL_MIN_BUCKETS;
+	ret = rf_itable_new(&f->itable, &ops, f);
+	if (ret < 0)
+		goto nomem;
+	ret = rf_itable_set_root(f->itable, 0, 0, &f->root->base);
+	if (ret < 0) {
+		rf_itable_free(f->itable);
+		f->itable = NULL;
+		goto nomem;
+	}
+	atomic_store(&f->serial, 1);
+	atomic_store(&f->nodes, 1);
+	return 0;
+nomem:
+	free(f->names);
+	free(f->root);
+	f->names = NULL;
+	f->root = NULL;
+	return -ENOMEM;
+}
+
+void rf_hl_tree_free(struct fuse *f)
+{
+	if (f->itable) {
+		f->freeing = true;
+		rf_itable_free(f->itable);   /* the root included */
+		f->itable = NULL;
+	}
+	free(f->names);
+	f->names = NULL;
+}
+
+struct hl_node *rf_hl_get(struct fuse *f, fuse_ino_t nodeid)
+{
+	struct rf_inode *i = rf_itable_get(f->itable, nodeid);
+
+	return i ? rf_inode_entry(i, struct hl_node, base) : NULL;
+}
+
+void rf_hl_put(struct fuse *f, struct hl_node *n)
+{
+	if (n)
+		rf_itable_unref(f->itable, &n->base);
+}
+
+size_t rf_hl_node_count(struct fuse *f)
+{
+	return atomic_load(&f->nodes);
+}
+
+/* ---- paths --------------------------------------------------------------------------- */
+
+/* Tree lock held (read or write). */
+static int path_locked(struct fuse *f, struct hl_node *n, const char *name, int slot,
+		       char **out)
+{
+	size_t len = name ? strlen(name) + 1 : 0, l;
+	struct hl_node *p;
+	char *buf, *s;
+
+	for (p = n; p != f->root; p = p->parent) {
+		if (!p->name || !p->parent)
+			return -ENOENT;
+		len += strlen(p->name) + 1;
+	}
+	buf = rf_hl_tls_buf(slot, len + 2);
+	if (!buf)
+		return -ENOMEM;
+	if (len == 0) {
+		strcpy(buf, "/");
+		*out = buf;
+		return 0;
+	}
+	s = buf + len;
+	*s = '\0';
+	if (name) {
+		l = strlen(name);
+		s -= l;
+		memcpy(s, name, l);
+		*--s = '/';
+	}
+	for (p = n; p != f->root; p = p->parent) {
+		l = strlen(p->name);
+		s -= l;
+		memcpy(s, p->name, l);
+		*--s = '/';
+	}
+	*out = buf;
+	return 0;
+}
+
+int rf_hl_path(struct fuse *f, struct hl_node *n, const char *name, int slot, char **out)
+{
+	int ret;
+
+	pthread_rwlock_rdlock(&f->tree);
+	ret = path_locked(f, n, name, slot, out);
+	pthread_rwlock_unlock(&f->tree);
+	return ret;
+}
+
+/* Both paths from one snapshot of the tree (RENAME, LINK). */
+int rf_hl_path2(struct fuse *f, struct hl_node *n1, const char *name1, struct hl_node *n2,
+		const char *name2, char **out1, char **out2)
+{
+	int ret;
+
+	pthread_rwlock_rdlock(&f->tree);
+	ret = path_locked(f, n1, name1, 0, out1);
+	if (ret == 0)
+		ret = path_locked(f, n2, name2, 1, out2);
+	pthread_rwlock_unlock(&f->tree);
+	return ret;
+}
+
+/* ---- lookups and forgets ----------------------------------------------------------- */
+
+/* remember: one more kernel lookup of @n (f->lock taken here). */
+static void remember_lookup(struct fuse *f, struct hl_node *n)
+{
+	pthread_mutex_lock(&f->lock);
+	n->nlookup++;
+	if (n->on_lru) {
+		if (n->lru_prev)
+			n->lru_prev->lru_next = n->lru_next;
+		else
+			f->lru_head = n->lru_next;
+		if (n->lru_next)
+			n->lru_next->lru_prev = n->lru_prev;
+		else
+			f->lru_tail = n->lru_prev;
+		n->on_lru = false;
+		n->lru_next = n->lru_prev = NULL;
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Count a lookup of @n, found in the hash, if it is still in the table. Tree lock held. */
+static bool revive(struct fuse *f, struct hl_node *n)
+{
+	struct rf_inode *out;
+
+	return rf_itable_lookup_or_insert(f->itable, 0, n->base.ino, NULL, &out) == 0;
+}
+
+int rf_hl_lookup(struct fuse *f, struct hl_node *parent, const char *name,
+		 struct hl_node **out)
+{
+	uint32_t hash = name_hash(parent, name);
+	struct hl_node *n, *fresh;
+	struct rf_inode *in;
+	int ret;
+
+	pthread_rwlock_rdlock(&f->tree);
+	n = find_locked(f, parent, name, hash);
+	if (n && !revive(f, n))
+		n = NULL;
+	pthread_rwlock_unlock(&f->tree);
+	if (n)
+		goto found;
+
+	fresh = calloc(1, sizeof(*fresh));
+	if (fresh)
+		fresh->name = strdup(name);
+	if (!fresh || !fresh->name) {
+		free(fresh);
+		return -ENOMEM;
+	}
+	fresh->hash = hash;
+	pthread_rwlock_wrlock(&f->tree);
+	n = find_locked(f, parent, name, hash);
+	if (n && revive(f, n)) {
+		pthread_rwlock_unlock(&f->tree);
+		free(fresh->name);
+		free(fresh);
+		goto found;
+	}
+	/* A node found but leaving the table (no lookup, no reference, so no remember
+	 * reference either): out of the hash now; node_free will find it detached. */
+	if (n)
+		(void)detach_locked(f, n);
+	ret = rf_itable_lookup_or_insert(f->itable, 0, atomic_fetch_add(&f->serial, 1),
+					 &fresh->base, &in);
+	if (ret < 0) {
+		pthread_rwlock_unlock(&f->tree);
+		free(fresh->name);
+		free(fresh);
+		return ret;
+	}
+	n = fresh;
+	n->parent = parent;
+	rf_itable_ref(&parent->base);
+	hash_locked(f, n);
+	atomic_fetch_add(&f->nodes, 1);
+	if (f->conf.remember) {
+		pthread_mutex_lock(&f->lock);
+		n->rem_ref = true;
+		pthread_mutex_unlock(&f->lock);
+		rf_itable_ref(&n->base);
+	}
+	pthread_rwlock_unlock(&f->tree);
+found:
+	if (f->conf.remember)
+		remember_lookup(f, n);
+	*out = n;
+	return 0;
+}
+
+/* remember: the kernel dropped @nlookup lookups of @nodeid; a node it no longer knows
+ * goes on the LRU with its reference, which rf_hl_clean drops after remember seconds. */
+static void remember_forget(struct fuse *f, fuse_ino_t nodeid, uint64_t nlookup)
+{
+	struct hl_node *n = rf_hl_get(f, nodeid);
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&f->lock);
+	n->nlookup = nlookup >= n->nlookup ? 0 : n->nlookup - nlookup;
+	if (n->nlookup == 0 && n->rem_ref && f->conf.remember > 0 && !n->on_lru) {
+		n->forget_ns = rf_hl_now_ns();
+		n->on_lru = true;
+		n->lru_prev = f->lru_tail;
+		n->lru_next = NULL;
+		if (f->lru_tail)
+			f->lru_tail->lru_next = n;
+		else
+			f->lru_head = n;
+		f->lru_tail = n;
+	}
+	pthread_mutex_unlock(&f->lock);
+	rf_itable_forget(f->itable, nodeid, nlookup);
+	rf_hl_put(f, n);
+}
+
+void rf_hl_forget(struct fuse *f, fuse_ino_t nodeid, uint64_t nlookup)
+{
+	if (f->conf.remember)
+		remember_forget(f, nodeid, nlookup);
+	else
+		rf_itable_forget(f->itable, nodeid, nlookup);
+}
+
+_Static_assert(sizeof(struct fuse_forget_data) == sizeof(struct rf_itable_forget_item),
+	       "fuse_forget_data is the table's forget item");
+
+void rf_hl_forget_many(struct fuse *f, size_t count, struct fuse_forget_data *fd)
+{
+	if (f->conf.remember) {
+		for (size_t i = 0; i < count; i++)
+			remember_forget(f, fd[i].ino, fd[i].nlookup);
+		return;
+	}
+	rf_itable_forget_many(f->itable, (const struct rf_itable_forget_item *)(void *)fd, count);
+}
+
+/* ---- finding, removing, renaming ---------------------------------------------------- */
+
+struct hl_node *rf_hl_find(struct fuse *f, struct hl_node *parent, const char *name)
+{
+	uint32_t hash = name_hash(parent, name);
+	struct hl_node *n;
+	struct rf_inode *in = NULL;
+
+	pthread_rwlock_rdlock(&f->tree);
+	n = find_locked(f, parent, name, hash);
+	if (n)
+		in = rf_itable_get(f->itable, n->base.nodeid);
+	pthread_rwlock_unlock(&f->tree);
+	return in ? n : NULL;
+}
+
+fuse_ino_t rf_hl_find_ino(struct fuse *f, struct hl_node *parent, const char *name)
+{
+	uint32_t hash = name_hash(parent, name);
+	struct hl_node *n;
+	fuse_ino_t ino = 0;
+
+	pthread_rwlock_rdlock(&f->tree);
+	n = find_locked(f, parent, name, hash);
+	if (n)
+		ino = n->base.nodeid;
+	pthread_rwlock_unlock(&f->tree);
+	return ino;
+}
+
+bool rf_hl_is_open(struct fuse *f, struct hl_node *parent, const char *name)
+{
+	uint32_t hash = name_hash(parent, name);
+	struct hl_node *n;
+	bool open;
+
+	pthread_rwlock_rdlock(&f->tree);
+	n = find_locked(f, parent, name, hash);
+	open = n && atomic_load(&n->open_count) > 0;
+	pthread_rwlock_unlock(&f->tree);
+	return open;
+}
+
+/* UNLINK/RMDIR succeeded: the name is gone; the node lives on while the kernel or an open
+ * handle knows it, without a path. */
+void rf_hl_remove(struct fuse *f, struct hl_node *parent, const char *name)
+{
+	uint32_t hash = name_hash(parent, name);
+	struct hl_node *n;
+	bool drop = false;
+
+	pthread_rwlock_wrlock(&f->tree);
+	n = find_locked(f, parent, name, hash);
+	if (n)
+		drop = detach_locked(f, n);
+	pthread_rwlock_unlock(&f->tree);
+	if (drop)
+		rf_hl_put(f, n);
+}
+
+/* Move @n to (@np, @name, @hash); returns its old parent, whose reference the caller drops
+ * after unlocking. @np must be referenced by the caller. Tree write lock held. */
+static struct hl_node *move_locked(struct fuse *f, struct hl_node *n, struct hl_node *np,
+				   char *name, uint32_t hash)
+{
+	struct hl_node *old = n->parent;
+
+	unhash_locked(f, n);
+	free(n->name);
+	n->name = name;
+	n->hash = hash;
+	rf_itable_ref(&np->base);
+	n->parent = np;
+	hash_locked(f, n);
+	return old;
+}
+
+int rf_hl_rename(struct fuse *f, struct hl_node *od, const char *on, struct hl_node *nd,
+		 const char *nn, bool hide)
+{
+	uint32_t oh = name_hash(od, on), nh = name_hash(nd, nn);
+	struct hl_node *n, *victim, *oldp = NULL;
+	char *copy = strdup(nn);
+	bool drop = false;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	pthread_rwlock_wrlock(&f->tree);
+	n = find_locked(f, od, on, oh);
+	victim = find_locked(f, nd, nn, nh);
+	if (!n)
+		goto out;
+	if (victim == n)          /* rename to itself (hard links to one node) */
+		goto out;
+	if (victim) {
+		if (hide) {
+			fuse_log(FUSE_LOG_ERR, "fuse: hidden file got created during hiding\n");
+			ret = -EBUSY;
+			goto out;
+		}
+		drop = detach_locked(f, victim);
+	}
+	oldp = move_locked(f, n, nd, copy, nh);
+	copy = NULL;
+	if (hide)
+		n->hidden = true;
+out:
+	pthread_rwlock_unlock(&f->tree);
+	free(copy);
+	if (drop)
+		rf_hl_put(f, victim);
+	rf_hl_put(f, oldp);
+	return ret;
+}
+
+int rf_hl_exchange(struct fuse *f, struct hl_node *od, const char *on, struct hl_node *nd,
+		   const char *nn)
+{
+	uint32_t oh = name_hash(od, on), nh = name_hash(nd, nn);
+	char *c1 = strdup(nn), *c2 = strdup(on);
+	struct hl_node *n1, *n2, *p1 = NULL, *p2 = NULL;
+
+	if (!c1 || !c2) {
+		free(c1);
+		free(c2);
+		return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(&f->tree);
+	n1 = find_locked(f, od, on, oh);
+	n2 = find_locked(f, nd, nn, nh);
+	/* Out of the hash first, so neither finds the other under its new name. */
+	if (n1) {
+		p1 = move_locked(f, n1, nd, c1, nh);
+		c1 = NULL;
+	}
+	if (n2) {
+		p2 = move_locked(f, n2, od, c2, oh);
+		c2 = NULL;
+	}
+	pthread_rwlock_unlock(&f->tree);
+	free(c1);
+	free(c2);
+	rf_hl_put(f, p1);
+	rf_hl_put(f, p2);
+	return 0;
+}
+
+/* Rename the open file (@parent, @name) at @path to a free .fuse_hiddenXXXXXXXXYYYYYYYY
+ * name in the same directory, as libfuse does unless hard_remove. */
+int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const char *path)
+{
+	char hname[64], *hpath = NULL;
+	struct hl_node *n = rf_hl_find(f, parent, name);
+	struct stat st;
+	int ret = -EBUSY, tries;
+
+	if (!n)
+		return -ENOENT;
+	for (tries = 0; tries < 10; tries++) {
+		pthread_rwlock_wrlock(&f->tree);
+		do {
+			f->hidectr++;
+			snprintf(hname, sizeof(hname), ".fuse_hidden%08x%08x",
+				 (unsigned int)n->base.nodeid, f->hidectr);
+		} while (find_locked(f, parent, hname, name_hash(parent, hname)));
+		ret = path_locked(f, parent, hname, 2, &hpath);
+		pthread_rwlock_unlock(&f->tree);
+		if (ret < 0)
+			break;
+		ret = fuse_fs_getattr(f->fs, hpath, &st, NULL);
+		if (ret == -ENOENT)
+			break;
+		ret = -EBUSY;
+	}
+	if (ret == -ENOENT) {
+		ret = fuse_fs_rename(f->fs, path, hpath, 0);
+		if (ret == 0)
+			ret = rf_hl_rename(f, parent, name, parent, hname, true);
+	}
+	rf_hl_put(f, n);
+	return ret;
+}
+
+/* ---- remember, fuse_invalidate_path, teardown ------------------------------------- */
+
+int rf_hl_clean(struct fuse *f)
+{
+	uint64_t now = rf_hl_now_ns(), age = (uint64_t)f->conf.remember * 1000000000ull;
+	struct hl_node *expired = NULL, *n;
+	int delay;
+
+	if (f->conf.remember <= 0)
+		return 3600;
+	pthread_mutex_lock(&f->lock);
+	while ((n = f->lru_head) && now - n->forget_ns >= age) {
+		f->lru_head = n->lru_next;
+		if (f->lru_head)
+			f->lru_head->lru_prev = NULL;
+		else
+			f->lru_tail = NULL;
+		n->on_lru = false;
+		n->rem_ref = false;
+		n->lru_prev = NULL;
+		n->lru_next = expired;
+		expired = n;
+	}
+	pthread_mutex_unlock(&f->lock);
+	while ((n = expired)) {
+		expired = n->lru_next;
+		n->lru_next = NULL;
+		rf_hl_put(f, n);
+	}
+	delay = f->conf.remember / 10;
+	return delay < 1 ? 1 : delay > 3600 ? 3600 : delay;
+}
+
+void rf_hl_trim(struct fuse *f)
+{
+	atomic_store(&f->freed_since_trim, 0);
+	malloc_trim(0);
+}
+
+int rf_hl_resolve(struct fuse *f, const char *path, fuse_ino_t *ino)
+{
+	struct hl_node *n;
+	char comp[256];
+	int ret = 0;
+
+	if (!path || path[0] != '/')
+		return -EINVAL;
+	pthread_rwlock_rdlock(&f->tree);
+	n = f->root;
+	while (*path) {
+		size_t len;
+
+		while (*path == '/')
+			path++;
+		len = strcspn(path, "/");
+		if (!len)
+			break;
+		if (len >= sizeof(comp)) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(comp, path, len);
+		comp[len] = '\0';
+		path += len;
+		n = find_locked(f, n, comp, name_hash(n, comp));
+		if (!n) {
+			ret = -ENOENT;
+			break;
+		}
+	}
+	if (ret == 0)
+		*ino = n->base.nodeid;
+	pthread_rwlock_unlock(&f->tree);
+	return ret;
+}
+
+static int unlink_hidden(struct rf_inode *inode, void *data)
+{
+	struct fuse *f = data;
+	struct hl_node *n = rf_inode_entry(inode, struct hl_node, base);
+	char *path;
+
+	if (n->hidden && rf_hl_path(f, n, NULL, 0, &path) == 0)
+		fuse_fs_unlink(f->fs, path);
+	return 0;
+}
+
+/* fuse_destroy: hidden files whose handles the kernel never released go now. */
+void rf_hl_unlink_hidden_all(struct fuse *f)
+{
+	if (f->itable)
+		rf_itable_foreach(f->itable, unlink_hidden, f);
+}
