@@ -14,7 +14,7 @@
  *              fds, and a write through one is read through the other; the name is gone
  *   recreate   the name created again while the old file is open: two separate files
  *   rename_over  a file renamed over an open one: the open one keeps its data
- *   hidden     hide: while open, each unlinked-but-open file shows as one .fuse_hidden*
+ *   (in each)  hide: while open, each unlinked-but-open file shows as one .fuse_hidden*
  *              entry; hard_remove: no such entry ever; none left after the last close
  *   fstat      hide only: fstat and ftruncate through the fd work on the unlinked file,
  *              st_nlink is 0 (libfuse documents fstat/ftruncate failing with hard_remove)
