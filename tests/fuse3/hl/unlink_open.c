@@ -79,9 +79,15 @@ static int hidden_count(void)
 	return n;
 }
 
+/* The kernel sends RELEASE after close(2) returns, without waiting for its reply: the
+ * hidden file of a closed file goes away soon after, not at once. Polled for 5 s. */
 static int expect_hidden(int open_unlinked, const char *when)
 {
 	int n = hidden_count(), want = hard_remove ? 0 : open_unlinked;
+	for (int i = 0; i < 100 && n > want; i++) {
+		usleep(50000);
+		n = hidden_count();
+	}
 	errno = 0;
 	NEED(n == want, "%s: %d .fuse_hidden entries listed, expected %d", when, n, want);
 	return 0;
