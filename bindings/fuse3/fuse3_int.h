@@ -147,6 +147,11 @@ struct fuse_session {
 	atomic_bool has_retired;
 	struct fuse_req *all;       /* every wrapper allocated (->all_next), under rlock */
 	struct rf_ops rops;
+	size_t (*node_count)(void *userdata); /* a high-level session's nodes (SIGUSR1) */
+	/* FORGETs run on the ring's thread, not the pool: set by the high-level layer, whose
+	 * forget never blocks nor calls the filesystem. A forget storm (drop_caches) would
+	 * otherwise queue one wrapper per forgotten node for the workers. */
+	bool forget_inline;
 	pthread_mutex_t hlock;      /* the two hold tables */
 	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
 };

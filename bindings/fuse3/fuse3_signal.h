@@ -14,4 +14,10 @@ struct fuse_session;
  * no allocation, no logging. */
 void rf_fuse3_exit_from_signal(struct fuse_session *se, int sig);
 
+/* SIGUSR1 (sigstats.c): the handler calls rf_fuse3_stats_signal (async-signal-safe); the
+ * thread that logs @se's statistics is started and stopped with the handlers. */
+void rf_fuse3_stats_signal(void);
+int rf_fuse3_stats_start(struct fuse_session *se);
+void rf_fuse3_stats_stop(void);
+
 #endif

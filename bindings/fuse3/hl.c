@@ -9,6 +9,7 @@
 #include "fuse3_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -135,6 +136,27 @@ void fuse_lib_help(struct fuse_args *args)
 	fuse_lowlevel_help();
 }
 
+/*
+ * glibc raises its trim threshold dynamically (up to 32 MiB) once big blocks were freed,
+ * and never trims the top of a thread's arena below it, not even in malloc_trim: after a
+ * walk served by the worker pool, each worker's arena would keep megabytes of freed nodes
+ * resident. A fixed threshold (which also stops the dynamic adjustment) lets the arenas
+ * shrink as the kernel forgets. Not done if the user chose one (MALLOC_TRIM_THRESHOLD_).
+ */
+#define HL_TRIM_THRESHOLD (512 * 1024)
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+
+static void set_trim_threshold(void)
+{
+	if (!getenv("MALLOC_TRIM_THRESHOLD_") && !getenv("GLIBC_TUNABLES"))
+		mallopt(M_TRIM_THRESHOLD, HL_TRIM_THRESHOLD);
+}
+
+static size_t hl_node_count(void *userdata)
+{
+	return rf_hl_node_count(userdata);
+}
+
 struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *op,
 			 size_t op_size, void *user_data);
 struct fuse *fuse_new_30(struct fuse_args *args, const struct fuse_operations *op,
@@ -179,6 +201,7 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->hk_lock, NULL);
 	pthread_cond_init(&f->hk_cv, NULL);
+	pthread_once(&trim_once, set_trim_threshold);
 	if (rf_hl_tree_init(f) < 0) {
 		fuse_log(FUSE_LOG_ERR, "fuse: memory allocation failed\n");
 		goto fail_locks;
@@ -188,6 +211,8 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	f->se = fuse_session_new(args, &f->llop, sizeof(f->llop), f);
 	if (!f->se)
 		goto fail_tree;
+	f->se->node_count = hl_node_count;
+	f->se->forget_inline = true;
 	rf_hl_set_ctx(f, NULL);
 	return f;
 fail_tree:

@@ -45,11 +45,41 @@ static void intr_cb(fuse_req_t req, void *data)
 }
 
 static __thread pthread_t intr_self;
+static __thread bool intr_unblocked;
+
+static void intr_handler(int sig)
+{
+	(void)sig;    /* nothing: the signal is there to interrupt a blocking system call */
+}
+
+/* intr: libfuse's empty handler on intr_signal, where the program left the default. */
+static void intr_install(struct fuse *f)
+{
+	struct sigaction sa, old;
+
+	if (sigaction(f->conf.intr_signal, NULL, &old) == -1 || old.sa_handler != SIG_DFL ||
+	    (old.sa_flags & SA_SIGINFO))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = intr_handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(f->conf.intr_signal, &sa, NULL) == 0)
+		f->intr_installed = 1;
+}
 
 void rf_hl_prepare_intr(struct fuse *f, fuse_req_t req)
 {
 	if (f->conf.intr) {
 		intr_self = pthread_self();
+		/* The binding's workers block every signal: let this one through. */
+		if (!intr_unblocked) {
+			sigset_t s;
+
+			sigemptyset(&s);
+			sigaddset(&s, f->conf.intr_signal);
+			pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+			intr_unblocked = true;
+		}
 		fuse_req_interrupt_func(req, intr_cb, &intr_self);
 	}
 }
@@ -148,6 +178,8 @@ static void hl_init(void *data, struct fuse_conn_info *conn)
 	rf_hl_set_ctx(f, NULL);
 	fuse_fs_init(f->fs, conn, &f->conf);
 	f->inited = true;
+	if (f->conf.intr)
+		intr_install(f);
 	if (!f->conf.ac_attr_timeout_set)
 		f->conf.ac_attr_timeout = f->conf.attr_timeout;
 }

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,6 +67,21 @@ static int set_one(int sig, void (*handler)(int), int remove)
 
 static const int exit_signals[] = { SIGHUP, SIGINT, SIGTERM };
 
+static void stats_on_signal(int sig)
+{
+	(void)sig;
+	rf_fuse3_stats_signal();
+}
+
+/* Whether SIGUSR1 is at its default action (then it is ours to take for the statistics). */
+static bool usr1_default(void)
+{
+	struct sigaction old;
+
+	return sigaction(SIGUSR1, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+	       old.sa_handler == SIG_DFL;
+}
+
 int fuse_set_signal_handlers(struct fuse_session *se)
 {
 	if (!se) {
@@ -79,6 +95,9 @@ int fuse_set_signal_handlers(struct fuse_session *se)
 			return -1;
 	if (set_one(SIGPIPE, ignore_signal, 0) == -1)
 		return -1;
+	/* SIGUSR1: the statistics, where the program left it alone (sigstats.c). */
+	if (usr1_default() && rf_fuse3_stats_start(se) == 0)
+		set_one(SIGUSR1, stats_on_signal, 0);
 	return 0;
 }
 
@@ -91,6 +110,8 @@ void fuse_remove_signal_handlers(struct fuse_session *se)
 	for (size_t i = 0; i < sizeof(exit_signals) / sizeof(exit_signals[0]); i++)
 		set_one(exit_signals[i], exit_on_signal, 1);
 	set_one(SIGPIPE, ignore_signal, 1);
+	set_one(SIGUSR1, stats_on_signal, 1);
+	rf_fuse3_stats_stop();
 }
 
 static void to_root(void)

@@ -329,7 +329,11 @@ static void dispatch(struct fuse_req *req)
 		rf_fuse3_run(req);
 		return;
 	}
-	if (!hold_or_park(se, req))
+	if (hold_or_park(se, req))
+		return;
+	if (req->op == RF3_OP_FORGET && se->forget_inline)
+		rf_fuse3_run(req);
+	else
 		rf_fuse3_pool_submit(se->pool, req);
 }
 

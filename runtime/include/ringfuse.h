@@ -827,6 +827,9 @@ struct rf_stats {
 	uint64_t backing_ring;                 /* backing operations submitted on the ring */
 	uint64_t backing_inline;               /* ... done in place (tmpfs/ramfs read/write) */
 	uint64_t backing_worker;               /* ... run by the worker pool (rf_backing_call) */
+	uint64_t nodes;                        /* node ids the kernel holds lookups of, now:
+						* entry replies minus FORGETs, the root
+						* counted once (1 = the root alone) */
 	uint64_t latency[RF_STATS_OPCODES][RF_STATS_LAT_BUCKETS];
 };
 

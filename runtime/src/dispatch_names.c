@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 
+#include <sys/mman.h>
+
 #include "decode.h"
 
 /* ---- names and entries -------------------------------------------------------------- */
@@ -43,6 +45,24 @@ void rf__do_forget(struct rf_req *req, struct args *a)
 	rf_reply_none(req);
 }
 
+/*
+ * A forget storm (drop_caches after a walk of a big tree) arrives as BATCH_FORGETs of up to
+ * the whole request buffer (65,000 entries in 1 MiB). They come through read(2) on
+ * /dev/fuse, never through the io_uring entries, so the slot's pages are ours alone: give
+ * the whole pages of a big one back to the kernel once the entries were read, so that the
+ * slab's resident size goes back to what normal requests touch (the memory of a server
+ * must come back down after the kernel forgot: issue 15). Zero-filled on the next read.
+ */
+#define RF_RELEASE_MIN (64 * 1024)
+static void release_pages(const char *from, const char *to)
+{
+	uintptr_t a = ((uintptr_t)from + 4095) & ~(uintptr_t)4095;
+	uintptr_t b = (uintptr_t)to & ~(uintptr_t)4095;
+
+	if (to - from >= RF_RELEASE_MIN && b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 void rf__do_batch_forget(struct rf_req *req, struct args *a)
 {
 	struct rf_session *se = req->se;
@@ -60,6 +80,7 @@ void rf__do_batch_forget(struct rf_req *req, struct args *a)
 		rf__lookup_forget(se, one.nodeid, one.nlookup);
 		rf__order_forget(se, one.nodeid, one.nlookup);
 	}
+	release_pages(a->p - (size_t)in.count * sizeof(one), a->p);
 	rf_reply_none(req);
 }
 

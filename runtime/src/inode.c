@@ -128,9 +128,21 @@ static void detach(struct rf_itable *t, struct rf_inode *inode, struct rf_inode 
 	*gone = inode;
 }
 
-/* Hand the detached inodes to the filesystem. Lock not held. */
+static void resize(struct rf_itable *t, bool shrink);
+
+/* Hand the detached inodes to the filesystem, then shrink the table if it is mostly
+ * empty. Lock not held. */
 static void release_gone(struct rf_itable *t, struct rf_inode *gone)
 {
+	bool shrink;
+
+	if (!gone)
+		return;
+	pthread_mutex_lock(&t->lock);
+	shrink = t->nbuckets > RF_ITABLE_MIN_BUCKETS && t->count < t->nbuckets / 8;
+	pthread_mutex_unlock(&t->lock);
+	if (shrink)
+		resize(t, true);
 	while (gone) {
 		struct rf_inode *next = gone->_id_next;
 
@@ -149,18 +161,21 @@ static void maybe_detach(struct rf_itable *t, struct rf_inode *inode, struct rf_
 }
 
 /*
- * Double the buckets once the load passed 1. The arrays are allocated without the lock
- * held; if that fails the table keeps working with longer chains and tries again at the
- * next insertion.
+ * Double the buckets once the load passed 1, or (@shrink) divide them by four once it fell
+ * under 1/8, so the arrays of a table that held a million inodes go back to malloc after
+ * the kernel forgot them. The arrays are allocated without the lock held; if that fails
+ * the table keeps working as it is and tries again later.
  */
-static void grow(struct rf_itable *t)
+static void resize(struct rf_itable *t, bool shrink)
 {
 	struct rf_inode **by_id, **by_key, **old_id, **old_key;
 	size_t want, old_n, b;
 
 	pthread_mutex_lock(&t->lock);
-	want = t->nbuckets * 2;
+	want = shrink ? t->nbuckets / 4 : t->nbuckets * 2;
 	pthread_mutex_unlock(&t->lock);
+	if (want < RF_ITABLE_MIN_BUCKETS)
+		want = RF_ITABLE_MIN_BUCKETS;
 
 	by_id = calloc(want, sizeof(*by_id));
 	by_key = calloc(want, sizeof(*by_key));
@@ -171,8 +186,9 @@ static void grow(struct rf_itable *t)
 	}
 
 	pthread_mutex_lock(&t->lock);
-	if (t->nbuckets >= want || t->count <= t->nbuckets) {
-		/* another thread grew it meanwhile */
+	if (shrink ? (t->nbuckets <= want || t->count > want / 2)
+		   : (t->nbuckets >= want || t->count <= t->nbuckets)) {
+		/* another thread resized it meanwhile, or the count moved */
 		pthread_mutex_unlock(&t->lock);
 		free(by_id);
 		free(by_key);
@@ -199,6 +215,11 @@ static void grow(struct rf_itable *t)
 	pthread_mutex_unlock(&t->lock);
 	free(old_id);
 	free(old_key);
+}
+
+static void grow(struct rf_itable *t)
+{
+	resize(t, false);
 }
 
 /* ---- API ------------------------------------------------------------------------- */

@@ -136,6 +136,7 @@ struct rf_stats_state {
 	_Atomic uint64_t replies, in_flight, in_flight_peak;
 	_Atomic uint64_t parked, parked_total, parked_wait_us, interrupts;
 	_Atomic uint64_t backing_ring, backing_inline, backing_worker;
+	_Atomic uint64_t nodes;          /* written by lookups.c under its lock */
 	_Atomic uint64_t latency[RF_STATS_OPCODES][RF_STATS_LAT_BUCKETS];
 };
 

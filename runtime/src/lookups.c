@@ -5,9 +5,11 @@
  * kernel will never send the FORGETs for what it still holds, so the runtime gives them to
  * the filesystem itself and its inode table empties (README, "How a server stops").
  *
- * A hash table under its own lock, grown by doubling; entries come from chunks kept on a
- * free list, so steady state allocates nothing. The lock is never held across a call into
- * the filesystem.
+ * A hash table under its own lock, grown by doubling and shrunk by four when it is mostly
+ * empty; entries are kept on a free list of at most RF_LOOKUP_FREE_MAX, so steady state
+ * allocates nothing, and what a big walk allocated goes back to malloc once the kernel
+ * forgot it (the memory of a server that served a million names must come back down:
+ * issue 15, item 3). The lock is never held across a call into the filesystem.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,7 +17,8 @@
 
 #include "internal.h"
 
-#define RF_LOOKUP_CHUNK 256
+#define RF_LOOKUP_FREE_MAX 64
+#define RF_LOOKUP_MIN_BUCKETS 1024
 
 struct rf_lookup_entry {
 	struct rf_lookup_entry *hnext;
@@ -28,7 +31,7 @@ struct rf_lookups {
 	struct rf_lookup_entry **hash;
 	uint32_t buckets, count;         /* buckets: a power of two, or 0 before the first */
 	struct rf_lookup_entry *free;
-	void *chunks;                    /* allocations behind the free list */
+	uint32_t nfree;                  /* entries on the free list */
 };
 
 static inline uint32_t hash64(uint64_t v)
@@ -51,13 +54,20 @@ int rf__lookup_init(struct rf_session *se)
 void rf__lookup_free(struct rf_session *se)
 {
 	struct rf_lookups *lk = se->lookups;
-	void *c, *next;
+	struct rf_lookup_entry *e, *next;
+	uint32_t b;
 
 	if (!lk)
 		return;
-	for (c = lk->chunks; c; c = next) {
-		next = *(void **)c;
-		free(c);
+	for (b = 0; b < lk->buckets; b++) {
+		for (e = lk->hash[b]; e; e = next) {
+			next = e->hnext;
+			free(e);
+		}
+	}
+	for (e = lk->free; e; e = next) {
+		next = e->hnext;
+		free(e);
 	}
 	free(lk->hash);
 	pthread_mutex_destroy(&lk->lock);
@@ -74,11 +84,12 @@ static struct rf_lookup_entry **slot(struct rf_lookups *lk, uint64_t nodeid)
 	return pp;
 }
 
-/* Double the buckets when the table gets crowded (amortized; lookups of new inodes only). */
-static void grow_table(struct rf_lookups *lk)
+/* Rehash into @nb buckets (amortized: lookups of new inodes, forgets of many). On
+ * allocation failure the table stays as it is. */
+static void resize_table(struct rf_lookups *lk, uint32_t nb)
 {
-	uint32_t nb = lk->buckets ? lk->buckets * 2 : 1024, i;
 	struct rf_lookup_entry **nh = calloc(nb, sizeof(*nh)), *e, *next;
+	uint32_t i;
 
 	if (!nh)
 		return;
@@ -96,23 +107,37 @@ static void grow_table(struct rf_lookups *lk)
 	lk->buckets = nb;
 }
 
-/* Grow the free list by one chunk. Rare: only when more entries are live than ever. */
-static bool grow_free(struct rf_lookups *lk)
+/* Publish the node count for rf_session_stats: the node ids the kernel holds lookups of,
+ * the root counted once whether or not a reply ever named node id 1. Lock held. */
+static void publish_nodes(struct rf_session *se, struct rf_lookups *lk)
 {
-	char *chunk = malloc(sizeof(void *) + sizeof(struct rf_lookup_entry) * RF_LOOKUP_CHUNK);
-	struct rf_lookup_entry *c;
-	size_t i;
+	uint64_t n = lk->count + (!lk->buckets || !*slot(lk, 1) ? 1 : 0);
 
-	if (!chunk)
-		return false;
-	*(void **)chunk = lk->chunks;
-	lk->chunks = chunk;
-	c = (struct rf_lookup_entry *)(chunk + sizeof(void *));
-	for (i = 0; i < RF_LOOKUP_CHUNK; i++) {
-		c[i].hnext = lk->free;
-		lk->free = &c[i];
+	atomic_store_explicit(&se->stats.nodes, n, memory_order_relaxed);
+}
+
+/* An entry from the free list, or a new one when more entries are live than ever. */
+static struct rf_lookup_entry *entry_get(struct rf_lookups *lk)
+{
+	struct rf_lookup_entry *e = lk->free;
+
+	if (e) {
+		lk->free = e->hnext;
+		lk->nfree--;
+		return e;
 	}
-	return true;
+	return malloc(sizeof(*e));
+}
+
+static void entry_put(struct rf_lookups *lk, struct rf_lookup_entry *e)
+{
+	if (lk->nfree >= RF_LOOKUP_FREE_MAX) {
+		free(e);
+		return;
+	}
+	e->hnext = lk->free;
+	lk->free = e;
+	lk->nfree++;
 }
 
 void rf__lookup_count(struct rf_session *se, uint64_t nodeid)
@@ -124,20 +149,20 @@ void rf__lookup_count(struct rf_session *se, uint64_t nodeid)
 		return;
 	pthread_mutex_lock(&lk->lock);
 	if (lk->count >= lk->buckets)
-		grow_table(lk);
+		resize_table(lk, lk->buckets ? lk->buckets * 2 : RF_LOOKUP_MIN_BUCKETS);
 	if (!lk->buckets)
 		goto out;
 	pp = slot(lk, nodeid);
 	if (!*pp) {
-		if (!lk->free && !grow_free(lk))
+		e = entry_get(lk);
+		if (!e)
 			goto out;
-		e = lk->free;
-		lk->free = e->hnext;
 		e->nodeid = nodeid;
 		e->nlookup = 0;
 		e->hnext = NULL;
 		*pp = e;
 		lk->count++;
+		publish_nodes(se, lk);
 	}
 	(*pp)->nlookup++;
 out:
@@ -145,7 +170,8 @@ out:
 }
 
 /* The kernel dropped @nlookup of its lookups of @nodeid. Lock held. */
-static void forget_locked(struct rf_lookups *lk, uint64_t nodeid, uint64_t nlookup)
+static void forget_locked(struct rf_session *se, struct rf_lookups *lk, uint64_t nodeid,
+			  uint64_t nlookup)
 {
 	struct rf_lookup_entry **pp, *e;
 
@@ -157,16 +183,19 @@ static void forget_locked(struct rf_lookups *lk, uint64_t nodeid, uint64_t nlook
 	e->nlookup = nlookup >= e->nlookup ? 0 : e->nlookup - nlookup;
 	if (e->nlookup == 0) {
 		*pp = e->hnext;
-		e->hnext = lk->free;
-		lk->free = e;
+		entry_put(lk, e);
 		lk->count--;
+		if (lk->buckets > RF_LOOKUP_MIN_BUCKETS && lk->count < lk->buckets / 8)
+			resize_table(lk, lk->buckets / 4 < RF_LOOKUP_MIN_BUCKETS
+					 ? RF_LOOKUP_MIN_BUCKETS : lk->buckets / 4);
+		publish_nodes(se, lk);
 	}
 }
 
 void rf__lookup_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
 {
 	pthread_mutex_lock(&se->lookups->lock);
-	forget_locked(se->lookups, nodeid, nlookup);
+	forget_locked(se, se->lookups, nodeid, nlookup);
 	pthread_mutex_unlock(&se->lookups->lock);
 }
 
@@ -185,7 +214,7 @@ void rf__lookup_teardown_forgets(struct rf_session *se)
 		if (e) {
 			nodeid = e->nodeid;
 			nlookup = e->nlookup;
-			forget_locked(lk, nodeid, nlookup);
+			forget_locked(se, lk, nodeid, nlookup);
 		}
 		pthread_mutex_unlock(&lk->lock);
 		if (!e)

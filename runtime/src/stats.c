@@ -137,6 +137,7 @@ int rf_session_stats(const struct rf_session *se, struct rf_stats *out)
 	out->backing_ring = LOAD(st->backing_ring);
 	out->backing_inline = LOAD(st->backing_inline);
 	out->backing_worker = LOAD(st->backing_worker);
+	out->nodes = LOAD(st->nodes) ? LOAD(st->nodes) : 1;   /* the root, before any lookup */
 	return 0;
 }
 
@@ -172,12 +173,14 @@ int rf_stats_json(const struct rf_stats *st, char *buf, size_t size)
 		buf[0] = '\0';
 	put(&o, "{\"replies\":%llu,\"in_flight\":%llu,\"in_flight_peak\":%llu,\"parked\":%llu,"
 		"\"parked_total\":%llu,\"parked_wait_us\":%llu,\"interrupts\":%llu,"
-		"\"backing\":{\"ring\":%llu,\"inline\":%llu,\"worker\":%llu},\"requests\":{",
+		"\"backing\":{\"ring\":%llu,\"inline\":%llu,\"worker\":%llu},\"nodes\":%llu,"
+		"\"requests\":{",
 	    (unsigned long long)st->replies, (unsigned long long)st->in_flight,
 	    (unsigned long long)st->in_flight_peak, (unsigned long long)st->parked,
 	    (unsigned long long)st->parked_total, (unsigned long long)st->parked_wait_us,
 	    (unsigned long long)st->interrupts, (unsigned long long)st->backing_ring,
-	    (unsigned long long)st->backing_inline, (unsigned long long)st->backing_worker);
+	    (unsigned long long)st->backing_inline, (unsigned long long)st->backing_worker,
+	    (unsigned long long)st->nodes);
 	for (i = 0; i < RF_STATS_OPCODES; i++) {
 		if (!st->requests[i])
 			continue;
