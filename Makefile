@@ -168,10 +168,19 @@ check-layers: $(rf_objs)
 
 # The same tests with long counts (1,000 kill-during-READ iterations per configuration,
 # 100 server stops per teardown trigger and configuration, 200,000 fsx operations per
-# passthrough mode and transport).
+# passthrough mode and transport; the libfuse3 high-level matrix on Debian's libfuse3 too,
+# 60 s rename stress, and the high-level memory test).
 test-long: deps
 	@$(MAKE) --no-print-directory SANITIZE=1 all
-	@ORDER_ITERS=1000 TEARDOWN_ITERS=100 FSX_OPS=200000 STRESS_SECS=30 scripts/run-tests.sh build/asan
+	@ORDER_ITERS=1000 TEARDOWN_ITERS=100 FSX_OPS=200000 STRESS_SECS=30 \
+	    HL_LIBS="libfuse3 source dropin" HL_RENAME_SECS=60 HL_FSX_OPS=50000 scripts/run-tests.sh build/asan
+	@HL_MEM_LIBS="libfuse3 source dropin" tests/fuse3/hl/memory.sh build/asan
+
+# The high-level path layer's memory after the kernel forgets (tests/fuse3/hl/memory.sh:
+# 200,000 files walked, drop_caches; slow, so not in make test).
+test-hl-mem: deps
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@tests/fuse3/hl/memory.sh build/asan
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -227,5 +236,5 @@ install: lib fuse3-install
 clean:
 	rm -rf build
 
-.PHONY: all lib deps check-deps test test-long run install clean fuzz fuzz-run check check-exports check-layers
+.PHONY: all lib deps check-deps test test-long test-hl-mem run install clean fuzz fuzz-run check check-exports check-layers
 -include $(rf_objs:.o=.d) $(patsubst %.o,%.d,$(foreach e,$(ex_multi),$(call ex_objs,$(e))))

@@ -865,6 +865,22 @@ else
   fi
 fi
 
+echo "== libfuse3 high-level (fuse.h): libfuse's fuse_main examples, unchanged =="
+# tests/fuse3/hl/hl.sh (README.md there): hello, null, passthrough and passthrough_fh
+# (single- and multi-threaded, hide and hard_remove: syscalls, fsx, unlink_open,
+# rename_stress), invalidate_path, poll, ioctl; built with ringfuse-fuse3 (source) and
+# linked with libfuse3, run on the binding's libfuse3.so.3 (dropin). Cases that fail on
+# Debian's libfuse3 as well are excluded there, with the reason. In CI (CI=true) a subset
+# keeps this under ~3 minutes: every small example on both, passthrough multi-threaded
+# hide and passthrough_fh single-threaded hard_remove built with ringfuse-fuse3,
+# passthrough_fh multi-threaded hide on the drop-in; make test-long runs the whole matrix
+# on libfuse3 (the reference), source and dropin, rename_stress 60 s each.
+if [ "${CI:-}" = true ] && [ -z "${HL_ONLY:-}" ]; then
+  export HL_ONLY='hello|null|invalidate|poll|ioctl|passthrough multi-threaded hide \(source|passthrough_fh single-threaded hard_remove \(source|passthrough_fh multi-threaded hide \(dropin'
+  export HL_FSX_OPS=${HL_FSX_OPS:-2000}
+fi
+run_checks hl tests/fuse3/hl/hl.sh
+
 # Nothing of ours may be left behind.
 left=$(grep " $work" /proc/mounts || true)
 if [ -n "$left" ]; then fail "no mount left behind" "$left"; else pass "no mount left behind"; fi

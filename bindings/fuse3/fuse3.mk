@@ -27,16 +27,22 @@ f3_testprogs := $(patsubst tests/fuse3/%.c,$(B)/tests/fuse3/%,$(sort $(wildcard 
 
 # libfuse's example filesystems and clients, from Debian's libfuse3-dev (never edited).
 F3_EXAMPLES_DIR ?= /usr/share/doc/libfuse3-dev/examples
-# The clients (cuse_client, ioctl_client, poll_client) use no FUSE library; they are
-# built the same way. poll.c and ioctl.c are high-level (fuse_main) programs: built once
-# the binding has the high-level API (fuse_main_real). hello_ll_uds.c needs libfuse's
-# private fuse_kernel.h, which Debian does not ship.
+# (hello_ll_uds.c needs libfuse's private fuse_kernel.h, which Debian does not ship.)
+# cuse.c is a CUSE device (run on the kernel's /dev/cuse, or on tests/fuse3/cuse_emu).
 f3_ex_names := hello_ll passthrough_ll notify_inval_inode notify_inval_entry \
-               notify_store_retrieve cuse cuse_client ioctl_client poll_client \
-               $(if $(shell grep -lws fuse_main_real $(f3_srcs)),poll ioctl)
-f3_ex_bins  := $(if $(wildcard $(F3_EXAMPLES_DIR)/hello_ll.c),$(f3_ex_names:%=$(B)/fuse3/examples/%) \
-               $(B)/tests/fuse3/cuse_emu)
-f3_peer     := $(if $(wildcard $(F3_EXAMPLES_DIR)/passthrough_ll.c),$(B)/fuse3/peer/passthrough_ll) \
+               notify_store_retrieve cuse
+# The high-level (fuse.h, fuse_main) examples, tests/fuse3/hl/hl.sh runs them: linked with
+# ringfuse-fuse3 once the binding implements fuse_main_real (issue 15), and always linked
+# with Debian's libfuse3 as peers (run on either library). The clients need no library.
+f3_hl_names := hello null passthrough passthrough_fh invalidate_path poll ioctl
+f3_ex_clients := poll_client ioctl_client cuse_client
+f3_lparen   := (
+f3_has_hl   := $(shell grep -ls 'fuse_main_real *$(f3_lparen)' $(f3_srcs))
+f3_have_ex  := $(wildcard $(F3_EXAMPLES_DIR)/hello_ll.c)
+f3_ex_bins  := $(if $(f3_have_ex),$(f3_ex_names:%=$(B)/fuse3/examples/%) \
+                 $(f3_ex_clients:%=$(B)/fuse3/examples/%) $(B)/tests/fuse3/cuse_emu \
+                 $(if $(f3_has_hl),$(f3_hl_names:%=$(B)/fuse3/examples/%)))
+f3_peer     := $(if $(f3_have_ex),$(B)/fuse3/peer/passthrough_ll $(f3_hl_names:%=$(B)/fuse3/peer/%)) \
                $(B)/fuse3/peer/fs_slowrelease
 
 fuse3: $(f3_a) $(f3_so) $(f3_pc) $(f3_pc_tree) $(f3_dropin) $(f3_unit) $(f3_testprogs) \
@@ -112,9 +118,24 @@ $(B)/fuse3/examples/%: $(B)/fuse3/examples/src/%.c $(B)/fuse3/examples/src/passt
 	$(Q)$(CC) $(f3_ex_cflags) $$(PKG_CONFIG_PATH=$(B)/pkgconfig pkg-config --cflags ringfuse-fuse3) \
 	    -o $@ $< $(LDFLAGS) $$(PKG_CONFIG_PATH=$(B)/pkgconfig pkg-config --libs ringfuse-fuse3)
 
-# The reference: passthrough_ll linked with Debian's libfuse3, run on either library.
-$(B)/fuse3/peer/passthrough_ll: $(B)/fuse3/examples/src/passthrough_ll.c \
-				$(B)/fuse3/examples/src/passthrough_helpers.h
+# libfuse's example clients (poll_client, ioctl_client) use no FUSE library at all.
+$(f3_ex_clients:%=$(B)/fuse3/examples/%): $(B)/fuse3/examples/%: $(B)/fuse3/examples/src/%.c \
+					$(B)/fuse3/examples/src/ioctl.h
+	@$(if $(Q),echo "  CCLD    $@ (libfuse example client)")
+	$(Q)$(CC) $(f3_ex_cflags) $(f3_cflags) -o $@ $< $(LDFLAGS)
+$(B)/fuse3/examples/ioctl $(B)/fuse3/peer/ioctl: $(B)/fuse3/examples/src/ioctl.h
+# passthrough.c and passthrough_fh.c leave utimens, fallocate, the xattrs and
+# copy_file_range out unless libfuse's config.h says the C library has them (Debian's
+# example Makefile passes nothing): defined as libfuse's own build defines them on Linux,
+# so those operations of the high-level API are exercised too.
+f3_hl_config := -DHAVE_SETXATTR -DHAVE_UTIMENSAT -DHAVE_POSIX_FALLOCATE -DHAVE_COPY_FILE_RANGE \
+		-DHAVE_FSTATAT -DHAVE_FDATASYNC
+$(f3_hl_names:%=$(B)/fuse3/examples/%) $(f3_hl_names:%=$(B)/fuse3/peer/%): \
+	f3_ex_cflags += $(f3_hl_config)
+
+# The reference: the examples linked with Debian's libfuse3, run on either library
+# (LD_LIBRARY_PATH=$(B)/fuse3 runs them on the binding).
+$(B)/fuse3/peer/%: $(B)/fuse3/examples/src/%.c $(B)/fuse3/examples/src/passthrough_helpers.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@ (with -lfuse3)")
 	$(Q)$(CC) $(f3_ex_cflags) $$(pkg-config --cflags fuse3) -o $@ $< $(LDFLAGS) \
@@ -133,8 +154,10 @@ $(B)/tests/fuse3/cuse_emu: tests/fuse3/cuse_emu.c $(B)/fuse3/examples/src/ioctl.
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CFLAGS) -Iruntime/src -I$(B)/fuse3/examples/src -o $@ $< $(LDFLAGS)
 
-.SECONDARY: $(f3_ex_names:%=$(B)/fuse3/examples/src/%.c) $(B)/fuse3/examples/src/passthrough_helpers.h \
-	    $(B)/fuse3/examples/src/ioctl.h
+.SECONDARY: $(patsubst %,$(B)/fuse3/examples/src/%.c,$(f3_ex_names) $(f3_hl_names) $(f3_ex_clients)) \
+	    $(B)/fuse3/examples/src/passthrough_helpers.h $(B)/fuse3/examples/src/ioctl.h
+
+include tests/fuse3/hl/hl.mk
 
 fuse3-install: $(f3_a) $(f3_so) $(f3_pc) $(f3_dropin)
 	install -d $(DESTDIR)$(LIBDIR)/ringfuse $(DESTDIR)$(PKGCONFIGDIR)
