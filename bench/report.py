@@ -122,7 +122,9 @@ def parse_measurement(r, tick):
             ops = m["n"]
             rec.update(value=m["ops_per_sec"], seconds=m["seconds"])
         else:
-            job = json.loads(text[text.index("{"):])["jobs"][0]
+            jobs = json.loads(text[text.index("{"):])["jobs"]
+            # one fio run holds a phase's workloads, one job (group) each
+            job = [j for j in jobs if j["jobname"] == r["job"]][0] if "job" in r else jobs[0]
             d = job["write" if "write" in w else "read"]
             ops = d["total_ios"]
             rec["value"] = d["iops"] if w.startswith("rand") else d["bw_bytes"] / 1048576.0

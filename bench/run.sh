@@ -385,10 +385,19 @@ proc_sample() {
 	echo "$(( ${12} + ${13} )) $8"
 }
 
-fio_args() {       # fio_args WORKLOAD FILE
+# proc_sample_file FILE: the same from a saved copy of /proc/PID/stat (fio's exec_prerun).
+proc_sample_file() {
+	local s
+	s=$(tail -n 1 "$1" 2>/dev/null) && [ -n "$s" ] || { echo "- -"; return; }
+	s=${s##*) }
+	set -- $s
+	echo "$(( ${12} + ${13} )) $8"
+}
+
+fio_args() {       # fio_args WORKLOAD FILE: one fio job (its options after --name)
 	local w=$1 f=$2
 	local c=(--name="$w" --filename="$f" --size=${FILE_MB}M --time_based --runtime=${RUNTIME_MS}ms
-		 --group_reporting --norandommap --randrepeat=0 --output-format=json --disk_util=0)
+		 --norandommap --randrepeat=0)
 	case "$w" in
 	randread-4k-qd1)   c+=(--rw=randread --bs=4k --direct=1 --ioengine=psync --numjobs=1
 			       --lat_percentiles=1 --percentile_list=50:99) ;;
@@ -407,19 +416,60 @@ fio_args() {       # fio_args WORKLOAD FILE
 # json_str TEXT: TEXT as a JSON string (quotes, backslashes and control characters dropped).
 json_str() { printf '"%s"' "$(printf '%s' "$1" | tr -d '"\\' | tr '\n\t\r' '   ' | cut -c1-400)"; }
 
-# figure WORKLOAD FILE: the headline number of a result file, for the progress line only
-# (report.py parses the files properly at the end: one python start per run, not per figure).
-figure() {
-	case "$1" in
-	create|stat|openclose|unlink)
-		sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1 ops\/s/p' "$2" | tail -1 ;;
-	rand*)
-		awk -v nth=$([[ $1 == *write* ]] && echo 2 || echo 1) \
-			'/"iops" :/ && ++n == nth { gsub(/[ ,]/, ""); split($0, a, ":"); printf "%.0f IOPS\n", a[2] }' "$2" ;;
-	*)
-		awk -v nth=$([[ $1 == *write* ]] && echo 2 || echo 1) \
-			'/"bw_bytes" :/ && ++n == nth { gsub(/[ ,]/, ""); split($0, a, ":"); printf "%.0f MiB/s\n", a[2] / 1048576 }' "$2" ;;
-	esac
+# figure WORKLOAD FILE: the headline number of a metaops result, and fio_figures FILE those
+# of a fio run, for the progress lines only (report.py parses the files properly at the end).
+figure() { sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1 ops\/s/p' "$2" | tail -1; }
+fio_figures() {
+	python3 -c '
+import json, sys
+t = open(sys.argv[1]).read()
+out = []
+for j in json.loads(t[t.index("{"):])["jobs"]:
+    w = j["jobname"]
+    d = j["write" if "write" in w else "read"]
+    out.append("%s %.0f %s" % (w, d["iops"], "IOPS") if w.startswith("rand") else
+               "%s %.0f MiB/s" % (w, d["bw_bytes"] / 1048576))
+print(", ".join(out))' "$1" 2>/dev/null || echo "(fio output unreadable)"
+}
+
+# run_fio REP SYSTEM DIR WORKLOAD...: the fio workloads of a phase in ONE fio run, one job
+# after the other (stonewall; new_group: a result per job). fio's own start-up (it loads 64
+# libraries) costs 0.3-1 s on this VM, more than a QUICK workload, so one start per phase.
+# Each job samples the server's /proc/PID/stat right before and after it (exec_prerun/
+# exec_postrun, in the job's directory as JOB.prerun.txt), so its CPU window is its own.
+# One line per workload in $RAW, as run_workload writes them.
+run_fio() {
+	local rep=$1 s=$2 dir=$3 w bdir out rc=0 tlimit=60 before after msg
+	local -a args=(--output-format=json --group_reporting --disk_util=0) job
+	shift 3
+	NRES=$(( NRES + 1 ))
+	bdir="$T/res/$NRES-$s-fio" out="$T/res/$NRES-$s-fio/fio.json"
+	mkdir -p "$bdir"
+	for w in "$@"; do
+		mapfile -t job < <(fio_args "$w" "$dir/data")
+		args+=("${job[@]}" --stonewall --new_group)
+		[ -n "$SRV_PID" ] && args+=(--exec_prerun="cat /proc/$SRV_PID/stat"
+					    --exec_postrun="cat /proc/$SRV_PID/stat")
+		tlimit=$(( tlimit + (RUNTIME_MS + RAMP_MS) / 1000 + 30 ))
+	done
+	(cd "$bdir" && exec "${PIN_CMD[@]}" timeout "$tlimit" fio "${args[@]}" --output="$out") \
+		> "$T/wl.log" 2>&1 || rc=$?
+	for w in "$@"; do
+		if [ "$rc" -ne 0 ] || [ ! -s "$out" ] || ! grep -q "\"jobname\" : \"$w\"" "$out"; then
+			msg="fio exit status $rc: $(cat "$T/wl.log")"
+			echo "{\"rep\":$rep,\"system\":\"$s\",\"workload\":\"$w\",\"error\":$(json_str "$msg")}" >> "$RAW"
+			say "   rep $rep  $s  $w: FAILED: $(json_str "$msg")" >&2
+			continue
+		fi
+		before="- -" after="- -"
+		if [ -n "$SRV_PID" ]; then
+			before=$(proc_sample_file "$bdir/$w.prerun.txt")
+			after=$(proc_sample_file "$bdir/$w.postrun.txt")
+		fi
+		echo "{\"rep\":$rep,\"system\":\"$s\",\"workload\":\"$w\",\"file\":\"$out\",\"job\":\"$w\",\"before\":\"$before\",\"after\":\"$after\",\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$RAW"
+	done
+	[ "$rc" -eq 0 ] && say "   rep $rep  $s  $(fio_figures "$out")"
+	return 0
 }
 
 # run_workload REP SYSTEM WORKLOAD DIR: one measurement: its result file in $T/res and one
@@ -431,15 +481,8 @@ run_workload() {
 	NRES=$(( NRES + 1 ))
 	out="$T/res/$NRES-$s-$w.json"
 	before=$(proc_sample "$SRV_PID")
-	case "$w" in
-	create|stat|openclose|unlink)
-		tlimit=$(( N / 200 + 60 ))
-		"${PIN_CMD[@]}" timeout "$tlimit" "$METAOPS" -n "$N" -j "$out" "$w" "$dir" > "$T/wl.log" 2>&1 || rc=$? ;;
-	*)
-		mapfile -t args < <(fio_args "$w" "$dir/data")
-		tlimit=$(( (RUNTIME_MS + RAMP_MS) / 1000 + 60 ))
-		"${PIN_CMD[@]}" timeout "$tlimit" fio "${args[@]}" --output="$out" > "$T/wl.log" 2>&1 || rc=$? ;;
-	esac
+	tlimit=$(( N / 200 + 60 ))
+	"${PIN_CMD[@]}" timeout "$tlimit" "$METAOPS" -n "$N" -j "$out" "$w" "$dir" > "$T/wl.log" 2>&1 || rc=$?
 	after=$(proc_sample "$SRV_PID")
 	if [ "$rc" -ne 0 ] || [ ! -s "$out" ]; then
 		msg="exit status $rc: $(cat "$T/wl.log")"
@@ -471,7 +514,12 @@ run_phase() {
 	else
 		dir=$WDIR
 	fi
-	for w in "$@"; do run_workload "$rep" "$s" "$w" "$dir"; done
+	local -a fio_wl=() meta_wl=()
+	for w in "$@"; do
+		case "$w" in create|stat|openclose|unlink) meta_wl+=("$w") ;; *) fio_wl+=("$w") ;; esac
+	done
+	[ ${#fio_wl[@]} -gt 0 ] && run_fio "$rep" "$s" "$dir" "${fio_wl[@]}"
+	for w in "${meta_wl[@]}"; do run_workload "$rep" "$s" "$w" "$dir"; done
 	[ "$s" = native ] || server_stats "$s" "$phase"
 	[ "$s" = native ] || stop_server
 	case "$s" in
@@ -541,7 +589,7 @@ calibrate() {
 # with anything else it wants to keep. The bench divides the counts by the operations of
 # CMD (report.py) and keeps the object as it came in results.json (per system, "syscalls").
 if [ "$QUICK" = 1 ]; then
-	SYSCALL_SYSTEMS=${SYSCALL_SYSTEMS:-"rf-uring-never ll-mt-never ll-rf-mt-never"}
+	SYSCALL_SYSTEMS=${SYSCALL_SYSTEMS:-"rf-uring-never ll-mt-never"}
 else
 	SYSCALL_SYSTEMS=${SYSCALL_SYSTEMS:-"rf-* nullfs-* fuse3-* ll-* llsrc-* hl-* fh-*"}  # every server
 fi
