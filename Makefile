@@ -191,12 +191,26 @@ run: deps
 # runtime with the ordering chains compiled out (build/nochains), then bench/run.sh (root).
 QUICK ?= 0
 bench_bins    := $(B)/bench/passthrough_fuse3 $(B)/bench/metaops
+# libfuse's high-level examples, copied unchanged and linked with Debian's libfuse3 (issue 15's
+# rows run the same binary on ringfuse's libfuse3.so.3 through LD_LIBRARY_PATH).
+bench_hl      := $(if $(wildcard $(F3_EXAMPLES_DIR)/passthrough.c),$(B)/bench/hl_passthrough $(B)/bench/hl_passthrough_fh)
+bench_bins    += $(bench_hl)
 nochains_bins := build/nochains/examples/passthrough build/nochains/examples/nullfs
 
 $(B)/bench/passthrough_fuse3: bench/peers/passthrough_fuse3.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CFLAGS) $$(pkg-config --cflags fuse3) -o $@ $< $(LDFLAGS) $$(pkg-config --libs fuse3) -lpthread
+
+$(B)/bench/src/%: $(F3_EXAMPLES_DIR)/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(B)/bench/hl_%: $(B)/bench/src/%.c $(B)/bench/src/passthrough_helpers.h
+	@$(if $(Q),echo "  CCLD    $@ (libfuse example, with -lfuse3)")
+	$(Q)$(CC) $(f3_ex_cflags) $$(pkg-config --cflags fuse3) -o $@ $< $(LDFLAGS) $$(pkg-config --libs fuse3)
+
+.SECONDARY: $(B)/bench/src/passthrough.c $(B)/bench/src/passthrough_fh.c $(B)/bench/src/passthrough_helpers.h
 
 $(B)/bench/metaops: bench/tools/metaops.c
 	@mkdir -p $(dir $@)

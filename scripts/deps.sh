@@ -34,7 +34,7 @@ pkgs=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libfuse3-dev fus
 case "$what" in
   build) ;;
   test)  pkgs+=(e2fsprogs util-linux psmisc stress-ng) ;;
-  bench) pkgs+=(fio e2fsprogs python3) ;;
+  bench) pkgs+=(fio e2fsprogs python3 strace) ;;
   *) echo "deps.sh: unknown set '$what' (build|test|bench)" >&2; exit 2 ;;
 esac
 missing=()
