@@ -244,8 +244,10 @@ static int session_loop(struct fuse_session *se)
 		if (poll(&p, 1, -1) < 0)
 			continue;   /* EINTR: the signal handler may have exited the session */
 		res = fuse_session_receive_buf(se, &buf);
-		if (res == -EINTR || res == -EAGAIN)
+		if (res == -EINTR || res == -EAGAIN) {
+			res = 0;    /* not an error: the loop's condition decides */
 			continue;
+		}
 		if (res <= 0)
 			break;
 		fuse_session_process_buf(se, &buf);
