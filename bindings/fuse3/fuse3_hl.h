@@ -76,6 +76,7 @@ struct fuse {
 	bool freeing;               /* rf_itable_free runs: free callbacks touch nothing */
 	/* the tree: (parent, name) hash, and every node's parent/name */
 	pthread_rwlock_t tree;
+	pthread_rwlock_t ops;              /* held by each operation, RENAME exclusive */
 	struct hl_node **names;
 	size_t nbuckets, nnamed;
 	uint32_t hidectr;

@@ -163,6 +163,7 @@ struct fuse_session {
 	 * forget never blocks nor calls the filesystem. A forget storm (drop_caches) would
 	 * otherwise queue one wrapper per forgotten node for the workers. */
 	bool forget_inline;
+	pthread_rwlock_t *path_lock;        /* a high-level session's (rf_fuse3_run) */
 	pthread_mutex_t hlock;      /* the two hold tables */
 	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
 	struct rf_fuse3_cuse *cuse; /* a CUSE session's device (cuse.c), else NULL */

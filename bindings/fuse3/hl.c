@@ -198,6 +198,7 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 		goto fail_free;
 	f->fs->debug = f->conf.debug;
 	pthread_rwlock_init(&f->tree, NULL);
+	pthread_rwlock_init(&f->ops, NULL);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->hk_lock, NULL);
 	pthread_cond_init(&f->hk_cv, NULL);
@@ -213,12 +214,14 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 		goto fail_tree;
 	f->se->node_count = hl_node_count;
 	f->se->forget_inline = true;
+	f->se->path_lock = &f->ops;
 	rf_hl_set_ctx(f, NULL);
 	return f;
 fail_tree:
 	rf_hl_tree_free(f);
 fail_locks:
 	pthread_rwlock_destroy(&f->tree);
+	pthread_rwlock_destroy(&f->ops);
 	pthread_mutex_destroy(&f->lock);
 	pthread_mutex_destroy(&f->hk_lock);
 	pthread_cond_destroy(&f->hk_cv);
@@ -269,6 +272,7 @@ void fuse_destroy(struct fuse *f)
 	}
 	rf_hl_tree_free(f);
 	pthread_rwlock_destroy(&f->tree);
+	pthread_rwlock_destroy(&f->ops);
 	pthread_mutex_destroy(&f->lock);
 	pthread_mutex_destroy(&f->hk_lock);
 	pthread_cond_destroy(&f->hk_cv);

@@ -93,8 +93,10 @@ void rf_hl_finish_intr(struct fuse *f, fuse_req_t req)
 /* ---- helpers -------------------------------------------------------------------------- */
 
 
-/* The node and path of @ino (slot 0). With @nullok and nullpath_ok, a node without a path
- * (unlinked while open) gets a NULL path, as in libfuse. */
+/* The node and path of @ino (slot 0). With @nullok (an operation that has a file handle:
+ * the filesystem can work through fi->fh), a node without a path (unlinked while open with
+ * hard_remove) gets a NULL path and no error, as libfuse 3.14's get_path_nullok does; the
+ * nullpath_ok flag only tells the filesystem that this may happen. */
 int rf_hl_node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node **n,
 		     char **path)
 {
@@ -105,7 +107,7 @@ int rf_hl_node_path(struct fuse *f, fuse_ino_t ino, bool nullok, struct hl_node 
 	if (!*n)
 		return -ENOENT;
 	ret = rf_hl_path(f, *n, NULL, 0, path);
-	if (ret == -ESTALE && nullok && f->conf.nullpath_ok) {
+	if (ret == -ESTALE && nullok) {
 		*path = NULL;
 		ret = 0;
 	}

@@ -910,7 +910,7 @@ static void t_destroy(void *userdata)
 
 /* ---- running a handler ----------------------------------------------------------------- */
 
-void rf_fuse3_run(struct fuse_req *req)
+static void run_op(struct fuse_req *req)
 {
 	const struct fuse_lowlevel_ops *op = &req->se->op;
 	struct rf_fuse3_args *a = &req->a;
@@ -1065,6 +1065,30 @@ void rf_fuse3_run(struct fuse_req *req)
 		else
 			fuse_reply_none(req);
 	}
+}
+
+/*
+ * Run @req's handler. A high-level session (fuse.h) gives its path lock: every operation
+ * holds it shared from building its path to the end of its call into the filesystem, and
+ * RENAME holds it exclusive, so a rename never changes a directory's path under an
+ * operation that is using the old one (libfuse's per-node tree locks give the same). The
+ * lock prefers readers: a handler that blocks for long delays renames only.
+ */
+void rf_fuse3_run(struct fuse_req *req)
+{
+	pthread_rwlock_t *pl = req->se->path_lock;   /* @req may be recycled by its reply */
+	int opc = req->op;
+
+	if (!pl || opc == RF3_OP_FORGET || opc == RF3_OP_RETRIEVE_REPLY) {
+		run_op(req);
+		return;
+	}
+	if (opc == RF3_OP_RENAME)
+		pthread_rwlock_wrlock(pl);
+	else
+		pthread_rwlock_rdlock(pl);
+	run_op(req);
+	pthread_rwlock_unlock(pl);
 }
 
 /* The runtime's table: a member for each operation the filesystem has, so that a missing
