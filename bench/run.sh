@@ -17,7 +17,7 @@
 #   BENCH_NICE=-10      nice of everything the bench starts (0: unchanged)
 #   SYSTEMS="rf-uring-* ll-*"  a subset of systems (names or shell patterns; ONLY= is the same)
 #   WORKLOADS="randread-* stat" a subset of workloads (a partial run: bench-smoke fails then)
-#   SYSCALLS_TOOL=bench/tools/syscalls.sh  the syscalls-per-operation pass (skipped if absent)
+#   SYSCALLS_TOOL=bench/tools/count-syscalls.sh  the syscalls-per-operation pass (skipped if absent)
 # Output: a table on stdout, $OUT_DIR/results.json (every figure), $OUT_DIR/results.txt
 # (the table) and $OUT_DIR/logs/ (server logs of the last run). See bench/README.md.
 set -euo pipefail
@@ -72,7 +72,7 @@ LL_SRC="$BUILD/fuse3/examples/passthrough_ll"      # the same source built again
 HL_BIN="$BUILD/bench/hl_passthrough" FH_BIN="$BUILD/bench/hl_passthrough_fh"
 RF_LIBDIR="$BUILD/fuse3"                           # ringfuse's libfuse3.so.3 (the drop-in)
 POLL_US=${POLL_US:-50}
-SYSCALLS_TOOL=${SYSCALLS_TOOL:-$REPO/bench/tools/syscalls.sh}
+SYSCALLS_TOOL=${SYSCALLS_TOOL:-$REPO/bench/tools/count-syscalls.sh}
 
 # ---- the systems -------------------------------------------------------------------------
 # Main systems run every workload; aux systems (the chains-off build) run a few, right after
