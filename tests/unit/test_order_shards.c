@@ -253,7 +253,7 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-Test(order_shards, two_loops_keep_release_forget_and_write_order, .timeout = 120)
+Test(order_shards, two_loops_keep_release_forget_and_write_order, .timeout = 10)
 {
 	static struct tloop tls[LOOPS];
 	struct rf_ops ops;
