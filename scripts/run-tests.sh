@@ -676,55 +676,8 @@ f3_pollioctl() { # MT(-s|"")
 f3_pollioctl -s
 f3_pollioctl ""
 
-# libfuse's poll.c and ioctl.c are high-level (fuse_main) programs: with the binding's
-# high-level API they are built unchanged (fuse3.mk) and run with their clients here.
-if [ ! -x "$f3/examples/poll_client" ]; then
-  skip "poll.c + poll_client, ioctl.c + ioctl_client (libfuse's examples)" "not built"
-elif [ ! -x "$f3/examples/poll" ] || [ ! -x "$f3/examples/ioctl" ]; then
-  skip "poll.c + poll_client, ioctl.c + ioctl_client (libfuse's examples)" \
-    "poll.c and ioctl.c are high-level (fuse_main) programs and the binding has no fuse_main_real yet; the low-level poll/ioctl path is tested above"
-elif [ "$can_mount" -eq 0 ]; then
-  skip "poll.c + poll_client, ioctl.c + ioctl_client (libfuse's examples)" "$why"
-else
-  name="poll.c + poll_client (libfuse's examples): every wakeup reaches select()"
-  m=$work/f3-poll log=$work/f3-poll.log
-  if mount_fs "$m" "$log" "$f3/examples/poll"; then
-    out=$(pc=$PWD/$f3/examples/poll_client && cd "$m" && timeout 90 "$pc" 2>&1); prc=$?
-    rounds=$(printf '%s\n' "$out" | grep -c ':')
-    unmount_fs "$m"; srv=$?
-    reports=$(sanitizer_reports "$log")
-    # poll.c's producer thread is still running when fuse_main returns: it is
-    # cancelled after; a crash or a hang shows as the server's status.
-    if [ $prc -eq 0 ] && [ "$rounds" -eq 16 ] && grep -q '^NOTIFY' "$log" && [ $srv -eq 0 ] &&
-       [ "$reports" -eq 0 ]; then
-      pass "$name ($rounds rounds, $(grep -c '^NOTIFY' "$log") wakeups)"
-    else
-      fail "$name" "poll_client exit $prc after $rounds rounds; server exit $srv, $reports sanitizer report(s)"
-      tail -20 "$log"
-    fi
-  else
-    fail "$name" "did not mount"
-  fi
-  name="ioctl.c + ioctl_client (libfuse's examples): FIOC_GET_SIZE/FIOC_SET_SIZE round trips"
-  m=$work/f3-ioctl log=$work/f3-ioctl.log
-  if mount_fs "$m" "$log" "$f3/examples/ioctl"; then
-    s0=$("$f3/examples/ioctl_client" "$m/fioc" 2>&1)
-    "$f3/examples/ioctl_client" "$m/fioc" 300 > /dev/null 2>&1; setrc=$?
-    s1=$("$f3/examples/ioctl_client" "$m/fioc" 2>&1)
-    sz=$(stat -c %s "$m/fioc" 2>&1)
-    unmount_fs "$m"; srv=$?
-    reports=$(sanitizer_reports "$log")
-    res="size $s0 -> set 300 ($setrc) -> $s1 (stat $sz)"
-    if [ "$s0" = 0 ] && [ $setrc -eq 0 ] && [ "$s1" = 300 ] && [ "$sz" = 300 ] && [ $srv -eq 0 ] &&
-       [ "$reports" -eq 0 ]; then
-      pass "$name ($res)"
-    else
-      fail "$name" "$res; server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"
-    fi
-  else
-    fail "$name" "did not mount"
-  fi
-fi
+# libfuse's poll.c and ioctl.c are high-level (fuse_main) programs: tests/fuse3/hl/hl.sh
+# runs them with their clients (the "libfuse3 high-level" section below).
 
 # CUSE: libfuse's cuse.c (unchanged, cuse_lowlevel_main) creates /dev/<name>, and
 # cuse_client.c uses it: a write and a read through FIOC_WRITE/FIOC_READ (unrestricted
