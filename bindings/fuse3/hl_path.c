@@ -147,6 +147,23 @@ static void unhash_locked(struct fuse *f, struct hl_node *n)
 								  : f->nbuckets / 4);
 }
 
+/* Take @n off remember's LRU list if it is on it. f->lock held. */
+static void lru_remove(struct fuse *f, struct hl_node *n)
+{
+	if (!n->on_lru)
+		return;
+	if (n->lru_prev)
+		n->lru_prev->lru_next = n->lru_next;
+	else
+		f->lru_head = n->lru_next;
+	if (n->lru_next)
+		n->lru_next->lru_prev = n->lru_prev;
+	else
+		f->lru_tail = n->lru_prev;
+	n->on_lru = false;
+	n->lru_next = n->lru_prev = NULL;
+}
+
 /* @n leaves the tree (unlinked, replaced, or gone from the table). Returns true if the
  * caller must drop remember's reference (after unlocking). */
 static bool detach_locked(struct fuse *f, struct hl_node *n)
@@ -161,18 +178,7 @@ static bool detach_locked(struct fuse *f, struct hl_node *n)
 	if (n->rem_ref) {
 		n->rem_ref = false;
 		drop = true;
-		if (n->on_lru) {
-			if (n->lru_prev)
-				n->lru_prev->lru_next = n->lru_next;
-			else
-				f->lru_head = n->lru_next;
-			if (n->lru_next)
-				n->lru_next->lru_prev = n->lru_prev;
-			else
-				f->lru_tail = n->lru_prev;
-			n->on_lru = false;
-			n->lru_next = n->lru_prev = NULL;
-		}
+		lru_remove(f, n);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return drop;
@@ -339,18 +345,7 @@ static void remember_lookup(struct fuse *f, struct hl_node *n)
 {
 	pthread_mutex_lock(&f->lock);
 	n->nlookup++;
-	if (n->on_lru) {
-		if (n->lru_prev)
-			n->lru_prev->lru_next = n->lru_next;
-		else
-			f->lru_head = n->lru_next;
-		if (n->lru_next)
-			n->lru_next->lru_prev = n->lru_prev;
-		else
-			f->lru_tail = n->lru_prev;
-		n->on_lru = false;
-		n->lru_next = n->lru_prev = NULL;
-	}
+	lru_remove(f, n);
 	pthread_mutex_unlock(&f->lock);
 }
 
