@@ -139,7 +139,7 @@ void fuse_lib_help(struct fuse_args *args)
 /*
  * glibc raises its trim threshold dynamically (up to 32 MiB) once big blocks were freed,
  * and never trims the top of a thread's arena below it, not even in malloc_trim: after a
- * walk served by the worker pool, each worker's arena would keep megabytes of freed nodes
+ * walk served by many loop threads, each thread's arena would keep megabytes of freed nodes
  * resident. A fixed threshold (which also stops the dynamic adjustment) lets the arenas
  * shrink as the kernel forgets. Not done if the user chose one (MALLOC_TRIM_THRESHOLD_).
  */
@@ -213,7 +213,6 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	if (!f->se)
 		goto fail_tree;
 	f->se->node_count = hl_node_count;
-	f->se->forget_inline = true;
 	f->se->path_lock = &f->ops;
 	rf_hl_set_ctx(f, NULL);
 	return f;

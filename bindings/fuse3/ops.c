@@ -23,30 +23,46 @@
  * knows of the reply. Free wrappers are reused in FIFO order, which keeps a second reply
  * through a stale fuse_req_t detectable for a while (reply.c reports it).
  */
-static struct fuse_req *req_get(struct fuse_session *se, struct rf_req *r, int op)
+/* The next free wrapper, or NULL. With mt, rlock held. */
+static struct fuse_req *free_pop(struct fuse_session *se)
 {
-	struct fuse_req *req;
+	struct fuse_req *req = se->free_head;
 
-	if (!se->free_head && atomic_load_explicit(&se->has_retired, memory_order_relaxed)) {
-		pthread_mutex_lock(&se->rlock);
-		while ((req = se->retired)) {
-			se->retired = req->next;
-			req->next = NULL;
-			if (se->free_tail)
-				se->free_tail->next = req;
-			else
-				se->free_head = req;
-			se->free_tail = req;
-		}
-		atomic_store(&se->has_retired, false);
-		pthread_mutex_unlock(&se->rlock);
-	}
-	req = se->free_head;
 	if (req) {
 		se->free_head = req->next;
 		if (!se->free_head)
 			se->free_tail = NULL;
+	}
+	return req;
+}
+
+static struct fuse_req *req_get(struct fuse_session *se, struct rf_req *r, int op)
+{
+	struct fuse_req *req;
+
+	if (se->mt) {
+		pthread_mutex_lock(&se->rlock);
+		req = free_pop(se);
+		pthread_mutex_unlock(&se->rlock);
 	} else {
+		if (!se->free_head &&
+		    atomic_load_explicit(&se->has_retired, memory_order_relaxed)) {
+			pthread_mutex_lock(&se->rlock);
+			while ((req = se->retired)) {
+				se->retired = req->next;
+				req->next = NULL;
+				if (se->free_tail)
+					se->free_tail->next = req;
+				else
+					se->free_head = req;
+				se->free_tail = req;
+			}
+			atomic_store(&se->has_retired, false);
+			pthread_mutex_unlock(&se->rlock);
+		}
+		req = free_pop(se);
+	}
+	if (!req) {
 		pthread_mutexattr_t ma;
 
 		req = calloc(1, sizeof(*req));
@@ -63,6 +79,10 @@ static struct fuse_req *req_get(struct fuse_session *se, struct rf_req *r, int o
 		se->all = req;
 		pthread_mutex_unlock(&se->rlock);
 	}
+	/* With mt, a late interrupt hook of the wrapper's last request (another thread)
+	 * checks r and state under ilock: the wrapper changes hands under it. */
+	if (se->mt)
+		pthread_mutex_lock(&req->ilock);
 	req->se = se;
 	req->r = r;
 	req->op = op;
@@ -82,6 +102,8 @@ static struct fuse_req *req_get(struct fuse_session *se, struct rf_req *r, int o
 		req->ctx.umask = c->umask;
 	}
 	atomic_store(&req->state, RF3_REQ_LIVE);
+	if (se->mt)
+		pthread_mutex_unlock(&req->ilock);
 	return req;
 }
 
@@ -91,6 +113,17 @@ void rf_fuse3_req_put(struct fuse_req *req)
 
 	req->r = NULL;
 	atomic_store(&req->state, RF3_REQ_FREE);
+	if (se->mt) {
+		pthread_mutex_lock(&se->rlock);
+		req->next = NULL;
+		if (se->free_tail)
+			se->free_tail->next = req;
+		else
+			se->free_head = req;
+		se->free_tail = req;
+		pthread_mutex_unlock(&se->rlock);
+		return;
+	}
 	if (rf_fuse3_on_loop(se) || !atomic_load(&se->in_loop)) {
 		/* On the loop thread, or no loop runs (teardown): nothing can race. */
 		req->next = NULL;
@@ -127,9 +160,12 @@ static void on_interrupt(struct rf_req *r, void *data)
 {
 	struct fuse_req *req = data;
 
-	if (req->r != r || atomic_load(&req->state) != RF3_REQ_LIVE)
-		return;
 	pthread_mutex_lock(&req->ilock);
+	/* With mt the wrapper may have been given to another request meanwhile. */
+	if (req->r != r || atomic_load(&req->state) != RF3_REQ_LIVE) {
+		pthread_mutex_unlock(&req->ilock);
+		return;
+	}
 	req->interrupted = true;
 	if (req->ifunc)
 		req->ifunc(req, req->idata);
@@ -173,9 +209,9 @@ static bool allowed_to_others(int op)
 
 /*
  * The runtime runs RELEASE after every earlier request on the fh has *finished*, which
- * for it means: replied. On the worker pool a handler may go on after its reply (an
+ * for it means: replied. With many threads a handler may go on after its reply (an
  * interrupt callback answered EINTR early, or it replied first and cleans up after), and
- * a libfuse filesystem frees its handle in release: so with the pool the binding also
+ * a libfuse filesystem frees its handle in release: so with mt the binding also
  * counts, per fh and per node id, the handlers that have not returned yet, and parks a
  * RELEASE/RELEASEDIR (a FORGET) until the count of its fh (node id) is zero.
  */
@@ -250,7 +286,7 @@ void rf_fuse3_free_holds(struct fuse_session *se)
 	}
 }
 
-/* Loop thread, pool mode: record what @req keeps busy, or park it. True if parked. */
+/* mt: record what @req keeps busy, or park it. True if parked. */
 static bool hold_or_park(struct fuse_session *se, struct fuse_req *req)
 {
 	bool parked = false;
@@ -282,12 +318,12 @@ static bool hold_or_park(struct fuse_session *se, struct fuse_req *req)
 	return parked;
 }
 
-/* A worker runs a job: the handler, then the holds it had go, and what waited for them
- * is queued. The wrapper may be recycled once the handler replied: keep copies. */
-void rf_fuse3_run_job(struct fuse_req *req)
+/* mt: run @req's handler, then let its holds go and run what waited for them (a RELEASE or
+ * FORGET, which holds nothing) on this thread. The wrapper may be recycled once the
+ * handler replied: keep copies. */
+static void run_held(struct fuse_req *req)
 {
 	struct fuse_session *se = req->se;
-	struct rf_fuse3_pool *pool = se->pool;
 	uint64_t held[4];
 	int i, n = req->nheld, nfh = req->nheld_fh;
 	struct fuse_req *ready = NULL, *p, *next;
@@ -308,11 +344,12 @@ void rf_fuse3_run_job(struct fuse_req *req)
 	pthread_mutex_unlock(&se->hlock);
 	for (p = ready; p; p = next) {
 		next = p->next;
-		rf_fuse3_pool_submit(pool, p);
+		p->next = NULL;
+		rf_fuse3_run(p);
 	}
 }
 
-/* Hand a wrapped request to its handler: the pool's when fuse_session_loop_mt runs. */
+/* Hand a wrapped request to its handler, on this thread: the loop's that received it. */
 static void dispatch(struct fuse_req *req)
 {
 	struct fuse_session *se = req->se;
@@ -326,16 +363,12 @@ static void dispatch(struct fuse_req *req)
 	}
 	if (req->r)
 		rf_req_on_interrupt(req->r, on_interrupt, req);
-	if (!se->pool) {
+	if (!se->mt) {
 		rf_fuse3_run(req);
 		return;
 	}
-	if (hold_or_park(se, req))
-		return;
-	if (req->op == RF3_OP_FORGET && se->forget_inline)
-		rf_fuse3_run(req);
-	else
-		rf_fuse3_pool_submit(se->pool, req);
+	if (!hold_or_park(se, req))
+		run_held(req);
 }
 
 /* Wrap @r for @op, or answer ENOMEM when no wrapper can be had. */
@@ -754,17 +787,7 @@ static void t_retrieve_reply(void *userdata, void *cookie, uint64_t ino, off_t o
 	req->a.cookie = cookie;
 	req->a.size = size;
 	req->a.buf = buf;
-	if (se->pool) {
-		/* The runtime's buffer is only valid during this call. */
-		req->a.data = malloc(size ? size : 1);
-		if (!req->a.data) {
-			fuse_log(FUSE_LOG_ERR, "fuse: out of memory: retrieve reply dropped\n");
-			rf_fuse3_req_put(req);
-			return;
-		}
-		memcpy(req->a.data, buf, size);
-		req->a.buf = req->a.data;
-	}
+	/* The runtime's buffer is valid during this call, and the handler runs in it. */
 	dispatch(req);
 }
 

@@ -396,7 +396,6 @@ void fuse_session_destroy(struct fuse_session *se)
 	if (se->got_init && !se->destroyed && se->op.destroy)
 		se->op.destroy(se->userdata);
 	se->destroyed = true;
-	free(se->pool_mem);
 	rf_fuse3_free_reqs(se);
 	rf_fuse3_free_holds(se);
 	rf_fuse3_cuse_free(se);

@@ -590,6 +590,35 @@ int rf_session_take_fd(struct rf_session *se);
 int rf_session_attach(struct rf_session *se, struct rf_loop *loop);
 
 /*
+ * Handlers that may block, as on libfuse's multi-threaded loop: serve @se on loops that
+ * each hold one request at a time, @threads of them for requests, so a handler that
+ * blocks (a lock wait, a slow backend) delays no other request: a loop asks the kernel
+ * for its next request only once its request is finished, so nothing queues behind a
+ * busy one. With the kernel's queues, max(@threads, queues) extra loops serve them (queue
+ * i on loops i, i + queues, ...) and the first loop serves /dev/fuse alone (INIT, FORGET,
+ * INTERRUPT, notification replies); on /dev/fuse every loop reads its own clone of the
+ * fd. An INTERRUPT reaches a handler blocked on its loop: the hook set with
+ * rf_req_on_interrupt is then called on the thread that read the INTERRUPT (at most once
+ * per request, as always). The loops are not pinned. Call before rf_session_attach;
+ * rf_session_run then starts the loops (or rf_session_start_loops, for an application
+ * that runs the first loop itself). Returns 0, -EINVAL (@threads < 1), -EBUSY once attached.
+ */
+int rf_session_set_blocking(struct rf_session *se, int threads);
+
+/*
+ * For an application that runs the first loop itself (rf_session_attach, then
+ * rf_loop_run): start the session's other loop threads (opts.threads - 1, or those of
+ * rf_session_set_blocking) after rf_session_attach and before running the first loop.
+ * They inherit the calling thread's signal mask: block the signals first if the first
+ * loop's thread is to get them. Returns 0 or -errno (the session is then told to end).
+ */
+int rf_session_start_loops(struct rf_session *se);
+
+/* After the first loop returned: end the other loops (they drain their requests on their
+ * own threads), join and free them. Also done by rf_session_free. */
+void rf_session_stop_loops(struct rf_session *se);
+
+/*
  * Ask the session to end: it stops taking requests, answers what is in flight, runs
  * destroy and releases the loop. Any thread; async-signal-safe.
  */

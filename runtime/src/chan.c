@@ -85,6 +85,7 @@ void rf__fd_slot_put(struct rf_req *req)
 	req->state = RF_REQ_FREE;
 	req->intr_cb = NULL;
 	req->intr_data = NULL;
+	atomic_store(&req->intr_called, false);
 	atomic_store(&req->interrupted, 0);
 	req->next = ch->free;
 	ch->free = req;

@@ -63,6 +63,9 @@ static uint64_t negotiate_transport(struct rf_req *req, uint64_t want)
 			return want | RF_CAP_OVER_IO_URING;
 		}
 	}
+	if (se->kq_on_extras)
+		rf__warn("blocking handlers: the kernel's queues are not used (%s); the first "
+			 "loop serves every request, one at a time", why);
 	if (se->opts.transport == RF_TRANSPORT_URING)
 		rf__err("transport: io_uring queues requested but unavailable (%s); "
 			"serving /dev/fuse", why);

@@ -110,8 +110,11 @@ struct rf_req {
 	bool counted;                    /* stats.c: counted in flight (received, not finished) */
 	uint64_t t_in;                   /* stats.c: when it arrived (ns, CLOCK_MONOTONIC) */
 	uint64_t t_park;                 /* stats.c: when it was parked */
-	rf_interrupt_cb intr_cb;
+	rf_interrupt_cb intr_cb;         /* release-stored: another thread may call it */
 	void *intr_data;
+	atomic_bool intr_called;         /* the hook ran (at most once per request) */
+	atomic_uint intr_refs;           /* an INTERRUPT's thread is calling the hook: the
+	                                  * slot is not recycled until it is done (interrupt.c) */
 
 	/* order.c; under the lock of the shard of what each names (order.c) */
 	bool entered;                    /* registered in the chains */
@@ -186,9 +189,17 @@ struct rf_session {
 	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
 	bool pin_loops;                  /* loop i runs on CPU i, queue i's (session.c) */
 	int nr_extra;
+	/* rf_session_set_blocking: every loop holds one request at a time (threads: how many
+	 * serve requests); with the kernel's queues the extra loops serve them, one entry
+	 * each, and the first loop serves /dev/fuse alone (kq_on_extras) */
+	bool blocking;
+	int blocking_threads;
+	bool kq_on_extras;
 	atomic_int chans_live;           /* channels not finished; the last one ends us */
-	struct rf_chan *uq;              /* FUSE-over-io_uring queues, one per possible CPU */
+	struct rf_chan *uq;              /* FUSE-over-io_uring queue channels: one per possible
+	                                  * CPU, or (kq_on_extras) one per extra loop if more */
 	int nr_uq;
+	int nr_kq;                       /* the kernel's queues: channel i serves queue i % nr_kq */
 	bool uring_failed;               /* REGISTER failed: the kernel serves /dev/fuse */
 	struct rf_loop *loop;            /* the first loop */
 	struct rf_order *order;          /* the ordering chains (order.c), sharded locks */
@@ -207,7 +218,8 @@ struct rf_cuse {
 	char info[];                     /* "KEY=value\0" strings, as the reply carries them */
 };
 
-/* An extra loop thread of a session, with its own cloned device fd. */
+/* An extra loop thread of a session, with its own cloned device fd (none when it serves
+ * only kernel queues: kq_on_extras; chan.ops is NULL then). */
 struct rf_extra {
 	struct rf_loop *loop;
 	struct rf_chan chan;
@@ -375,6 +387,8 @@ void rf__interrupt(struct rf_req *ir, uint64_t target);
 void rf__interrupt_early(struct rf_req *req, struct rf_req *ir);
 /* Loop thread of @req: act on an interrupt that was marked. */
 void rf__req_interrupt(struct rf_req *req);
+/* Call @req's interrupt hook if it has one and it has not run yet; any thread. */
+void rf__interrupt_hook(struct rf_req *req);
 /* Teardown: answer every INTERRUPT still waiting on @loop. */
 void rf__interrupt_flush(struct rf_session *se, struct rf_loop *loop);
 

@@ -50,14 +50,32 @@ void rf__interrupt(struct rf_req *ir, uint64_t target)
 		rf__info("INTERRUPT of %llu (%s)", (unsigned long long)target,
 			 rf__opname(r->in.opcode));
 	/* The interrupted request is acted on by its own loop: a parked one is answered
-	 * EINTR, a running one gets its hook called and its backing I/O cancelled. */
+	 * EINTR, a running one gets its hook called and its backing I/O cancelled. With
+	 * blocking handlers its loop may be inside that very handler: the hook is called
+	 * from here, while the hold keeps the request's slot from being recycled. */
 	if (rf__on_loop_thread(r->ch->loop)) {
+		atomic_fetch_sub(&r->intr_refs, 1);
 		rf__req_interrupt(r);
+	} else if (se->blocking &&
+		   __atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == RF_REQ_HANDLER) {
+		rf__interrupt_hook(r);
+		atomic_fetch_sub(&r->intr_refs, 1);
 	} else {
 		r->intr_post.fn = interrupt_posted;
 		rf__loop_post(r->ch->loop, &r->intr_post);
+		atomic_fetch_sub(&r->intr_refs, 1);
 	}
 	rf_reply_none(ir);
+}
+
+void rf__interrupt_hook(struct rf_req *req)
+{
+	rf_interrupt_cb cb;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	cb = __atomic_load_n(&req->intr_cb, __ATOMIC_ACQUIRE);
+	if (cb && !atomic_exchange(&req->intr_called, true))
+		cb(req, req->intr_data);
 }
 
 void rf__interrupt_early(struct rf_req *req, struct rf_req *ir)
@@ -75,8 +93,8 @@ void rf__req_interrupt(struct rf_req *req)
 		rf_reply_err(req, -EINTR);
 		return;
 	}
-	if (req->state == RF_REQ_HANDLER && req->intr_cb)
-		req->intr_cb(req, req->intr_data);
+	if (req->state == RF_REQ_HANDLER)
+		rf__interrupt_hook(req);
 	if (req->state == RF_REQ_HANDLER || req->state == RF_REQ_REPLIED)
 		rf__backing_cancel(req);
 }

@@ -45,6 +45,7 @@ struct rf_req *rf__order_find_or_hold(struct rf_req *ir, uint64_t target)
 				break;
 	if (r) {
 		atomic_store(&r->interrupted, 1);
+		atomic_fetch_add(&r->intr_refs, 1);     /* the caller drops it */
 	} else {
 		spin_lock(&o->intr_lock);
 		ir->intr_target = target;

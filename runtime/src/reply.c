@@ -9,6 +9,7 @@
  * reference (an entry, an open file) are reply_ref.c's: the chains must record them.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,10 @@ void rf__req_finish(struct rf_req *req)
 		return;
 	rf__stats_finished(req);
 	req->se->up->leave(req);
+	/* Out of the chains, no INTERRUPT can find it any more; one that did may still be
+	 * calling its hook from another thread (blocking handlers): a few instructions. */
+	while (atomic_load_explicit(&req->intr_refs, memory_order_acquire))
+		sched_yield();
 	req->ch->ops->recycle(req);
 }
 

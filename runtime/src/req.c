@@ -47,9 +47,12 @@ int rf_req_interrupted(const struct rf_req *req)
 
 void rf_req_on_interrupt(struct rf_req *req, rf_interrupt_cb cb, void *data)
 {
-	req->intr_cb = cb;
 	req->intr_data = data;
-	if (cb && atomic_load(&req->interrupted))
+	__atomic_store_n(&req->intr_cb, cb, __ATOMIC_RELEASE);
+	/* Against an INTERRUPT read on another thread at this moment (rf__interrupt_hook):
+	 * one of us sees the other's store, and the exchange lets only one call. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (cb && atomic_load(&req->interrupted) && !atomic_exchange(&req->intr_called, true))
 		cb(req, data);
 }
 

@@ -232,7 +232,8 @@ static void *extra_main(void *arg)
 	if (ret < 0)
 		rf__err("loop thread: %s", strerror(-ret));
 	/* Everything this loop submitted is reaped here, in its own thread. */
-	x->chan.ops->stop(&x->chan);
+	if (x->chan.ops)
+		x->chan.ops->stop(&x->chan);
 	rf__loop_drain(x->loop, 2000);
 	return NULL;
 }
@@ -255,6 +256,15 @@ static void plan_loops(struct rf_session *se)
 	se->pin_loops = false;
 	if (se->tp->kernel && se->opts.transport != RF_TRANSPORT_DEV && rf__uring_enabled())
 		nq = rf__uring_nr_queues();
+	if (se->blocking) {
+		/* One request per loop: as many loops as handlers may run at once, at least
+		 * one per kernel queue, plus the first for /dev/fuse alone; unpinned (more
+		 * loops than CPUs, each mostly asleep in its handler or the kernel). */
+		se->kq_on_extras = nq >= 1;
+		se->opts.threads = se->kq_on_extras ? RF_MAX(se->blocking_threads, nq) + 1 :
+						      se->blocking_threads;
+		return;
+	}
 	if (nq < 2 || nq > CPU_SETSIZE) {
 		if (se->opts.threads < 1)
 			se->opts.threads = 1;
@@ -297,8 +307,19 @@ static int start_extras(struct rf_session *se)
 	 * of them (clones share the connection), and it sizes the queues for all loops. */
 	for (i = 0; i < n; i++) {
 		struct rf_extra *x = &se->extra[i];
-		int fd = clone_dev_fd(se->fd);
+		int fd;
 
+		if (se->kq_on_extras) {
+			/* Kernel queues only, from INIT on: a read of /dev/fuse here could take
+			 * an INTERRUPT (or a FORGET) while this loop is in a blocking handler,
+			 * and hold it there. */
+			ret = rf_loop_new(&x->loop);
+			if (ret < 0)
+				return ret;
+			se->nr_extra++;
+			continue;
+		}
+		fd = clone_dev_fd(se->fd);
 		if (fd < 0) {
 			rf__warn("extra loop thread: cannot clone /dev/fuse: %s", strerror(-fd));
 			return fd;
@@ -334,6 +355,15 @@ static int start_extras(struct rf_session *se)
 	return 0;
 }
 
+/* A loop without a channel of its own ends when its queue channels have (its hooks), or
+ * here if it never got any (the kernel's queues were not granted). */
+static void stop_if_no_queue(struct rf_loop *loop, void *data)
+{
+	(void)data;
+	if (loop->nr_live == 0)
+		rf_loop_stop(loop);
+}
+
 static void stop_extras(struct rf_session *se)
 {
 	int i;
@@ -343,9 +373,12 @@ static void stop_extras(struct rf_session *se)
 	for (i = 0; i < se->nr_extra; i++) {
 		struct rf_extra *x = &se->extra[i];
 
+		if (x->started && !x->chan.ops && rf_loop_post(x->loop, stop_if_no_queue, NULL) < 0)
+			rf_loop_stop(x->loop);
 		if (x->started)
 			pthread_join(x->th, NULL);
-		rf__teardown_detach(x->loop, &x->chan);
+		if (x->chan.ops)
+			rf__teardown_detach(x->loop, &x->chan);
 		rf__uring_detach(se, x->loop);
 		rf_loop_free(x->loop);
 		x->loop = NULL;
@@ -398,6 +431,41 @@ void rf_session_free(struct rf_session *se)
 	free(se->opts_store);
 	free(se->cuse);
 	free(se);
+}
+
+int rf_session_set_blocking(struct rf_session *se, int threads)
+{
+	if (!se || threads < 1)
+		return -EINVAL;
+	if (se->loop)
+		return -EBUSY;
+	se->blocking = true;
+	se->blocking_threads = threads;
+	/* One slot per /dev/fuse channel and one entry per queue channel: a loop asks the
+	 * kernel for its next request only once its request is finished. */
+	se->opts.queue_depth = 1;
+	se->opts.uring_depth = 1;
+	return 0;
+}
+
+int rf_session_start_loops(struct rf_session *se)
+{
+	int ret;
+
+	if (!se || !se->loop)
+		return -EINVAL;
+	if (se->extra)
+		return -EBUSY;
+	ret = start_extras(se);
+	if (ret < 0)
+		stop_extras(se);
+	return ret;
+}
+
+void rf_session_stop_loops(struct rf_session *se)
+{
+	if (se)
+		stop_extras(se);
 }
 
 int rf_session_run(struct rf_session *se)

@@ -126,6 +126,7 @@ static void on_request(struct rf_req *req)
 	atomic_store(&req->interrupted, 0);
 	req->intr_cb = NULL;
 	req->intr_data = NULL;
+	atomic_store(&req->intr_called, false);
 	if (ch->finished || ch->ended) {
 		/* The queue is done: its last SQEs went out when it finished, and the first
 		 * channel may close the device fd any moment now, so a command prepared here
@@ -263,7 +264,7 @@ static int uring_init(struct rf_chan *ch)
 				  se->conn.max_pages * 4096u);
 	size_t per = RF_URING_HDR_SPACE + (size_t)RF_ALIGN(payload, 4096), i;
 
-	ch->qid = (uint16_t)(ch - se->uq);
+	ch->qid = (uint16_t)((ch - se->uq) % se->nr_kq);
 	ch->payload_size = payload;
 	ch->bufsize = (uint32_t)per;
 	ch->nr_slots = depth;
@@ -341,20 +342,25 @@ const struct rf_transport_ops rf__transport_uring = {
 
 int rf__uring_prepare(struct rf_session *se)
 {
-	int nq, i, ret, nloops = 1 + se->nr_extra;
+	int nq, nch, i, ret, nloops = 1 + se->nr_extra;
 
 	if (!se->loop->sqe128)
 		return -EOPNOTSUPP;
 	nq = possible_cpus();
 	if (nq < 0)
 		return nq;
-	se->uq = calloc((size_t)nq, sizeof(*se->uq));
+	/* Blocking handlers (kq_on_extras): each extra loop serves one channel of one entry,
+	 * queue i on loops i, i + nq, ...; every queue has at least one. */
+	nch = se->kq_on_extras && se->nr_extra > nq ? se->nr_extra : nq;
+	se->uq = calloc((size_t)nch, sizeof(*se->uq));
 	if (!se->uq)
 		return -ENOMEM;
-	se->nr_uq = nq;
-	for (i = 0; i < nq; i++) {
-		/* Queues fold onto the loops: queue i is served by loop i mod N. */
-		struct rf_loop *loop = i % nloops == 0 ? se->loop : se->extra[i % nloops - 1].loop;
+	se->nr_uq = nch;
+	se->nr_kq = nq;
+	for (i = 0; i < nch; i++) {
+		/* Otherwise queues fold onto the loops: queue i is served by loop i mod N. */
+		struct rf_loop *loop = se->kq_on_extras ? se->extra[i % se->nr_extra].loop :
+				       i % nloops == 0 ? se->loop : se->extra[i % nloops - 1].loop;
 
 		ret = rf__chan_init(&se->uq[i], &rf__transport_uring, se, loop, se->fd, false);
 		if (ret < 0) {
@@ -369,9 +375,9 @@ void rf__uring_start(struct rf_session *se)
 {
 	int i;
 
-	rf__info("transport: FUSE-over-io_uring, %d queue(s) x %u entries, %u-byte payloads, "
-		 "on %d loop(s)", se->nr_uq, se->uq[0].nr_slots, se->uq[0].payload_size,
-		 1 + se->nr_extra);
+	rf__info("transport: FUSE-over-io_uring, %d queue(s), %d channel(s) x %u entries, "
+		 "%u-byte payloads, on %d loop(s)", se->nr_kq, se->nr_uq, se->uq[0].nr_slots,
+		 se->uq[0].payload_size, 1 + se->nr_extra);
 	for (i = 0; i < se->nr_uq; i++) {
 		/* INIT may have been served by any loop: each queue registers on its own. */
 		atomic_fetch_add(&se->chans_live, 1);

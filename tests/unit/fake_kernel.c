@@ -71,22 +71,28 @@ static int64_t now_ms(void)
 /* ---- setup and teardown ---------------------------------------------------------------- */
 
 static void setup_with(struct fk *fk, const struct rf_ops *ops, void *userdata,
-		       const struct rf_opts *opts, const struct rf_cuse_info *ci);
+		       const struct rf_opts *opts, const struct rf_cuse_info *ci, int blocking);
 
 void fk_setup(struct fk *fk, const struct rf_ops *ops, void *userdata,
 	      const struct rf_opts *opts)
 {
-	setup_with(fk, ops, userdata, opts, NULL);
+	setup_with(fk, ops, userdata, opts, NULL, 0);
+}
+
+void fk_setup_blocking(struct fk *fk, const struct rf_ops *ops, void *userdata,
+		       const struct rf_opts *opts, int threads)
+{
+	setup_with(fk, ops, userdata, opts, NULL, threads);
 }
 
 void fk_setup_cuse(struct fk *fk, const struct rf_ops *ops, void *userdata,
 		   const struct rf_opts *opts, const struct rf_cuse_info *ci)
 {
-	setup_with(fk, ops, userdata, opts, ci);
+	setup_with(fk, ops, userdata, opts, ci, 0);
 }
 
 static void setup_with(struct fk *fk, const struct rf_ops *ops, void *userdata,
-		       const struct rf_opts *opts, const struct rf_cuse_info *ci)
+		       const struct rf_opts *opts, const struct rf_cuse_info *ci, int blocking)
 {
 	int sv[2], ret, sz = FK_SOCKBUF;
 
@@ -126,6 +132,10 @@ static void setup_with(struct fk *fk, const struct rf_ops *ops, void *userdata,
 	if (ci) {
 		ret = rf_session_set_cuse(fk->se, ci);
 		cr_assert_eq(ret, 0, "rf_session_set_cuse: %s", strerror(-ret));
+	}
+	if (blocking) {
+		ret = rf_session_set_blocking(fk->se, blocking);
+		cr_assert_eq(ret, 0, "rf_session_set_blocking: %s", strerror(-ret));
 	}
 	ret = rf_session_set_fd(fk->se, sv[1]);
 	cr_assert_eq(ret, 0, "rf_session_set_fd: %s", strerror(-ret));

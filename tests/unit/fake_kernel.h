@@ -66,6 +66,9 @@ struct fk {
 /* Loop + session(@ops, @userdata, @opts or defaults) + socket pair, attached. */
 void fk_setup(struct fk *fk, const struct rf_ops *ops, void *userdata,
 	      const struct rf_opts *opts);
+/* fk_setup with rf_session_set_blocking(@threads) before the channel. */
+void fk_setup_blocking(struct fk *fk, const struct rf_ops *ops, void *userdata,
+		       const struct rf_opts *opts, int threads);
 /* fk_setup for a CUSE session (rf_session_set_cuse(@ci) before the channel): the first
  * message is then CUSE_INIT, which the test sends itself (fk_send). */
 void fk_setup_cuse(struct fk *fk, const struct rf_ops *ops, void *userdata,
