@@ -18,7 +18,8 @@ for _ in $(seq 500); do
 	[ "$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" != 0 ] && break
 	sleep 0.01
 done
-"$@"
+# CMD's own output goes to stderr: stdout is the JSON alone.
+"$@" >&2
 rc=$?
 kill -INT "$tracer" 2>/dev/null
 wait "$tracer" 2>/dev/null

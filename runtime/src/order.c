@@ -26,9 +26,10 @@
  * by its park_wait counter (one count per blocked hold), which whichever shard sees the
  * last hold unblock brings to zero; an INTERRUPT cancels a parked request by setting
  * RF_PARK_CANCELLED in the same counter, so exactly one of the two wins.
- * Entries come from per-shard free lists that grow in chunks, so a request in steady
- * state allocates nothing; every step is O(1) except the overlap scans, which walk the
- * fh's in-flight list (bounded by the queue depth).
+ * Entries come from per-shard slab pools (slab.c), so a request in steady state maps
+ * nothing (a pool keeps its last slab) and a burst goes back to the kernel once it
+ * drained; every step is O(1) except the overlap scans, which walk the fh's in-flight
+ * list (bounded by the queue depth).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,41 +41,37 @@
 
 int rf__order_init(struct rf_session *se)
 {
+	int i;
+
 	/* aligned_alloc: the shards are cache-line aligned. */
 	se->order = aligned_alloc(64, RF_ALIGN(sizeof(*se->order), 64));
 	if (!se->order)
 		return -ENOMEM;
 	memset(se->order, 0, sizeof(*se->order));
+	for (i = 0; i < RF_ORDER_SHARDS; i++) {
+		struct rf_order_shard *s = &se->order->shard[i];
+
+		if (rf_slab_new(&s->fh_pool, sizeof(struct rf_fh_entry)) < 0 ||
+		    rf_slab_new(&s->ino_pool, sizeof(struct rf_ino_entry)) < 0) {
+			rf__order_free(se);
+			return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
 void rf__order_free(struct rf_session *se)
 {
-	void *c, *next;
 	int i;
 
 	if (!se->order)
 		return;
 	for (i = 0; i < RF_ORDER_SHARDS; i++) {
-		for (c = se->order->shard[i].chunks; c; c = next) {
-			next = *(void **)c;
-			free(c);
-		}
+		rf_slab_destroy(se->order->shard[i].fh_pool);
+		rf_slab_destroy(se->order->shard[i].ino_pool);
 	}
 	free(se->order);
 	se->order = NULL;
-}
-
-/* Grow a free list by one chunk. Rare: only when more entries are live than ever before. */
-static void *grow(struct rf_order_shard *s, size_t size, size_t n)
-{
-	char *chunk = malloc(sizeof(void *) + size * n);
-
-	if (!chunk)
-		return NULL;
-	*(void **)chunk = s->chunks;
-	s->chunks = chunk;
-	return chunk + sizeof(void *);
 }
 
 /* A new entry for @fh in shard @si (locked), or NULL without memory. */
@@ -83,19 +80,9 @@ static struct rf_fh_entry *fh_create(struct rf_order *o, uint32_t si, uint64_t f
 	struct rf_order_shard *s = &o->shard[si];
 	struct rf_fh_entry **pp = &s->fh_hash[bucket_of(fh)], *e;
 
-	if (!s->fh_free) {
-		struct rf_fh_entry *c = grow(s, sizeof(*c), 64);
-		size_t i;
-
-		if (!c)
-			return NULL;
-		for (i = 0; i < 64; i++) {
-			c[i].hnext = s->fh_free;
-			s->fh_free = &c[i];
-		}
-	}
-	e = s->fh_free;
-	s->fh_free = e->hnext;
+	e = rf_slab_alloc(s->fh_pool);
+	if (!e)
+		return NULL;
 	memset(e, 0, sizeof(*e));
 	e->fh = fh;
 	e->shard = si;
@@ -131,8 +118,7 @@ static void fh_put_if_unused(struct rf_order *o, struct rf_fh_entry *e)
 	for (pp = &s->fh_hash[bucket_of(e->fh)]; *pp != e; pp = &(*pp)->hnext)
 		;
 	*pp = e->hnext;
-	e->hnext = s->fh_free;
-	s->fh_free = e;
+	rf_slab_free(s->fh_pool, e);
 }
 
 /* A new entry for @nodeid in shard @si (locked), or NULL without memory. */
@@ -141,19 +127,9 @@ static struct rf_ino_entry *ino_create(struct rf_order *o, uint32_t si, uint64_t
 	struct rf_order_shard *s = &o->shard[si];
 	struct rf_ino_entry **pp = &s->ino_hash[bucket_of(nodeid)], *e;
 
-	if (!s->ino_free) {
-		struct rf_ino_entry *c = grow(s, sizeof(*c), 64);
-		size_t i;
-
-		if (!c)
-			return NULL;
-		for (i = 0; i < 64; i++) {
-			c[i].hnext = s->ino_free;
-			s->ino_free = &c[i];
-		}
-	}
-	e = s->ino_free;
-	s->ino_free = e->hnext;
+	e = rf_slab_alloc(s->ino_pool);
+	if (!e)
+		return NULL;
 	memset(e, 0, sizeof(*e));
 	e->nodeid = nodeid;
 	e->shard = si;
@@ -172,8 +148,7 @@ static void ino_put_if_unused(struct rf_order *o, struct rf_ino_entry *e)
 	for (pp = &s->ino_hash[bucket_of(e->nodeid)]; *pp != e; pp = &(*pp)->hnext)
 		;
 	*pp = e->hnext;
-	e->hnext = s->ino_free;
-	s->ino_free = e;
+	rf_slab_free(s->ino_pool, e);
 }
 
 /* One more request in service names @nodeid. */

@@ -54,9 +54,11 @@ struct rf_order_shard {
 	struct rf_fh_entry *fh_hash[RF_ORDER_BUCKETS];
 	struct rf_ino_entry *ino_hash[RF_ORDER_BUCKETS];
 	struct rf_req *uniq_hash[RF_ORDER_BUCKETS];
-	struct rf_fh_entry *fh_free;
-	struct rf_ino_entry *ino_free;
-	void *chunks;                    /* allocations behind the free lists */
+	/* the entries (slab.c): only ever touched under this shard's lock, so their own
+	 * locks never wait; a burst (a BATCH_FORGET enters one entry per inode) goes back
+	 * to the kernel as it drains, where free lists would keep it for good */
+	struct rf_slab *fh_pool;
+	struct rf_slab *ino_pool;
 } __attribute__((aligned(64)));
 
 struct rf_order {

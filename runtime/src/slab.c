@@ -15,12 +15,15 @@
 #include "internal.h"
 
 #define SLAB_SIZE ((size_t)64 * 1024)
+#define SLAB_PAGE ((size_t)4096)        /* the header's page, kept resident */
 
 struct slab {
 	struct slab *next, *prev;   /* in the pool's list of slabs with free objects */
 	struct slab *anext, *aprev; /* in the list of all slabs */
-	void *free;                 /* free objects (first word: next) */
+	void *free;                 /* freed objects (first word: next) */
 	uint32_t used, total;
+	uint32_t fresh;             /* objects [fresh, total) were never handed out: their
+	                             * pages need not be resident */
 	bool listed;
 };
 
@@ -54,7 +57,6 @@ static struct slab *slab_map(struct rf_slab *p)
 	char *m = mmap(NULL, 2 * SLAB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0), *a;
 	struct slab *s;
-	size_t i;
 
 	if (m == MAP_FAILED)
 		return NULL;
@@ -65,12 +67,8 @@ static struct slab *slab_map(struct rf_slab *p)
 		munmap(a + SLAB_SIZE, (size_t)(m + 2 * SLAB_SIZE - (a + SLAB_SIZE)));
 	s = (struct slab *)(void *)a;
 	s->total = (uint32_t)((SLAB_SIZE - p->first) / p->objsize);
-	for (i = s->total; i-- > 0;) {
-		void **o = (void **)(void *)(a + p->first + i * p->objsize);
-
-		*o = s->free;
-		s->free = o;
-	}
+	/* Objects are handed out from the start (fresh), so a slab's pages become resident
+	 * only as they are used. */
 	s->aprev = NULL;
 	s->anext = p->all;
 	if (p->all)
@@ -118,7 +116,10 @@ void *rf_slab_alloc(struct rf_slab *p)
 		list_add(p, s);
 	}
 	o = s->free;
-	s->free = *o;
+	if (o)
+		s->free = *o;
+	else
+		o = (void **)(void *)((char *)s + p->first + (size_t)s->fresh++ * p->objsize);
 	if (++s->used == s->total)
 		list_del(p, s);
 	pthread_mutex_unlock(&p->lock);
@@ -149,6 +150,13 @@ void rf_slab_free(struct rf_slab *p, void *obj)
 			s->anext->aprev = s->aprev;
 		munmap(s, SLAB_SIZE);
 		p->nslabs--;
+	} else if (s->used == 0) {
+		/* The slab kept: start it afresh, and if a burst had spread it past its first
+		 * page, give those pages back (one madvise per burst, none in steady state). */
+		if (p->first + (size_t)s->fresh * p->objsize > SLAB_PAGE)
+			madvise((char *)s + SLAB_PAGE, SLAB_SIZE - SLAB_PAGE, MADV_DONTNEED);
+		s->free = NULL;
+		s->fresh = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
 }
