@@ -445,7 +445,10 @@ else
   elif mount_fs "$P/m" "$P/abort.log" "$B/examples/memfs"; then
     echo x > "$P/m/x"
     echo 1 > "/sys/fs/fuse/connections/$(stat -c %d "$P/m")/abort"
-    unmount_fs "$P/m" 2>/dev/null; src=$?     # the server unmounts it itself
+    # The server unmounts it itself: give it the time to see the abort first (an unmount
+    # right away would make it an ordinary unmount, exit 0).
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    unmount_fs "$P/m" 2>/dev/null; src=$?
     if [ $src -eq 1 ] && grep -q "aborted" "$P/abort.log" && ! grep -q " $P/m " /proc/mounts; then
       pass "$name"
     else fail "$name" "server exit $src, log: $(head -c 300 "$P/abort.log")"; fi

@@ -225,23 +225,29 @@ static struct rf_fuse3_hold **hold_slot(struct rf_fuse3_hold **table, uint64_t k
 	return pp;
 }
 
-/* hlock held. Count one more handler on @key; false if out of memory. */
-static bool hold_get(struct rf_fuse3_hold **table, uint64_t key)
+/* hlock held. Count one more handler on @key; false if out of memory. A request takes a
+ * hold from the session's free list: nothing is allocated once as many were live. */
+static bool hold_get(struct fuse_session *se, struct rf_fuse3_hold **table, uint64_t key)
 {
-	struct rf_fuse3_hold **pp = hold_slot(table, key);
+	struct rf_fuse3_hold **pp = hold_slot(table, key), *h;
 
 	if (!*pp) {
-		*pp = calloc(1, sizeof(**pp));
-		if (!*pp)
+		h = se->hold_free;
+		if (h)
+			se->hold_free = h->next;
+		else if (!(h = malloc(sizeof(*h))))
 			return false;
-		(*pp)->key = key;
+		memset(h, 0, sizeof(*h));
+		h->key = key;
+		*pp = h;
 	}
 	(*pp)->busy++;
 	return true;
 }
 
 /* hlock held. One handler on @key returned: hand back what may now run. */
-static struct fuse_req *hold_put(struct rf_fuse3_hold **table, uint64_t key)
+static struct fuse_req *hold_put(struct fuse_session *se, struct rf_fuse3_hold **table,
+				 uint64_t key)
 {
 	struct rf_fuse3_hold **pp = hold_slot(table, key), *h = *pp;
 	struct fuse_req *parked = NULL;
@@ -251,7 +257,8 @@ static struct fuse_req *hold_put(struct rf_fuse3_hold **table, uint64_t key)
 	if (--h->busy == 0) {
 		parked = h->parked;
 		*pp = h->next;
-		free(h);
+		h->next = se->hold_free;
+		se->hold_free = h;
 	}
 	return parked;
 }
@@ -284,6 +291,10 @@ void rf_fuse3_free_holds(struct fuse_session *se)
 		}
 		se->fh_holds[i] = se->ino_holds[i] = NULL;
 	}
+	while ((h = se->hold_free)) {
+		se->hold_free = h->next;
+		free(h);
+	}
 }
 
 /* mt: record what @req keeps busy, or park it. True if parked. */
@@ -304,14 +315,14 @@ static bool hold_or_park(struct fuse_session *se, struct fuse_req *req)
 	default:
 		/* OPEN, CREATE and OPENDIR make their fh; nothing names it yet. */
 		if (req->rfi && req->op != RF3_OP_OPEN && req->op != RF3_OP_CREATE &&
-		    req->op != RF3_OP_OPENDIR && hold_get(se->fh_holds, req->fi.fh))
+		    req->op != RF3_OP_OPENDIR && hold_get(se, se->fh_holds, req->fi.fh))
 			req->held[req->nheld++] = req->fi.fh;
-		if (req->rfi2 && hold_get(se->fh_holds, req->fi2.fh))
+		if (req->rfi2 && hold_get(se, se->fh_holds, req->fi2.fh))
 			req->held[req->nheld++] = req->fi2.fh;
 		req->nheld_fh = req->nheld;
-		if (req->r && hold_get(se->ino_holds, req->a.ino))
+		if (req->r && hold_get(se, se->ino_holds, req->a.ino))
 			req->held[req->nheld++] = req->a.ino;
-		if (req->r && req->a.ino2 && hold_get(se->ino_holds, req->a.ino2))
+		if (req->r && req->a.ino2 && hold_get(se, se->ino_holds, req->a.ino2))
 			req->held[req->nheld++] = req->a.ino2;
 	}
 	pthread_mutex_unlock(&se->hlock);
@@ -334,7 +345,7 @@ static void run_held(struct fuse_req *req)
 		return;
 	pthread_mutex_lock(&se->hlock);
 	for (i = 0; i < n; i++) {
-		p = hold_put(i < nfh ? se->fh_holds : se->ino_holds, held[i]);
+		p = hold_put(se, i < nfh ? se->fh_holds : se->ino_holds, held[i]);
 		for (; p; p = next) {
 			next = p->next;
 			p->next = ready;

@@ -206,8 +206,15 @@ void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h)
 		ch->ops->stop(ch);
 		ch->stop_ms = mono_ms();
 	}
-	if (ch->ended && !ch->stop_ms)
+	if (ch->ended && !ch->stop_ms) {
 		ch->stop_ms = mono_ms();
+		/* The device said the connection is over: every channel stops now. A queue
+		 * channel whose entry the kernel still holds need not wait for the kernel to
+		 * hand it back (it may not, for an entry it took back just as it ended): the
+		 * loop's drain cancels it. */
+		if (ch == &se->chan && se->nr_extra)
+			rf_session_exit(se);
+	}
 	if (!ch->stopping && !ch->ended)
 		return;
 	if (!chan_drained(se, ch))
