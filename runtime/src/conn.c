@@ -6,16 +6,27 @@
  */
 #include "internal.h"
 
-void rf_session_exit(struct rf_session *se)
+static void wake_loops(struct rf_session *se)
 {
 	int i;
 
-	atomic_store(&se->exit_requested, 1);
 	if (se->loop)
 		rf__loop_wake(se->loop);
 	for (i = 0; i < se->nr_extra; i++)
 		if (se->extra[i].loop)
 			rf__loop_wake(se->extra[i].loop);
+}
+
+void rf_session_exit(struct rf_session *se)
+{
+	atomic_store(&se->exit_requested, 1);
+	wake_loops(se);
+}
+
+void rf__session_conn_gone(struct rf_session *se)
+{
+	atomic_store(&se->conn_gone, true);
+	wake_loops(se);
 }
 
 int rf_session_ended(const struct rf_session *se)

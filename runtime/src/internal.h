@@ -184,6 +184,8 @@ struct rf_session {
 	bool destroyed;                  /* ops.destroy ran */
 	uint32_t bufsize;                /* slot buffer size, fixed before INIT */
 	atomic_int exit_requested;       /* any thread: rf_session_exit */
+	atomic_bool conn_gone;           /* the device said the connection ended: every
+	                                  * channel stops (rf__session_conn_gone) */
 	bool ended;
 	struct rf_chan chan;             /* the first loop's channel on fd */
 	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
@@ -386,6 +388,8 @@ void rf__interrupt(struct rf_req *ir, uint64_t target);
 /* An INTERRUPT that arrived before @req applies to it now (from rf__order_enter). */
 void rf__interrupt_early(struct rf_req *req, struct rf_req *ir);
 /* Loop thread of @req: act on an interrupt that was marked. */
+/* conn.c: the connection ended (the first channel saw it): every loop's channels stop. */
+void rf__session_conn_gone(struct rf_session *se);
 void rf__req_interrupt(struct rf_req *req);
 /* Call @req's interrupt hook if it has one and it has not run yet; any thread. */
 void rf__interrupt_hook(struct rf_req *req);

@@ -202,9 +202,10 @@ void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h)
 	rf__order_run_deferred(se);
 	if (ch->finished)
 		return;
-	if (atomic_load(&se->exit_requested) && !ch->stopping) {
+	if ((atomic_load(&se->exit_requested) || atomic_load(&se->conn_gone)) && !ch->stopping) {
 		ch->ops->stop(ch);
-		ch->stop_ms = mono_ms();
+		if (!ch->stop_ms)
+			ch->stop_ms = mono_ms();
 	}
 	if (ch->ended && !ch->stop_ms) {
 		ch->stop_ms = mono_ms();
@@ -213,7 +214,7 @@ void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h)
 		 * hand it back (it may not, for an entry it took back just as it ended): the
 		 * loop's drain cancels it. */
 		if (ch == &se->chan && se->nr_extra)
-			rf_session_exit(se);
+			rf__session_conn_gone(se);
 	}
 	if (!ch->stopping && !ch->ended)
 		return;
