@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuse3_int.h - private to the libfuse3 binding: the session and the request wrapper
- * that turn libfuse3's low-level API (Debian's /usr/include/fuse3 headers)
+ * fuse3_int.h - private to the libfuse3 binding: the session, the request wrapper and the
+ * worker pool that turn libfuse3's low-level API (Debian's /usr/include/fuse3 headers)
  * into calls on ringfuse's public API. Only <ringfuse.h> is used underneath.
  */
 #ifndef RF_FUSE3_INT_H
@@ -30,6 +30,31 @@ struct fuse_loop_config {
 #define RF_FUSE3_DEF_MAX_THREADS 10
 /* fuse_session_loop_mt's loop threads at most: each has a ring and a request buffer */
 #define RF_FUSE3_MAX_LOOPS 256
+
+/* A worker of the pool. Heap-allocated and kept until the pool is destroyed (a waker may
+ * still touch ->word after the worker left): a worker that exits leaves it for the next. */
+struct rf_fuse3_worker {
+	struct rf_fuse3_worker *next;   /* on the idle stack or the spare list (under lock) */
+	struct fuse_req *job;           /* handed over with word = RF3_W_JOB */
+	atomic_uint word;               /* RF3_W_*: the hand-off, a futex */
+	struct rf_fuse3_pool *pool;
+};
+
+enum { RF3_W_AWAKE, RF3_W_SLEEPING, RF3_W_JOB };
+
+/* The worker pool of fuse_session_loop_mt: handlers run here, the ring does the I/O. */
+struct rf_fuse3_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t idle_cv;     /* a worker exited (pool_stop waits for the last) */
+	struct fuse_req *head, *tail; /* queued jobs (under lock); only while no worker is idle */
+	struct rf_fuse3_worker *idle; /* idle workers, the last to go idle first (warm) */
+	struct rf_fuse3_worker *spare; /* structs of exited workers, for new ones */
+	unsigned int nthreads;      /* workers alive */
+	unsigned int nidle;         /* workers on the idle stack */
+	unsigned int max_threads;
+	int max_idle;               /* -1: never stop idle workers */
+	bool stop;
+};
 
 /* What a request carries to its handler (pointers are valid until the reply). */
 struct rf_fuse3_args {
@@ -125,9 +150,11 @@ struct fuse_session {
 	atomic_int signal;          /* the signal that ended the loop (fuse3_signal.h), or 0 */
 	bool got_init, destroyed;
 	struct fuse_conn_info conn;
-	/* fuse_session_loop_mt runs: handlers run on the session's blocking loops, many
-	 * threads (rf_session_set_blocking), with the holds of ops.c */
-	bool mt;
+	struct rf_fuse3_pool *pool; /* non-NULL while fuse_session_loop_mt runs its pool */
+	struct rf_fuse3_pool *pool_mem; /* its storage, kept until fuse_session_destroy */
+	/* -o mt_loops: fuse_session_loop_mt runs blocking ring loops instead of the pool
+	 * (rf_session_set_blocking); mt: they run, many threads take wrappers */
+	bool mt_loops, mt;
 	/* request wrappers: the loop thread's FIFO of free ones, and the ones other threads
 	 * finished (retired, under rlock), which the loop thread takes back in bulk; with
 	 * mt, every loop thread takes and gives back under rlock */
@@ -138,6 +165,10 @@ struct fuse_session {
 	struct fuse_req *all;       /* every wrapper allocated (->all_next), under rlock */
 	struct rf_ops rops;
 	size_t (*node_count)(void *userdata); /* a high-level session's nodes (SIGUSR1) */
+	/* FORGETs run on the ring's thread, not the pool: set by the high-level layer, whose
+	 * forget never blocks nor calls the filesystem. A forget storm (drop_caches) would
+	 * otherwise queue one wrapper per forgotten node for the workers. */
+	bool forget_inline;
 	pthread_rwlock_t *path_lock;        /* a high-level session's (rf_fuse3_run) */
 	pthread_mutex_t hlock;      /* the two hold tables */
 	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];
@@ -155,10 +186,14 @@ void rf_fuse3_cuse_free(struct fuse_session *se);
 void rf_fuse3_fill_ops(struct fuse_session *se);
 void rf_fuse3_req_put(struct fuse_req *req);
 void rf_fuse3_run(struct fuse_req *req);
+void rf_fuse3_run_job(struct fuse_req *req);
 void rf_fuse3_free_holds(struct fuse_session *se);
 void rf_fuse3_free_reqs(struct fuse_session *se);
 unsigned int rf_fuse3_caps_from_rf(uint64_t rf);
 uint64_t rf_fuse3_caps_to_rf(unsigned int caps);
+
+/* loop.c */
+void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req);
 
 /* Log that a libfuse function is not available on ringfuse (once per function). */
 void rf_fuse3_unsupported(const char *func, const char *why);

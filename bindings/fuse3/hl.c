@@ -213,6 +213,7 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	if (!f->se)
 		goto fail_tree;
 	f->se->node_count = hl_node_count;
+	f->se->forget_inline = true;
 	f->se->path_lock = &f->ops;
 	rf_hl_set_ctx(f, NULL);
 	return f;

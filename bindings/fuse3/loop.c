@@ -1,18 +1,233 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * loop.c - fuse_session_loop (handlers on the ring's thread), fuse_session_loop_mt
- * (max_threads ring loops that each receive, run the handler of and answer one request at
- * a time: rf_session_set_blocking) with every versioned variant libfuse exports, and
+ * loop.c - fuse_session_loop (handlers on the ring's thread), fuse_session_loop_mt (one
+ * ring thread for all kernel I/O, handlers on a worker pool sized by fuse_loop_config; or,
+ * with -o mt_loops, max_threads ring loops that each receive, run and answer one request
+ * at a time: rf_session_set_blocking) with every versioned variant libfuse exports, and
  * fuse_loop_cfg_*. The threading model is described in bindings/fuse3/README.md.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fuse3_int.h"
+
+/* ---- the worker pool --------------------------------------------------------------------- */
+
+/*
+ * The hand-off costs what libfuse's own does per request at most: one futex wake by the
+ * submitter and one futex wait by the worker, and neither when the worker is caught before
+ * it slept. A job goes straight to the worker that went idle last (its stack and caches are
+ * warm), not through a condition variable that wakes any waiter, which then queues on the
+ * lock the submitter still holds. The queue only holds jobs while no worker is idle.
+ */
+static void futex_wait_word(atomic_uint *word, unsigned int val)
+{
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake_word(atomic_uint *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Any thread, lock not held: give @w (taken off the idle stack) @job, NULL to stop. */
+static void hand_over(struct rf_fuse3_worker *w, struct fuse_req *job)
+{
+	w->job = job;
+	if (atomic_exchange(&w->word, RF3_W_JOB) == RF3_W_SLEEPING)
+		futex_wake_word(&w->word);
+}
+
+/* Worker, lock held: wait on the idle stack for a job; NULL when the pool stops. */
+static struct fuse_req *wait_job(struct rf_fuse3_pool *pool, struct rf_fuse3_worker *w)
+{
+	unsigned int v;
+
+	atomic_store(&w->word, RF3_W_AWAKE);
+	w->job = NULL;
+	w->next = pool->idle;
+	pool->idle = w;
+	pool->nidle++;
+	pthread_mutex_unlock(&pool->lock);
+	v = RF3_W_AWAKE;
+	if (atomic_compare_exchange_strong(&w->word, &v, RF3_W_SLEEPING)) {
+		while (atomic_load(&w->word) == RF3_W_SLEEPING)
+			futex_wait_word(&w->word, RF3_W_SLEEPING);
+	}
+	pthread_mutex_lock(&pool->lock);
+	return w->job;
+}
+
+static void *worker_main(void *arg)
+{
+	struct rf_fuse3_worker *w = arg;
+	struct rf_fuse3_pool *pool = w->pool;
+	struct fuse_req *req;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		req = pool->head;
+		if (req) {
+			pool->head = req->next;
+			if (!pool->head)
+				pool->tail = NULL;
+		} else {
+			if (pool->stop)
+				break;
+			/* Too many idle workers: this one goes (max_idle_threads). */
+			if (pool->max_idle >= 0 && pool->nidle >= (unsigned int)pool->max_idle)
+				break;
+			req = wait_job(pool, w);
+			if (!req)
+				continue;       /* stopping: finish what is queued, then go */
+		}
+		req->next = NULL;
+		pthread_mutex_unlock(&pool->lock);
+		rf_fuse3_run_job(req);
+		pthread_mutex_lock(&pool->lock);
+	}
+	pool->nthreads--;
+	w->next = pool->spare;
+	pool->spare = w;
+	pthread_cond_broadcast(&pool->idle_cv);
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+/* Lock held. Workers take no signals: they go to the thread that runs the loop, where
+ * fuse_set_signal_handlers' handlers expect them (as in libfuse). */
+static int start_worker(struct rf_fuse3_pool *pool)
+{
+	struct rf_fuse3_worker *w = pool->spare;
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t th;
+	int ret;
+
+	if (w) {
+		pool->spare = w->next;
+	} else {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		w->pool = pool;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = pthread_create(&th, &attr, worker_main, w);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret == 0) {
+		pool->nthreads++;
+	} else {
+		w->next = pool->spare;
+		pool->spare = w;
+	}
+	return -ret;
+}
+
+/* Loop thread (or a worker, for a RELEASE/FORGET its handler let go): run @req on a worker,
+ * the idle one if there is one, else a new one, else the first that becomes free. */
+void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req)
+{
+	struct rf_fuse3_worker *w;
+
+	req->next = NULL;
+	pthread_mutex_lock(&pool->lock);
+	w = pool->idle;
+	if (w) {
+		pool->idle = w->next;
+		pool->nidle--;
+		pthread_mutex_unlock(&pool->lock);
+		hand_over(w, req);
+		return;
+	}
+	if (pool->tail)
+		pool->tail->next = req;
+	else
+		pool->head = req;
+	pool->tail = req;
+	if (pool->nthreads < pool->max_threads) {
+		int ret = start_worker(pool);
+
+		if (ret < 0 && pool->nthreads == 0) {
+			/* Not even one worker: run it here rather than never. */
+			pool->head = pool->tail = NULL;
+			pthread_mutex_unlock(&pool->lock);
+			fuse_log(FUSE_LOG_ERR, "fuse: cannot start a worker thread: %s\n",
+				 strerror(-ret));
+			rf_fuse3_run_job(req);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static int pool_init(struct rf_fuse3_pool *pool, const struct fuse_loop_config *cfg)
+{
+	pthread_mutexattr_t ma;
+
+	memset(pool, 0, sizeof(*pool));
+	/* Held for a few instructions at a time: spin a little before sleeping on it. */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&pool->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_cond_init(&pool->idle_cv, NULL);
+	pool->max_threads = cfg->max_threads ? cfg->max_threads : RF_FUSE3_DEF_MAX_THREADS;
+	pool->max_idle = cfg->max_idle_threads;
+	return 0;
+}
+
+/* Let the workers finish what is queued and running, and wait until every one is gone. */
+static void pool_stop(struct rf_fuse3_pool *pool)
+{
+	struct rf_fuse3_worker *w;
+
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = true;
+	while (pool->nthreads > 0 || pool->head) {
+		while ((w = pool->idle)) {
+			pool->idle = w->next;
+			pool->nidle--;
+			hand_over(w, NULL);     /* it takes the lock after us: safe here */
+		}
+		if (pool->head && pool->nthreads == 0 && start_worker(pool) < 0) {
+			/* Queued work and no thread for it: run it here. */
+			struct fuse_req *req = pool->head;
+
+			pool->head = req->next;
+			if (!pool->head)
+				pool->tail = NULL;
+			pthread_mutex_unlock(&pool->lock);
+			rf_fuse3_run_job(req);
+			pthread_mutex_lock(&pool->lock);
+			continue;
+		}
+		pthread_cond_wait(&pool->idle_cv, &pool->lock);
+	}
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static void pool_destroy(struct rf_fuse3_pool *pool)
+{
+	struct rf_fuse3_worker *w;
+
+	while ((w = pool->spare)) {
+		pool->spare = w->next;
+		free(w);
+	}
+	pthread_cond_destroy(&pool->idle_cv);
+	pthread_mutex_destroy(&pool->lock);
+}
 
 /* ---- the loops -------------------------------------------------------------------------- */
 
@@ -37,7 +252,8 @@ static int start_loops(struct fuse_session *se)
  * what is in flight, releases what the kernel left open, forgets what it still remembers
  * (through the filesystem's handlers) and unmounts.
  */
-static int run_loop(struct fuse_session *se, int threads, const char *func)
+static int run_loop(struct fuse_session *se, int threads, struct rf_fuse3_pool *pool,
+		    const char *func)
 {
 	int ret;
 
@@ -74,6 +290,7 @@ static int run_loop(struct fuse_session *se, int threads, const char *func)
 		se->mt = threads > 0;
 	}
 	se->loop_thread = pthread_self();
+	se->pool = se->mt ? NULL : pool;
 	atomic_store(&se->in_loop, true);
 	ret = se->mt ? start_loops(se) : 0;
 	if (ret < 0)
@@ -83,7 +300,15 @@ static int run_loop(struct fuse_session *se, int threads, const char *func)
 	ret = rf_loop_run(se->loop) ?: ret;
 	if (se->mt)
 		rf_session_stop_loops(se->rs);
+	if (se->pool) {
+		pool_stop(se->pool);
+		/* Replies the workers made last are posted to the ring: write them now,
+		 * while the session still exists. */
+		while (rf_loop_run_once(se->loop, 0) > 0)
+			;
+	}
 	atomic_store(&se->in_loop, false);
+	se->pool = NULL;
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "fuse: %s: the ring failed: %s\n", func, strerror(-ret));
 	else if (se->error)
@@ -95,7 +320,7 @@ static int run_loop(struct fuse_session *se, int threads, const char *func)
 
 int fuse_session_loop(struct fuse_session *se)
 {
-	return run_loop(se, 0, "fuse_session_loop");
+	return run_loop(se, 0, NULL, "fuse_session_loop");
 }
 
 int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config);
@@ -109,25 +334,46 @@ __asm__(".symver fuse_session_loop_mt_312,fuse_session_loop_mt@@FUSE_3.12");
 __asm__(".symver fuse_session_loop_mt_32,fuse_session_loop_mt@FUSE_3.2");
 __asm__(".symver fuse_session_loop_mt_31,fuse_session_loop_mt@FUSE_3.0");
 
-/* max_threads loops serve requests, each one at a time (at least one per kernel queue);
- * they are started with the session and kept, so max_idle_threads has nothing to stop. */
+/* The pool (default), or with -o mt_loops max_threads loops that serve requests one at a
+ * time each (at least one per kernel queue), started with the session and kept. */
 int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config)
 {
-	unsigned int threads = RF_FUSE3_DEF_MAX_THREADS;
+	struct fuse_loop_config defaults;
+	unsigned int threads;
+	int ret;
 
 	if (config && config->version_id != RF_FUSE3_LOOP_CFG_V2) {
 		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_loop_mt: invalid loop config (not from "
 			 "fuse_loop_cfg_create)\n");
 		return -EINVAL;
 	}
-	if (config && config->max_threads)
-		threads = config->max_threads;
-	if (threads > RF_FUSE3_MAX_LOOPS) {
-		fuse_log(FUSE_LOG_WARNING, "fuse: fuse_session_loop_mt: max_threads %u: %u loop "
-			 "threads\n", threads, RF_FUSE3_MAX_LOOPS);
-		threads = RF_FUSE3_MAX_LOOPS;
+	if (!config) {
+		memset(&defaults, 0, sizeof(defaults));
+		defaults.version_id = RF_FUSE3_LOOP_CFG_V2;
+		defaults.max_idle_threads = -1;
+		defaults.max_threads = RF_FUSE3_DEF_MAX_THREADS;
+		config = &defaults;
 	}
-	return run_loop(se, (int)threads, "fuse_session_loop_mt");
+	if (!se)
+		return run_loop(se, 0, NULL, "fuse_session_loop_mt");
+	if (se->mt_loops) {
+		threads = config->max_threads ? config->max_threads : RF_FUSE3_DEF_MAX_THREADS;
+		if (threads > RF_FUSE3_MAX_LOOPS) {
+			fuse_log(FUSE_LOG_WARNING, "fuse: fuse_session_loop_mt: max_threads %u: "
+				 "%u loop threads\n", threads, RF_FUSE3_MAX_LOOPS);
+			threads = RF_FUSE3_MAX_LOOPS;
+		}
+		return run_loop(se, (int)threads, NULL, "fuse_session_loop_mt");
+	}
+	if (!se->pool_mem) {
+		se->pool_mem = calloc(1, sizeof(*se->pool_mem));
+		if (!se->pool_mem)
+			return -ENOMEM;
+	}
+	pool_init(se->pool_mem, config);
+	ret = run_loop(se, 0, se->pool_mem, "fuse_session_loop_mt");
+	pool_destroy(se->pool_mem);
+	return ret;
 }
 
 int fuse_session_loop_mt_32(struct fuse_session *se, struct fuse_loop_config_v1 *config)

@@ -329,9 +329,9 @@ static bool hold_or_park(struct fuse_session *se, struct fuse_req *req)
 	return parked;
 }
 
-/* mt: run @req's handler, then let its holds go and run what waited for them (a RELEASE or
- * FORGET, which holds nothing) on this thread. The wrapper may be recycled once the
- * handler replied: keep copies. */
+/* Pool or mt_loops: run @req's handler, then let its holds go; what waited for them (a
+ * RELEASE or FORGET, which holds nothing) goes to the pool, or runs on this thread with
+ * the loops. The wrapper may be recycled once the handler replied: keep copies. */
 static void run_held(struct fuse_req *req)
 {
 	struct fuse_session *se = req->se;
@@ -356,11 +356,21 @@ static void run_held(struct fuse_req *req)
 	for (p = ready; p; p = next) {
 		next = p->next;
 		p->next = NULL;
-		rf_fuse3_run(p);
+		if (se->pool)
+			rf_fuse3_pool_submit(se->pool, p);
+		else
+			rf_fuse3_run(p);
 	}
 }
 
-/* Hand a wrapped request to its handler, on this thread: the loop's that received it. */
+/* A pool worker runs a job: the handler, then what its holds let go. */
+void rf_fuse3_run_job(struct fuse_req *req)
+{
+	run_held(req);
+}
+
+/* Hand a wrapped request to its handler: on this thread (the loop's that received it), or
+ * the pool's when fuse_session_loop_mt runs one. */
 static void dispatch(struct fuse_req *req)
 {
 	struct fuse_session *se = req->se;
@@ -374,12 +384,16 @@ static void dispatch(struct fuse_req *req)
 	}
 	if (req->r)
 		rf_req_on_interrupt(req->r, on_interrupt, req);
-	if (!se->mt) {
+	if (!se->pool && !se->mt) {
 		rf_fuse3_run(req);
 		return;
 	}
-	if (!hold_or_park(se, req))
+	if (hold_or_park(se, req))
+		return;
+	if (se->mt || (req->op == RF3_OP_FORGET && se->forget_inline))
 		run_held(req);
+	else
+		rf_fuse3_pool_submit(se->pool, req);
 }
 
 /* Wrap @r for @op, or answer ENOMEM when no wrapper can be had. */
@@ -798,7 +812,17 @@ static void t_retrieve_reply(void *userdata, void *cookie, uint64_t ino, off_t o
 	req->a.cookie = cookie;
 	req->a.size = size;
 	req->a.buf = buf;
-	/* The runtime's buffer is valid during this call, and the handler runs in it. */
+	if (se->pool) {
+		/* The runtime's buffer is only valid during this call. */
+		req->a.data = malloc(size ? size : 1);
+		if (!req->a.data) {
+			fuse_log(FUSE_LOG_ERR, "fuse: out of memory: retrieve reply dropped\n");
+			rf_fuse3_req_put(req);
+			return;
+		}
+		memcpy(req->a.data, buf, size);
+		req->a.buf = req->a.data;
+	}
 	dispatch(req);
 }
 

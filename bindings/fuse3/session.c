@@ -25,7 +25,7 @@ void rf_fuse3_unsupported(const char *func, const char *why)
 enum {
 	K_DEBUG, K_ALLOW_ROOT, K_ALLOW_OTHER, K_AUTO_UNMOUNT, K_DEFAULT_PERMISSIONS,
 	K_FSNAME, K_SUBTYPE, K_MAX_READ, K_FLAG, K_RO_SHORT, K_IGNORE, K_UNSUPPORTED,
-	K_TRANSPORT, K_URING_DEPTH, K_QUEUE_DEPTH, K_GRACE_MS,
+	K_TRANSPORT, K_URING_DEPTH, K_QUEUE_DEPTH, K_GRACE_MS, K_MT_LOOPS,
 };
 
 /* Session options (libfuse's lowlevel and mount options) plus ringfuse's transport
@@ -74,6 +74,7 @@ static const struct fuse_opt session_opts[] = {
 	FUSE_OPT_KEY("uring_depth=", K_URING_DEPTH),
 	FUSE_OPT_KEY("queue_depth=", K_QUEUE_DEPTH),
 	FUSE_OPT_KEY("grace_ms=", K_GRACE_MS),
+	FUSE_OPT_KEY("mt_loops", K_MT_LOOPS),
 	FUSE_OPT_END
 };
 
@@ -95,6 +96,7 @@ struct parse_state {
 	char *fsname, *subtype;
 	int allow_other;
 	int failed;
+	bool mt_loops;
 };
 
 static int parse_u32(const char *arg, uint32_t *out)
@@ -191,6 +193,9 @@ static int session_opt(void *data, const char *arg, int key, struct fuse_args *o
 		return parse_u32(arg, &o->queue_depth);
 	case K_GRACE_MS:
 		return parse_u32(arg, &o->grace_ms);
+	case K_MT_LOOPS:
+		ps->mt_loops = true;
+		return 0;
 	default:
 		/* Unknown: kept, and reported below as libfuse does. */
 		return 1;
@@ -250,6 +255,7 @@ struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_
 	}
 	se->fsname = ps.fsname;
 	se->subtype = ps.subtype;
+	se->mt_loops = ps.mt_loops;
 	se->opts.fsname = se->fsname;
 	se->opts.subtype = se->subtype;
 	se->owner = getuid();
@@ -397,6 +403,7 @@ void fuse_session_destroy(struct fuse_session *se)
 		se->op.destroy(se->userdata);
 	se->destroyed = true;
 	rf_fuse3_free_reqs(se);
+	free(se->pool_mem);
 	rf_fuse3_free_holds(se);
 	rf_fuse3_cuse_free(se);
 	pthread_mutex_destroy(&se->rlock);

@@ -228,6 +228,8 @@ void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h)
 	}
 	rf_timer_cancel(&ch->tick);
 	rf__interrupt_flush(se, loop);
+	if (ch->ops == &rf__transport_uring && ch->in_kernel && atomic_load(&se->conn_gone))
+		rf__uring_cancel_entries(ch);
 	/* What this channel queued last (on a kernel queue, the COMMIT_AND_FETCH that carries
 	 * a reply) goes to the kernel now: once chans_live says so, the first channel may
 	 * close the device fd those SQEs name. */
