@@ -171,8 +171,8 @@ struct fuse_session {
 	bool forget_inline;
 	pthread_rwlock_t *path_lock;        /* a high-level session's (rf_fuse3_run) */
 	pthread_mutex_t hlock;      /* the two hold tables */
-	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];
-	struct rf_fuse3_hold *hold_free; /* unused holds, for the next (as many as ever live) */         /* the runtime's table: a member per libfuse op set */
+	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
+	struct rf_fuse3_hold *hold_free; /* unused holds, for the next (as many as ever live) */
 	struct rf_fuse3_cuse *cuse; /* a CUSE session's device (cuse.c), else NULL */
 	bool custom;                /* driven by fuse_session_receive_buf/process_buf */
 };

@@ -23,6 +23,17 @@
  * knows of the reply. Free wrappers are reused in FIFO order, which keeps a second reply
  * through a stale fuse_req_t detectable for a while (reply.c reports it).
  */
+/* Append @req to the free FIFO. With mt, rlock held. */
+static void free_push(struct fuse_session *se, struct fuse_req *req)
+{
+	req->next = NULL;
+	if (se->free_tail)
+		se->free_tail->next = req;
+	else
+		se->free_head = req;
+	se->free_tail = req;
+}
+
 /* The next free wrapper, or NULL. With mt, rlock held. */
 static struct fuse_req *free_pop(struct fuse_session *se)
 {
@@ -50,12 +61,7 @@ static struct fuse_req *req_get(struct fuse_session *se, struct rf_req *r, int o
 			pthread_mutex_lock(&se->rlock);
 			while ((req = se->retired)) {
 				se->retired = req->next;
-				req->next = NULL;
-				if (se->free_tail)
-					se->free_tail->next = req;
-				else
-					se->free_head = req;
-				se->free_tail = req;
+				free_push(se, req);
 			}
 			atomic_store(&se->has_retired, false);
 			pthread_mutex_unlock(&se->rlock);
@@ -115,23 +121,13 @@ void rf_fuse3_req_put(struct fuse_req *req)
 	atomic_store(&req->state, RF3_REQ_FREE);
 	if (se->mt) {
 		pthread_mutex_lock(&se->rlock);
-		req->next = NULL;
-		if (se->free_tail)
-			se->free_tail->next = req;
-		else
-			se->free_head = req;
-		se->free_tail = req;
+		free_push(se, req);
 		pthread_mutex_unlock(&se->rlock);
 		return;
 	}
 	if (rf_fuse3_on_loop(se) || !atomic_load(&se->in_loop)) {
 		/* On the loop thread, or no loop runs (teardown): nothing can race. */
-		req->next = NULL;
-		if (se->free_tail)
-			se->free_tail->next = req;
-		else
-			se->free_head = req;
-		se->free_tail = req;
+		free_push(se, req);
 		return;
 	}
 	pthread_mutex_lock(&se->rlock);
@@ -332,7 +328,7 @@ static bool hold_or_park(struct fuse_session *se, struct fuse_req *req)
 /* Pool or mt_loops: run @req's handler, then let its holds go; what waited for them (a
  * RELEASE or FORGET, which holds nothing) goes to the pool, or runs on this thread with
  * the loops. The wrapper may be recycled once the handler replied: keep copies. */
-static void run_held(struct fuse_req *req)
+void rf_fuse3_run_job(struct fuse_req *req)
 {
 	struct fuse_session *se = req->se;
 	uint64_t held[4];
@@ -363,11 +359,6 @@ static void run_held(struct fuse_req *req)
 	}
 }
 
-/* A pool worker runs a job: the handler, then what its holds let go. */
-void rf_fuse3_run_job(struct fuse_req *req)
-{
-	run_held(req);
-}
 
 /* Hand a wrapped request to its handler: on this thread (the loop's that received it), or
  * the pool's when fuse_session_loop_mt runs one. */
@@ -391,7 +382,7 @@ static void dispatch(struct fuse_req *req)
 	if (hold_or_park(se, req))
 		return;
 	if (se->mt || (req->op == RF3_OP_FORGET && se->forget_inline))
-		run_held(req);
+		rf_fuse3_run_job(req);
 	else
 		rf_fuse3_pool_submit(se->pool, req);
 }
