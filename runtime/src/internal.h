@@ -388,13 +388,14 @@ void rf__interrupt(struct rf_req *ir, uint64_t target);
 /* An INTERRUPT that arrived before @req applies to it now (from rf__order_enter). */
 void rf__interrupt_early(struct rf_req *req, struct rf_req *ir);
 /* Loop thread of @req: act on an interrupt that was marked. */
-/* conn.c: the connection ended (the first channel saw it): every loop's channels stop. */
-void rf__session_conn_gone(struct rf_session *se);
 void rf__req_interrupt(struct rf_req *req);
 /* Call @req's interrupt hook if it has one and it has not run yet; any thread. */
 void rf__interrupt_hook(struct rf_req *req);
 /* Teardown: answer every INTERRUPT still waiting on @loop. */
 void rf__interrupt_flush(struct rf_session *se, struct rf_loop *loop);
+
+/* conn.c: the connection ended (the first channel saw it): every loop's channels stop. */
+void rf__session_conn_gone(struct rf_session *se);
 
 /* ==== dispatch layer: dispatch.c, dispatch_*.c, init.c ================================= */
 

@@ -211,8 +211,8 @@ void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h)
 		ch->stop_ms = mono_ms();
 		/* The device said the connection is over: every channel stops now. A queue
 		 * channel whose entry the kernel still holds need not wait for the kernel to
-		 * hand it back (it may not, for an entry it took back just as it ended): the
-		 * loop's drain cancels it. */
+		 * hand it back (it may not: kernel-notes §4.8); its loop's drain waits a
+		 * bounded time, and rf__uring_destroy keeps the buffers of what is left. */
 		if (ch == &se->chan && se->nr_extra)
 			rf__session_conn_gone(se);
 	}
@@ -228,8 +228,6 @@ void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h)
 	}
 	rf_timer_cancel(&ch->tick);
 	rf__interrupt_flush(se, loop);
-	if (ch->ops == &rf__transport_uring && ch->in_kernel && atomic_load(&se->conn_gone))
-		rf__uring_cancel_entries(ch);
 	/* What this channel queued last (on a kernel queue, the COMMIT_AND_FETCH that carries
 	 * a reply) goes to the kernel now: once chans_live says so, the first channel may
 	 * close the device fd those SQEs name. */

@@ -130,8 +130,6 @@ bool rf__uring_enabled(void);
 void rf__uring_start(struct rf_session *se);
 /* Remove the queue channels of @loop from it (its thread, or after it stopped). */
 void rf__uring_detach(struct rf_session *se, struct rf_loop *loop);
-/* The connection is gone: cancel @ch's entries still in the kernel (teardown.c). */
-void rf__uring_cancel_entries(struct rf_chan *ch);
 /* Free the entries; only once no ring can write into them any more. */
 void rf__uring_destroy(struct rf_session *se);
 

@@ -417,19 +417,3 @@ void rf__uring_detach(struct rf_session *se, struct rf_loop *loop)
 		if (se->uq[i].loop == loop)
 			rf__loop_hook_remove(loop, &se->uq[i].hook);
 }
-
-/* The connection is gone and @ch is done: ask the ring to cancel the entries the kernel
- * still holds. The kernel ends them itself as the connection ends, but may miss one it
- * took back just then; cancelled, each completes (on_cmd) before the loop's drain ends,
- * and the entry buffers can be freed. */
-void rf__uring_cancel_entries(struct rf_chan *ch)
-{
-	uint32_t i;
-
-	for (i = 0; i < ch->nr_slots; i++) {
-		struct rf_req *req = &ch->slots[i];
-
-		if (req->state == RF_REQ_READING)
-			io_uring_prep_cancel(rf__loop_sqe(ch->loop, NULL), &req->write_c, 0);
-	}
-}
