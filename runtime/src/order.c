@@ -456,6 +456,7 @@ void rf__order_run_deferred(struct rf_session *se)
 	while (atomic_load_explicit(&o->forget_pending, memory_order_acquire)) {
 		struct rf_ino_entry *e;
 		uint64_t nodeid = 0, nlookup = 0;
+		uint32_t si;
 
 		spin_lock(&o->forget_lock);
 		e = o->forget_ready;
@@ -466,8 +467,10 @@ void rf__order_run_deferred(struct rf_session *se)
 		spin_unlock(&o->forget_lock);
 		if (!e)
 			break;
-		/* Still ours: an entry on the list (queued) is never put back. */
-		lock_shard(o, e->shard);
+		/* Still ours: an entry on the list (queued) is never put back. Its shard is
+		 * read once: after the put, @e may be free (and its slab page zeroed). */
+		si = e->shard;
+		lock_shard(o, si);
 		e->queued = false;
 		if (!e->users) {
 			/* A request that named it meanwhile takes it back otherwise. */
@@ -476,7 +479,7 @@ void rf__order_run_deferred(struct rf_session *se)
 			e->forget_nlookup = 0;
 		}
 		ino_put_if_unused(o, e);
-		unlock_shard(o, e->shard);
+		unlock_shard(o, si);
 		if (nodeid && se->ops.forget)
 			se->ops.forget(se->userdata, nodeid, nlookup);
 	}
@@ -519,13 +522,14 @@ void rf__order_leave(struct rf_req *req)
 
 		if (!e)
 			continue;
-		lock_shard(o, e->shard);
+		si = e->shard;          /* once: after the put, @e may be free */
+		lock_shard(o, si);
 		hold_unlink(&req->hold[i]);
 		if (i == 0 && req->hold[1].fh == e)
 			hold_unlink(&req->hold[1]);     /* one fh held twice: both go at once */
 		wake_parked(e, &ready);
 		fh_put_if_unused(o, e);
-		unlock_shard(o, e->shard);
+		unlock_shard(o, si);
 	}
 	if (req->ino[1]) {
 		si = req->ino[1]->shard;

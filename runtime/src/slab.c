@@ -14,6 +14,24 @@
 
 #include "internal.h"
 
+/* Under AddressSanitizer a free object is poisoned (but its first word, the free list's
+ * link, which is ours): a use after free inside a slab is reported like one of malloc's. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RF_SLAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RF_SLAB_ASAN 1
+#endif
+#endif
+#ifdef RF_SLAB_ASAN
+#include <sanitizer/asan_interface.h>
+#define poison(a, n)   ASAN_POISON_MEMORY_REGION((a), (n))
+#define unpoison(a, n) ASAN_UNPOISON_MEMORY_REGION((a), (n))
+#else
+#define poison(a, n)   ((void)(a), (void)(n))
+#define unpoison(a, n) ((void)(a), (void)(n))
+#endif
+
 #define SLAB_SIZE ((size_t)64 * 1024)
 #define SLAB_PAGE ((size_t)4096)        /* the header's page, kept resident */
 
@@ -123,6 +141,7 @@ void *rf_slab_alloc(struct rf_slab *p)
 	if (++s->used == s->total)
 		list_del(p, s);
 	pthread_mutex_unlock(&p->lock);
+	unpoison(o, p->objsize);
 	return o;
 }
 
@@ -136,6 +155,7 @@ void rf_slab_free(struct rf_slab *p, void *obj)
 	pthread_mutex_lock(&p->lock);
 	*(void **)obj = s->free;
 	s->free = obj;
+	poison((char *)obj + sizeof(void *), p->objsize - sizeof(void *));
 	if (!s->listed)
 		list_add(p, s);
 	/* An empty slab goes back to the kernel, unless it is the only one with room (so
@@ -148,6 +168,7 @@ void rf_slab_free(struct rf_slab *p, void *obj)
 			p->all = s->anext;
 		if (s->anext)
 			s->anext->aprev = s->aprev;
+		unpoison(s, SLAB_SIZE);     /* what is mapped here next is not ours */
 		munmap(s, SLAB_SIZE);
 		p->nslabs--;
 	} else if (s->used == 0) {
@@ -174,6 +195,7 @@ void rf_slab_destroy(struct rf_slab *p)
 		return;
 	for (s = p->all; s; s = next) {
 		next = s->anext;
+		unpoison(s, SLAB_SIZE);
 		munmap(s, SLAB_SIZE);
 	}
 	pthread_mutex_destroy(&p->lock);
