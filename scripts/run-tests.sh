@@ -11,6 +11,7 @@ B=${1:-build/asan}
 cd "$(dirname "$0")/.."
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+exec 9>&1      # the run's own output, for messages from inside redirected commands
 
 passed=0 failed=0 skipped=0
 failures=()
@@ -23,6 +24,7 @@ cleanup() {
     mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
   done
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  [ -n "${watchdog:-}" ] && { pkill -P "$watchdog" sleep 2>/dev/null; kill "$watchdog" 2>/dev/null; }
   wait 2>/dev/null
   rm -rf "$work" 2>/dev/null
 }
@@ -38,7 +40,7 @@ mount_fs() {
   local mnt=$1 log=$2; shift 2
   mkdir -p "$mnt"
   "$@" -f "$mnt" >"$log" 2>&1 &
-  SERVER_PID=$!
+  SERVER_PID=$! SERVER_LOG=$log
   pids+=("$SERVER_PID"); mounts+=("$mnt")
   for _ in $(seq 100); do
     grep -q " $mnt fuse" /proc/mounts && return 0
@@ -59,10 +61,73 @@ unmount_fs() {
     sleep 0.1
   done
   if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid"; wait "$pid" 2>/dev/null; return 124
+    echo "      server $pid still running 10 s after the unmount"
+    stop_hung_server "$SERVER_LOG"; wait "$pid" 2>/dev/null; return 124
   fi
   wait "$pid"
+  local rc=$?
+  SERVER_PID=    # that server is gone: a later timeout must not kill what reuses its pid
+  return $rc
 }
+
+# abort_test_mounts : abort (fusectl) and detach every FUSE mount of a test run under
+# /tmp/ringfuse-*, so that whatever waits in one gets ENOTCONN; the scripts' servers included.
+abort_test_mounts() {
+  local f mnt minor
+  while IFS= read -r f; do
+    set -- $f
+    mnt=$5 minor=${3#*:}
+    case "$mnt" in /tmp/ringfuse-*) ;; *) continue ;; esac
+    [[ "$f" == *" - fuse"* ]] || continue
+    echo 1 > "/sys/fs/fuse/connections/$minor/abort" 2>/dev/null
+    umount -l "$mnt" 2>/dev/null
+  done < /proc/self/mountinfo
+}
+
+# stop_hung_server LOG : the server stopped answering or does not exit. Append its
+# threads' stacks to LOG (with gdb, when installed), show where they wait, then kill it,
+# so that nothing can block on it (a dead server's mount unmounts at once, and a program
+# waiting in it gets ENOTCONN).
+stop_hung_server() {
+  local pid=$SERVER_PID log=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  if command -v gdb >/dev/null; then
+    echo "--- server $pid hung; its threads:" >> "$log"
+    timeout 60 gdb -batch -ex "thread apply all bt 30" "/proc/$pid/exe" "$pid" >> "$log" 2>&1
+    grep -E "^Thread |^#[0-9]+ .* in (mf_|slow_|rf_|rf__|resume|release_common|fs_lock|spin_|fuse_|lo_|xmp_)" "$log" |
+      tail -40 | sed 's/^/      /'
+  fi
+  kill -KILL "$pid" 2>/dev/null
+}
+
+# bounded SECS CMD... : run a test program for SECS seconds at most (a hang fails its test,
+# it never stalls the run). At the limit the server of the test (SERVER_PID) has its stacks
+# logged and is killed first, so a program waiting in the mount is released, then the
+# program is killed. Returns the program's status, 124 when it had to be stopped.
+bounded() {
+  local secs=$1 pid t=0; shift
+  "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $t -ge $((secs * 10)) ]; then
+      echo "      timed out after $secs s: $*" >&9
+      if [ -n "${SERVER_PID:-}" ]; then stop_hung_server "${SERVER_LOG:-/dev/null}" >&9
+      else abort_test_mounts; fi
+      kill -TERM "$pid" 2>/dev/null; sleep 2; kill -KILL "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      return 124
+    fi
+    sleep 0.1; t=$((t + 1))
+  done
+  wait "$pid"
+}
+
+# The last resort behind the per-program limits (bounded, above): past RUN_LIMIT seconds
+# every test mount is aborted, so that nothing can keep this run from ending and reporting.
+RUN_LIMIT=${RUN_LIMIT:-2700}
+( sleep "$RUN_LIMIT" && echo "run-tests: still running after $RUN_LIMIT s: aborting every test mount" >&2 &&
+  abort_test_mounts ) &
+watchdog=$!
 
 # Real-mount tests need /dev/fuse and the right to mount.
 can_mount=1
@@ -82,7 +147,7 @@ else
 fi
 
 echo "== unit tests (criterion, fake kernel) =="
-if "$B/tests/unit/unit" --jobs 2; then pass "unit"; else fail "unit" "criterion suite"; fi
+if bounded 900 "$B/tests/unit/unit" --jobs 2; then pass "unit"; else fail "unit" "criterion suite"; fi
 
 echo "== real mounts =="
 if [ "$can_mount" -eq 0 ]; then
@@ -110,7 +175,7 @@ else
       if [ "$transport" = uring ] && [ -n "$uring_why" ]; then skip "$name" "$uring_why"; continue; fi
       if mount_fs "$m" "$log" "$B/examples/memfs" \
            -o allow_other,default_permissions,threads=$threads,transport=$transport; then
-        "$B/tests/integration/syscalls" "$m" > "$log.out" 2>&1; rc=$?
+        bounded 300 "$B/tests/integration/syscalls" "$m" > "$log.out" 2>&1; rc=$?
         tail -1 "$log.out" | sed 's/^/      /'
         unmount_fs "$m"; src=$?
         if [ $rc -eq 0 ] && [ $src -eq 0 ]; then pass "$name"
@@ -147,11 +212,11 @@ else
              -o "source=$src,allow_other,$mode,transport=$transport"; then
         fail "$name" "did not mount"; continue
       fi
-      "$B/tests/integration/syscalls" "$m" > "$log.syscalls" 2>&1; rc1=$?
-      "$B/tests/integration/fsx" -N "$FSX_OPS" -S "$RANDOM" "$m/fsx.file" > "$log.fsx" 2>&1; rc2=$?
+      bounded 300 "$B/tests/integration/syscalls" "$m" > "$log.syscalls" 2>&1; rc1=$?
+      bounded 300 "$B/tests/integration/fsx" -N "$FSX_OPS" -S "$RANDOM" "$m/fsx.file" > "$log.fsx" 2>&1; rc2=$?
       rc3=0
       if [ -x "$B/tests/integration/stressor" ]; then
-        "$B/tests/integration/stressor" -t "$STRESS_SECS" "$m" > "$log.stress" 2>&1; rc3=$?
+        bounded $((STRESS_SECS + 120)) "$B/tests/integration/stressor" -t "$STRESS_SECS" "$m" > "$log.stress" 2>&1; rc3=$?
       fi
       unmount_fs "$m"; srv=$?
       echo "      $(tail -1 "$log.syscalls"); $(tail -1 "$log.fsx")"
@@ -195,20 +260,6 @@ echo "== ordering (real mount) =="
 ORDER_ITERS=${ORDER_ITERS:-30}
 CONC_SECS=${CONC_SECS:-5}
 sanitizer_reports() { grep -cE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
-# stop_hung_server LOG : the test program saw the server stop answering. Append its
-# threads' stacks to LOG (with gdb, when installed), show where they wait, then kill it,
-# so that the unmount cannot block on it (a dead server's mount unmounts at once).
-stop_hung_server() {
-  local pid=$SERVER_PID log=$1
-  kill -0 "$pid" 2>/dev/null || return 0
-  if command -v gdb >/dev/null; then
-    echo "--- server $pid hung; its threads:" >> "$log"
-    timeout 60 gdb -batch -ex "thread apply all bt 30" "/proc/$pid/exe" "$pid" >> "$log" 2>&1
-    grep -E "^Thread |^#[0-9]+ .* in (mf_|slow_|rf_|rf__|resume|release_common|fs_lock)" "$log" |
-      tail -40 | sed 's/^/      /'
-  fi
-  kill -KILL "$pid" 2>/dev/null
-}
 if [ "$can_mount" -eq 0 ]; then
   skip "ordering (real mount)" "$why"
 elif [ ! -x "$B/tests/integration/slowfs" ] || [ ! -x "$B/tests/integration/order_seed" ]; then
@@ -233,7 +284,7 @@ else
           continue
         fi
         start=$SECONDS
-        "$B/tests/integration/order_seed" -n "$ORDER_ITERS" "$m" "$events" > "$work/$tag.out" 2>&1; rc=$?
+        bounded 600 "$B/tests/integration/order_seed" -n "$ORDER_ITERS" "$m" "$events" > "$work/$tag.out" 2>&1; rc=$?
         grep -qE "stuck in the filesystem|not released in time" "$work/$tag.out" && stop_hung_server "$slog"
         unmount_fs "$m"; sexit=$?
         reports=$(sanitizer_reports "$slog")
@@ -260,7 +311,7 @@ elif [ ! -x "$B/examples/memfs" ] || [ ! -x "$B/tests/integration/concurrency" ]
 else
   m=$work/concurrency slog=$work/concurrency.log
   if mount_fs "$m" "$slog" "$B/examples/memfs" -o threads=2; then
-    "$B/tests/integration/concurrency" -p 8 -t "$CONC_SECS" "$m" > "$work/concurrency.out" 2>&1; rc=$?
+    bounded $((CONC_SECS + 120)) "$B/tests/integration/concurrency" -p 8 -t "$CONC_SECS" "$m" > "$work/concurrency.out" 2>&1; rc=$?
     grep -qE "hung|stuck in the filesystem" "$work/concurrency.out" && stop_hung_server "$slog"
     unmount_fs "$m"; sexit=$?
     reports=$(sanitizer_reports "$slog")
@@ -280,7 +331,7 @@ fi
 run_checks() {
   local name=$1 script=$2 out=$work/$1.out rc line
   if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; return; fi
-  "$script" "$B" > "$out" 2>&1; rc=$?
+  SERVER_PID= bounded "${3:-1200}" "$script" "$B" > "$out" 2>&1; rc=$?
   while IFS= read -r line; do
     case "$line" in
       "PASS  "*) pass "${line#PASS  }" ;;
@@ -509,7 +560,7 @@ echo "== libfuse3 binding (bindings/fuse3): libfuse's examples, unchanged =="
 F3_FSX_OPS=${F3_FSX_OPS:-5000}
 f3=$B/fuse3
 if [ -x "$B/tests/fuse3/unit" ]; then
-  if "$B/tests/fuse3/unit" --jobs 2 > "$work/fuse3-unit.out" 2>&1; then pass "fuse3 unit ($(tail -1 "$work/fuse3-unit.out"))"
+  if bounded 600 "$B/tests/fuse3/unit" --jobs 2 > "$work/fuse3-unit.out" 2>&1; then pass "fuse3 unit ($(tail -1 "$work/fuse3-unit.out"))"
   else fail "fuse3 unit" "criterion suite"; tail -20 "$work/fuse3-unit.out"; fi
 else
   skip "fuse3 unit" "not built"
@@ -579,8 +630,8 @@ else
           maps="libfuse3.so.3 in /proc/$SERVER_PID/maps is not the binding's: $(grep -o '/[^ ]*libfuse3[^ ]*' "/proc/$SERVER_PID/maps" | sort -u | tr '\n' ' ')"
         fi
       fi
-      "$B/tests/integration/syscalls" -x "$excl" "$m" > "$log.syscalls" 2>&1; rc1=$?
-      "$B/tests/integration/fsx" -N "$F3_FSX_OPS" -S "$RANDOM" "$m/fsx.file" > "$log.fsx" 2>&1; rc2=$?
+      bounded 300 "$B/tests/integration/syscalls" -x "$excl" "$m" > "$log.syscalls" 2>&1; rc1=$?
+      bounded 300 "$B/tests/integration/fsx" -N "$F3_FSX_OPS" -S "$RANDOM" "$m/fsx.file" > "$log.fsx" 2>&1; rc2=$?
       unmount_fs "$m"; srv=$?
       reports=$(sanitizer_reports "$log")
       echo "      $(tail -1 "$log.syscalls"); $(tail -1 "$log.fsx")"
@@ -719,7 +770,7 @@ else
     loopname=multi-threaded; [ "$mt" = -s ] && loopname=single-threaded
     name="cuse_emu: cuse.c (unchanged) against an emulated cuse module ($loopname loop)"
     if [ ! -x "$B/tests/fuse3/cuse_emu" ]; then skip "$name" "not built"; continue; fi
-    "$B/tests/fuse3/cuse_emu" $mt "$f3/examples/cuse" > "$work/f3-cuse-emu$mt.out" 2>&1; rc=$?
+    bounded 300 "$B/tests/fuse3/cuse_emu" $mt "$f3/examples/cuse" > "$work/f3-cuse-emu$mt.out" 2>&1; rc=$?
     reports=$(sanitizer_reports "$work/f3-cuse-emu$mt.out")
     if [ $rc -eq 0 ] && [ "$reports" -eq 0 ]; then
       pass "$name ($(grep -c '^ok:' "$work/f3-cuse-emu$mt.out") checks: CUSE_INIT, open, write, read, 4 ioctls with retries, release, exit)"
@@ -803,7 +854,7 @@ else
   m=$work/f3-seed events=$work/f3-seed.events slog=$work/f3-seed.log
   : > "$events"
   if mount_fs "$m" "$slog" "$B/tests/fuse3/fs_slowrelease" -o "delay_ms=300,log=$events"; then
-    "$B/tests/integration/order_seed" -n "${F3_ORDER_ITERS:-15}" -m direct "$m" "$events" > "$work/f3-seed.out" 2>&1; rc=$?
+    bounded 600 "$B/tests/integration/order_seed" -n "${F3_ORDER_ITERS:-15}" -m direct "$m" "$events" > "$work/f3-seed.out" 2>&1; rc=$?
     grep -qE "stuck in the filesystem|not released in time" "$work/f3-seed.out" && stop_hung_server "$slog"
     unmount_fs "$m"; sexit=$?
     reports=$(sanitizer_reports "$slog")
