@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -34,6 +35,7 @@
 
 #define SLAB_SIZE ((size_t)64 * 1024)
 #define SLAB_PAGE ((size_t)4096)        /* the header's page, kept resident */
+#define SLAB_MAX_OBJS (SLAB_SIZE / 16)  /* objects are 16-byte multiples */
 
 struct slab {
 	struct slab *next, *prev;   /* in the pool's list of slabs with free objects */
@@ -42,6 +44,7 @@ struct slab {
 	uint32_t used, total;
 	uint32_t fresh;             /* objects [fresh, total) were never handed out: their
 	                             * pages need not be resident */
+	uint32_t shrink_used;       /* used at the last slab_shrink since fresh last grew */
 	bool listed;
 };
 
@@ -134,15 +137,58 @@ void *rf_slab_alloc(struct rf_slab *p)
 		list_add(p, s);
 	}
 	o = s->free;
-	if (o)
+	if (o) {
 		s->free = *o;
-	else
+	} else {
 		o = (void **)(void *)((char *)s + p->first + (size_t)s->fresh++ * p->objsize);
+		s->shrink_used = UINT32_MAX;
+	}
 	if (++s->used == s->total)
 		list_del(p, s);
 	pthread_mutex_unlock(&p->lock);
 	unpoison(o, p->objsize);
 	return o;
+}
+
+/*
+ * After a burst most of a slab's objects are free again, but a few long-lived ones (the
+ * root's entry, say) keep it from emptying, and every page the burst touched would stay
+ * resident. Cut the slab back to just past its last live object: the free objects beyond
+ * it become never-handed-out again, their pages go back to the kernel, and the free list
+ * keeps only the objects below, lowest first. Lock held. Runs when used falls to 1/8 of
+ * fresh, then at each halving: a few scans of at most 4096 objects per burst, none in a
+ * steady state.
+ */
+static void slab_shrink(struct rf_slab *p, struct slab *s)
+{
+	uint64_t isfree[SLAB_MAX_OBJS / 64];
+	uint32_t last = s->fresh, i;
+	size_t keep, had;
+	void **o;
+
+	s->shrink_used = s->used;
+	memset(isfree, 0, sizeof(isfree));
+	for (o = s->free; o; o = *o) {
+		i = (uint32_t)(((char *)o - (char *)s - p->first) / p->objsize);
+		isfree[i / 64] |= (uint64_t)1 << (i % 64);
+	}
+	while (last > 0 && (isfree[(last - 1) / 64] >> ((last - 1) % 64) & 1))
+		last--;
+	keep = (p->first + (size_t)last * p->objsize + SLAB_PAGE - 1) & ~(SLAB_PAGE - 1);
+	had = (p->first + (size_t)s->fresh * p->objsize + SLAB_PAGE - 1) & ~(SLAB_PAGE - 1);
+	if (keep >= had)
+		return;                 /* a live object near the end: nothing to give back */
+	s->free = NULL;
+	for (i = last; i-- > 0;) {
+		if (isfree[i / 64] >> (i % 64) & 1) {
+			o = (void **)(void *)((char *)s + p->first + (size_t)i * p->objsize);
+			*o = s->free;
+			s->free = o;
+		}
+	}
+	s->fresh = last;
+	s->shrink_used = s->used;
+	madvise((char *)s + keep, had - keep, MADV_DONTNEED);
 }
 
 void rf_slab_free(struct rf_slab *p, void *obj)
@@ -178,6 +224,9 @@ void rf_slab_free(struct rf_slab *p, void *obj)
 			madvise((char *)s + SLAB_PAGE, SLAB_SIZE - SLAB_PAGE, MADV_DONTNEED);
 		s->free = NULL;
 		s->fresh = 0;
+	} else if (s->used * (size_t)8 <= s->fresh && s->used <= s->shrink_used / 2 &&
+		   p->first + (size_t)s->fresh * p->objsize > 2 * SLAB_PAGE) {
+		slab_shrink(p, s);
 	}
 	pthread_mutex_unlock(&p->lock);
 }
