@@ -162,14 +162,20 @@ void *rf_slab_alloc(struct rf_slab *p)
 static void slab_shrink(struct rf_slab *p, struct slab *s)
 {
 	uint64_t isfree[SLAB_MAX_OBJS / 64];
-	uint32_t last = s->fresh, i;
+	uint32_t last = s->fresh, i, n = 0;
 	size_t keep, had;
 	void **o;
 
 	s->shrink_used = s->used;
 	memset(isfree, 0, sizeof(isfree));
+	/* The list holds fresh - used objects: a longer one (a double free made a cycle) or
+	 * a foreign object leaves the slab as it is rather than loop or write out of bounds. */
 	for (o = s->free; o; o = *o) {
+		if ((char *)o < (char *)s + p->first || ++n > s->fresh - s->used)
+			return;
 		i = (uint32_t)(((char *)o - (char *)s - p->first) / p->objsize);
+		if (i >= s->fresh)
+			return;
 		isfree[i / 64] |= (uint64_t)1 << (i % 64);
 	}
 	while (last > 0 && (isfree[(last - 1) / 64] >> ((last - 1) % 64) & 1))
