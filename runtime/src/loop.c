@@ -79,9 +79,18 @@ struct io_uring_sqe *rf__loop_sqe(struct rf_loop *loop, struct rf_completion *c)
 
 bool rf__on_loop_thread(const struct rf_loop *loop)
 {
-	/* pthread_self() costs no syscall: this runs for every reply. */
-	return !atomic_load_explicit(&loop->has_thread, memory_order_acquire) ||
-	       pthread_equal(loop->thread, pthread_self());
+	/* pthread_self() costs no syscall: this runs for every reply. A loop no thread runs
+	 * yet is anyone's, unless its own thread is on the way: touching its ring then would
+	 * race that thread's first round (liburing's SQ is one thread's), which corrupted the
+	 * ring (the kernel's SQ head ran past the tail and it consumed stale entries forever). */
+	if (atomic_load_explicit(&loop->has_thread, memory_order_acquire))
+		return pthread_equal(loop->thread, pthread_self());
+	return !atomic_load_explicit(&loop->thread_coming, memory_order_acquire);
+}
+
+void rf__loop_reserve(struct rf_loop *loop)
+{
+	atomic_store_explicit(&loop->thread_coming, true, memory_order_release);
 }
 
 void rf__loop_wake(struct rf_loop *loop)

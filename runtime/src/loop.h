@@ -69,6 +69,7 @@ struct rf_loop {
 	struct io_uring ring;
 	pthread_t thread;                /* thread running the loop (valid once has_thread) */
 	atomic_bool has_thread;
+	atomic_bool thread_coming;       /* a thread of its own will run it (rf__loop_reserve) */
 	atomic_int stop;                 /* any thread: rf_loop_stop() was called */
 	unsigned int inflight;           /* SQEs and worker calls whose completion is not run */
 
@@ -100,6 +101,9 @@ struct rf_loop {
 /* An SQE to fill; submits the queue first if it is full. Never NULL. Loop thread. */
 struct io_uring_sqe *rf__loop_sqe(struct rf_loop *loop, struct rf_completion *c);
 bool rf__on_loop_thread(const struct rf_loop *loop);
+/* Before starting the thread that will run @loop: until that thread's first round, no
+ * other thread counts as the loop's (rf__on_loop_thread), so work for it is posted. */
+void rf__loop_reserve(struct rf_loop *loop);
 void rf__loop_wake(struct rf_loop *loop);
 /* Queue @p to run on @loop's thread, in posting order. Any thread. */
 void rf__loop_post(struct rf_loop *loop, struct rf_post *p);

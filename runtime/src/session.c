@@ -346,6 +346,7 @@ static int start_extras(struct rf_session *se)
 		if (se->pin_loops && (ret = pin_to(&attr, i + 1)) != 0)
 			rf__warn("loop %d: cannot pin to CPU %d: %s", i + 1, i + 1, strerror(ret));
 		/* Signals stay blocked here (inherited): the first loop's signalfd gets them. */
+		rf__loop_reserve(x->loop);
 		ret = pthread_create(&x->th, &attr, extra_main, x);
 		pthread_attr_destroy(&attr);
 		if (ret)
