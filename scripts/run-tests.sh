@@ -886,6 +886,18 @@ if [ "${CI:-}" = true ] && [ -z "${HL_ONLY:-}" ]; then
   export HL_ONLY='hello|null|invalidate|poll|ioctl|passthrough multi-threaded hide \(source|passthrough_fh single-threaded hard_remove \(source|passthrough_fh multi-threaded hide \(dropin'
   export HL_FSX_OPS=${HL_FSX_OPS:-2000}
 fi
+# Many loops starting while INIT arrives, unmounted at once: two threads once filled one
+# ring's SQ there (a lost REGISTER 7 times in 200; a ring consuming stale entries forever).
+echo "== many loops starting at INIT, unmounted at once (scripts/repro-unmount-race.sh) =="
+name="mt_loops: ${RACE_RUNS:-300} mounts of hello_ll -o mt_loops unmounted at once leave no queue command and no server running"
+if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"
+elif [ ! -x "$f3/examples/hello_ll" ]; then skip "$name" "hello_ll not built"
+else
+  out=$(SERVER_PID= bounded 600 scripts/repro-unmount-race.sh "$B" mt_loops "${RACE_RUNS:-300}" 2>&1); rc=$?
+  if [ $rc -eq 0 ]; then pass "$name ($(tail -1 <<< "$out"))"
+  else fail "$name" "$(tail -2 <<< "$out" | tr '\n' ' ')"; fi
+fi
+
 run_checks hl tests/fuse3/hl/hl.sh
 
 # Nothing of ours may be left behind.
