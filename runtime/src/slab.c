@@ -99,6 +99,22 @@ static struct slab *slab_map(struct rf_slab *p)
 	return s;
 }
 
+/* Object @i of slab @s, and the offset in a slab just past its first @n objects. */
+static void **obj_at(const struct rf_slab *p, struct slab *s, uint32_t i)
+{
+	return (void **)(void *)((char *)s + p->first + (size_t)i * p->objsize);
+}
+
+static size_t objs_end(const struct rf_slab *p, uint32_t n)
+{
+	return p->first + (size_t)n * p->objsize;
+}
+
+static size_t page_up(size_t off)
+{
+	return (off + SLAB_PAGE - 1) & ~(SLAB_PAGE - 1);
+}
+
 static void list_add(struct rf_slab *p, struct slab *s)
 {
 	s->prev = NULL;
@@ -140,7 +156,7 @@ void *rf_slab_alloc(struct rf_slab *p)
 	if (o) {
 		s->free = *o;
 	} else {
-		o = (void **)(void *)((char *)s + p->first + (size_t)s->fresh++ * p->objsize);
+		o = obj_at(p, s, s->fresh++);
 		s->shrink_used = UINT32_MAX;
 	}
 	if (++s->used == s->total)
@@ -180,20 +196,19 @@ static void slab_shrink(struct rf_slab *p, struct slab *s)
 	}
 	while (last > 0 && (isfree[(last - 1) / 64] >> ((last - 1) % 64) & 1))
 		last--;
-	keep = (p->first + (size_t)last * p->objsize + SLAB_PAGE - 1) & ~(SLAB_PAGE - 1);
-	had = (p->first + (size_t)s->fresh * p->objsize + SLAB_PAGE - 1) & ~(SLAB_PAGE - 1);
+	keep = page_up(objs_end(p, last));
+	had = page_up(objs_end(p, s->fresh));
 	if (keep >= had)
 		return;                 /* a live object near the end: nothing to give back */
 	s->free = NULL;
 	for (i = last; i-- > 0;) {
 		if (isfree[i / 64] >> (i % 64) & 1) {
-			o = (void **)(void *)((char *)s + p->first + (size_t)i * p->objsize);
+			o = obj_at(p, s, i);
 			*o = s->free;
 			s->free = o;
 		}
 	}
 	s->fresh = last;
-	s->shrink_used = s->used;
 	madvise((char *)s + keep, had - keep, MADV_DONTNEED);
 }
 
@@ -226,12 +241,12 @@ void rf_slab_free(struct rf_slab *p, void *obj)
 	} else if (s->used == 0) {
 		/* The slab kept: start it afresh, and if a burst had spread it past its first
 		 * page, give those pages back (one madvise per burst, none in steady state). */
-		if (p->first + (size_t)s->fresh * p->objsize > SLAB_PAGE)
+		if (objs_end(p, s->fresh) > SLAB_PAGE)
 			madvise((char *)s + SLAB_PAGE, SLAB_SIZE - SLAB_PAGE, MADV_DONTNEED);
 		s->free = NULL;
 		s->fresh = 0;
 	} else if (s->used * (size_t)8 <= s->fresh && s->used <= s->shrink_used / 2 &&
-		   p->first + (size_t)s->fresh * p->objsize > 2 * SLAB_PAGE) {
+		   objs_end(p, s->fresh) > 2 * SLAB_PAGE) {
 		slab_shrink(p, s);
 	}
 	pthread_mutex_unlock(&p->lock);
