@@ -60,12 +60,13 @@ unmount_fs() {
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
+  local rc
   if kill -0 "$pid" 2>/dev/null; then
     echo "      server $pid still running 10 s after the unmount"
-    stop_hung_server "$SERVER_LOG"; wait "$pid" 2>/dev/null; return 124
+    stop_hung_server "$SERVER_LOG"; wait "$pid" 2>/dev/null; rc=124
+  else
+    wait "$pid"; rc=$?
   fi
-  wait "$pid"
-  local rc=$?
   SERVER_PID=    # that server is gone: a later timeout must not kill what reuses its pid
   return $rc
 }
