@@ -55,6 +55,10 @@ SYSTEM_INFO = {
     "rf-uring-never-nochains": "rf-uring-never built with -DRF_NO_CHAINS (ordering chains compiled out)",
     "nullfs-uring-nochains": "nullfs-uring built with -DRF_NO_CHAINS",
     "rf-uring-never-poll": "rf-uring-never with -o poll_us=N (busy-poll before sleeping)",
+    "ll-rf-mt-never-pool": "ll-rf-mt-never with -o mt_pool (fuse_session_loop_mt's handlers on "
+                           "a worker pool fed by one ring thread, not on ring loops)",
+    "hl-rf-mt-pool": "hl-rf-mt with -o mt_pool",
+    "fh-rf-mt-pool": "fh-rf-mt with -o mt_pool",
     "ll-mt-never": "libfuse's example passthrough_ll on Debian's libfuse3, multi-threaded loop, "
                    "cache=never",
     "ll-st-never": "libfuse's example passthrough_ll on Debian's libfuse3, single-threaded (-s)",
@@ -78,12 +82,15 @@ LIBFUSE_PEERS = {"never": ["fuse3-mt-never", "fuse3-st-never", "ll-mt-never", "l
                  "auto": ["fuse3-mt-auto", "fuse3-st-auto"]}
 
 
+AUX_SUFFIXES = ("-nochains", "-poll", "-pool")
+
+
 def is_aux(s):
-    return s.endswith("-nochains") or s.endswith("-poll")
+    return s.endswith(AUX_SUFFIXES)
 
 
 def twin(s):
-    for suf in ("-nochains", "-poll"):
+    for suf in AUX_SUFFIXES:
         if s.endswith(suf):
             return s[:-len(suf)]
     return s
@@ -427,6 +434,8 @@ def cmd_report(a):
               "nullfs-uring": compare("nullfs-uring-nochains", "nullfs-uring", AUX_WORKLOADS)}
     busy_poll = {"rf-uring-never": compare("rf-uring-never-poll", "rf-uring-never",
                                            AUX_WORKLOADS)}
+    mt_pool = {s: compare(s + "-pool", s, AUX_WORKLOADS)
+               for s in ("ll-rf-mt-never", "hl-rf-mt", "fh-rf-mt")}
 
     model = "?"
     for line in open("/proc/cpuinfo"):
@@ -475,7 +484,8 @@ def cmd_report(a):
            "workloads": {w: {"unit": WORKLOAD_INFO[w][0], "description": WORKLOAD_INFO[w][1]}
                          for w in WORKLOADS},
            "results": results, "targets": targets, "uring_vs_dev": uvd, "chains": chains,
-           "busy_poll": busy_poll, "requests_per_op": calib, "server_stats": server_stats,
+           "busy_poll": busy_poll, "mt_pool": mt_pool, "requests_per_op": calib,
+           "server_stats": server_stats,
            "syscalls_per_op": syscalls}
     for s_, ws in syscalls.items():      # beside the figures too, per system
         if s_ in out["systems"]:
@@ -506,6 +516,24 @@ def ratio_str(sp):
 
 
 CMP_KEYS = ("unit", "ratio", "lat_p50_us", "lat_p99_us", "cpu_s_per_mop")
+
+
+def pair_lines(L, section, a_label, b_label):
+    """One line per system and workload of a pair-by-pair comparison (compare() in
+    cmd_report): a's figure, b's, their ratio, and the latency and CPU beside them."""
+    for k, ws in section.items():
+        for w, e in ws.items():
+            names = [n for n in e if n not in CMP_KEYS]
+            line = "%-16s %-18s %s %s, %s %s %s, ratio %s" % (
+                k, w, a_label, sp_str(e[names[0]]), b_label, sp_str(e[names[1]]), e["unit"],
+                ratio_str(e["ratio"]))
+            if "lat_p50_us" in e:
+                line += "; p50 us %s vs %s" % (sp_str(e["lat_p50_us"][names[0]]),
+                                               sp_str(e["lat_p50_us"][names[1]]))
+            if "cpu_s_per_mop" in e:
+                line += "; server CPU s/Mop %s vs %s" % (sp_str(e["cpu_s_per_mop"][names[0]]),
+                                                         sp_str(e["cpu_s_per_mop"][names[1]]))
+            L.append(line)
 
 
 def render(o):
@@ -616,18 +644,11 @@ def render(o):
     L.append("")
     L.append("== busy-poll (-o poll_us=%s) vs not (ratio poll/no poll pair by pair) =="
              % m.get("poll_us", "?"))
-    for k, ws in o.get("busy_poll", {}).items():
-        for w, e in ws.items():
-            names = [n for n in e if n not in CMP_KEYS]
-            line = "%-16s %-18s poll %s, no poll %s %s, ratio %s" % (
-                k, w, sp_str(e[names[0]]), sp_str(e[names[1]]), e["unit"], ratio_str(e["ratio"]))
-            if "lat_p50_us" in e:
-                line += "; p50 us %s vs %s" % (sp_str(e["lat_p50_us"][names[0]]),
-                                               sp_str(e["lat_p50_us"][names[1]]))
-            if "cpu_s_per_mop" in e:
-                line += "; server CPU s/Mop %s vs %s" % (sp_str(e["cpu_s_per_mop"][names[0]]),
-                                                         sp_str(e["cpu_s_per_mop"][names[1]]))
-            L.append(line)
+    pair_lines(L, o.get("busy_poll", {}), "poll", "no poll")
+    L.append("")
+    L.append("== the binding's fuse_session_loop_mt: worker pool (-o mt_pool) vs ring loops "
+             "(default) (ratio pool/loops pair by pair) ==")
+    pair_lines(L, o.get("mt_pool", {}), "pool", "loops")
     L.append("")
     L.append("== system calls per operation (server, all threads; %s) =="
              % m.get("syscalls", "not measured"))

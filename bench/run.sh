@@ -81,11 +81,13 @@ MAIN_SYSTEMS=(native rf-dev-never rf-uring-never rf-dev-auto rf-uring-auto rf-de
 	      nullfs-dev nullfs-uring fuse3-mt-never fuse3-st-never fuse3-mt-auto fuse3-st-auto
 	      ll-mt-never ll-st-never ll-rf-mt-never ll-rf-st-never llsrc-mt-never llsrc-st-never
 	      hl-mt hl-rf-mt fh-mt fh-rf-mt)
-# Variants of a main system ("twin"): the chains-off builds and busy-poll. They run a few
-# workloads, right after their twin, and are compared with it pair by pair.
-AUX_SYSTEMS=(rf-uring-never-nochains nullfs-uring-nochains rf-uring-never-poll)
-twin_of() { local s=${1%-nochains}; echo "${s%-poll}"; }
-is_aux() { case "$1" in *-nochains|*-poll) return 0 ;; *) return 1 ;; esac; }
+# Variants of a main system ("twin"): the chains-off builds, busy-poll, and the binding's
+# multi-threaded loop on its worker pool (-o mt_pool) instead of its ring loops. They run a
+# few workloads, right after their twin, and are compared with it pair by pair.
+AUX_SYSTEMS=(rf-uring-never-nochains nullfs-uring-nochains rf-uring-never-poll
+	     ll-rf-mt-never-pool hl-rf-mt-pool fh-rf-mt-pool)
+twin_of() { local s=${1%-nochains}; s=${s%-pool}; echo "${s%-poll}"; }
+is_aux() { case "$1" in *-nochains|*-poll|*-pool) return 0 ;; *) return 1 ;; esac; }
 # Server instances per system and repetition (a "phase" each):
 #  lat    QD1 and metadata workloads: one request at a time, so what is measured is the cost
 #         of a round trip. With PIN=1, client and server (all its threads) run on CPU
@@ -208,10 +210,11 @@ say() { echo "[$(elapsed)] $*"; }
 # cached-reread: at timeout 0 the kernel would ask for the attributes before every read,
 # auto_inval_data).
 sys_cmd() {
-	local s=$1 phase=$2 b=$BUILD base poll=""
+	local s=$1 phase=$2 b=$BUILD base poll="" pool=""
 	ARGS=() SRV_ENV=() WDIR=$MNT
 	case "$s" in *-nochains) b=$NOCHAINS_BUILD; s=${s%-nochains} ;; esac
 	case "$s" in *-poll) poll=",poll_us=$POLL_US"; s=${s%-poll} ;; esac
+	case "$s" in *-pool) pool="mt_pool"; s=${s%-pool} ;; esac   # a ringfuse option
 	case "$s" in
 	rf-*)
 		IFS=- read -r _ tr mode <<< "$s"
@@ -241,7 +244,7 @@ sys_cmd() {
 		llsrc-*) BIN=$LL_SRC ;;
 		ll-rf-*) SRV_ENV=("LD_LIBRARY_PATH=$RF_LIBDIR") ;;
 		esac
-		OPTS="source=$SRC,cache=never"
+		OPTS="source=$SRC,cache=never${pool:+,$pool}"
 		case "$s" in *-st-*) ARGS=(-s) ;; esac ;;
 	hl-*|fh-*)
 		# libfuse's high-level passthrough.c / passthrough_fh.c, run as they come: they
@@ -251,7 +254,7 @@ sys_cmd() {
 		BIN=$HL_BIN
 		case "$s" in fh-*) BIN=$FH_BIN ;; esac
 		case "$s" in *-rf-*) SRV_ENV=("LD_LIBRARY_PATH=$RF_LIBDIR") ;; esac
-		OPTS=""
+		OPTS=$pool
 		case "$s" in *-st) ARGS=(-s) ;; esac
 		WDIR="$MNT$SRC"
 		return 0 ;;

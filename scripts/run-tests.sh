@@ -609,18 +609,24 @@ else
   mkdir -p "$src" && mount -t tmpfs -o size=256m tmpfs "$src" && mounts+=("$src")
   chmod 0755 "$src"
   for how in source dropin; do
-    for mt in -s ""; do
+    # single-threaded loop, multi-threaded (its ring loops), multi-threaded on the pool
+    for mt in st mt pool; do
+      [ "$mt" = pool ] && [ "$how" = dropin ] && continue   # the pool once, built from source
       envs=(env "LSAN_OPTIONS=suppressions=$PWD/tests/fuse3/lsan-examples.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}")
       if [ "$how" = source ]; then bin=$f3/examples/passthrough_ll
       else bin=$f3/peer/passthrough_ll; envs+=("LD_LIBRARY_PATH=$PWD/$f3${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"); fi
-      name="passthrough_ll ${mt:-multi-threaded} ($how: $([ "$how" = source ] && echo "built with ringfuse-fuse3" || echo "built with -lfuse3, run on the binding's libfuse3.so.3"))"
-      [ "$mt" = -s ] && name=${name/-s/single-threaded}
+      case $mt in
+        st) margs=(-s) loopname=single-threaded ;;
+        mt) margs=() loopname=multi-threaded ;;
+        pool) margs=(-o mt_pool) loopname="multi-threaded on the worker pool (-o mt_pool)" ;;
+      esac
+      name="passthrough_ll $loopname ($how: $([ "$how" = source ] && echo "built with ringfuse-fuse3" || echo "built with -lfuse3, run on the binding's libfuse3.so.3"))"
       if [ ! -x "$bin" ]; then skip "$name" "not built"; continue; fi
       excl=perm_sticky,perm_owner,perm_setgid_dir,readdir_unlink
-      tag=f3-pt-$how${mt:+-s}
+      tag=f3-pt-$how-$mt
       m=$work/$tag log=$work/$tag.log
       rm -rf "${src:?}"/* 2>/dev/null
-      if ! mount_fs "$m" "$log" "${envs[@]}" "$bin" $mt -o "source=$src,allow_other,default_permissions"; then
+      if ! mount_fs "$m" "$log" "${envs[@]}" "$bin" "${margs[@]}" -o "source=$src,allow_other,default_permissions"; then
         fail "$name" "did not mount"; continue
       fi
       maps=ok
@@ -784,13 +790,17 @@ fi
 # Async replies: fs_slowrelease -o async answers each READ of `slow` from a thread of its
 # own after the handler returned; `fast` is answered in the handler. Same bytes expected,
 # through the page cache and with O_DIRECT, on both loops.
-for mt in -s ""; do
-  loopname=multi-threaded; [ "$mt" = -s ] && loopname=single-threaded
+for mt in st mt pool; do
+  case $mt in
+    st) margs=(-s) loopname=single-threaded ;;
+    mt) margs=() loopname=multi-threaded ;;
+    pool) margs=(-o mt_pool) loopname="multi-threaded, worker pool" ;;
+  esac
   name="fuse3 async replies from the filesystem's own threads ($loopname loop)"
   if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; continue; fi
   if [ ! -x "$B/tests/fuse3/fs_slowrelease" ]; then skip "$name" "not built"; continue; fi
-  m=$work/f3-async$mt log=$work/f3-async$mt.log
-  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_slowrelease" $mt -o async,delay_ms=5; then
+  m=$work/f3-async-$mt log=$work/f3-async-$mt.log
+  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_slowrelease" "${margs[@]}" -o async,delay_ms=5; then
     fail "$name" "did not mount"; continue
   fi
   ok=0
@@ -846,32 +856,34 @@ done
 # frees the handle. Linked with Debian's libfuse3 the RELEASE overtakes the READ on every
 # iteration (order_seed fails; with ASan: heap-use-after-free in fs_read); on the binding
 # RELEASE waits for the READ's handler, which order_seed checks in the filesystem's log.
-name="fuse3 seed-000: RELEASE waits for a READ still in its handler (fuse_session_loop_mt)"
-if [ "$can_mount" -eq 0 ]; then
-  skip "$name" "$why"
-elif [ ! -x "$B/tests/fuse3/fs_slowrelease" ] || [ ! -x "$B/tests/integration/order_seed" ]; then
-  skip "$name" "fs_slowrelease or order_seed not built"
-else
-  m=$work/f3-seed events=$work/f3-seed.events slog=$work/f3-seed.log
-  : > "$events"
-  if mount_fs "$m" "$slog" "$B/tests/fuse3/fs_slowrelease" -o "delay_ms=300,log=$events"; then
-    bounded 600 "$B/tests/integration/order_seed" -n "${F3_ORDER_ITERS:-15}" -m direct "$m" "$events" > "$work/f3-seed.out" 2>&1; rc=$?
-    grep -qE "stuck in the filesystem|not released in time" "$work/f3-seed.out" && stop_hung_server "$slog"
-    unmount_fs "$m"; sexit=$?
-    reports=$(sanitizer_reports "$slog")
-    eintr=$(grep -c "^read-reply-eintr" "$events")
-    summary=$(tail -1 "$work/f3-seed.out")
-    if [ $rc -eq 0 ] && [ $sexit -eq 0 ] && [ "$reports" -eq 0 ] && [ "$eintr" -gt 0 ]; then
-      pass "$name ($summary, $eintr early EINTR replies)"
-    else
-      fail "$name" "order_seed exit $rc ($summary), server exit $sexit, $reports sanitizer report(s), $eintr early EINTR replies"
-      grep -m10 -E "^FAIL" "$work/f3-seed.out"
-      grep -m1 -A25 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$slog" || tail -20 "$slog"
-    fi
+for pool in "" mt_pool; do
+  name="fuse3 seed-000: RELEASE waits for a READ still in its handler (fuse_session_loop_mt${pool:+, -o $pool})"
+  if [ "$can_mount" -eq 0 ]; then
+    skip "$name" "$why"
+  elif [ ! -x "$B/tests/fuse3/fs_slowrelease" ] || [ ! -x "$B/tests/integration/order_seed" ]; then
+    skip "$name" "fs_slowrelease or order_seed not built"
   else
-    fail "$name" "did not mount"
+    m=$work/f3-seed$pool events=$work/f3-seed$pool.events slog=$work/f3-seed$pool.log
+    : > "$events"
+    if mount_fs "$m" "$slog" "$B/tests/fuse3/fs_slowrelease" -o "delay_ms=300,log=$events${pool:+,$pool}"; then
+      bounded 600 "$B/tests/integration/order_seed" -n "${F3_ORDER_ITERS:-15}" -m direct "$m" "$events" > "$work/f3-seed$pool.out" 2>&1; rc=$?
+      grep -qE "stuck in the filesystem|not released in time" "$work/f3-seed$pool.out" && stop_hung_server "$slog"
+      unmount_fs "$m"; sexit=$?
+      reports=$(sanitizer_reports "$slog")
+      eintr=$(grep -c "^read-reply-eintr" "$events")
+      summary=$(tail -1 "$work/f3-seed$pool.out")
+      if [ $rc -eq 0 ] && [ $sexit -eq 0 ] && [ "$reports" -eq 0 ] && [ "$eintr" -gt 0 ]; then
+        pass "$name ($summary, $eintr early EINTR replies)"
+      else
+        fail "$name" "order_seed exit $rc ($summary), server exit $sexit, $reports sanitizer report(s), $eintr early EINTR replies"
+        grep -m10 -E "^FAIL" "$work/f3-seed$pool.out"
+        grep -m1 -A25 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$slog" || tail -20 "$slog"
+      fi
+    else
+      fail "$name" "did not mount"
+    fi
   fi
-fi
+done
 
 echo "== libfuse3 high-level (fuse.h): libfuse's fuse_main examples, unchanged =="
 # tests/fuse3/hl/hl.sh (README.md there): hello, null, passthrough and passthrough_fh

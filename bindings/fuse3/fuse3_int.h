@@ -152,8 +152,9 @@ struct fuse_session {
 	struct fuse_conn_info conn;
 	struct rf_fuse3_pool *pool; /* non-NULL while fuse_session_loop_mt runs its pool */
 	struct rf_fuse3_pool *pool_mem; /* its storage, kept until fuse_session_destroy */
-	/* -o mt_loops: fuse_session_loop_mt runs blocking ring loops instead of the pool
-	 * (rf_session_set_blocking); mt: they run, many threads take wrappers */
+	/* mt_loops (the default; -o mt_pool clears it): fuse_session_loop_mt runs blocking
+	 * ring loops instead of the pool (rf_session_set_blocking); mt: they run, many
+	 * threads take wrappers */
 	bool mt_loops, mt;
 	/* request wrappers: the loop thread's FIFO of free ones, and the ones other threads
 	 * finished (retired, under rlock), which the loop thread takes back in bulk; with

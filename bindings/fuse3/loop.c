@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * loop.c - fuse_session_loop (handlers on the ring's thread), fuse_session_loop_mt (one
- * ring thread for all kernel I/O, handlers on a worker pool sized by fuse_loop_config; or,
- * with -o mt_loops, max_threads ring loops that each receive, run and answer one request
- * at a time: rf_session_set_blocking) with every versioned variant libfuse exports, and
- * fuse_loop_cfg_*. The threading model is described in bindings/fuse3/README.md.
+ * loop.c - fuse_session_loop (handlers on the ring's thread), fuse_session_loop_mt
+ * (max_threads ring loops that each receive, run and answer one request at a time:
+ * rf_session_set_blocking; or, with -o mt_pool, one ring thread for all kernel I/O and
+ * the handlers on a worker pool sized by fuse_loop_config) with every versioned variant
+ * libfuse exports, and fuse_loop_cfg_*. The threading model is described in bindings/fuse3/README.md.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -334,8 +334,8 @@ __asm__(".symver fuse_session_loop_mt_312,fuse_session_loop_mt@@FUSE_3.12");
 __asm__(".symver fuse_session_loop_mt_32,fuse_session_loop_mt@FUSE_3.2");
 __asm__(".symver fuse_session_loop_mt_31,fuse_session_loop_mt@FUSE_3.0");
 
-/* The pool (default), or with -o mt_loops max_threads loops that serve requests one at a
- * time each (at least one per kernel queue), started with the session and kept. */
+/* max_threads loops that serve requests one at a time each (at least one per kernel
+ * queue), started with the session and kept; or, with -o mt_pool, the pool. */
 int fuse_session_loop_mt_312(struct fuse_session *se, struct fuse_loop_config *config)
 {
 	struct fuse_loop_config defaults;

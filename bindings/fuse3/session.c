@@ -25,7 +25,7 @@ void rf_fuse3_unsupported(const char *func, const char *why)
 enum {
 	K_DEBUG, K_ALLOW_ROOT, K_ALLOW_OTHER, K_AUTO_UNMOUNT, K_DEFAULT_PERMISSIONS,
 	K_FSNAME, K_SUBTYPE, K_MAX_READ, K_FLAG, K_RO_SHORT, K_IGNORE, K_UNSUPPORTED,
-	K_TRANSPORT, K_URING_DEPTH, K_QUEUE_DEPTH, K_GRACE_MS, K_MT_LOOPS,
+	K_TRANSPORT, K_URING_DEPTH, K_QUEUE_DEPTH, K_GRACE_MS, K_MT_LOOPS, K_MT_POOL,
 };
 
 /* Session options (libfuse's lowlevel and mount options) plus ringfuse's transport
@@ -75,6 +75,7 @@ static const struct fuse_opt session_opts[] = {
 	FUSE_OPT_KEY("queue_depth=", K_QUEUE_DEPTH),
 	FUSE_OPT_KEY("grace_ms=", K_GRACE_MS),
 	FUSE_OPT_KEY("mt_loops", K_MT_LOOPS),
+	FUSE_OPT_KEY("mt_pool", K_MT_POOL),
 	FUSE_OPT_END
 };
 
@@ -194,7 +195,8 @@ static int session_opt(void *data, const char *arg, int key, struct fuse_args *o
 	case K_GRACE_MS:
 		return parse_u32(arg, &o->grace_ms);
 	case K_MT_LOOPS:
-		ps->mt_loops = true;
+	case K_MT_POOL:
+		ps->mt_loops = key == K_MT_LOOPS;
 		return 0;
 	default:
 		/* Unknown: kept, and reported below as libfuse does. */
@@ -205,7 +207,7 @@ static int session_opt(void *data, const char *arg, int key, struct fuse_args *o
 struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_lowlevel_ops *op,
 				      size_t op_size, void *userdata)
 {
-	struct parse_state ps = { 0 };
+	struct parse_state ps = { .mt_loops = true };
 	struct fuse_session *se;
 	int i;
 
