@@ -792,11 +792,11 @@ fi
 # through the page cache and with O_DIRECT, on both loops.
 for mt in st mt pool; do
   case $mt in
-    st) margs=(-s) loopname=single-threaded ;;
-    mt) margs=() loopname=multi-threaded ;;
-    pool) margs=(-o mt_pool) loopname="multi-threaded, worker pool" ;;
+    st) margs=(-s) loopname="single-threaded loop" ;;
+    mt) margs=() loopname="multi-threaded: ring loops" ;;
+    pool) margs=(-o mt_pool) loopname="multi-threaded: worker pool, -o mt_pool" ;;
   esac
-  name="fuse3 async replies from the filesystem's own threads ($loopname loop)"
+  name="fuse3 async replies from the filesystem's own threads ($loopname)"
   if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; continue; fi
   if [ ! -x "$B/tests/fuse3/fs_slowrelease" ]; then skip "$name" "not built"; continue; fi
   m=$work/f3-async-$mt log=$work/f3-async-$mt.log
