@@ -812,6 +812,34 @@ for mt in st mt pool; do
   else fail "$name" "contents differ ($ok) or server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"; fi
 done
 
+# fuse_session_loop_mt's ring loops take a queue's channels one at a time, the next when
+# the last idle one takes a request (libfuse's rule for its workers): a READ whose handler
+# sleeps 3 s, from CPU 0, must not hold up a later request from CPU 0 (the same kernel
+# queue). With the queue's second channel never started, the cat would wait the 3 s out.
+name="fuse3 loops: a handler sleeping 3 s holds up no other request of its CPU's kernel queue"
+if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"
+elif [ ! -x "$B/tests/fuse3/fs_slowrelease" ]; then skip "$name" "not built"
+elif [ "$(nproc)" -lt 2 ] || ! command -v taskset > /dev/null; then skip "$name" "needs 2 CPUs and taskset"
+else
+  m=$work/f3-blocked log=$work/f3-blocked.log
+  if mount_fs "$m" "$log" "$B/tests/fuse3/fs_slowrelease" -o "delay_ms=3000,log=$work/f3-blocked.events"; then
+    taskset -c 0 dd if="$m/slow" of=/dev/null bs=4k count=1 iflag=direct status=none & slowpid=$!
+    sleep 0.3
+    t0=$(date +%s%N); bounded 10 taskset -c 0 cat "$m/fast" > /dev/null; rc=$?; t1=$(date +%s%N)
+    wait $slowpid
+    ms=$(( (t1 - t0) / 1000000 ))
+    unmount_fs "$m"; srv=$?
+    reports=$(sanitizer_reports "$log")
+    if [ $rc -eq 0 ] && [ $ms -lt 1500 ] && [ $srv -eq 0 ] && [ "$reports" -eq 0 ]; then
+      pass "$name (cat of another file from the same CPU: $ms ms)"
+    else
+      fail "$name" "cat took $ms ms (exit $rc), server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"
+    fi
+  else
+    fail "$name" "did not mount"
+  fi
+fi
+
 # Custom loops, as pyfuse3 drives a session: fs_customloop polls fuse_session_fd, then
 # fuse_session_receive_buf + fuse_session_process_buf, and answers its READs after
 # process_buf returned (from the loop's thread, or -o threads from a thread of its own
