@@ -596,10 +596,8 @@ int rf_session_attach(struct rf_session *se, struct rf_loop *loop);
  * for its next request only once its request is finished, so nothing queues behind a
  * busy one. With the kernel's queues, max(@threads, queues) extra loops serve them (queue
  * i on loops i, i + queues, ...) and the first loop serves /dev/fuse alone (INIT, FORGET,
- * INTERRUPT, notification replies); a queue's loops join it one at a time, the next when
- * the last idle one takes a request (so a handler that blocks holds up nothing while its
- * queue has loops left, and a light load keeps to few loops). On /dev/fuse every loop
- * reads its own clone of the fd. An INTERRUPT reaches a handler blocked on its loop: the hook set with
+ * INTERRUPT, notification replies); on /dev/fuse every loop reads its own clone of the
+ * fd. An INTERRUPT reaches a handler blocked on its loop: the hook set with
  * rf_req_on_interrupt is then called on the thread that read the INTERRUPT (at most once
  * per request, as always). The loops are not pinned. Call before rf_session_attach;
  * rf_session_run then starts the loops (or rf_session_start_loops, for an application

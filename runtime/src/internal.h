@@ -202,8 +202,6 @@ struct rf_session {
 	                                  * CPU, or (kq_on_extras) one per extra loop if more */
 	int nr_uq;
 	int nr_kq;                       /* the kernel's queues: channel i serves queue i % nr_kq */
-	struct rf_kq_load *kq_load;      /* blocking loops, more than one per queue: per queue,
-	                                  * its channels started and idle (transport_uring.c) */
 	bool uring_failed;               /* REGISTER failed: the kernel serves /dev/fuse */
 	struct rf_loop *loop;            /* the first loop */
 	struct rf_order *order;          /* the ordering chains (order.c), sharded locks */
@@ -220,14 +218,6 @@ struct rf_cuse {
 	uint32_t dev_major, dev_minor, flags;
 	uint32_t info_len;               /* bytes of info, NULs included */
 	char info[];                     /* "KEY=value\0" strings, as the reply carries them */
-};
-
-/* Blocking loops on the kernel's queues start as requests find none idle, as libfuse
- * starts its workers: queue q's channels q, q + nr_kq, ... are registered one at a time,
- * the next when the last idle one takes a request. Any loop thread, atomics only. */
-struct rf_kq_load {
-	atomic_int started;              /* channels of this queue registered (or posted to) */
-	atomic_int idle;                 /* of those, how many wait for a request */
 };
 
 /* An extra loop thread of a session, with its own cloned device fd (none when it serves

@@ -109,22 +109,6 @@ static void commit_error(struct rf_req *req, const struct fuse_in_header *in, in
 	prep_cmd(req, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 }
 
-static void start_next_of_queue(struct rf_session *se, int q);
-
-/* Blocking loops (kq_load): @ch's entry took a request, or (@idle) came back. The last
- * idle channel of a queue taking a request starts the queue's next one. */
-static void queue_load(struct rf_chan *ch, bool idle)
-{
-	struct rf_session *se = ch->se;
-
-	if (!se->kq_load)
-		return;
-	if (idle)
-		atomic_fetch_add(&se->kq_load[ch->qid].idle, 1);
-	else if (atomic_fetch_sub(&se->kq_load[ch->qid].idle, 1) == 1)
-		start_next_of_queue(se, ch->qid);
-}
-
 /* A request was written into the entry: lay it out like a /dev/fuse message (header,
  * first argument, the rest) right before the payload, and hand it up. */
 static void on_request(struct rf_req *req)
@@ -165,7 +149,6 @@ static void on_request(struct rf_req *req)
 		return;
 	}
 	ch->busy++;
-	queue_load(ch, false);
 	req->out_len = 0;
 	arg0 = in.len - sizeof(in) - psz;
 	msg = req->ent_payload - arg0 - sizeof(in);
@@ -250,7 +233,6 @@ static void uring_recycle(struct rf_req *req)
 	if (req->ch->ended || req->ch->finished) {
 		req->state = RF_REQ_FREE;
 		req->ch->busy--;
-		queue_load(req->ch, true);
 		return;
 	}
 	if (req->out_len < sizeof(*oh)) {
@@ -263,7 +245,6 @@ static void uring_recycle(struct rf_req *req)
 	h->ring_ent_in_out.payload_sz = req->out_len - (uint32_t)sizeof(*oh);
 	req->out_len = 0;
 	req->ch->busy--;
-	queue_load(req->ch, true);
 	prep_cmd(req, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 }
 
@@ -339,38 +320,6 @@ static void register_posted(struct rf_loop *loop, void *data)
 	register_queue(data);
 }
 
-/* On the channel's loop: a queue channel started after INIT, unless the session ends. The
- * count goes up before the check, so that the first channel, which ends last, either
- * waits for this one or this one sees the end (teardown.c). */
-static void start_posted(struct rf_loop *loop, void *data)
-{
-	struct rf_chan *ch = data;
-	struct rf_session *se = ch->se;
-
-	(void)loop;
-	atomic_fetch_add(&se->chans_live, 1);
-	if (atomic_load(&se->exit_requested) || atomic_load(&se->conn_gone)) {
-		atomic_fetch_sub(&se->chans_live, 1);
-		return;
-	}
-	atomic_fetch_add(&se->kq_load[ch->qid].idle, 1);
-	register_queue(ch);
-}
-
-/* Start queue @q's next channel, if it has one: claimed here by one thread only. */
-static void start_next_of_queue(struct rf_session *se, int q)
-{
-	int k = atomic_load(&se->kq_load[q].started), idx;
-
-	do {
-		idx = q + k * se->nr_kq;
-		if (idx >= se->nr_uq)
-			return;
-	} while (!atomic_compare_exchange_weak(&se->kq_load[q].started, &k, k + 1));
-	if (rf_loop_post(se->uq[idx].loop, start_posted, &se->uq[idx]) < 0)
-		rf__warn("uring q%d: cannot start loop channel %d", q, idx);
-}
-
 static void uring_start(struct rf_chan *ch)
 {
 	if (rf__on_loop_thread(ch->loop))
@@ -406,11 +355,6 @@ int rf__uring_prepare(struct rf_session *se)
 	se->uq = calloc((size_t)nch, sizeof(*se->uq));
 	if (!se->uq)
 		return -ENOMEM;
-	if (nch > nq && !(se->kq_load = calloc((size_t)nq, sizeof(*se->kq_load)))) {
-		free(se->uq);
-		se->uq = NULL;
-		return -ENOMEM;
-	}
 	se->nr_uq = nch;
 	se->nr_kq = nq;
 	for (i = 0; i < nch; i++) {
@@ -432,16 +376,9 @@ void rf__uring_start(struct rf_session *se)
 	int i;
 
 	rf__info("transport: FUSE-over-io_uring, %d queue(s), %d channel(s) x %u entries, "
-		 "%u-byte payloads, on %d loop(s)%s", se->nr_kq, se->nr_uq, se->uq[0].nr_slots,
-		 se->uq[0].payload_size, 1 + se->nr_extra,
-		 se->kq_load ? "; one channel per queue now, the next as requests find none idle" : "");
+		 "%u-byte payloads, on %d loop(s)", se->nr_kq, se->nr_uq, se->uq[0].nr_slots,
+		 se->uq[0].payload_size, 1 + se->nr_extra);
 	for (i = 0; i < se->nr_uq; i++) {
-		if (se->kq_load) {
-			if (i >= se->nr_kq)
-				break;
-			atomic_store(&se->kq_load[i].started, 1);
-			atomic_store(&se->kq_load[i].idle, 1);
-		}
 		/* INIT may have been served by any loop: each queue registers on its own. */
 		atomic_fetch_add(&se->chans_live, 1);
 		se->uq[i].ops->start(&se->uq[i]);
@@ -469,8 +406,6 @@ void rf__uring_destroy(struct rf_session *se)
 	free(se->uq);
 	se->uq = NULL;
 	se->nr_uq = 0;
-	free(se->kq_load);
-	se->kq_load = NULL;
 }
 
 /* Remove the queue channels from their loops (their loop thread, or after it stopped). */
