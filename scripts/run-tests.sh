@@ -547,6 +547,16 @@ EOF
 fi
 
 echo "== libfuse3 binding (bindings/fuse3): libfuse's examples, unchanged =="
+# f3_loop_mode st|mt|pool: the arguments (margs) and the words of a test's name (loopname)
+# for libfuse's single-threaded loop, fuse_session_loop_mt on its ring loops (the default),
+# or fuse_session_loop_mt on the worker pool.
+f3_loop_mode() {
+  case $1 in
+    st) margs=(-s) loopname="single-threaded loop" ;;
+    mt) margs=() loopname="multi-threaded: ring loops" ;;
+    pool) margs=(-o mt_pool) loopname="multi-threaded: worker pool, -o mt_pool" ;;
+  esac
+}
 # libfuse 3.14's example filesystems from Debian's libfuse3-dev, built against
 # ringfuse-fuse3 (source) and, for passthrough_ll, also linked with Debian's libfuse3 and
 # run on the binding's libfuse3.so.3 (binary drop-in). passthrough_ll runs the syscall
@@ -615,12 +625,8 @@ else
       envs=(env "LSAN_OPTIONS=suppressions=$PWD/tests/fuse3/lsan-examples.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}")
       if [ "$how" = source ]; then bin=$f3/examples/passthrough_ll
       else bin=$f3/peer/passthrough_ll; envs+=("LD_LIBRARY_PATH=$PWD/$f3${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"); fi
-      case $mt in
-        st) margs=(-s) loopname=single-threaded ;;
-        mt) margs=() loopname=multi-threaded ;;
-        pool) margs=(-o mt_pool) loopname="multi-threaded on the worker pool (-o mt_pool)" ;;
-      esac
-      name="passthrough_ll $loopname ($how: $([ "$how" = source ] && echo "built with ringfuse-fuse3" || echo "built with -lfuse3, run on the binding's libfuse3.so.3"))"
+      f3_loop_mode "$mt"
+      name="passthrough_ll, $loopname ($how: $([ "$how" = source ] && echo "built with ringfuse-fuse3" || echo "built with -lfuse3, run on the binding's libfuse3.so.3"))"
       if [ ! -x "$bin" ]; then skip "$name" "not built"; continue; fi
       excl=perm_sticky,perm_owner,perm_setgid_dir,readdir_unlink
       tag=f3-pt-$how-$mt
@@ -791,11 +797,7 @@ fi
 # own after the handler returned; `fast` is answered in the handler. Same bytes expected,
 # through the page cache and with O_DIRECT, on both loops.
 for mt in st mt pool; do
-  case $mt in
-    st) margs=(-s) loopname="single-threaded loop" ;;
-    mt) margs=() loopname="multi-threaded: ring loops" ;;
-    pool) margs=(-o mt_pool) loopname="multi-threaded: worker pool, -o mt_pool" ;;
-  esac
+  f3_loop_mode "$mt"
   name="fuse3 async replies from the filesystem's own threads ($loopname)"
   if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; continue; fi
   if [ ! -x "$B/tests/fuse3/fs_slowrelease" ]; then skip "$name" "not built"; continue; fi

@@ -4,7 +4,8 @@
  * (max_threads ring loops that each receive, run and answer one request at a time:
  * rf_session_set_blocking; or, with -o mt_pool, one ring thread for all kernel I/O and
  * the handlers on a worker pool sized by fuse_loop_config) with every versioned variant
- * libfuse exports, and fuse_loop_cfg_*. The threading model is described in bindings/fuse3/README.md.
+ * libfuse exports, and fuse_loop_cfg_*. The threading model is described in
+ * bindings/fuse3/README.md.
  */
 #include <errno.h>
 #include <linux/futex.h>

@@ -3,8 +3,8 @@
  * ops.c - the runtime's operations table for a libfuse session: each rf_ops member wraps
  * its rf_req in a fuse_req, converts the arguments and runs the filesystem's
  * fuse_lowlevel_ops handler, on the loop thread (fuse_session_loop), on one of the
- * blocking loops or on the worker pool (fuse_session_loop_mt, -o mt_pool). INIT is mapped here between FUSE_CAP_* and the runtime's bits.
- * Replies are reply.c's.
+ * blocking loops or on the worker pool (fuse_session_loop_mt, -o mt_pool). INIT is
+ * mapped here between FUSE_CAP_* and the runtime's bits. Replies are reply.c's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -325,9 +325,9 @@ static bool hold_or_park(struct fuse_session *se, struct fuse_req *req)
 	return parked;
 }
 
-/* Loops or pool (fuse_session_loop_mt): run @req's handler, then let its holds go; what waited for them (a
- * RELEASE or FORGET, which holds nothing) goes to the pool, or runs on this thread with
- * the loops. The wrapper may be recycled once the handler replied: keep copies. */
+/* Loops or pool (fuse_session_loop_mt): run @req's handler, then let its holds go; what
+ * waited for them (a RELEASE or FORGET, which holds nothing) goes to the pool, or runs on
+ * this thread with the loops. The wrapper may be recycled once the handler replied: keep copies. */
 void rf_fuse3_run_job(struct fuse_req *req)
 {
 	struct fuse_session *se = req->se;
