@@ -141,15 +141,24 @@ void fuse_lib_help(struct fuse_args *args)
  * and never trims the top of a thread's arena below it, not even in malloc_trim: after a
  * walk served by many loop threads, each thread's arena would keep megabytes of freed nodes
  * resident. A fixed threshold (which also stops the dynamic adjustment) lets the arenas
- * shrink as the kernel forgets. Not done if the user chose one (MALLOC_TRIM_THRESHOLD_).
+ * shrink as the kernel forgets. A thread's arena also keeps its top pad (128 KiB) when it
+ * shrinks: with ten loops that is over a megabyte left resident after a walk (the
+ * filesystem's own opendir buffers grow the arenas), so the pad goes too; an arena then
+ * grows by what is asked, which costs a syscall only while it grows. Neither is done if
+ * the user tuned malloc (MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, GLIBC_TUNABLES).
  */
 #define HL_TRIM_THRESHOLD (128 * 1024)   /* glibc's initial value */
+#define HL_TOP_PAD 0
 static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
 
 static void set_trim_threshold(void)
 {
-	if (!getenv("MALLOC_TRIM_THRESHOLD_") && !getenv("GLIBC_TUNABLES"))
+	if (getenv("GLIBC_TUNABLES"))
+		return;
+	if (!getenv("MALLOC_TRIM_THRESHOLD_"))
 		mallopt(M_TRIM_THRESHOLD, HL_TRIM_THRESHOLD);
+	if (!getenv("MALLOC_TOP_PAD_"))
+		mallopt(M_TOP_PAD, HL_TOP_PAD);
 }
 
 static size_t hl_node_count(void *userdata)
