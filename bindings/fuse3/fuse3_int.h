@@ -186,6 +186,9 @@ void rf_fuse3_cuse_free(struct fuse_session *se);
 /* ops.c */
 void rf_fuse3_fill_ops(struct fuse_session *se);
 void rf_fuse3_req_put(struct fuse_req *req);
+/* reply.c, for the high-level read: a READ's reply payload of at least @size bytes for the
+ * filesystem's read to fill in place, or NULL */
+void *rf_fuse3_read_buf(fuse_req_t req, size_t size);
 void rf_fuse3_run(struct fuse_req *req);
 void rf_fuse3_run_job(struct fuse_req *req);
 void rf_fuse3_free_holds(struct fuse_session *se);

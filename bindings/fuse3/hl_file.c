@@ -7,6 +7,7 @@
  * Shared helpers are in hl_ops.c.
  */
 #include "fuse3_hl.h"
+#include "fuse3_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,10 +150,18 @@ void rf_hl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
 		rf_hl_free_bufvec(bv);
 	} else {
-		char *buf = rf_hl_tls_buf(3, size ? size : 1);
+		/* Read straight into the reply; fuse_reply_buf then copies nothing. */
+		char *buf = rf_fuse3_read_buf(req, size);
 
+		if (!buf)
+			buf = rf_hl_tls_buf(3, size ? size : 1);
 		err = buf ? fuse_fs_read(f->fs, path, buf, size, off, fi) : -ENOMEM;
 		rf_hl_finish_intr(f, req);
+		if (err > 0 && (size_t)err > size) {
+			fuse_log(FUSE_LOG_ERR, "fuse: read of %s returned %d bytes, more than the "
+				 "%zu asked for\n", path ? path : "-", err, size);
+			err = -EIO;
+		}
 		if (err >= 0) {
 			fuse_reply_buf(req, buf, (size_t)err);
 			err = 0;

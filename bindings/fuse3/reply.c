@@ -255,6 +255,19 @@ int fuse_reply_data(fuse_req_t req, struct fuse_bufvec *bufv, enum fuse_buf_copy
 	return done(req, rf_reply_buf(req->r, mem, (size_t)n));
 }
 
+/* For the high-level read: the reply's own payload, so that a filesystem's read lands where
+ * the reply is sent from (no copy), or NULL. */
+void *rf_fuse3_read_buf(fuse_req_t req, size_t size)
+{
+	size_t cap = 0;
+	void *mem;
+
+	if (!req || !req->r)
+		return NULL;
+	mem = rf_req_payload(req->r, &cap);
+	return mem && cap >= size ? mem : NULL;
+}
+
 int fuse_reply_iov(fuse_req_t req, const struct iovec *iov, int count)
 {
 	REPLY_START(req);
