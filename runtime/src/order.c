@@ -431,21 +431,26 @@ static void wake_parked(struct rf_fh_entry *e, struct rf_req **ready)
 	}
 }
 
-/* The last request naming @e finished: a FORGET held back for it may run now. It is run
- * by the loop (rf__order_run_deferred), never inside the reply call that got us here.
- * @e's shard is locked. The entry stays when unused: the next request on the node (most
- * requests name a node their predecessor named) finds it instead of building it again;
- * it goes when the node is forgotten, so there are no more of them than nodes the kernel
- * holds a lookup of. */
+/* A request naming @e finished. When it was the last: a FORGET held back for it may run
+ * now (by the loop, rf__order_run_deferred, never inside the reply call that got us
+ * here); without one the entry goes at once, so the table holds only the nodes requests
+ * in service name (at most twice the queue depth), not every node the kernel remembers:
+ * the buckets are fixed, and kept entries made their chains grow with the tree (a walk
+ * of 10,000 files spent 3.5% of the server's time in this walk of a chain). @e's shard
+ * is locked. */
 static void ino_release(struct rf_order *o, struct rf_ino_entry *e)
 {
-	if (--e->users == 0 && e->forget_nlookup && !e->queued) {
+	if (--e->users)
+		return;
+	if (e->forget_nlookup && !e->queued) {
 		e->queued = true;
 		spin_lock(&o->forget_lock);
 		e->rnext = o->forget_ready;
 		o->forget_ready = e;
 		atomic_store_explicit(&o->forget_pending, true, memory_order_release);
 		spin_unlock(&o->forget_lock);
+	} else {
+		ino_put_if_unused(o, e);
 	}
 }
 
