@@ -186,9 +186,9 @@ void rf_fuse3_cuse_free(struct fuse_session *se);
 /* ops.c */
 void rf_fuse3_fill_ops(struct fuse_session *se);
 void rf_fuse3_req_put(struct fuse_req *req);
-/* reply.c, for the high-level read: a READ's reply payload of at least @size bytes for the
- * filesystem's read to fill in place, or NULL */
-void *rf_fuse3_read_buf(fuse_req_t req, size_t size);
+/* reply.c, for the high-level layer: the reply payload of a READ, READDIR or READDIRPLUS,
+ * at least @size bytes, to fill in place (fuse_reply_buf then copies nothing), or NULL */
+void *rf_fuse3_reply_space(fuse_req_t req, size_t size);
 void rf_fuse3_run(struct fuse_req *req);
 void rf_fuse3_run_job(struct fuse_req *req);
 void rf_fuse3_free_holds(struct fuse_session *se);

@@ -151,7 +151,7 @@ void rf_hl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		rf_hl_free_bufvec(bv);
 	} else {
 		/* Read straight into the reply; fuse_reply_buf then copies nothing. */
-		char *buf = rf_fuse3_read_buf(req, size);
+		char *buf = rf_fuse3_reply_space(req, size);
 
 		if (!buf)
 			buf = rf_hl_tls_buf(3, size ? size : 1);

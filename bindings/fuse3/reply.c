@@ -165,7 +165,9 @@ int fuse_reply_write(fuse_req_t req, size_t count)
  * through rf_dirbuf_add_plus, so the runtime counts the lookups they give the kernel
  * (it forgets them for the filesystem when the session ends, see README.md). Returns 0,
  * or -EINVAL, before anything was added, if the buffer is not a valid READDIRPLUS reply
- * (it is then sent as is).
+ * (it is then sent as is). @buf may be the reply's payload itself (the high-level layer
+ * packs there, rf_fuse3_reply_space): each entry is read whole before it is written
+ * again, at the same place and with the same size.
  */
 static int reply_direntplus(fuse_req_t req, const char *buf, size_t size)
 {
@@ -212,11 +214,15 @@ static int reply_direntplus(fuse_req_t req, const char *buf, size_t size)
 		e.attr.st_gid = fa->gid;
 		e.attr.st_rdev = fa->rdev;
 		e.attr.st_blksize = fa->blksize;
+		size_t len = FUSE_DIRENTPLUS_SIZE(dp);
+		off_t off = (off_t)dp->dirent.off;
+
 		memcpy(name, dp->dirent.name, dp->dirent.namelen);
 		name[dp->dirent.namelen] = '\0';
-		if (!rf_dirbuf_add_plus(&db, name, &e, (off_t)dp->dirent.off))
+		/* in place, @dp is overwritten here */
+		if (!rf_dirbuf_add_plus(&db, name, &e, off))
 			break;
-		pos += FUSE_DIRENTPLUS_SIZE(dp);
+		pos += len;
 	}
 	rf_reply_dirbuf(req->r, &db);
 	return 0;
@@ -255,9 +261,9 @@ int fuse_reply_data(fuse_req_t req, struct fuse_bufvec *bufv, enum fuse_buf_copy
 	return done(req, rf_reply_buf(req->r, mem, (size_t)n));
 }
 
-/* For the high-level read: the reply's own payload, so that a filesystem's read lands where
- * the reply is sent from (no copy), or NULL. */
-void *rf_fuse3_read_buf(fuse_req_t req, size_t size)
+/* For the high-level layer: the reply's own payload, so that a filesystem's read (or the
+ * directory entries packed for it) lands where the reply is sent from, or NULL. */
+void *rf_fuse3_reply_space(fuse_req_t req, size_t size)
 {
 	size_t cap = 0;
 	void *mem;
