@@ -747,14 +747,14 @@ f3_pollioctl ""
 # place (tests/fuse3/fs_hlread.c). Its 3 MiB + 123 bytes read back whole through O_DIRECT
 # (1 MiB and odd 12 KiB requests) and the page cache must equal `yes`'s lines; a read that
 # claims more bytes than it was asked for gets EIO, and the server serves on.
-f3_hlread() { # MT(-s|"")
-  local mt=$1 loopname=multi-threaded m log want got1 got2 got3 liar lrc res
-  [ "$mt" = -s ] && loopname=single-threaded
-  local name="fuse3 high-level read in place (fs_hlread, $loopname loop): data whole, a read claiming too much gets EIO"
+f3_hlread() { # st|mt (f3_loop_mode)
+  local mt=$1 m log want got1 got2 got3 liar lrc res
+  f3_loop_mode "$mt"
+  local name="fuse3 high-level read in place (fs_hlread, $loopname): data whole, a read claiming too much gets EIO"
   if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; return; fi
   [ -x "$B/tests/fuse3/fs_hlread" ] || { skip "$name" "not built"; return; }
   m=$work/f3-hlread$mt log=$work/f3-hlread$mt.log
-  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_hlread" $mt; then fail "$name" "did not mount"; return; fi
+  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_hlread" "${margs[@]}"; then fail "$name" "did not mount"; return; fi
   want=$(yes 'ringfuse high-level read, in place' | head -c $((3 * 1024 * 1024 + 123)) | md5sum)
   got1=$(bounded 30 dd if="$m/data" bs=1M iflag=direct status=none | md5sum)
   got2=$(bounded 30 dd if="$m/data" bs=12k iflag=direct status=none | md5sum)
@@ -772,8 +772,8 @@ f3_hlread() { # MT(-s|"")
     fail "$name" "$res; server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"
   fi
 }
-f3_hlread -s
-f3_hlread ""
+f3_hlread st
+f3_hlread mt
 
 # libfuse's poll.c and ioctl.c are high-level (fuse_main) programs: tests/fuse3/hl/hl.sh
 # runs them with their clients (the "libfuse3 high-level" section below).

@@ -146,6 +146,9 @@ size_t rf_hl_node_count(struct fuse *f);
 /* A buffer of the calling thread of at least @size bytes (@slot 0..3), or NULL. Slots
  * 0-2 are paths (rf_hl_path, the hidden name), 3 data (read, readlink, xattrs). */
 char *rf_hl_tls_buf(int slot, size_t size);
+/* Where a READ's data or a READDIR's entries are produced: the reply's own payload
+ * (fuse_reply_buf then copies nothing), else the data buffer of the calling thread. */
+char *rf_hl_reply_buf(fuse_req_t req, size_t size);
 
 /* hl_fs.c */
 void rf_hl_free_bufvec(struct fuse_bufvec *bv);

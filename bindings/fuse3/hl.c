@@ -149,9 +149,9 @@ void fuse_lib_help(struct fuse_args *args)
  */
 #define HL_TRIM_THRESHOLD (128 * 1024)   /* glibc's initial value */
 #define HL_TOP_PAD 0
-static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
 
-static void set_trim_threshold(void)
+static void tune_malloc_trim(void)
 {
 	if (getenv("GLIBC_TUNABLES"))
 		return;
@@ -211,7 +211,7 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->hk_lock, NULL);
 	pthread_cond_init(&f->hk_cv, NULL);
-	pthread_once(&trim_once, set_trim_threshold);
+	pthread_once(&malloc_once, tune_malloc_trim);
 	if (rf_hl_tree_init(f) < 0) {
 		fuse_log(FUSE_LOG_ERR, "fuse: memory allocation failed\n");
 		goto fail_locks;

@@ -12,7 +12,6 @@
  * only when it goes into a reply, so an entry that does not fit costs nothing.
  */
 #include "fuse3_hl.h"
-#include "fuse3_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -181,15 +180,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct hl_dh *dh = get_dh(llfi);
 	struct fuse_file_info fi = *llfi;
 	struct hl_node *dir = rf_hl_get(f, ino);
-	char *buf, *path = NULL;
+	/* no per-thread buffer as big as the kernel's READDIR size (32 KiB for find) */
+	char *buf = rf_hl_reply_buf(req, size), *path = NULL;
 	size_t len = 0, i;
 	int err = 0;
 
-	/* Entries are packed straight into the reply (fuse_reply_buf copies nothing): no
-	 * per-thread buffer as big as the kernel's READDIR size (32 KiB for find's getdents). */
-	buf = rf_fuse3_reply_space(req, size ? size : 1);
-	if (!buf)
-		buf = rf_hl_tls_buf(3, size ? size : 1);
 	if (!dir || !buf) {
 		rf_hl_put(f, dir);
 		fuse_reply_err(req, dir ? ENOMEM : ENOENT);

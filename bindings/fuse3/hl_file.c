@@ -7,7 +7,6 @@
  * Shared helpers are in hl_ops.c.
  */
 #include "fuse3_hl.h"
-#include "fuse3_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,11 +149,8 @@ void rf_hl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
 		rf_hl_free_bufvec(bv);
 	} else {
-		/* Read straight into the reply; fuse_reply_buf then copies nothing. */
-		char *buf = rf_fuse3_reply_space(req, size);
+		char *buf = rf_hl_reply_buf(req, size);
 
-		if (!buf)
-			buf = rf_hl_tls_buf(3, size ? size : 1);
 		err = buf ? fuse_fs_read(f->fs, path, buf, size, off, fi) : -ENOMEM;
 		rf_hl_finish_intr(f, req);
 		if (err > 0 && (size_t)err > size) {

@@ -5,6 +5,7 @@
  * trim, and the hidden files left at teardown.
  */
 #include "fuse3_hl.h"
+#include "fuse3_int.h"
 
 #include <malloc.h>
 #include <stdlib.h>
@@ -61,6 +62,13 @@ char *rf_hl_tls_buf(int slot, size_t size)
 		t->cap[slot] = cap;
 	}
 	return t->buf[slot];
+}
+
+char *rf_hl_reply_buf(fuse_req_t req, size_t size)
+{
+	char *buf = rf_fuse3_reply_space(req, size);
+
+	return buf ? buf : rf_hl_tls_buf(3, size ? size : 1);
 }
 
 int rf_hl_clean(struct fuse *f)

@@ -192,6 +192,8 @@ static int reply_direntplus(fuse_req_t req, const char *buf, size_t size)
 		const struct fuse_direntplus *dp = (const void *)(buf + pos);
 		const struct fuse_entry_out *eo = &dp->entry_out;
 		const struct fuse_attr *fa = &eo->attr;
+		size_t len = FUSE_DIRENTPLUS_SIZE(dp);
+		off_t off = (off_t)dp->dirent.off;
 		struct rf_entry e;
 
 		memset(&e, 0, sizeof(e));
@@ -214,9 +216,6 @@ static int reply_direntplus(fuse_req_t req, const char *buf, size_t size)
 		e.attr.st_gid = fa->gid;
 		e.attr.st_rdev = fa->rdev;
 		e.attr.st_blksize = fa->blksize;
-		size_t len = FUSE_DIRENTPLUS_SIZE(dp);
-		off_t off = (off_t)dp->dirent.off;
-
 		memcpy(name, dp->dirent.name, dp->dirent.namelen);
 		name[dp->dirent.namelen] = '\0';
 		/* in place, @dp is overwritten here */
