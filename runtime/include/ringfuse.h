@@ -308,8 +308,9 @@ struct rf_conn {
  * Terms: a request "names" an fh when it carries one (READ, WRITE, FLUSH, RELEASE[DIR],
  * FSYNC[DIR], READDIR[PLUS], GETLK/SETLK/SETLKW, IOCTL, POLL, FALLOCATE, LSEEK,
  * COPY_FILE_RANGE (two), GETATTR/SETATTR/STATX with an fh), and names its node id(s)
- * (RENAME and LINK name two, COPY_FILE_RANGE two). "Earlier" means the kernel sent it
- * first (arrival order in the session, whatever loop thread or kernel queue brought it).
+ * (RENAME and LINK name two, COPY_FILE_RANGE two). "Earlier" means it arrived first in
+ * the session, whatever loop thread or kernel queue brought it: the order the kernel sent
+ * them in, except for two requests on two kernel queues served by two loops.
  * A request is "finished" when its reply was written AND its last rf_backing_* operation
  * completed: a request answered early (EINTR) still holds its fh and node ids until then.
  *
@@ -324,12 +325,15 @@ struct rf_conn {
  *  - COPY_FILE_RANGE: a READ of its source range on fh_in and a WRITE of its destination
  *    range on fh_out.
  * Ordered, per node id:
+ *  - READ, WRITE and FALLOCATE through one fh also wait for every earlier overlapping
+ *    WRITE/FALLOCATE through any other fh of the same node id: the page cache is the
+ *    inode's, so a READ served first would leave the bytes the WRITE replaced cached.
  *  - rf_ops.forget runs only once no request naming the node id is in service; FORGETs
  *    that arrive meanwhile are summed and delivered once.
  * Concurrent (no ordering at all): non-overlapping READs and WRITEs, reads with reads,
- * requests on different fhs or node ids, and every request that names no fh; OPEN is not
- * ordered against an earlier RELEASE of another fh of the same inode (nor does the kernel
- * order it). A request waiting for its turn is "parked": it has not reached the handler.
+ * other requests on different fhs or node ids, and every request that names no fh; OPEN
+ * is not ordered against an earlier RELEASE of another fh of the same inode (nor does
+ * the kernel order it). A request waiting for its turn is "parked": it has not reached the handler.
  * INTERRUPT: the interrupted request is marked (rf_req_interrupted), its rf_req_on_interrupt
  * hook runs on its loop, its backing I/O is cancelled (those operations end -ECANCELED);
  * a parked request is answered EINTR without reaching the filesystem (a parked RELEASE

@@ -58,16 +58,17 @@ enum rf_hold_role {
 	RF_HOLD_RELEASE,     /* RELEASE/RELEASEDIR: after every earlier request */
 };
 
-struct rf_fh_entry;
+struct rf_chain;
 struct rf_ino_entry;
 
-/* A request's place in one fh's chain: a node of the fh's in-flight list. */
+/* A request's place in one chain: a node of an fh's in-flight list, or of an inode's
+ * list of READ/WRITE ranges in flight on any of its fhs. */
 struct rf_hold {
-	struct rf_fh_entry *fh;          /* NULL: unused */
-	struct rf_hold *prev, *next;     /* the fh's list, in arrival order */
+	struct rf_chain *chain;          /* an fh's or an inode's data chain; NULL: unused */
+	struct rf_hold *prev, *next;     /* the chain's list, in arrival order */
 	struct rf_req *req;
 	uint8_t role;                    /* enum rf_hold_role */
-	bool blocked;                    /* waits for an earlier hold on its fh (parked) */
+	bool blocked;                    /* waits for an earlier hold in its chain (parked) */
 	uint64_t off, end;               /* byte range for READ/WRITE */
 };
 
@@ -122,6 +123,7 @@ struct rf_req {
 	atomic_uint park_wait;           /* holds still blocked, | RF_PARK_CANCELLED */
 	uint64_t nodeid2;                /* second inode named (LINK, RENAME, CFR), or 0 */
 	struct rf_hold hold[2];          /* fh holds (two for COPY_FILE_RANGE) */
+	struct rf_hold data;             /* READ/WRITE: its range in ino[0]'s data chain */
 	struct rf_ino_entry *ino[2];
 	struct rf_req *uhnext;           /* the session's unique hash */
 	uint32_t ushard;                 /* the shard of uhnext and ino[0]: in.nodeid's */

@@ -9,6 +9,9 @@
  *  - RELEASE/RELEASEDIR run after every earlier request on the fh has finished;
  *  - FLUSH/FSYNC run after every earlier WRITE; a WRITE after every earlier overlapping
  *    WRITE; a READ after every earlier overlapping WRITE; all else runs at once;
+ *  - and across the fhs of one inode (its data chain, one more hold per request): a READ
+ *    or WRITE after every earlier overlapping WRITE, since they share one page cache
+ *    (docs/kernel-notes.md §13);
  *  - a request naming an fh that is not open (released, or never opened) gets EBADF;
  *  - the filesystem's forget runs once no request in service names the inode.
  * "Finished" is rf__req_finish: the reply was written and the last backing CQE reaped.
@@ -20,16 +23,17 @@
  * that conflicts with nothing takes only the shards of what it names, each for a few
  * dozen instructions, so loops serving different files never meet and loops serving one
  * file meet only there. Locks are held only inside these functions: never across a
- * handler, a reply or a forget, and never two at once except (a) both fh shards of a
- * COPY_FILE_RANGE, taken in shard order, and (b) a shard, then forget_lock or intr_lock,
- * which are leaves. Waking a request parked on two fhs of different shards is decided
- * by its park_wait counter (one count per blocked hold), which whichever shard sees the
- * last hold unblock brings to zero; an INTERRUPT cancels a parked request by setting
- * RF_PARK_CANCELLED in the same counter, so exactly one of the two wins.
+ * handler, a reply or a forget, and never two at once except (a) the shards of one
+ * request's holds (its fhs', and its node's for a READ/WRITE's data chain), taken in
+ * shard order, and (b) a shard, then forget_lock or intr_lock, which are leaves. Waking
+ * a request parked in chains of different shards is decided by its park_wait counter
+ * (one count per blocked hold), which whichever shard sees the last hold unblock brings
+ * to zero; an INTERRUPT cancels a parked request by setting RF_PARK_CANCELLED in the
+ * same counter, so exactly one of the two wins.
  * Entries come from per-shard slab pools (slab.c), so a request in steady state maps
  * nothing (a pool keeps its last slab) and a burst goes back to the kernel once it
- * drained; every step is O(1) except the overlap scans, which walk the fh's in-flight
- * list (bounded by the queue depth).
+ * drained; every step is O(1) except the overlap scans, which walk a chain's in-flight
+ * list (bounded by the queue depth) and only while a WRITE is in it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -113,7 +117,7 @@ static void fh_put_if_unused(struct rf_order *o, struct rf_fh_entry *e)
 	struct rf_order_shard *s = &o->shard[e->shard];
 	struct rf_fh_entry **pp;
 
-	if (e->opens || e->head)
+	if (e->opens || e->chain.head)
 		return;
 	for (pp = &s->fh_hash[bucket_of(e->fh)]; *pp != e; pp = &(*pp)->hnext)
 		;
@@ -174,12 +178,12 @@ static bool ranges_overlap(const struct rf_hold *a, const struct rf_hold *b)
 	return a->off < b->end && b->off < a->end;
 }
 
-/* Must @h wait for something that arrived before it on its fh? Its shard is locked. */
+/* Must @h wait for something that arrived before it in its chain? Its shard is locked. */
 static bool hold_blocked_scan(const struct rf_hold *h)
 {
 	const struct rf_hold *x;
 
-	for (x = h->fh->head; x && x != h; x = x->next) {
+	for (x = h->chain->head; x && x != h; x = x->next) {
 		if (x->req == h->req)
 			continue;        /* COPY_FILE_RANGE holding one fh twice */
 		switch (h->role) {
@@ -201,29 +205,64 @@ static bool hold_blocked_scan(const struct rf_hold *h)
 	return false;
 }
 
-/* The common case inline: nothing before it on its fh. */
+/* The common cases inline: nothing before it in its chain, or no WRITE but its own
+ * where only WRITEs could hold it back (QD16 reads of one file never scan). */
 static inline bool hold_blocked(const struct rf_hold *h)
 {
-	return h->fh->head != h && hold_blocked_scan(h);
+	const struct rf_chain *c = h->chain;
+
+	if (c->head == h || h->role == RF_HOLD_PLAIN)
+		return false;
+	if (h->role != RF_HOLD_RELEASE && c->writes == (h->role == RF_HOLD_WRITE))
+		return false;
+	return hold_blocked_scan(h);
+}
+
+static inline struct rf_fh_entry *fh_of(const struct rf_hold *h)
+{
+	return rf_container_of(h->chain, struct rf_fh_entry, chain);
+}
+
+/* Append @h to @c (its shard locked). */
+static inline void hold_link(struct rf_chain *c, struct rf_hold *h, struct rf_req *req,
+			     int role, uint64_t off, uint64_t len)
+{
+	h->chain = c;
+	h->req = req;
+	h->role = (uint8_t)role;
+	h->blocked = false;
+	h->off = off;
+	h->end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+	h->next = NULL;
+	h->prev = c->tail;
+	if (c->tail)
+		c->tail->next = h;
+	else
+		c->head = h;
+	c->tail = h;
+	if (role == RF_HOLD_WRITE)
+		c->writes++;
 }
 
 static inline void hold_unlink(struct rf_hold *h)
 {
-	struct rf_fh_entry *e = h->fh;
+	struct rf_chain *c = h->chain;
 
 	if (h->blocked)
-		e->parked--;
+		c->parked--;
+	if (h->role == RF_HOLD_WRITE)
+		c->writes--;
 	h->blocked = false;
 	if (h->prev)
 		h->prev->next = h->next;
 	else
-		e->head = h->next;
+		c->head = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
 	else
-		e->tail = h->prev;
+		c->tail = h->prev;
 	h->prev = h->next = NULL;
-	h->fh = NULL;
+	h->chain = NULL;
 }
 
 struct rf_req *rf__order_enter(struct rf_req *req)
@@ -238,7 +277,7 @@ struct rf_req *rf__order_enter(struct rf_req *req)
 		return NULL;
 	req->admitted = false;
 	req->nodeid2 = 0;
-	req->hold[0].fh = req->hold[1].fh = NULL;
+	req->hold[0].chain = req->hold[1].chain = req->data.chain = NULL;
 	req->ino[0] = req->ino[1] = NULL;
 	atomic_store_explicit(&req->park_wait, 0, memory_order_relaxed);
 	/* One shard, the node's, for both the unique and the node (a request names its node
@@ -279,32 +318,40 @@ static inline bool hold_add(struct rf_order *o, struct rf_req *req, int i, uint3
 {
 	struct rf_fh_entry *e = fh_find_h(o, hash & (RF_ORDER_SHARDS - 1), hash, fh,
 					  no_open && fh == 0);
-	struct rf_hold *h = &req->hold[i];
 
 	if (!e || (e->opens == 0 && !(no_open && fh == 0)))
 		return false;
-	h->fh = e;
-	h->req = req;
-	h->role = (uint8_t)role;
-	h->blocked = false;
-	h->off = off;
-	h->end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
-	h->next = NULL;
-	h->prev = e->tail;
-	if (e->tail)
-		e->tail->next = h;
-	else
-		e->head = h;
-	e->tail = h;
+	hold_link(&e->chain, &req->hold[i], req, role, off, len);
 	return true;
+}
+
+/* Locks @n shards in @sh in ascending order, once each; returns how many were taken. */
+static int lock_shards(struct rf_order *o, uint32_t *sh, int n)
+{
+	int i, j, k = 0;
+
+	for (i = 1; i < n; i++)          /* at most three: insertion sort */
+		for (j = i; j > 0 && sh[j - 1] > sh[j]; j--) {
+			uint32_t t = sh[j];
+
+			sh[j] = sh[j - 1];
+			sh[j - 1] = t;
+		}
+	for (i = 0; i < n; i++)
+		if (!k || sh[k - 1] != sh[i])
+			sh[k++] = sh[i];
+	for (i = 0; i < k; i++)
+		lock_shard(o, sh[i]);
+	return k;
 }
 
 int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 {
 	struct rf_session *se = req->se;
 	struct rf_order *o = se->order;
-	bool bad = false, intr = false, no_open;
-	uint32_t sh[2], hh[2] = { 0, 0 }, nblocked = 0;
+	bool bad = false, intr = false, no_open, data;
+	uint32_t sh[3], hh[2] = { 0, 0 }, nblocked = 0;
+	struct rf_hold *all[3] = { &req->hold[0], &req->hold[1], &req->data };
 	int i, nsh = 0;
 
 	if (!RF_CHAINS || req->admitted)
@@ -316,46 +363,50 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 		return 1;
 	}
 	no_open = !!(se->conn.want & (RF_CAP_NO_OPEN_SUPPORT | RF_CAP_NO_OPENDIR_SUPPORT));
-	/* The shards of both fhs, locked in shard order (COPY_FILE_RANGE names two). */
+	/* A READ or WRITE through one fh is also a range in its inode's data chain, whose
+	 * shard (the node's, ushard) is locked with the fhs': all in shard order. */
+	data = req->ino[0] && spec->role[1] == RF_HOLD_NONE &&
+	       (spec->role[0] == RF_HOLD_READ || spec->role[0] == RF_HOLD_WRITE);
 	for (i = 0; i < 2; i++) {
 		if (spec->role[i] != RF_HOLD_NONE) {
 			hh[i] = hash64(spec->fh[i]);
 			sh[nsh++] = hh[i] & (RF_ORDER_SHARDS - 1);
 		}
 	}
-	if (nsh == 2 && sh[0] == sh[1])
-		nsh = 1;
-	else if (nsh == 2 && sh[0] > sh[1])
-		sh[0] ^= sh[1], sh[1] ^= sh[0], sh[0] ^= sh[1];
-	for (i = 0; i < nsh; i++)
-		lock_shard(o, sh[i]);
+	if (data)
+		sh[nsh++] = req->ushard;
+	nsh = lock_shards(o, sh, nsh);
 	for (i = 0; i < 2 && !bad; i++) {
 		if (spec->role[i] != RF_HOLD_NONE)
 			bad = !hold_add(o, req, i, hh[i], spec->fh[i], spec->role[i],
 					spec->off[i], spec->len[i], no_open);
 	}
+	if (!bad && data)
+		hold_link(&req->ino[0]->data, &req->data, req, spec->role[0], spec->off[0],
+			  spec->len[0]);
 	if (!bad && spec->role[0] == RF_HOLD_RELEASE) {
 		/* From now on the fh is gone for new requests; earlier ones still finish. */
-		req->hold[0].fh->opens--;
-		if (req->in.opcode == FUSE_RELEASEDIR && req->hold[0].fh->dir_opens)
-			req->hold[0].fh->dir_opens--;
+		fh_of(&req->hold[0])->opens--;
+		if (req->in.opcode == FUSE_RELEASEDIR && fh_of(&req->hold[0])->dir_opens)
+			fh_of(&req->hold[0])->dir_opens--;
 	}
-	for (i = 0; i < 2 && !bad; i++)
-		if (req->hold[i].fh && hold_blocked(&req->hold[i]))
-			req->hold[i].blocked = true, nblocked++;
+	for (i = 0; i < 3 && !bad; i++)
+		if (all[i]->chain && hold_blocked(all[i]))
+			all[i]->blocked = true, nblocked++;
 	/* Interrupted before it arrived (rf__order_enter) and about to wait in the chain:
 	 * answered EINTR instead, as a parked request is (a RELEASE still runs). */
 	intr = nblocked && atomic_load(&req->interrupted) && spec->role[0] != RF_HOLD_RELEASE;
 	if (intr) {
-		req->hold[0].blocked = req->hold[1].blocked = false;
+		for (i = 0; i < 3; i++)
+			all[i]->blocked = false;
 		nblocked = 0;
 		req->admitted = true;   /* never runs; its holds go when its EINTR is finished */
 	} else if (nblocked) {
 		req->state = RF_REQ_PARKED;
 		rf__stats_parked(req, true);
-		for (i = 0; i < 2; i++)
-			if (req->hold[i].blocked)
-				req->hold[i].fh->parked++;
+		for (i = 0; i < 3; i++)
+			if (all[i]->blocked)
+				all[i]->chain->parked++;
 		/* Before any shard is unlocked: from then on a waker may count it down. */
 		atomic_store_explicit(&req->park_wait, nblocked, memory_order_relaxed);
 	} else if (!bad) {
@@ -377,7 +428,7 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 		return 0;
 	}
 	if (nblocked && se->debug)
-		rf__info("%s unique %llu parked behind earlier requests on fh %llu",
+		rf__info("%s unique %llu parked behind earlier requests on fh %llu or its inode",
 			 rf__opname(req->in.opcode), (unsigned long long)req->in.unique,
 			 (unsigned long long)spec->fh[0]);
 	return nblocked ? 0 : 1;
@@ -405,9 +456,9 @@ void rf__order_opened(struct rf_req *req, uint64_t fh, uint64_t nodeid)
 			(unsigned long long)fh);
 }
 
-/* Holds on @e (its shard locked) that no longer wait for anything: unblock them. A
+/* Holds in @e (its shard locked) that no longer wait for anything: unblock them. A
  * request whose last blocked hold this was is ours to resume: appended to @ready. */
-static void wake_parked(struct rf_fh_entry *e, struct rf_req **ready)
+static void wake_parked(struct rf_chain *e, struct rf_req **ready)
 {
 	struct rf_hold *h;
 
@@ -518,21 +569,29 @@ void rf__order_leave(struct rf_req *req)
 	}
 	req->uhnext = NULL;
 	req->entered = false;
+	if (req->data.chain) {
+		/* ino[0]'s data chain, in this same shard; ino[0] outlives it (users). */
+		struct rf_chain *c = req->data.chain;
+
+		hold_unlink(&req->data);
+		wake_parked(c, &ready);
+	}
 	if (req->ino[0])
 		ino_release(o, req->ino[0]);    /* in this shard: rf__order_enter put it there */
 	req->ino[0] = NULL;
 	unlock_shard(o, si);
 	for (i = 0; i < 2; i++) {
-		struct rf_fh_entry *e = req->hold[i].fh;
+		struct rf_fh_entry *e;
 
-		if (!e)
+		if (!req->hold[i].chain)
 			continue;
+		e = fh_of(&req->hold[i]);
 		si = e->shard;          /* once: after the put, @e may be free */
 		lock_shard(o, si);
 		hold_unlink(&req->hold[i]);
-		if (i == 0 && req->hold[1].fh == e)
+		if (i == 0 && req->hold[1].chain == &e->chain)
 			hold_unlink(&req->hold[1]);     /* one fh held twice: both go at once */
-		wake_parked(e, &ready);
+		wake_parked(&e->chain, &ready);
 		fh_put_if_unused(o, e);
 		unlock_shard(o, si);
 	}

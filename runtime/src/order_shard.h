@@ -24,6 +24,13 @@
 #define RF_CHAINS 1
 #endif
 
+/* Holds in arrival order, under the lock of the shard of the entry it is in. */
+struct rf_chain {
+	struct rf_hold *head, *tail;
+	uint32_t parked;                 /* holds in the list still blocked (h->blocked) */
+	uint32_t writes;                 /* WRITE holds in the list: none, no READ waits */
+};
+
 /* An open file handle value, with every request in service that names it. */
 struct rf_fh_entry {
 	struct rf_fh_entry *hnext;
@@ -31,9 +38,8 @@ struct rf_fh_entry {
 	uint32_t opens;                  /* OPEN replies not yet matched by a RELEASE */
 	uint32_t dir_opens;              /* how many of them were OPENDIRs */
 	uint64_t nodeid;                 /* the inode of the last open (teardown releases) */
-	uint32_t parked;                 /* holds in the list still blocked (h->blocked) */
 	uint32_t shard;                  /* its shard (the fh's hash) */
-	struct rf_hold *head, *tail;     /* in arrival order */
+	struct rf_chain chain;
 };
 
 /* An inode named by requests in service, and the forgets waiting for them. */
@@ -45,6 +51,10 @@ struct rf_ino_entry {
 	uint32_t shard;
 	uint64_t forget_nlookup;         /* deferred FORGETs, summed */
 	struct rf_ino_entry *rnext;      /* forget_ready list */
+	/* READs and WRITEs in flight on the inode, whatever fh they came through: the page
+	 * cache is the inode's, so a READ must not overtake a WRITE another fh sent first
+	 * (docs/kernel-notes.md §2.9). Only single-fh data requests are in it. */
+	struct rf_chain data;
 };
 
 /* One shard: the entries whose key hashes to it, under its lock. Aligned so that two

@@ -487,13 +487,19 @@ static uint64_t open_file(uint32_t opcode, uint64_t nodeid, uint64_t fh)
 	return u;
 }
 
-/* A READ of NODE carrying @unique (the next one, or one reserved earlier). */
-static uint64_t send_read_as(uint64_t unique, uint64_t fh, uint64_t off, uint32_t size)
+/* A READ of @node carrying @unique (the next one, or one reserved earlier). */
+static uint64_t send_read_of(uint64_t unique, uint64_t node, uint64_t fh, uint64_t off,
+			     uint32_t size)
 {
 	struct fuse_read_in in = { .fh = fh, .offset = off, .size = size };
 	struct iovec iov = { &in, sizeof(in) };
 
-	return fk_sendv_as(&fk, unique, FUSE_READ, NODE, &iov, 1);
+	return fk_sendv_as(&fk, unique, FUSE_READ, node, &iov, 1);
+}
+
+static uint64_t send_read_as(uint64_t unique, uint64_t fh, uint64_t off, uint32_t size)
+{
+	return send_read_of(unique, NODE, fh, off, size);
 }
 
 static uint64_t send_read(uint64_t fh, uint64_t off, uint32_t size)
@@ -501,7 +507,8 @@ static uint64_t send_read(uint64_t fh, uint64_t off, uint32_t size)
 	return send_read_as(fk_next_unique(&fk), fh, off, size);
 }
 
-static uint64_t send_write(uint64_t fh, uint64_t off, uint32_t size, char fill)
+static uint64_t send_write_of(uint64_t node, uint64_t fh, uint64_t off, uint32_t size,
+			      char fill)
 {
 	struct fuse_write_in in = { .fh = fh, .offset = off, .size = size };
 	char *data = malloc(size);
@@ -510,9 +517,14 @@ static uint64_t send_write(uint64_t fh, uint64_t off, uint32_t size, char fill)
 
 	cr_assert_not_null(data);
 	memset(data, fill, size);
-	u = fk_sendv(&fk, FUSE_WRITE, NODE, iov, 2);
+	u = fk_sendv(&fk, FUSE_WRITE, node, iov, 2);
 	free(data);
 	return u;
+}
+
+static uint64_t send_write(uint64_t fh, uint64_t off, uint32_t size, char fill)
+{
+	return send_write_of(NODE, fh, off, size, fill);
 }
 
 static uint64_t send_release(uint32_t opcode, uint64_t nodeid, uint64_t fh)
@@ -682,7 +694,8 @@ static void finish(void)
 /* What the kernel sends (what SEND takes). */
 struct msg {
 	uint32_t opcode;
-	uint64_t node;               /* OPEN, RELEASE, GETATTR, LOOKUP, RENAME, FORGET */
+	uint64_t node;               /* OPEN, RELEASE, GETATTR, LOOKUP, RENAME, FORGET; READ and
+	                              * WRITE: 0 means NODE */
 	uint64_t fh, off, len;       /* len: the size; FORGET: nlookup */
 	uint64_t fh2, off2;          /* COPY_FILE_RANGE: the destination; RENAME: newdir */
 	char fill;                   /* WRITE: every data byte */
@@ -695,6 +708,11 @@ struct msg {
 #define READ(fh_, off_, len_)  { .opcode = FUSE_READ, .fh = fh_, .off = off_, .len = len_ }
 #define WRITE(fh_, off_, len_, c) \
 	{ .opcode = FUSE_WRITE, .fh = fh_, .off = off_, .len = len_, .fill = c }
+/* The same, of inode @node_ (the others name NODE). */
+#define READ_OF(node_, fh_, off_, len_) \
+	{ .opcode = FUSE_READ, .node = node_, .fh = fh_, .off = off_, .len = len_ }
+#define WRITE_OF(node_, fh_, off_, len_, c) \
+	{ .opcode = FUSE_WRITE, .node = node_, .fh = fh_, .off = off_, .len = len_, .fill = c }
 #define FLUSH(fh_)             { .opcode = FUSE_FLUSH, .fh = fh_ }
 #define FSYNC(fh_)             { .opcode = FUSE_FSYNC, .fh = fh_ }
 #define RELEASE(node_, fh_)    { .opcode = FUSE_RELEASE, .node = node_, .fh = fh_ }
@@ -988,10 +1006,11 @@ static uint64_t send_msg(const struct msg *m, const struct label *x)
 	memset(&in, 0, sizeof(in));
 	switch (m->opcode) {
 	case FUSE_READ:
-		return send_read_as(x && x->reserved ? x->unique : fk_next_unique(&fk), m->fh,
-				    m->off, (uint32_t)m->len);
+		return send_read_of(x && x->reserved ? x->unique : fk_next_unique(&fk),
+				    m->node ? m->node : NODE, m->fh, m->off, (uint32_t)m->len);
 	case FUSE_WRITE:
-		return send_write(m->fh, m->off, (uint32_t)m->len, m->fill);
+		return send_write_of(m->node ? m->node : NODE, m->fh, m->off, (uint32_t)m->len,
+				     m->fill);
 	case FUSE_RELEASE:
 	case FUSE_RELEASEDIR:
 		return send_release(m->opcode, m->node, m->fh);
@@ -1723,6 +1742,71 @@ SCENARIO(reads_run_concurrently,
 	SEND('1', READ(FH, 0, 4096)),
 	SEND('2', READ(FH, 0, 4096)),
 	NOT_ORDERED('1', '2'))
+
+/*
+ * Across the fhs of one inode (its data chain): the page cache is the inode's, so a READ
+ * through another open must not fetch the bytes a WRITE sent first is replacing, or the
+ * old bytes end up cached after the WRITE returned (docs/kernel-notes.md §13). One row a
+ * case: NODE is open as FH and as FH2, NODE2 as FH3; @first ('a') is held, @second ('b')
+ * waits for it or not.
+ */
+#define FH3 9u
+#define DATA_CASE(name, then, first, second)						\
+	SCENARIO(name,									\
+		 OPEN(NODE, FH2), OPEN(NODE2, FH3),					\
+		 FS_HOLDS_ALL(),							\
+		 ST(S_SEND, "'a', " #first, .l = 'a', .msg = first),			\
+		 HELD('a'),								\
+		 ST(S_SEND, "'b', " #second, .l = 'b', .msg = second),			\
+		 then('a', 'b'))
+
+DATA_CASE(read_through_another_fh_waits_for_overlapping_write, SECOND_WAITS,
+	  WRITE(FH, 20480, 32, 'w'), READ(FH2, 0, 131072))
+DATA_CASE(write_through_another_fh_waits_for_overlapping_write, SECOND_WAITS,
+	  WRITE(FH, 0, 4096, 'w'), WRITE(FH2, 4095, 2, 'v'))
+DATA_CASE(read_through_another_fh_waits_for_overlapping_fallocate, SECOND_WAITS,
+	  FALLOCATE(FH, 0, 8192), READ(FH2, 4096, 10))
+DATA_CASE(read_through_another_fh_not_overlapping_runs, SECOND_RUNS,
+	  WRITE(FH, 4096, 4096, 'w'), READ(FH2, 0, 4096))
+DATA_CASE(write_through_another_fh_does_not_wait_for_reads, SECOND_RUNS,
+	  READ(FH, 0, 4096), WRITE(FH2, 0, 4096, 'w'))
+DATA_CASE(write_to_another_inode_does_not_hold_a_read, SECOND_RUNS,
+	  WRITE_OF(NODE2, FH3, 0, 4096, 'w'), READ(FH, 0, 4096))
+
+/* Parked in both chains (its fh's and its inode's): it runs once, when the last of the
+ * WRITEs it waits for is done, whichever finishes first. */
+SCENARIO(read_behind_writes_on_its_fh_and_another_runs_once_both_are_done,
+	OPEN(NODE, FH2),
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('1', WRITE(FH, 0, 100, '1')),
+	SEND('2', WRITE(FH2, 200, 100, '2')),
+	HELD('1'), HELD('2'),
+	SEND('r', READ(FH, 0, 4096)),         /* overlaps both: fh chain 1, data chain 1 and 2 */
+	WAITING('r'),
+	LATE_REPLY('1'), NEXT('1', 0),
+	WAITING('r'),                         /* still behind 2, through another fh */
+	LATE_REPLY('2'), NEXT('2', 0),
+	HELD('r'),
+	CALLS('r', 1),
+	LATE_REPLY('r'), NEXT('r', 0))
+
+/* An INTERRUPT of a READ parked in the data chain answers it EINTR, and the chain lets
+ * the next request go as if it had run. */
+SCENARIO(interrupted_read_parked_behind_another_fhs_write_is_answered_eintr,
+	OPEN(NODE, FH2),
+	FS_HOLDS(EV_WRITE, EV_READ),
+	SEND('w', WRITE(FH, 0, 4096, 'w')),
+	HELD('w'),
+	SEND('r', READ(FH2, 0, 4096)),
+	WAITING('r'),
+	SEND('i', INTERRUPT('r')),
+	NEXT('r', -EINTR),
+	NOT_CALLED('r'),
+	SEND('2', WRITE(FH2, 0, 10, '2')),    /* behind 'w' only */
+	WAITING('2'),
+	LATE_REPLY('w'), NEXT('w', 0),
+	HELD('2'),
+	LATE_REPLY('2'), NEXT('2', 0))
 
 /* ======================================================================================
  * FLUSH and FSYNC: after every earlier WRITE, and only those
