@@ -9,7 +9,8 @@
  *
  *   source=DIR      the directory to mirror (required)
  *   cache=auto      default: attributes and names cached 1 s, data cache dropped on open
- *   cache=always    long timeouts, data kept in the page cache across opens
+ *   cache=always    long timeouts, data kept in the page cache across opens; the source
+ *                   must change only through the mount (no AUTO_INVAL_DATA)
  *   cache=never     timeouts 0 and direct I/O on every open (shared mmap still works)
  *   writeback       kernel writeback cache (O_WRONLY opens become O_RDWR, no O_APPEND)
  *   passthrough     kernel passthrough of read/write/mmap to the source files (needs
@@ -2430,8 +2431,15 @@ static void pt_init(void *userdata, struct rf_conn *conn)
 	conn->want |= RF_CAP_HANDLE_KILLPRIV_V2;
 	if (fs->cache == CACHE_NEVER)
 		conn->want |= RF_CAP_DIRECT_IO_ALLOW_MMAP;
-	if (fs->cache == CACHE_ALWAYS)
+	if (fs->cache == CACHE_ALWAYS) {
 		conn->want |= RF_CAP_CACHE_SYMLINKS;
+		/* The source changes only through this mount (the mode's promise), so a
+		 * changed mtime in an attribute reply is our own write's doing: with
+		 * AUTO_INVAL_DATA the kernel would drop the cache for it, and a READ that
+		 * overtakes the write refills it with the old bytes for good
+		 * (docs/kernel-notes.md §13). */
+		conn->want &= ~RF_CAP_AUTO_INVAL_DATA;
+	}
 	if (fs->writeback && fs->cache == CACHE_NEVER) {
 		/* Every open is direct: the kernel would keep mtime to itself and never
 		 * update it on those writes. */
