@@ -213,7 +213,8 @@ static inline bool hold_blocked(const struct rf_hold *h)
 
 	if (c->head == h || h->role == RF_HOLD_PLAIN)
 		return false;
-	if (h->role != RF_HOLD_RELEASE && c->writes == (h->role == RF_HOLD_WRITE))
+	if (h->role != RF_HOLD_RELEASE &&
+	    atomic_load_explicit(&c->writes, memory_order_relaxed) == (h->role == RF_HOLD_WRITE))
 		return false;
 	return hold_blocked_scan(h);
 }
@@ -240,8 +241,10 @@ static inline void hold_link(struct rf_chain *c, struct rf_hold *h, struct rf_re
 	else
 		c->head = h;
 	c->tail = h;
-	if (role == RF_HOLD_WRITE)
-		c->writes++;
+	if (role == RF_HOLD_WRITE)   /* under the lock: no read-modify-write needed */
+		atomic_store_explicit(&c->writes,
+				      atomic_load_explicit(&c->writes, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
 }
 
 static inline void hold_unlink(struct rf_hold *h)
@@ -251,7 +254,9 @@ static inline void hold_unlink(struct rf_hold *h)
 	if (h->blocked)
 		c->parked--;
 	if (h->role == RF_HOLD_WRITE)
-		c->writes--;
+		atomic_store_explicit(&c->writes,
+				      atomic_load_explicit(&c->writes, memory_order_relaxed) - 1,
+				      memory_order_relaxed);
 	h->blocked = false;
 	if (h->prev)
 		h->prev->next = h->next;
@@ -363,10 +368,15 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 		return 1;
 	}
 	no_open = !!(se->conn.want & (RF_CAP_NO_OPEN_SUPPORT | RF_CAP_NO_OPENDIR_SUPPORT));
-	/* A READ or WRITE through one fh is also a range in its inode's data chain, whose
-	 * shard (the node's, ushard) is locked with the fhs': all in shard order. */
+	/* A WRITE through one fh is also a range in its inode's data chain, and so is a READ
+	 * while that chain holds a WRITE (a READ holds nothing back there, so one that finds
+	 * no WRITE stays out: no third lock on the hot path). The chain's shard, the node's
+	 * (ushard), is locked with the fhs': all in shard order. A WRITE that another loop
+	 * is admitting at this moment is simply later than this READ. */
 	data = req->ino[0] && spec->role[1] == RF_HOLD_NONE &&
-	       (spec->role[0] == RF_HOLD_READ || spec->role[0] == RF_HOLD_WRITE);
+	       (spec->role[0] == RF_HOLD_WRITE ||
+		(spec->role[0] == RF_HOLD_READ &&
+		 atomic_load_explicit(&req->ino[0]->data.writes, memory_order_acquire)));
 	for (i = 0; i < 2; i++) {
 		if (spec->role[i] != RF_HOLD_NONE) {
 			hh[i] = hash64(spec->fh[i]);

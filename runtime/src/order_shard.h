@@ -28,7 +28,9 @@
 struct rf_chain {
 	struct rf_hold *head, *tail;
 	uint32_t parked;                 /* holds in the list still blocked (h->blocked) */
-	uint32_t writes;                 /* WRITE holds in the list: none, no READ waits */
+	/* WRITE holds in the list: with none, no READ waits. Written under the lock only;
+	 * atomic because a READ reads an inode's without it (rf__order_admit). */
+	atomic_uint writes;
 };
 
 /* An open file handle value, with every request in service that names it. */
@@ -51,9 +53,9 @@ struct rf_ino_entry {
 	uint32_t shard;
 	uint64_t forget_nlookup;         /* deferred FORGETs, summed */
 	struct rf_ino_entry *rnext;      /* forget_ready list */
-	/* READs and WRITEs in flight on the inode, whatever fh they came through: the page
-	 * cache is the inode's, so a READ must not overtake a WRITE another fh sent first
-	 * (docs/kernel-notes.md §2.9). Only single-fh data requests are in it. */
+	/* WRITEs in flight on the inode, whatever fh they came through, and READs admitted
+	 * while one was: the page cache is the inode's, so a READ must not overtake a WRITE
+	 * another fh sent first (docs/kernel-notes.md §13). Only single-fh data requests. */
 	struct rf_chain data;
 };
 
