@@ -64,6 +64,10 @@ struct rf_chan {
 	unsigned int busy;               /* slots in service */
 	struct rf_req *reading;          /* slot the in-flight read targets, or NULL */
 	struct rf_completion read_c;
+	/* /dev/fuse beside the kernel's io_uring queues carries only FORGETs and INTERRUPTs:
+	 * after one, the next read waits RF_SIDE_READ_MS (transport_dev.c) */
+	bool read_held;
+	struct rf_timer reread;
 	bool ended;                      /* the kernel side is gone: nothing more to write */
 	bool stopping;                   /* no more requests: the session is ending */
 	bool finished;                   /* idle after ending; the session was told */

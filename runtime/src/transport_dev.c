@@ -8,6 +8,12 @@
  * never toggled: a read that races another reader then ends -EAGAIN and is simply
  * re-posted, instead of sleeping inside the loop thread's task_work
  * (docs/kernel-notes.md §2.4).
+ *
+ * Beside the kernel's io_uring queues, /dev/fuse carries only FORGET, BATCH_FORGET and
+ * INTERRUPT (kernel-notes §4.7): none is answered in a hurry (INTERRUPT's own reply goes
+ * nowhere in ring mode), yet each one read alone wakes the loop, once per unlink. So after
+ * a message there the next read waits RF_SIDE_READ_MS: the FORGETs of that time arrive as
+ * one BATCH_FORGET, and the first one after a quiet spell still comes at once.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,12 +21,14 @@
 
 #include "internal.h"
 
+#define RF_SIDE_READ_MS 1
+
 void rf__fd_post_read(struct rf_chan *ch)
 {
 	struct io_uring_sqe *sqe;
 	struct rf_req *req;
 
-	if (ch->reading || ch->ended || ch->stopping)
+	if (ch->reading || ch->ended || ch->stopping || ch->read_held)
 		return;
 	req = rf__fd_slot_get(ch);
 	if (!req)
@@ -39,12 +47,30 @@ void rf__fd_recycle(struct rf_req *req)
 	rf__fd_post_read(ch);
 }
 
+static void reread(struct rf_loop *loop, void *data)
+{
+	struct rf_chan *ch = data;
+
+	ch->read_held = false;
+	rf__fd_post_read(ch);
+}
+
+/* /dev/fuse beside the kernel queues (ring mode): hold the next read back a little. */
+static void hold_side_read(struct rf_chan *ch)
+{
+	if (ch->ops != &rf__transport_dev || !ch->se->nr_uq || ch->read_held)
+		return;
+	if (rf_timer_start(ch->loop, &ch->reread, RF_SIDE_READ_MS, reread, ch) == 0)
+		ch->read_held = true;
+}
+
 void rf__fd_read_done(struct rf_chan *ch, int res, bool eof)
 {
 	struct rf_req *req = ch->reading;
 
 	ch->reading = NULL;
 	if (res > 0) {
+		hold_side_read(ch);
 		req->in_len = (uint32_t)res;
 		req->state = RF_REQ_HANDLER;
 		rf__fd_place_reply(req);
@@ -170,6 +196,10 @@ void rf__fd_stop(struct rf_chan *ch)
 	struct io_uring_sqe *sqe;
 
 	rf__fd_direct_off(ch);
+	if (ch->read_held) {
+		rf_timer_cancel(&ch->reread);
+		ch->read_held = false;
+	}
 	if (ch->stopping)
 		return;
 	ch->stopping = true;
