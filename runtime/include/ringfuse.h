@@ -310,7 +310,8 @@ struct rf_conn {
  * COPY_FILE_RANGE (two), GETATTR/SETATTR/STATX with an fh), and names its node id(s)
  * (RENAME and LINK name two, COPY_FILE_RANGE two). "Earlier" means it arrived first in
  * the session, whatever loop thread or kernel queue brought it: the order the kernel sent
- * them in, except for two requests on two kernel queues served by two loops.
+ * them in, except for two requests read by two loops (two kernel queues, or two clones
+ * of /dev/fuse).
  * A request is "finished" when its reply was written AND its last rf_backing_* operation
  * completed: a request answered early (EINTR) still holds its fh and node ids until then.
  *
@@ -328,6 +329,8 @@ struct rf_conn {
  *  - READ, WRITE and FALLOCATE through one fh also wait for every earlier overlapping
  *    WRITE/FALLOCATE through any other fh of the same node id: the page cache is the
  *    inode's, so a READ served first would leave the bytes the WRITE replaced cached.
+ *    COPY_FILE_RANGE is ordered on its two fhs only (the kernel drops the destination's
+ *    cached range after the copy itself).
  *  - rf_ops.forget runs only once no request naming the node id is in service; FORGETs
  *    that arrive meanwhile are summed and delivered once.
  * Concurrent (no ordering at all): non-overlapping READs and WRITEs, reads with reads,

@@ -11,9 +11,9 @@
  *
  * Beside the kernel's io_uring queues, /dev/fuse carries only FORGET, BATCH_FORGET and
  * INTERRUPT (kernel-notes §4.7): none is answered in a hurry (INTERRUPT's own reply goes
- * nowhere in ring mode), yet each one read alone wakes the loop, once per unlink. So after
- * a message there the next read waits RF_SIDE_READ_MS: the FORGETs of that time arrive as
- * one BATCH_FORGET, and the first one after a quiet spell still comes at once.
+ * nowhere in ring mode), yet each FORGET read alone wakes the loop, once per unlink. So
+ * after a FORGET there the next read waits RF_SIDE_READ_MS: the FORGETs of that time
+ * arrive as one BATCH_FORGET, and the first one after a quiet spell still comes at once.
  */
 #include <errno.h>
 #include <string.h>
@@ -55,10 +55,16 @@ static void reread(struct rf_loop *loop, void *data)
 	rf__fd_post_read(ch);
 }
 
-/* /dev/fuse beside the kernel queues (ring mode): hold the next read back a little. */
-static void hold_side_read(struct rf_chan *ch)
+/* After a FORGET on /dev/fuse beside the kernel queues (ring mode, the REGISTERs did not
+ * fail): hold the next read back a little. Other messages never hold it, so a connection
+ * that fell back to /dev/fuse, or the INIT, is read at full speed. */
+static void hold_side_read(struct rf_chan *ch, const struct rf_req *req, int len)
 {
-	if (ch->ops != &rf__transport_dev || !ch->se->nr_uq || ch->read_held)
+	const struct fuse_in_header *h = (const void *)req->buf;
+
+	if (ch->ops != &rf__transport_dev || !ch->se->nr_uq || ch->se->uring_failed ||
+	    ch->read_held || len < (int)sizeof(*h) ||
+	    (h->opcode != FUSE_FORGET && h->opcode != FUSE_BATCH_FORGET))
 		return;
 	if (rf_timer_start(ch->loop, &ch->reread, RF_SIDE_READ_MS, reread, ch) == 0)
 		ch->read_held = true;
@@ -70,7 +76,7 @@ void rf__fd_read_done(struct rf_chan *ch, int res, bool eof)
 
 	ch->reading = NULL;
 	if (res > 0) {
-		hold_side_read(ch);
+		hold_side_read(ch, req, res);
 		req->in_len = (uint32_t)res;
 		req->state = RF_REQ_HANDLER;
 		rf__fd_place_reply(req);
