@@ -68,6 +68,7 @@ struct rf_chan {
 	 * after one, the next read waits RF_SIDE_READ_MS (transport_dev.c) */
 	bool read_held;
 	struct rf_timer reread;
+	uint64_t last_forget_ns;         /* CLOCK_MONOTONIC of the last FORGET read there */
 	bool ended;                      /* the kernel side is gone: nothing more to write */
 	bool stopping;                   /* no more requests: the session is ending */
 	bool finished;                   /* idle after ending; the session was told */

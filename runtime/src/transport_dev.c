@@ -12,11 +12,13 @@
  * Beside the kernel's io_uring queues, /dev/fuse carries only FORGET, BATCH_FORGET and
  * INTERRUPT (kernel-notes §4.7): none is answered in a hurry (INTERRUPT's own reply goes
  * nowhere in ring mode), yet each FORGET read alone wakes the loop, once per unlink. So
- * after a FORGET there the next read waits RF_SIDE_READ_MS: the FORGETs of that time
- * arrive as one BATCH_FORGET, and the first one after a quiet spell still comes at once.
+ * when FORGETs come faster than one per RF_SIDE_READ_MS, the next read after one waits
+ * that long: the FORGETs of that time arrive as one BATCH_FORGET, and the first one after
+ * a quiet spell still comes at once.
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -56,15 +58,25 @@ static void reread(struct rf_loop *loop, void *data)
 }
 
 /* After a FORGET on /dev/fuse beside the kernel queues (ring mode, the REGISTERs did not
- * fail): hold the next read back a little. Other messages never hold it, so a connection
- * that fell back to /dev/fuse, or the INIT, is read at full speed. */
+ * fail) that came less than RF_SIDE_READ_MS after the one before: hold the next read back
+ * a little. Other messages never hold it, so a connection that fell back to /dev/fuse, or
+ * the INIT, is read at full speed; and FORGETs that come slower than the hold would batch
+ * them are read as they come, without a timer's wake-up each. */
 static void hold_side_read(struct rf_chan *ch, const struct rf_req *req, int len)
 {
 	const struct fuse_in_header *h = (const void *)req->buf;
+	struct timespec ts;
+	uint64_t now, last;
 
 	if (ch->ops != &rf__transport_dev || !ch->se->nr_uq || ch->se->uring_failed ||
 	    ch->read_held || len < (int)sizeof(*h) ||
 	    (h->opcode != FUSE_FORGET && h->opcode != FUSE_BATCH_FORGET))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	last = ch->last_forget_ns;
+	ch->last_forget_ns = now;
+	if (now - last >= RF_SIDE_READ_MS * 1000000ull)
 		return;
 	if (rf_timer_start(ch->loop, &ch->reread, RF_SIDE_READ_MS, reread, ch) == 0)
 		ch->read_held = true;
