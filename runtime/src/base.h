@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "ringfuse.h"
 #include "fuse_kernel.h"
@@ -21,6 +22,15 @@
 #define RF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define rf_container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
+
+/* CLOCK_MONOTONIC in nanoseconds (timers, latencies, rates); inline: any layer's. */
+static inline uint64_t rf__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- log.c ------------------------------------------------------------------------- */
 

@@ -36,17 +36,9 @@ struct src_fs {
 	fsid_t fsid;
 	int cls;                        /* RF_SRC_*, fixed once the slot is published */
 	_Atomic uint32_t calls, slow;   /* in-place calls in this window, and the slow ones */
-	_Atomic uint64_t demoted_until; /* now_ns() before which the ring is used */
+	_Atomic uint64_t demoted_until; /* rf__now_ns() before which the ring is used */
 	_Atomic uint32_t demotions;     /* times demoted (the next period doubles) */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct src_fs srcs[SRC_SLOTS];
 static _Atomic int nsrcs;
@@ -165,7 +157,7 @@ static bool demoted(struct src_fs *f)
 {
 	uint64_t until = atomic_load_explicit(&f->demoted_until, memory_order_relaxed);
 
-	return until && now_ns() < until;
+	return until && rf__now_ns() < until;
 }
 
 int rf__inline_how(int mode, int fd, enum rf_inline_kind kind, struct rf_inline_ticket *t)
@@ -187,7 +179,7 @@ int rf__inline_how(int mode, int fd, enum rf_inline_kind kind, struct rf_inline_
 		if (kind == RF_IK_DATA || kind == RF_IK_SYNC)
 			return RF_RUN_RING;
 		t->slot = slot;
-		t->t0 = now_ns();
+		t->t0 = rf__now_ns();
 		return kind == RF_IK_LOOKUP ? RF_RUN_CACHED : RF_RUN_INLINE;
 	}
 	/* Memory: everything in place, untimed. Nothing there waits for a device; a slow call
@@ -211,7 +203,7 @@ void rf__inline_note(int slot, uint64_t ns)
 		/* Too many slow calls in this window: the ring for a while, doubling each time
 		 * (a source that is slow for good is then tried again only once a minute). */
 		d = atomic_fetch_add_explicit(&f->demotions, 1, memory_order_relaxed);
-		atomic_store_explicit(&f->demoted_until, now_ns() +
+		atomic_store_explicit(&f->demoted_until, rf__now_ns() +
 				      (RF_INLINE_DEMOTE_NS << (d < 6 ? d : 6)), memory_order_relaxed);
 		atomic_store_explicit(&f->calls, 0, memory_order_relaxed);
 		atomic_store_explicit(&f->slow, 0, memory_order_relaxed);
@@ -228,7 +220,7 @@ void rf__inline_note(int slot, uint64_t ns)
 void rf__inline_done(struct rf_inline_ticket *t)
 {
 	if (t->slot >= 0)
-		rf__inline_note(t->slot, now_ns() - t->t0);
+		rf__inline_note(t->slot, rf__now_ns() - t->t0);
 }
 
 bool rf__inline_demoted(int slot)

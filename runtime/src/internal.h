@@ -272,7 +272,6 @@ void rf__fill_dirent(struct fuse_dirent *de, const char *name, size_t namelen, u
 /* Wrong use of the API by the filesystem: loud in debug builds, logged otherwise. */
 void rf__api_bug(const struct rf_req *req, const char *what);
 /* stats.c: a request arrived / got its reply (@err) / finished / was parked or resumed. */
-uint64_t rf__now_ns(void);
 void rf__stats_received(struct rf_req *req);
 void rf__stats_replied(struct rf_req *req, int err);
 void rf__stats_finished(struct rf_req *req);

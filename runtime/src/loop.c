@@ -31,13 +31,6 @@ struct rf_timer_impl {
 };
 _Static_assert(sizeof(struct rf_timer_impl) <= sizeof(struct rf_timer), "rf_timer too small");
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* The timer list lives in the loop; kept outside struct rf_loop's public fields. */
 static struct rf_timer_impl **timer_head(struct rf_loop *loop)
 {
@@ -286,7 +279,7 @@ int rf_timer_start(struct rf_loop *loop, struct rf_timer *timer, uint64_t ms, rf
 	if (t->armed && t->loop)
 		rf_timer_cancel(timer);
 	t->loop = loop;
-	t->deadline_ns = now_ns() + ms * 1000000ull;
+	t->deadline_ns = rf__now_ns() + ms * 1000000ull;
 	t->cb = cb;
 	t->data = data;
 	t->armed = true;
@@ -315,7 +308,7 @@ void rf_timer_cancel(struct rf_timer *timer)
 static int run_timers(struct rf_loop *loop)
 {
 	struct rf_timer_impl **head = timer_head(loop), *t;
-	uint64_t now = now_ns();
+	uint64_t now = rf__now_ns();
 	int n = 0;
 
 	while ((t = *head) && t->deadline_ns <= now) {
@@ -335,7 +328,7 @@ static int next_timeout(struct rf_loop *loop, int timeout_ms)
 
 	if (!t)
 		return timeout_ms;
-	now = now_ns();
+	now = rf__now_ns();
 	ms = t->deadline_ns > now ? (t->deadline_ns - now + 999999) / 1000000 : 0;
 	if (timeout_ms >= 0 && (uint64_t)timeout_ms < ms)
 		return timeout_ms;
@@ -454,7 +447,7 @@ static bool busy_poll(struct rf_loop *loop)
 	io_uring_submit(&loop->ring);
 	if (io_uring_cq_ready(&loop->ring))
 		return true;
-	deadline = now_ns() + loop->poll_ns;
+	deadline = rf__now_ns() + loop->poll_ns;
 	for (;;) {
 		if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN) {
 			bump(&loop->enters);
@@ -463,7 +456,7 @@ static bool busy_poll(struct rf_loop *loop)
 		if (io_uring_cq_ready(&loop->ring))
 			return true;
 		/* The clock is read every 64 turns: a turn is a few nanoseconds. */
-		if (++spins % 64 == 0 && now_ns() >= deadline)
+		if (++spins % 64 == 0 && rf__now_ns() >= deadline)
 			return false;
 		cpu_relax();
 	}
@@ -553,7 +546,7 @@ void rf_loop_stop(struct rf_loop *loop)
  */
 int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
 {
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = rf__now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	struct io_uring_sqe *sqe;
 
 	loop->closing = true;
@@ -565,8 +558,8 @@ int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
 		sqe = rf__loop_sqe(loop, NULL);
 		io_uring_prep_cancel(sqe, &loop->sig_c, 0);
 	}
-	while (loop->inflight > 0 && now_ns() < deadline) {
-		int left = (int)((deadline - now_ns()) / 1000000) + 1;
+	while (loop->inflight > 0 && rf__now_ns() < deadline) {
+		int left = (int)((deadline - rf__now_ns()) / 1000000) + 1;
 		struct __kernel_timespec ts = { .tv_sec = left / 1000,
 						.tv_nsec = (left % 1000) * 1000000ll };
 		struct io_uring_cqe *cqe;
