@@ -129,10 +129,7 @@ void rf__fd_direct_off(struct rf_chan *ch)
 
 void rf__fd_chan_destroy(struct rf_chan *ch)
 {
-	if (ch->read_held) {
-		rf_timer_cancel(&ch->reread);
-		ch->read_held = false;
-	}
+	rf__fd_read_unhold(ch);
 	rf__fd_direct_off(ch);
 	if (ch->slab)
 		munmap(ch->slab, (size_t)ch->bufsize * ch->nr_slots);

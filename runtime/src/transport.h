@@ -68,7 +68,7 @@ struct rf_chan {
 	 * after one, the next read waits RF_SIDE_READ_MS (transport_dev.c) */
 	bool read_held;
 	struct rf_timer reread;
-	uint64_t last_forget_ns;         /* CLOCK_MONOTONIC of the last FORGET read there */
+	uint64_t last_forget_ns;         /* rf__now_ns() of the last FORGET read there */
 	bool ended;                      /* the kernel side is gone: nothing more to write */
 	bool stopping;                   /* no more requests: the session is ending */
 	bool finished;                   /* idle after ending; the session was told */
@@ -96,6 +96,16 @@ int rf__chan_init(struct rf_chan *ch, const struct rf_transport_ops *ops, struct
 static inline bool rf__chan_idle(const struct rf_chan *ch)
 {
 	return ch->busy == 0 && !ch->reading;
+}
+
+/* A read held back (transport_dev.c) is not posted after all: the channel stops or goes.
+ * Loop thread. */
+static inline void rf__fd_read_unhold(struct rf_chan *ch)
+{
+	if (ch->read_held) {
+		rf_timer_cancel(&ch->reread);
+		ch->read_held = false;
+	}
 }
 
 /* ---- chan.c: the slot pool of the fd transports (dev, sock) ------------------------------ */

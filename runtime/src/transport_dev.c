@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -65,15 +64,13 @@ static void reread(struct rf_loop *loop, void *data)
 static void hold_side_read(struct rf_chan *ch, const struct rf_req *req, int len)
 {
 	const struct fuse_in_header *h = (const void *)req->buf;
-	struct timespec ts;
 	uint64_t now, last;
 
 	if (ch->ops != &rf__transport_dev || !ch->se->nr_uq || ch->se->uring_failed ||
 	    ch->read_held || len < (int)sizeof(*h) ||
 	    (h->opcode != FUSE_FORGET && h->opcode != FUSE_BATCH_FORGET))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	now = rf__now_ns();
 	last = ch->last_forget_ns;
 	ch->last_forget_ns = now;
 	if (now - last >= RF_SIDE_READ_MS * 1000000ull)
@@ -214,10 +211,7 @@ void rf__fd_stop(struct rf_chan *ch)
 	struct io_uring_sqe *sqe;
 
 	rf__fd_direct_off(ch);
-	if (ch->read_held) {
-		rf_timer_cancel(&ch->reread);
-		ch->read_held = false;
-	}
+	rf__fd_read_unhold(ch);
 	if (ch->stopping)
 		return;
 	ch->stopping = true;
