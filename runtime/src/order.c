@@ -219,6 +219,15 @@ static inline bool hold_blocked(const struct rf_hold *h)
 	return hold_blocked_scan(h);
 }
 
+/* @c->writes += @d; its shard is locked, so no read-modify-write is needed: the count is
+ * atomic only for the READs that read it without the lock (rf__order_admit). */
+static inline void writes_add(struct rf_chain *c, int d)
+{
+	atomic_store_explicit(&c->writes,
+			      atomic_load_explicit(&c->writes, memory_order_relaxed) + (unsigned)d,
+			      memory_order_relaxed);
+}
+
 static inline struct rf_fh_entry *fh_of(const struct rf_hold *h)
 {
 	return rf_container_of(h->chain, struct rf_fh_entry, chain);
@@ -241,10 +250,8 @@ static inline void hold_link(struct rf_chain *c, struct rf_hold *h, struct rf_re
 	else
 		c->head = h;
 	c->tail = h;
-	if (role == RF_HOLD_WRITE)   /* under the lock: no read-modify-write needed */
-		atomic_store_explicit(&c->writes,
-				      atomic_load_explicit(&c->writes, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+	if (role == RF_HOLD_WRITE)
+		writes_add(c, 1);
 }
 
 static inline void hold_unlink(struct rf_hold *h)
@@ -254,9 +261,7 @@ static inline void hold_unlink(struct rf_hold *h)
 	if (h->blocked)
 		c->parked--;
 	if (h->role == RF_HOLD_WRITE)
-		atomic_store_explicit(&c->writes,
-				      atomic_load_explicit(&c->writes, memory_order_relaxed) - 1,
-				      memory_order_relaxed);
+		writes_add(c, -1);
 	h->blocked = false;
 	if (h->prev)
 		h->prev->next = h->next;
@@ -396,9 +401,11 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 			  spec->len[0]);
 	if (!bad && spec->role[0] == RF_HOLD_RELEASE) {
 		/* From now on the fh is gone for new requests; earlier ones still finish. */
-		fh_of(&req->hold[0])->opens--;
-		if (req->in.opcode == FUSE_RELEASEDIR && fh_of(&req->hold[0])->dir_opens)
-			fh_of(&req->hold[0])->dir_opens--;
+		struct rf_fh_entry *e = fh_of(&req->hold[0]);
+
+		e->opens--;
+		if (req->in.opcode == FUSE_RELEASEDIR && e->dir_opens)
+			e->dir_opens--;
 	}
 	for (i = 0; i < 3 && !bad; i++)
 		if (all[i]->chain && hold_blocked(all[i]))
@@ -466,21 +473,21 @@ void rf__order_opened(struct rf_req *req, uint64_t fh, uint64_t nodeid)
 			(unsigned long long)fh);
 }
 
-/* Holds in @e (its shard locked) that no longer wait for anything: unblock them. A
+/* Holds in @c (its shard locked) that no longer wait for anything: unblock them. A
  * request whose last blocked hold this was is ours to resume: appended to @ready. */
-static void wake_parked(struct rf_chain *e, struct rf_req **ready)
+static void wake_parked(struct rf_chain *c, struct rf_req **ready)
 {
 	struct rf_hold *h;
 
 	while (*ready)
 		ready = &(*ready)->next;
-	for (h = e->head; h && e->parked; h = h->next) {
+	for (h = c->head; h && c->parked; h = h->next) {
 		struct rf_req *r = h->req;
 
 		if (!h->blocked || hold_blocked(h))
 			continue;
 		h->blocked = false;
-		e->parked--;
+		c->parked--;
 		/* Zero and not cancelled: no other hold of @r waits, no INTERRUPT took it. */
 		if (atomic_fetch_sub_explicit(&r->park_wait, 1, memory_order_acq_rel) != 1)
 			continue;
