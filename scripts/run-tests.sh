@@ -707,17 +707,17 @@ fi
 # poll_client select()s on the 16 files with no timeout, 16 rounds, so it only finishes
 # if each wakeup (fuse_lowlevel_notify_poll) reaches it; ioctl_client gets and sets
 # fioc's size with FIOC_GET_SIZE/FIOC_SET_SIZE (fuse_reply_ioctl both ways).
-f3_pollioctl() { # MT(-s|"")
-  local mt=$1 loopname=multi-threaded m log plog out ok=0 res
-  [ "$mt" = -s ] && loopname=single-threaded
-  local name="fuse3 poll and ioctl, low level (fs_pollioctl + poll_client, ioctl_client; $loopname loop)"
+f3_pollioctl() { # st|mt (f3_loop_mode)
+  local mt=$1 m log plog out ok=0 res
+  f3_loop_mode "$mt"
+  local name="fuse3 poll and ioctl, low level (fs_pollioctl + poll_client, ioctl_client; $loopname)"
   if [ "$can_mount" -eq 0 ]; then skip "$name" "$why"; return; fi
   if [ ! -x "$B/tests/fuse3/fs_pollioctl" ] || [ ! -x "$f3/examples/poll_client" ]; then
     skip "$name" "not built"; return
   fi
   m=$work/f3-pollioctl$mt log=$work/f3-pollioctl$mt.log plog=$work/f3-pollioctl$mt.events
   : > "$plog"
-  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_pollioctl" $mt -o "log=$plog"; then
+  if ! mount_fs "$m" "$log" "$B/tests/fuse3/fs_pollioctl" "${margs[@]}" -o "log=$plog"; then
     fail "$name" "did not mount"; return
   fi
   out=$(pc=$PWD/$f3/examples/poll_client && cd "$m" && timeout 60 "$pc" 2>&1); local prc=$?
@@ -740,8 +740,8 @@ f3_pollioctl() { # MT(-s|"")
     fail "$name" "$res; server exit $srv, $reports sanitizer report(s)"; tail -20 "$log"
   fi
 }
-f3_pollioctl -s
-f3_pollioctl ""
+f3_pollioctl st
+f3_pollioctl mt
 
 # High-level READ without read_buf: the filesystem's read fills the reply's payload in
 # place (tests/fuse3/fs_hlread.c). Its 3 MiB + 123 bytes read back whole through O_DIRECT

@@ -34,6 +34,7 @@
 #define DIRNODE  4u
 #define FH       7u          /* what OPEN of NODE hands out */
 #define FH2      8u
+#define FH3      9u
 #define DIR_FH   9u
 #define HELD_MAX 64
 #define EV_MAX   512
@@ -1706,13 +1707,15 @@ SCENARIO(parked_write_keeps_later_overlapping_requests_behind_it,
 	LATE_REPLY('r'), NEXT('r', 0))
 
 /*
- * One row a case: the filesystem holds @first ('a'); @second ('b') arrives and then either
- * waits for it (SECOND_WAITS: parked until 'a' is answered) or not (SECOND_RUNS).
+ * One row a case: NODE is open as FH and as FH2, NODE2 as FH3; the filesystem holds
+ * @first ('a'); @second ('b') arrives and then either waits for it (SECOND_WAITS: parked
+ * until 'a' is answered) or not (SECOND_RUNS).
  */
 #define SECOND_WAITS(a, b)      PARKED_BEHIND(b, a), LATE_REPLY(b), NEXT(b, 0)
 #define SECOND_RUNS(a, b)       NOT_ORDERED(a, b)
 #define PAIR_CASE(name, then, first, second)						\
 	SCENARIO(name,									\
+		 OPEN(NODE, FH2), OPEN(NODE2, FH3),					\
 		 FS_HOLDS_ALL(),							\
 		 ST(S_SEND, "'a', " #first, .l = 'a', .msg = first),			\
 		 HELD('a'),								\
@@ -1746,31 +1749,19 @@ SCENARIO(reads_run_concurrently,
 /*
  * Across the fhs of one inode (its data chain): the page cache is the inode's, so a READ
  * through another open must not fetch the bytes a WRITE sent first is replacing, or the
- * old bytes end up cached after the WRITE returned (docs/kernel-notes.md §13). One row a
- * case: NODE is open as FH and as FH2, NODE2 as FH3; @first ('a') is held, @second ('b')
- * waits for it or not.
+ * old bytes end up cached after the WRITE returned (docs/kernel-notes.md §13).
  */
-#define FH3 9u
-#define DATA_CASE(name, then, first, second)						\
-	SCENARIO(name,									\
-		 OPEN(NODE, FH2), OPEN(NODE2, FH3),					\
-		 FS_HOLDS_ALL(),							\
-		 ST(S_SEND, "'a', " #first, .l = 'a', .msg = first),			\
-		 HELD('a'),								\
-		 ST(S_SEND, "'b', " #second, .l = 'b', .msg = second),			\
-		 then('a', 'b'))
-
-DATA_CASE(read_through_another_fh_waits_for_overlapping_write, SECOND_WAITS,
+PAIR_CASE(read_through_another_fh_waits_for_overlapping_write, SECOND_WAITS,
 	  WRITE(FH, 20480, 32, 'w'), READ(FH2, 0, 131072))
-DATA_CASE(write_through_another_fh_waits_for_overlapping_write, SECOND_WAITS,
+PAIR_CASE(write_through_another_fh_waits_for_overlapping_write, SECOND_WAITS,
 	  WRITE(FH, 0, 4096, 'w'), WRITE(FH2, 4095, 2, 'v'))
-DATA_CASE(read_through_another_fh_waits_for_overlapping_fallocate, SECOND_WAITS,
+PAIR_CASE(read_through_another_fh_waits_for_overlapping_fallocate, SECOND_WAITS,
 	  FALLOCATE(FH, 0, 8192), READ(FH2, 4096, 10))
-DATA_CASE(read_through_another_fh_not_overlapping_runs, SECOND_RUNS,
+PAIR_CASE(read_through_another_fh_not_overlapping_runs, SECOND_RUNS,
 	  WRITE(FH, 4096, 4096, 'w'), READ(FH2, 0, 4096))
-DATA_CASE(write_through_another_fh_does_not_wait_for_reads, SECOND_RUNS,
+PAIR_CASE(write_through_another_fh_does_not_wait_for_reads, SECOND_RUNS,
 	  READ(FH, 0, 4096), WRITE(FH2, 0, 4096, 'w'))
-DATA_CASE(write_to_another_inode_does_not_hold_a_read, SECOND_RUNS,
+PAIR_CASE(write_to_another_inode_does_not_hold_a_read, SECOND_RUNS,
 	  WRITE_OF(NODE2, FH3, 0, 4096, 'w'), READ(FH, 0, 4096))
 
 /* Parked in both chains (its fh's and its inode's): it runs once, when the last of the
