@@ -78,7 +78,7 @@ struct rf_fuse3_args {
 
 /* The request a libfuse filesystem sees (fuse_req_t). One per rf_req, plus synthetic
  * ones for FORGET and retrieve replies (which have no rf_req). Recycled by the session:
- * see req_get()/rf_fuse3_req_put() in ops.c. */
+ * see rf_fuse3_req_get()/rf_fuse3_req_put() in req.c. */
 struct fuse_req {
 	struct fuse_session *se;
 	struct rf_req *r;           /* NULL for FORGET and retrieve replies */
@@ -95,7 +95,7 @@ struct fuse_req {
 	bool interrupted;
 	struct fuse_req *next;      /* in a free list or parked */
 	/* with mt: the fhs and node ids this request keeps busy until its handler returns
-	 * (see hold_* in ops.c) */
+	 * (see hold_* in req.c) */
 	uint64_t held[4];
 	uint8_t nheld_fh, nheld;
 	struct fuse_req *all_next;  /* every wrapper of the session, for fuse_session_destroy */
@@ -164,7 +164,7 @@ struct fuse_session {
 	struct fuse_req *retired;
 	atomic_bool has_retired;
 	struct fuse_req *all;       /* every wrapper allocated (->all_next), under rlock */
-	struct rf_ops rops;
+	struct rf_ops rops;         /* the runtime's table: a member per libfuse op set */
 	size_t (*node_count)(void *userdata); /* a high-level session's nodes (SIGUSR1) */
 	/* FORGETs run on the ring's thread, not the pool: set by the high-level layer, whose
 	 * forget never blocks nor calls the filesystem. A forget storm (drop_caches) would
@@ -172,7 +172,8 @@ struct fuse_session {
 	bool forget_inline;
 	pthread_rwlock_t *path_lock;        /* a high-level session's (rf_fuse3_run) */
 	pthread_mutex_t hlock;      /* the two hold tables */
-	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS], *ino_holds[RF3_HOLD_BUCKETS];         /* the runtime's table: a member per libfuse op set */
+	struct rf_fuse3_hold *fh_holds[RF3_HOLD_BUCKETS];   /* by fh (RELEASE waits) */
+	struct rf_fuse3_hold *ino_holds[RF3_HOLD_BUCKETS];  /* by node id (FORGET waits) */
 	struct rf_fuse3_hold *hold_free; /* unused holds, for the next (as many as ever live) */
 	struct rf_fuse3_cuse *cuse; /* a CUSE session's device (cuse.c), else NULL */
 	bool custom;                /* driven by fuse_session_receive_buf/process_buf */
@@ -183,18 +184,29 @@ const struct rf_cuse_info *rf_fuse3_cuse_info(const struct fuse_session *se);
 void rf_fuse3_cuse_inited(struct fuse_session *se);
 void rf_fuse3_cuse_free(struct fuse_session *se);
 
-/* ops.c */
-void rf_fuse3_fill_ops(struct fuse_session *se);
+/* req.c: wrappers (taken on the loop thread, put back by the reply), holds, dispatch */
+struct fuse_req *rf_fuse3_req_get(struct fuse_session *se, struct rf_req *r, int op);
 void rf_fuse3_req_put(struct fuse_req *req);
-/* reply.c, for the high-level layer: the reply payload of a READ, READDIR or READDIRPLUS,
- * at least @size bytes, to fill in place (fuse_reply_buf then copies nothing), or NULL */
-void *rf_fuse3_reply_space(fuse_req_t req, size_t size);
-void rf_fuse3_run(struct fuse_req *req);
+void rf_fuse3_fi_from_rf(struct fuse_file_info *fi, const struct rf_file *rfi);
+void rf_fuse3_fi_arg(struct fuse_req *req, struct rf_file *rfi);
+void rf_fuse3_dispatch(struct fuse_req *req);
 void rf_fuse3_run_job(struct fuse_req *req);
 void rf_fuse3_free_holds(struct fuse_session *se);
 void rf_fuse3_free_reqs(struct fuse_session *se);
+
+/* init.c */
+void rf_fuse3_on_init(void *userdata, struct rf_conn *c);
+void rf_fuse3_on_destroy(void *userdata);
 unsigned int rf_fuse3_caps_from_rf(uint64_t rf);
 uint64_t rf_fuse3_caps_to_rf(unsigned int caps);
+
+/* ops.c: the runtime's table for the filesystem's ops; run a wrapped request's handler */
+void rf_fuse3_fill_ops(struct fuse_session *se);
+void rf_fuse3_run(struct fuse_req *req);
+
+/* reply.c, for the high-level layer: the reply payload of a READ, READDIR or READDIRPLUS,
+ * at least @size bytes, to fill in place (fuse_reply_buf then copies nothing), or NULL */
+void *rf_fuse3_reply_space(fuse_req_t req, size_t size);
 
 /* loop.c */
 void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req);
