@@ -98,7 +98,8 @@ static void backing_detach(struct pt_fs *fs, struct pt_handle *h)
 	h->plain = false;
 }
 
-static void set_cache_flags(const struct pt_fs *fs, struct rf_file *fi)
+static void set_cache_flags(struct rf_req *req, const struct pt_fs *fs, int fd,
+			    struct rf_file *fi)
 {
 	/* An O_DIRECT open asks for no page cache whatever the mode: with direct_io the
 	 * kernel sends its reads as they are, instead of a GETATTR before each one to check
@@ -108,6 +109,9 @@ static void set_cache_flags(const struct pt_fs *fs, struct rf_file *fi)
 	fi->direct_io = direct;
 	fi->parallel_direct_writes = direct;
 	fi->keep_cache = fs->cache == CACHE_ALWAYS;
+	/* A FLUSH would do nothing on a memory or disk source: the kernel need not send one
+	 * on every close(2). Locks are unaffected: ours are OFD locks, which FLUSH leaves. */
+	fi->noflush = !rf_backing_flush_needed(req, fd);
 }
 
 void handle_free(struct pt_fs *fs, struct pt_handle *h)
@@ -120,12 +124,13 @@ void handle_free(struct pt_fs *fs, struct pt_handle *h)
 }
 
 /* The source file is open as @h->fd: finish OPEN/CREATE/TMPFILE bookkeeping. */
-static void handle_ready(struct pt_fs *fs, struct pt_handle *h, struct rf_file *fi)
+static void handle_ready(struct rf_req *req, struct pt_fs *fs, struct pt_handle *h,
+			 struct rf_file *fi)
 {
 	h->kind = PT_FILE;
 	rf_itable_ref(&h->in->base);
 	atomic_fetch_add(&h->in->nopen, 1);
-	set_cache_flags(fs, fi);
+	set_cache_flags(req, fs, h->fd, fi);
 	backing_attach(fs, h, fi);
 	fi->fh = (uint64_t)(uintptr_t)h;
 }
@@ -144,7 +149,7 @@ static void open_finish(struct rf_req *req, struct pt_handle *h)
 	struct pt_fs *fs = fs_of(req);
 	struct pt_inode *in = h->in;
 
-	handle_ready(fs, h, h->fi);
+	handle_ready(req, fs, h, h->fi);
 	if (rf_reply_open(req, h->fi) < 0)
 		handle_abandon(fs, h);
 	iput(fs, in);
@@ -290,7 +295,7 @@ static void create_done(struct rf_req *req, int res, void *data)
 	}
 	h->fd = fd;
 	h->in = in;
-	handle_ready(fs, h, c->fi);
+	handle_ready(req, fs, h, c->fi);
 	fill_entry(fs, &e, in, &st);
 	if (rf_reply_create(req, &e, c->fi) < 0) {
 		rf_itable_forget(fs->table, in->base.nodeid, 1);

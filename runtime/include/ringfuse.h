@@ -860,6 +860,14 @@ int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
  * place there, where a real close would drop them: use OFD or flock locks. Default
  * reply: rf_reply_err(res). */
 int rf_backing_flush(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
+/* Whether a FLUSH of @fd needs the filesystem at all: 0 exactly where rf_backing_flush
+ * would complete with 0 without a system call (a memory or disk filesystem, and not -o
+ * inline=never). An OPEN or CREATE handler may then set rf_file.noflush in its reply:
+ * the kernel sends no FLUSH on close(2), which saves a round trip per close (with the
+ * writeback cache it sends FLUSH anyway). 1 otherwise (a network filesystem, or one the
+ * runtime cannot tell). One fstatfs the first time @fd's filesystem is seen. On the
+ * thread of @req's handler. */
+int rf_backing_flush_needed(struct rf_req *req, int fd);
 /* statx into @out. @cb required. */
 int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
 		     unsigned int mask, struct statx *out, rf_backing_cb cb, void *data);

@@ -320,16 +320,21 @@ int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data)
 	return 0;
 }
 
+int rf_backing_flush_needed(struct rf_req *req, int fd)
+{
+	/* Memory and disk filesystems have no flush method: close(2) reports nothing there
+	 * (our locks are OFD locks, which a close of a duplicate leaves alone). */
+	return MODE(req) == RF_INLINE_NEVER ||
+	       rf__inline_slot_class(rf__inline_slot(fd)) == RF_SRC_REMOTE;
+}
+
 int rf_backing_flush(struct rf_req *req, int fd, rf_backing_cb cb, void *data)
 {
 	struct rf_inline_ticket t;
 	int how, dfd;
 
 	OP_GET(req, BK_ERR, cb, data, op);
-	/* Memory and disk filesystems have no flush method: close(2) reports nothing there
-	 * (our locks are OFD locks, which a close of a duplicate leaves alone). */
-	if (MODE(req) != RF_INLINE_NEVER &&
-	    rf__inline_slot_class(rf__inline_slot(fd)) != RF_SRC_REMOTE) {
+	if (!rf_backing_flush_needed(req, fd)) {
 		complete_now(req, op, 0);
 		return 0;
 	}

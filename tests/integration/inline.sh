@@ -11,6 +11,10 @@
 #   tmpfs source: create, stat, rename, unlink, mkdir, rmdir, read and write under each
 #     mode; the statistics (SIGUSR1) show where the calls ran: auto and always in place
 #     (backing.inline > 0, backing.ring 0), never on the ring (backing.inline 0).
+#   FLUSH: a close(2) through the passthrough sends the kernel's FLUSH only where the
+#     source has something to flush (rf_backing_flush_needed): none at all on tmpfs with
+#     auto and always (opens get FOPEN_NOFLUSH), one per close with never and on the FUSE
+#     source.
 # Prints "PASS  name" / "FAIL  name: why" / "SKIP  name: why" lines, ends with
 # "inline: N passed, N failed"; exit 0 only if nothing failed. Everything it mounts or
 # starts is gone on exit.
@@ -118,6 +122,12 @@ slow_case() {
     else
       fail "$name" "backing calls in place on a FUSE source: $json"
     fi
+    # The read of `slow` opened and closed it once: a FUSE source has a flush method.
+    if python3 -c "import json,sys; sys.exit(json.loads(sys.argv[1])['requests'].get('FLUSH', 0) < 1)" "$json" 2>/dev/null; then
+      pass "$name: close(2) sends FLUSH on a FUSE source"
+    else
+      fail "$name" "no FLUSH for a close on a FUSE source: $json"
+    fi
   fi
   stop "$pt" "$ppid" || fail "$name" "passthrough exit $?"
   stop "$src" "$spid" || fail "$name" "slowfs exit $?"
@@ -149,12 +159,20 @@ for mode in auto always never; do
     if out=$(python3 - "$json" "$mode" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1]); mode = sys.argv[2]; b = s["backing"]
+flush = s["requests"].get("FLUSH", 0)
+def check(ok, why):
+    if not ok:
+        print(why)
+        sys.exit(1)
 if mode == "never":
-    assert b["inline"] == 0 and b["ring"] > 0, f"never: {b}"
+    check(b["inline"] == 0 and b["ring"] > 0, f"never: {b}")
+    # 50 files written, 50 read back, one cat through the symlink: a FLUSH per close
+    check(flush >= 101, f"never: {flush} FLUSH for at least 101 closes")
 else:
-    assert b["inline"] > 0 and b["ring"] == 0, f"{mode}: {b}"
-assert s["loop_enters"] > 0 and s["loop_sqes"] > 0, "loop counters"
-print(f"backing {b}, {s['loop_enters']} enters, {s['loop_sqes']} SQEs")
+    check(b["inline"] > 0 and b["ring"] == 0, f"{mode}: {b}")
+    check(flush == 0, f"{mode}: {flush} FLUSH on a tmpfs source (no FOPEN_NOFLUSH)")
+check(s["loop_enters"] > 0 and s["loop_sqes"] > 0, "loop counters")
+print(f"backing {b}, {flush} FLUSH, {s['loop_enters']} enters, {s['loop_sqes']} SQEs")
 PY
     ); then
       pass "$name: $out"

@@ -2,8 +2,9 @@
 /*
  * test_inline.c - the policy of where backing calls run (runtime/src/inline.c): the class
  * of each filesystem type, the decision for every mode, class and kind of call, the
- * latency cut-off that demotes a disk filesystem, and the per-fd cache (forget, inherit).
- * Latencies are fed in, never measured: nothing here depends on timing.
+ * latency cut-off that demotes a disk filesystem, and the per-fd cache (forget, inherit);
+ * through the fake kernel, which sources rf_backing_flush_needed lets an OPEN go without
+ * FLUSH. Latencies are fed in, never measured: nothing here depends on timing.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "fake_kernel.h"
 #include "internal.h"
 
 struct magic_case {
@@ -188,4 +190,67 @@ Test(inline, the_cache_follows_forget_and_inherit)
 	close(dup_fd);
 	close(num);
 	close(proc);
+}
+
+/* ---- FLUSH only where the source has something to flush ---------------------------------- */
+
+struct noflush_case {
+	int mode;
+	long type;
+	bool noflush;                /* FOPEN_NOFLUSH in the OPEN reply */
+};
+
+static const struct noflush_case noflushes[] = {
+	{ RF_INLINE_AUTO, TMPFS_MAGIC, true },
+	{ RF_INLINE_AUTO, EXT4_SUPER_MAGIC, true },
+	{ RF_INLINE_ALWAYS, XFS_SUPER_MAGIC, true },
+	{ RF_INLINE_AUTO, NFS_SUPER_MAGIC, false },
+	{ RF_INLINE_AUTO, 0x65735546, false },          /* FUSE */
+	{ RF_INLINE_ALWAYS, 0xFF534D42, false },        /* CIFS: close reports write errors */
+	{ RF_INLINE_AUTO, 0, false },                   /* unknown */
+	{ RF_INLINE_NEVER, TMPFS_MAGIC, false },        /* every call on the ring, FLUSH too */
+};
+
+static int noflush_fd = -1;
+
+/* An OPEN handler as the passthrough's: noflush where a FLUSH would do nothing. */
+static void nf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
+{
+	fi->fh = 7;
+	fi->noflush = !rf_backing_flush_needed(req, noflush_fd);
+	rf_reply_open(req, fi);
+}
+
+static const struct rf_ops nf_ops = { .open = nf_open };
+
+Test(inline, an_open_on_a_source_without_flush_asks_the_kernel_for_no_flush)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(noflushes) / sizeof(noflushes[0]); i++) {
+		const struct noflush_case *c = &noflushes[i];
+		struct fuse_open_in in = { .flags = O_RDONLY };
+		struct fuse_open_out oo;
+		const struct fk_msg *m;
+		struct rf_opts opts;
+		struct fk fk;
+		int slot;
+		uint64_t u;
+
+		noflush_fd = fake_fd(c->type, 3000 + (int)i, &slot);
+		rf_opts_init(&opts);
+		opts.inline_mode = c->mode;
+		fk_setup(&fk, &nf_ops, NULL, &opts);
+		fk_init(&fk);
+		u = fk_send(&fk, FUSE_OPEN, 2, &in, sizeof(in));
+		m = fk_expect_reply(&fk, u, 0, sizeof(oo));
+		memcpy(&oo, m->payload, sizeof(oo));
+		cr_expect_eq(!!(oo.open_flags & FOPEN_NOFLUSH), c->noflush,
+			     "case %zu: mode %d, magic 0x%lx: open_flags 0x%x", i, c->mode,
+			     (unsigned long)c->type, oo.open_flags);
+		fk_teardown(&fk);
+		rf_opts_free(&opts);
+		rf_backing_forget_fd(noflush_fd);
+		close(noflush_fd);
+	}
 }
