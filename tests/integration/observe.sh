@@ -4,7 +4,8 @@
 #   statistics: memfs with timeouts 0; N stat(2) of one file; SIGUSR1 writes the session's
 #     statistics as one JSON line to the log; LOOKUP + GETATTR counted >= N (each stat
 #     costs the kernel at least one of them with timeouts 0), no request left in flight
-#     beyond the ones the mount itself has in service, and every reply in a latency bucket;
+#     beyond the ones the mount itself has in service, every reply in a latency bucket,
+#     and no FLUSH for the file written first (memfs opens with noflush);
 #   -d trace: hello with -d; `cat hello` logs the READ with its fh, offset and size, and
 #     its reply with "OK", the byte count and the latency; a missing name logs ENOENT.
 # Prints "PASS  name" / "FAIL  name: why" lines, ends with "observe: N passed, N failed";
@@ -55,13 +56,15 @@ for i in range($N): os.stat('$m/f')"
   json=$(grep -o 'stats: {.*' "$log" | tail -1 | cut -c8-)
   if [ -z "$json" ]; then
     fail "statistics on SIGUSR1" "no stats line in the log"
-  elif out=$(python3 - "$json" "$N" <<'PY'
+  elif out=$(python3 - "$json" "$N" 2>&1 <<'PY' | tail -1
 import json, sys
 s = json.loads(sys.argv[1]); n = int(sys.argv[2])
 req = s["requests"]
 seen = req.get("LOOKUP", 0) + req.get("GETATTR", 0)
 assert seen >= n, f"LOOKUP+GETATTR {seen} < {n} stats"
 assert req.get("INIT") == 1, f"INIT {req.get('INIT')}"
+# memfs opens with noflush: the close after `echo data > f` sends no FLUSH
+assert req.get("FLUSH", 0) == 0, f"FLUSH {req.get('FLUSH')}: memfs asked for none"
 total = sum(req.values())
 lat = sum(sum(v) for v in s["latency_us_log2"].values())
 assert lat == s["replies"], f"latency samples {lat} != replies {s['replies']}"
