@@ -243,7 +243,7 @@ struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_
 		goto fail;
 	}
 	/* allow_root: the kernel lets everyone in, the binding lets only root and the
-	 * owner through (ops.c), as libfuse does. */
+	 * owner through (req.c), as libfuse does. */
 	se->opts.allow_other = ps.allow_other || se->deny_others;
 	if (args->argc == 1 && args->argv[0][0] == '-') {
 		fuse_log(FUSE_LOG_ERR, "fuse: warning: argv[0] looks like an option, but will be "

@@ -31,7 +31,9 @@ void mf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 		}
 		n->nopen++;
 		fi->fh = new_fh(fs);
-		fi->noflush = 1;         /* mf_flush has nothing to do: spare the round trip */
+		/* mf_flush has nothing to do: spare the round trip, except where a shared
+		 * mmap may have dirtied pages the kernel writes back at close (O_RDWR). */
+		fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR;
 	}
 	fs_unlock(fs);
 	if (err)
@@ -104,7 +106,7 @@ void mf_write(struct rf_req *req, uint64_t ino, const void *buf, size_t size, of
 }
 
 /* Nothing is cached between us and the kernel: flush and fsync have nothing to do. Opens
- * and creates set noflush, so FLUSH comes only if the kernel sends it anyway. */
+ * and creates that are not O_RDWR set noflush: no FLUSH comes for them. */
 void mf_flush(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	rf_reply_err(req, 0);

@@ -250,7 +250,7 @@ void mf_create(struct rf_req *req, uint64_t parent, const char *name, mode_t mod
 	if (!err) {
 		n->nopen++;
 		fi->fh = new_fh(fs);
-		fi->noflush = 1;         /* as in mf_open */
+		fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR;   /* as in mf_open */
 		entry_fill(fs, n, &e);
 	}
 	fs_unlock(fs);
@@ -285,7 +285,7 @@ void mf_tmpfile(struct rf_req *req, uint64_t parent, mode_t mode, struct rf_file
 		n->linkable = !(fi->flags & O_EXCL);
 		n->nopen = 1;
 		fi->fh = new_fh(fs);
-		fi->noflush = 1;         /* as in mf_open */
+		fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR;   /* as in mf_open */
 		entry_fill(fs, n, &e);
 	}
 	fs_unlock(fs);

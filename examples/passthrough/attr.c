@@ -205,6 +205,7 @@ void pt_readlink(struct rf_req *req, uint64_t ino)
 	iput(fs, in);
 }
 
+/* The attributes kept for a file closed on unlink, as statx gives them. */
 static void statx_from_stat(struct statx *stx, const struct stat *st)
 {
 	memset(stx, 0, sizeof(*stx));

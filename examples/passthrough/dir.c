@@ -12,6 +12,14 @@ static struct pt_dir *dir_of_fi(const struct rf_file *fi)
 	return h ? (struct pt_dir *)h : NULL;
 }
 
+/* closedir, and the runtime forgets what it knew of the fd's number (FSYNCDIR gave it
+ * to rf_backing_fsync), as fd_close does for other fds. */
+static void dir_close(struct pt_dir *d)
+{
+	rf_backing_forget_fd(dirfd(d->dp));
+	closedir(d->dp);
+}
+
 static void opendir_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
@@ -42,7 +50,7 @@ static void opendir_done(struct rf_req *req, int res, void *data)
 		fi->cache_readdir = 1;
 	}
 	if (rf_reply_open(req, fi) < 0) {
-		closedir(d->dp);
+		dir_close(d);
 		handle_free(fs, &d->h);
 	}
 	iput(fs, in);
@@ -229,7 +237,7 @@ void pt_releasedir(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 
 	if (!d)
 		return (void)rf_reply_err(req, -EBADF);
-	closedir(d->dp);             /* closing a directory writes nothing back */
+	dir_close(d);                /* closing a directory writes nothing back */
 	handle_free(fs_of(req), &d->h);
 	rf_reply_err(req, 0);
 }

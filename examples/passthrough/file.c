@@ -110,8 +110,10 @@ static void set_cache_flags(struct rf_req *req, const struct pt_fs *fs, int fd,
 	fi->parallel_direct_writes = direct;
 	fi->keep_cache = fs->cache == CACHE_ALWAYS;
 	/* A FLUSH would do nothing on a memory or disk source: the kernel need not send one
-	 * on every close(2). Locks are unaffected: ours are OFD locks, which FLUSH leaves. */
-	fi->noflush = !rf_backing_flush_needed(req, fd);
+	 * on every close(2). Not for O_RDWR opens: with noflush the kernel would not write
+	 * back at close what a shared mmap of the file dirtied (only such an open can map it
+	 * writable). Locks are unaffected: ours are OFD locks, which FLUSH leaves alone. */
+	fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR && !rf_backing_flush_needed(req, fd);
 }
 
 void handle_free(struct pt_fs *fs, struct pt_handle *h)
@@ -179,9 +181,9 @@ static void open_done(struct rf_req *req, int res, void *data)
 		return;
 	}
 	h->fd = res;
-	/* The same file as the inode's fd: the same filesystem, no fstatfs on the first read. */
-	if (h->tmpfd < 0)
-		rf_backing_fd_inherit(h->fd, atomic_load(&in->fd));
+	/* The same file as the inode's fd: the same filesystem, no fstatfs on the first read.
+	 * A file reached by its handle is on the source's own mount (handle_of). */
+	rf_backing_fd_inherit(h->fd, h->tmpfd < 0 ? atomic_load(&in->fd) : fs->root_dirfd);
 	if (fi->kill_priv && (fi->flags & O_TRUNC) && kill_suidgid(req, h->fd, false) > 0 &&
 	    after_killed(req, in->base.nodeid, open_killed, &(struct pt_killed){ .data = h }) == 0)
 		return;

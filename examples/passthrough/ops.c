@@ -44,7 +44,6 @@ static void pt_syncfs(struct rf_req *req, uint64_t ino)
 		rf_reply_err(req, r);
 }
 
-/* The attributes kept for a file closed on unlink, as statx gives them. */
 /* ---- session ---------------------------------------------------------------------------- */
 
 static void pt_init(void *userdata, struct rf_conn *conn)

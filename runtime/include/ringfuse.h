@@ -860,13 +860,18 @@ int rf_backing_close(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
  * place there, where a real close would drop them: use OFD or flock locks. Default
  * reply: rf_reply_err(res). */
 int rf_backing_flush(struct rf_req *req, int fd, rf_backing_cb cb, void *data);
-/* Whether a FLUSH of @fd needs the filesystem at all: 0 exactly where rf_backing_flush
- * would complete with 0 without a system call (a memory or disk filesystem, and not -o
- * inline=never). An OPEN or CREATE handler may then set rf_file.noflush in its reply:
- * the kernel sends no FLUSH on close(2), which saves a round trip per close (with the
- * writeback cache it sends FLUSH anyway). 1 otherwise (a network filesystem, or one the
- * runtime cannot tell). One fstatfs the first time @fd's filesystem is seen. On the
- * thread of @req's handler. */
+/* Whether rf_backing_flush(@fd) has anything to do: 0 exactly where it would complete with
+ * 0 without a system call (a memory or disk filesystem, and not -o inline=never), 1
+ * otherwise (a network filesystem, or one the runtime cannot tell). At most one fstatfs
+ * per fd number (remembered until rf_backing_forget_fd). On the thread of @req's handler.
+ * An OPEN or CREATE handler may use it to set rf_file.noflush: the kernel then sends no
+ * FLUSH on close(2), a round trip saved per close. noflush gives up more than the
+ * backing flush, though (the kernel keeps to it only without the writeback cache):
+ *  - at close the kernel neither writes back the pages a shared writable mmap dirtied
+ *    nor reports their writeback errors (munmap, msync and fsync still do): set it only
+ *    on opens that cannot map the file writable (not O_RDWR);
+ *  - FLUSH is the only close notice of a filesystem that keeps POSIX locks itself
+ *    (getlk/setlk): one that releases a lock owner's locks at FLUSH must not set it. */
 int rf_backing_flush_needed(struct rf_req *req, int fd);
 /* statx into @out. @cb required. */
 int rf_backing_statx(struct rf_req *req, int dirfd, const char *path, int flags,
@@ -889,7 +894,8 @@ int rf_backing_linkat(struct rf_req *req, int olddirfd, const char *oldpath, int
  * rf_loop_close_fd forget it themselves), call rf_backing_forget_fd(fd), so that a later
  * fd with the same number on another filesystem is looked at afresh; forgetting is cheap
  * and never wrong. rf_backing_fd_inherit(fd, from) says @fd is on the same filesystem as
- * @from (a file reopened or created through @from), which saves @fd's fstatfs. Any thread.
+ * @from (a file reopened or created through @from), which saves @fd's fstatfs (@from gets
+ * one the first time, if nothing is known of it yet). Any thread.
  */
 void rf_backing_forget_fd(int fd);
 void rf_backing_fd_inherit(int fd, int from);

@@ -139,11 +139,15 @@ void rf_backing_forget_fd(int fd)
 
 void rf_backing_fd_inherit(int fd, int from)
 {
+	int slot;
+
 	rf__inline_init();
-	if (fd >= 0 && (unsigned int)fd < fd_cap && from >= 0 && (unsigned int)from < fd_cap)
-		atomic_store_explicit(&fd_slot[fd],
-				      atomic_load_explicit(&fd_slot[from], memory_order_relaxed),
-				      memory_order_relaxed);
+	if (fd < 0 || (unsigned int)fd >= fd_cap || from < 0 || (unsigned int)from >= fd_cap)
+		return;
+	/* @from is classified once (one fstatfs) if nothing is known of it yet. */
+	slot = rf__inline_slot(from);
+	atomic_store_explicit(&fd_slot[fd], slot >= 0 ? (uint8_t)(slot + 1) : 0,
+			      memory_order_relaxed);
 }
 
 int rf__inline_slot_class(int slot)

@@ -192,6 +192,28 @@ Test(inline, the_cache_follows_forget_and_inherit)
 	close(proc);
 }
 
+Test(inline, inheriting_from_an_fd_not_seen_yet_classifies_it_once)
+{
+	int from = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	int p[2], slot;
+
+	cr_assert_geq(from, 0);
+	cr_assert_eq(pipe(p), 0);
+	rf_backing_forget_fd(from);
+	rf_backing_forget_fd(p[0]);
+	/* A pipe is not on procfs: only the inheritance can give it procfs's slot. */
+	rf_backing_fd_inherit(p[0], from);
+	slot = rf__inline_slot(p[0]);
+	cr_assert_geq(slot, 0);
+	cr_expect_eq(slot, rf__inline_slot(from), "the pipe got @from's filesystem");
+	cr_expect_eq(rf__inline_slot_class(slot), RF_SRC_REMOTE, "procfs is no memory or disk");
+	rf_backing_forget_fd(from);
+	rf_backing_forget_fd(p[0]);
+	close(from);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* ---- FLUSH only where the source has something to flush ---------------------------------- */
 
 struct noflush_case {
