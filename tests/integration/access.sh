@@ -39,10 +39,8 @@ OPENMANY=$B/tests/integration/openmany
 COPYRANGE=$B/tests/integration/copyrange
 ATTACK_OPTS=${ACCESS_ATTACK_OPTS:-cache=always,negative_timeout=60}
 
-passed=0 failed=0 skipped=0
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1${2:+: $2}"; }
-skip() { skipped=$((skipped + 1)); echo "SKIP  $1: $2"; }
+work=
+. tests/integration/lib.sh
 finish() {
   echo "access: $passed passed, $failed failed, $skipped skipped"
   [ "$failed" -eq 0 ]
@@ -60,51 +58,9 @@ done
 
 work=$(mktemp -d /tmp/ringfuse-access.XXXXXX)
 chmod 0755 "$work"              # uid 65534 must reach the mount points below
-mounts=() pids=()
-cleanup() {
-  local m p
-  for m in "${mounts[@]}"; do
-    mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work" 2>/dev/null
-}
-trap cleanup EXIT
 
 # as_other CMD...: run CMD as uid/gid 65534 with no supplementary groups.
 as_other() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-
-# mount_fs MNT LOG CMD... : start a server in the foreground, wait (10 s at most) for
-# its mount. Sets SERVER_PID.
-mount_fs() {
-  local mnt=$1 log=$2; shift 2
-  mkdir -p "$mnt"
-  "$@" -f "$mnt" >"$log" 2>&1 &
-  SERVER_PID=$!
-  pids+=("$SERVER_PID"); mounts+=("$mnt")
-  for _ in $(seq 100); do
-    grep -q " $mnt fuse" /proc/mounts && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "--- server log ($log):"; tail -20 "$log"
-  return 1
-}
-
-# unmount_fs MNT : unmount, wait (10 s at most) for the server; its exit status, or 124.
-unmount_fs() {
-  local mnt=$1 pid=$SERVER_PID
-  umount "$mnt" 2>/dev/null || umount -l "$mnt"
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid"; wait "$pid" 2>/dev/null; return 124
-  fi
-  wait "$pid"
-}
 
 mode_of() { stat -c %a "$1"; }
 

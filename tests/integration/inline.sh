@@ -25,48 +25,11 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 DELAY=${INLINE_DELAY_MS:-3000}
 
 work=$(mktemp -d /tmp/ringfuse-inline.XXXXXX)
-pids=() mounts=() passed=0 failed=0
-cleanup() {
-  local m p i
-  for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
-    m=${mounts[i]}
-    mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1: $2"; }
+. tests/integration/lib.sh
 
 for b in examples/passthrough tests/integration/slowfs; do
   [ -x "$B/$b" ] || { echo "FAIL  inline: $B/$b not built"; exit 1; }
 done
-
-# start MNT LOG PROG ARGS...: foreground server, wait (10 s) for the mount. Sets PID.
-start() {
-  local mnt=$1 log=$2; shift 2
-  mkdir -p "$mnt"
-  "$@" -f "$mnt" > "$log" 2>&1 &
-  PID=$!; pids+=("$PID"); mounts+=("$mnt")
-  for _ in $(seq 100); do
-    grep -q " $mnt fuse" /proc/mounts && return 0
-    kill -0 "$PID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-stop() { umount "$1" 2>/dev/null || umount -l "$1"; wait "$2"; }
-
-# stats LOG PID: the server's statistics JSON (SIGUSR1), or "".
-stats() {
-  local log=$1 pid=$2 n0
-  n0=$(grep -c 'stats: {' "$log")
-  kill -USR1 "$pid"
-  for _ in $(seq 50); do [ "$(grep -c 'stats: {' "$log")" -gt "$n0" ] && break; sleep 0.1; done
-  grep -o 'stats: {.*' "$log" | tail -1 | cut -c8-
-}
 
 # ---- a slow FUSE source ---------------------------------------------------------------------
 # One loop (threads=1): with one per kernel queue, a stat sent from the other CPU goes to
@@ -75,17 +38,17 @@ slow_case() {
   local mode=$1 src=$work/slowsrc-$1 pt=$work/pt-slow-$1 slog=$work/slowfs-$1.events
   local name="inline=$mode, source a slow FUSE mount" spid ppid rpid t0 t1 done_at_stat
   : > "$slog"
-  if ! start "$src" "$work/slowfs-$mode.log" "$B/tests/integration/slowfs" \
+  if ! mount_fs "$src" "$work/slowfs-$mode.log" "$B/tests/integration/slowfs" \
          -o "delay_ms=$DELAY,log=$slog"; then
     fail "$name" "slowfs did not mount: $(tail -3 "$work/slowfs-$mode.log")"; return
   fi
-  spid=$PID
-  if ! start "$pt" "$work/pt-slow-$mode.log" "$B/examples/passthrough" \
+  spid=$SERVER_PID
+  if ! mount_fs "$pt" "$work/pt-slow-$mode.log" "$B/examples/passthrough" \
          -o "source=$src,cache=never,inline=$mode,threads=1"; then
     fail "$name" "passthrough did not mount: $(tail -3 "$work/pt-slow-$mode.log")"
-    stop "$src" "$spid"; return
+    unmount_fs "$src" "$spid"; return
   fi
-  ppid=$PID
+  ppid=$SERVER_PID
   stat "$pt/fast" > /dev/null || { fail "$name" "stat fast before the read"; }
   dd if="$pt/slow" of=/dev/null bs=4k count=1 2> /dev/null &
   rpid=$!
@@ -116,7 +79,7 @@ slow_case() {
     esac
   fi
   if [ "$mode" = auto ]; then
-    json=$(stats "$work/pt-slow-$mode.log" "$ppid")
+    json=$(server_stats "$work/pt-slow-$mode.log" "$ppid")
     if python3 -c "import json,sys; s=json.loads(sys.argv[1])['backing']; sys.exit(s['inline'] != 0 or s['ring'] == 0)" "$json" 2>/dev/null; then
       pass "$name: no backing call in place on a FUSE source ($json)"
     else
@@ -129,8 +92,8 @@ slow_case() {
       fail "$name" "no FLUSH for a close on a FUSE source: $json"
     fi
   fi
-  stop "$pt" "$ppid" || fail "$name" "passthrough exit $?"
-  stop "$src" "$spid" || fail "$name" "slowfs exit $?"
+  unmount_fs "$pt" "$ppid" || fail "$name" "passthrough exit $?"
+  unmount_fs "$src" "$spid" || fail "$name" "slowfs exit $?"
 }
 
 for mode in auto always never; do slow_case "$mode"; done
@@ -142,7 +105,7 @@ for mode in auto always never; do
   name="inline=$mode, tmpfs source"
   rm -rf "${tsrc:?}"/*
   m=$work/pt-tmpfs-$mode log=$work/pt-tmpfs-$mode.log
-  if ! start "$m" "$log" "$B/examples/passthrough" -o "source=$tsrc,cache=never,timeout=0,inline=$mode"; then
+  if ! mount_fs "$m" "$log" "$B/examples/passthrough" -o "source=$tsrc,cache=never,timeout=0,inline=$mode"; then
     fail "$name" "did not mount: $(tail -3 "$log")"; continue
   fi
   ok=1 why=""
@@ -157,7 +120,7 @@ for mode in auto always never; do
       for i in $(seq 2 50); do rm "$m/f$i"; done &&
       [ -z "$(ls -A "$tsrc")" ] && ! stat "$m/f2" 2> /dev/null
   } || { ok=0; why="file operations failed"; }
-  json=$(stats "$log" "$PID")
+  json=$(server_stats "$log" "$SERVER_PID")
   if [ "$ok" = 1 ]; then
     if out=$(python3 - "$json" "$mode" <<'PY'
 import json, sys
@@ -186,7 +149,7 @@ PY
   else
     fail "$name" "$why"
   fi
-  stop "$m" "$PID" || fail "$name" "server exit $?"
+  unmount_fs "$m" || fail "$name" "server exit $?"
 done
 
 echo "inline: $passed passed, $failed failed"

@@ -16,44 +16,17 @@ cd "$(dirname "$0")/../.."
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 
 work=$(mktemp -d /tmp/ringfuse-observe.XXXXXX)
-pids=() mounts=() passed=0 failed=0
-cleanup() {
-  local m p
-  for m in "${mounts[@]}"; do mountpoint -q "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }; done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1: $2"; }
-
-# start MNT LOG PROG ARGS...: foreground server, wait (10 s) for the mount. Sets PID.
-start() {
-  local mnt=$1 log=$2; shift 2
-  mkdir -p "$mnt"
-  "$@" -f "$mnt" > "$log" 2>&1 &
-  PID=$!; pids+=("$PID"); mounts+=("$mnt")
-  for _ in $(seq 100); do
-    grep -q " $mnt fuse" /proc/mounts && return 0
-    kill -0 "$PID" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-stop() { umount "$1"; wait "$PID"; }
+. tests/integration/lib.sh
 
 # ---- statistics ---------------------------------------------------------------------------
 N=500
 m=$work/memfs log=$work/memfs.log
-if start "$m" "$log" "$B/examples/memfs" -o timeout=0; then
+if mount_fs "$m" "$log" "$B/examples/memfs" -o timeout=0; then
   echo data > "$m/f"
   python3 -c "
 import os
 for i in range($N): os.stat('$m/f')"
-  kill -USR1 "$PID"
-  for _ in $(seq 50); do grep -q 'stats: {' "$log" && break; sleep 0.1; done
-  json=$(grep -o 'stats: {.*' "$log" | tail -1 | cut -c8-)
+  json=$(server_stats "$log" "$SERVER_PID")
   if [ -z "$json" ]; then
     fail "statistics on SIGUSR1" "no stats line in the log"
   elif out=$(python3 - "$json" "$N" 2>&1 <<'PY' | tail -1
@@ -77,17 +50,17 @@ PY
   else
     fail "statistics on SIGUSR1" "$out; $json"
   fi
-  stop "$m" || fail "statistics: memfs exit" "status $?"
+  unmount_fs "$m" || fail "statistics: memfs exit" "status $?"
 else
   fail "statistics on SIGUSR1" "memfs did not mount: $(tail -3 "$log")"
 fi
 
 # ---- -d trace -----------------------------------------------------------------------------
 m=$work/hello log=$work/hello.log
-if start "$m" "$log" "$B/examples/hello" -d; then
+if mount_fs "$m" "$log" "$B/examples/hello" -d; then
   cat "$m/hello" > /dev/null
   stat "$m/nope" > /dev/null 2>&1
-  stop "$m"
+  unmount_fs "$m"
   if grep -Eq '<- READ unique [0-9]+ node 2 uid 0 .* fh [0-9]+ off 0 size [0-9]+' "$log" &&
      grep -Eq -- '-> READ unique [0-9]+: OK, [0-9]+ bytes, [0-9]+ us' "$log" &&
      grep -Eq '<- LOOKUP unique [0-9]+ node 1 .* name "nope"' "$log" &&

@@ -29,44 +29,10 @@ HL_RENAME_SECS=${HL_RENAME_SECS:-5}
 f3=$B/fuse3 hl=$B/tests/fuse3/hl
 
 work=$(mktemp -d /tmp/ringfuse-hl.XXXXXX)
-pids=() mounts=() passed=0 failed=0 skipped=0
-cleanup() {
-  local m p
-  for m in "${mounts[@]}"; do mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m"; }; done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  for m in "${mounts[@]}"; do grep -q " $m " /proc/mounts && umount -l "$m"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1: $2"; }
-skip() { skipped=$((skipped + 1)); echo "SKIP  $1: $2"; }
+. tests/integration/lib.sh
 want() { [[ $1 =~ $HL_ONLY ]]; }
 sanitizer_reports() { grep -cE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$1"; }
 
-# start MNT LOG CMD...: foreground server, wait (10 s) for the mount. Sets PID.
-start() {
-  local mnt=$1 log=$2; shift 2
-  [ -e "$mnt" ] || mkdir -p "$mnt"
-  "$@" -f "$mnt" > "$log" 2>&1 &
-  PID=$!; pids+=("$PID"); mounts+=("$mnt")
-  for _ in $(seq 100); do
-    grep -q " $mnt fuse" /proc/mounts && return 0
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "--- server log ($log):"; tail -20 "$log"
-  return 1
-}
-# stop MNT: unmount, wait (10 s) for the server to exit by itself; its status, 124 if killed.
-stop() {
-  local mnt=$1 pid=$PID
-  umount "$mnt" 2>/dev/null || fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; wait "$pid" 2>/dev/null; return 124; fi
-  wait "$pid"
-}
 # srv_problem LOG STATUS: empty if the server exited 0 with no sanitizer report; else says
 # what (and shows the log's report or tail on stderr).
 srv_problem() {
@@ -111,13 +77,13 @@ lib_usable() {
   [ -x "$f3/peer/passthrough" ] || { WHY="$f3/peer/ not built (no /usr/share/doc/libfuse3-dev/examples?)"; return 1; }
 }
 
-# dropin_check: the server (env's exec: PID is the program itself) maps the binding's
+# dropin_check: the server (env's exec: SERVER_PID is the program itself) maps the binding's
 # libfuse3.so.3 and no other. Empty when fine.
 dropin_check() {
   [ "$1" = dropin ] || return 0
-  if ! grep -q "$f3/libfuse3.so.3" "/proc/$PID/maps" 2>/dev/null ||
-     grep -qE "/(usr/)?lib/.*libfuse3\.so" "/proc/$PID/maps"; then
-    echo "libfuse3.so.3 mapped is not the binding's: $(grep -o '/[^ ]*libfuse3[^ ]*' "/proc/$PID/maps" | sort -u | tr '\n' ' ')"
+  if ! grep -q "$f3/libfuse3.so.3" "/proc/$SERVER_PID/maps" 2>/dev/null ||
+     grep -qE "/(usr/)?lib/.*libfuse3\.so" "/proc/$SERVER_PID/maps"; then
+    echo "libfuse3.so.3 mapped is not the binding's: $(grep -o '/[^ ]*libfuse3[^ ]*' "/proc/$SERVER_PID/maps" | sort -u | tr '\n' ' ')"
   fi
 }
 
@@ -139,10 +105,10 @@ for lib in $HL_LIBS; do
   if want "$name"; then
     m=$work/hello-$lib log=$work/hello-$lib.log
     if ! cmd_for "$lib" hello; then skip "$name" "$WHY"
-    elif start "$m" "$log" "${CMD[@]}" --name=greeting --contents=bonjour; then
+    elif mount_fs "$m" "$log" "${CMD[@]}" --name=greeting --contents=bonjour; then
       got="$(ls -a "$m" | tr '\n' ' ')/$(cat "$m/greeting" 2>&1)/$(stat -c %s:%A "$m/greeting")"
       mp=$(dropin_check "$lib")
-      stop "$m"; st=$?; sp=$(srv_problem "$log" $st)
+      unmount_fs "$m"; st=$?; sp=$(srv_problem "$log" $st)
       exp=". .. greeting /bonjour/7:-r--r--r--"
       if [ "$got" = "$exp" ] && [ -z "$sp$mp" ]; then pass "$name"
       else fail "$name" "got '$got', expected '$exp' $sp $mp"; fi
@@ -155,13 +121,13 @@ for lib in $HL_LIBS; do
     m=$work/null-$lib log=$work/null-$lib.log
     : > "$m"
     if ! cmd_for "$lib" null; then skip "$name" "$WHY"
-    elif start "$m" "$log" "${CMD[@]}"; then
+    elif mount_fs "$m" "$log" "${CMD[@]}"; then
       size=$(stat -c %s "$m")
       zeros=$(dd if="$m" bs=64k count=16 skip=1000 status=none | tr -d '\0' | wc -c)
       nread=$(dd if="$m" bs=64k count=16 skip=1000 status=none | wc -c)
       head -c 1048576 /dev/urandom | dd of="$m" bs=64k conv=notrunc status=none; wr=$?
       tail=$(dd if="$m" bs=1 count=10 skip=$((4294967296 - 4)) status=none | wc -c)
-      stop "$m"; st=$?; sp=$(srv_problem "$log" $st)
+      unmount_fs "$m"; st=$?; sp=$(srv_problem "$log" $st)
       if [ "$size" = 4294967296 ] && [ "$nread" = 1048576 ] && [ "$zeros" = 0 ] && [ $wr -eq 0 ] &&
          [ "$tail" = 4 ] && [ -z "$sp" ]; then pass "$name"
       else fail "$name" "size $size, read $nread bytes ($zeros non-zero), write exit $wr, read at EOF-4: $tail bytes $sp"; fi
@@ -195,7 +161,7 @@ for lib in $HL_LIBS; do
         if ! cmd_for "$lib" $ex $hr; then skip "$name" "$WHY"; continue; fi
         tag=$ex$mt-$mode-$lib m=$work/$ex$mt-$mode-$lib log=$work/$ex$mt-$mode-$lib.log
         rm -rf "${src:?}"/* 2>/dev/null
-        if ! start "$m" "$log" "${CMD[@]}" $mt -o allow_other,default_permissions; then
+        if ! mount_fs "$m" "$log" "${CMD[@]}" $mt -o allow_other,default_permissions; then
           fail "$name" "did not mount"; continue
         fi
         d=$m$src
@@ -212,7 +178,7 @@ for lib in $HL_LIBS; do
         if [ $uo = ok ]; then "$hl/unlink_open" -m $mode "$d" > "$log.uo" 2>&1; rc3=$?; fi
         "$hl/rename_stress" -t "$HL_RENAME_SECS" "$d" > "$log.rs" 2>&1; rc4=$?
         [ -n "$hr" ] && { grep -q "hard_remove shim: on" "$log" || shim="no 'hard_remove shim: on' in the log"; }
-        stop "$m"; st=$?; sp=$(srv_problem "$log" $st)
+        unmount_fs "$m"; st=$?; sp=$(srv_problem "$log" $st)
         echo "      $(tail -1 "$log.syscalls"); $(tail -1 "$log.fsx")"
         echo "      $(tail -1 "$log.uo" 2>/dev/null || echo "unlink_open excluded"); $(tail -1 "$log.rs")"
         if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ $rc4 -eq 0 ] && [ -z "$sp$mp" ] &&
@@ -236,14 +202,14 @@ for lib in $HL_LIBS; do
     m=$work/inval-$notify-$lib log=$work/inval-$notify-$lib.log
     args=(); [ $notify = no ] && args=(--no-notify)
     if ! cmd_for "$lib" invalidate_path; then skip "$name" "$WHY"; continue; fi
-    if ! start "$m" "$log" "${CMD[@]}" "${args[@]}"; then fail "$name" "did not mount"; continue; fi
+    if ! mount_fs "$m" "$log" "${CMD[@]}" "${args[@]}"; then fail "$name" "did not mount"; continue; fi
     a=$(cat "$m/current_time"); s1=$(stat -c %s "$m/growing"); sleep 2.5
     b=$(cat "$m/current_time"); s2=$(stat -c %s "$m/growing")
     # Sanitizer reports counted up to the unmount only: the example never joins its update
     # thread, which goes on calling fuse_invalidate_path on the struct fuse that main
     # destroys after the loop (heap-use-after-free under ASan on Debian's libfuse3 too).
     cp "$log" "$log.before-unmount"
-    stop "$m"; st=$?; sp=$(srv_problem "$log.before-unmount" $st)
+    unmount_fs "$m"; st=$?; sp=$(srv_problem "$log.before-unmount" $st)
     res="current_time \"$a\" then \"$b\", growing $s1 then $s2 bytes"
     ok=0
     if [ $notify = yes ]; then [ -n "$a" ] && [ "$a" != "$b" ] && [ "$s2" -gt "$s1" ] && ok=1
@@ -257,11 +223,11 @@ for lib in $HL_LIBS; do
     m=$work/poll-$lib log=$work/poll-$lib.log
     if ! cmd_for "$lib" poll; then skip "$name" "$WHY"
     elif [ ! -x "$f3/examples/poll_client" ]; then skip "$name" "poll_client not built"
-    elif start "$m" "$log" "${CMD[@]}"; then
+    elif mount_fs "$m" "$log" "${CMD[@]}"; then
       pc=$(realpath "$f3/examples/poll_client")
       (cd "$m" && timeout 60 "$pc") > "$log.client" 2>&1; rc=$?
       lines=$(grep -cE "^([0-9A-F_]:[ 0-9]*)+" "$log.client")
-      stop "$m"; st=$?; sp=$(srv_problem "$log" $st)
+      unmount_fs "$m"; st=$?; sp=$(srv_problem "$log" $st)
       notes=$(grep -c "^NOTIFY" "$log")
       if [ $rc -eq 0 ] && [ "$lines" = 16 ] && [ "$notes" -gt 0 ] && [ -z "$sp" ]; then
         pass "$name ($notes NOTIFY in the server's log)"
@@ -275,12 +241,12 @@ for lib in $HL_LIBS; do
     m=$work/ioctl-$lib log=$work/ioctl-$lib.log
     if ! cmd_for "$lib" ioctl; then skip "$name" "$WHY"
     elif [ ! -x "$f3/examples/ioctl_client" ]; then skip "$name" "ioctl_client not built"
-    elif start "$m" "$log" "${CMD[@]}"; then
+    elif mount_fs "$m" "$log" "${CMD[@]}"; then
       "$f3/examples/ioctl_client" "$m/fioc" 4321 > "$log.set" 2>&1; rc1=$?
       got=$("$f3/examples/ioctl_client" "$m/fioc" 2>&1); rc2=$?
       sleep 1.2   # the size the kernel cached at the open, for attr_timeout (1 s), expires
       size=$(stat -c %s "$m/fioc")
-      stop "$m"; st=$?; sp=$(srv_problem "$log" $st)
+      unmount_fs "$m"; st=$?; sp=$(srv_problem "$log" $st)
       if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ "$(echo $got)" = 4321 ] && [ "$size" = 4321 ] && [ -z "$sp" ]; then
         pass "$name"
       else fail "$name" "set exit $rc1 ($(head -c 200 "$log.set")), get exit $rc2 '$got', stat size $size $sp"; fi

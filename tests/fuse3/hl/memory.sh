@@ -24,18 +24,7 @@ HL_MEM_FILES=${HL_MEM_FILES:-200000}
 f3=$B/fuse3 hl=$B/tests/fuse3/hl
 
 work=$(mktemp -d /tmp/ringfuse-hlmem.XXXXXX)
-pids=() mounts=() passed=0 failed=0 skipped=0
-cleanup() {
-  local m p
-  for m in "${mounts[@]}"; do mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m"; }; done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL  $1: $2"; }
-skip() { skipped=$((skipped + 1)); echo "SKIP  $1: $2"; }
+. tests/integration/lib.sh
 rss() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep 2; echo 3 > /proc/sys/vm/drop_caches; sleep 2; }
 # nodes PID LOG: the "nodes" figure of the statistics line the server logs on SIGUSR1.
@@ -73,10 +62,8 @@ for lib in $HL_MEM_LIBS; do
   fi
   m=$work/m-$lib log=$work/$lib.log
   mkdir -p "$m"
-  "${env[@]}" "$bin" -f "$m" > "$log" 2>&1 &
-  pid=$!; pids+=("$pid"); mounts+=("$m")
-  for _ in $(seq 100); do grep -q " $m fuse" /proc/mounts && break; sleep 0.1; done
-  if ! grep -q " $m fuse" /proc/mounts; then fail "$name" "did not mount: $(tail -3 "$log")"; continue; fi
+  if ! mount_fs "$m" "$log" "${env[@]}" "$bin"; then fail "$name" "did not mount"; continue; fi
+  pid=$SERVER_PID
   find "$m$src/warm" -size +1G; drop
   r0=$(rss $pid) t0=$SECONDS
   n=$(find "$m$src/tree" -size +1G -o -type f -printf x | wc -c)
@@ -87,9 +74,7 @@ for lib in $HL_MEM_LIBS; do
   r2=$(rss $pid)
   for _ in $(seq 10); do sleep 1; r=$(rss $pid); [ "$r" -lt "$r2" ] && r2=$r; done
   if [ $lib = libfuse3 ]; then nd="(libfuse3: no node count)"; else nd=$(nodes $pid "$log"); fi
-  umount "$m" 2>/dev/null || umount -l "$m"
-  for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-  wait $pid; st=$?
+  unmount_fs "$m"; st=$?
   pct=$(( (r2 - r0) * 100 / r0 ))
   figs="$n files stat'ed in $walk s; RSS $r0 kB before, $r1 kB after the walk, $r2 kB after drop_caches (${pct}%); nodes after: $nd; server exit $st"
   if [ $lib = libfuse3 ]; then skip "$name" "reference figures only: $figs"
