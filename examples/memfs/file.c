@@ -30,10 +30,7 @@ void mf_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 				killed = kill_privs(req, n);
 		}
 		n->nopen++;
-		fi->fh = new_fh(fs);
-		/* mf_flush has nothing to do: spare the round trip, except where a shared
-		 * mmap may have dirtied pages the kernel writes back at close (O_RDWR). */
-		fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR;
+		file_opened(fs, fi);
 	}
 	fs_unlock(fs);
 	if (err)
@@ -106,7 +103,7 @@ void mf_write(struct rf_req *req, uint64_t ino, const void *buf, size_t size, of
 }
 
 /* Nothing is cached between us and the kernel: flush and fsync have nothing to do. Opens
- * and creates that are not O_RDWR set noflush: no FLUSH comes for them. */
+ * and creates that are not O_RDWR set noflush (file_opened): no FLUSH comes for them. */
 void mf_flush(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	rf_reply_err(req, 0);

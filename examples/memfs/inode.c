@@ -7,6 +7,7 @@
 #include "memfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,15 @@ void reply_entry(struct memfs *fs, struct rf_req *req, const struct rf_entry *e)
 uint64_t new_fh(struct memfs *fs)
 {
 	return fs->next_fh++;
+}
+
+/* A regular file opened (OPEN, CREATE, TMPFILE): its handle, and no FLUSH at close, as
+ * mf_flush has nothing to do; except for an open that may map the file writable
+ * (O_RDWR): the kernel writes a shared mmap's dirty pages back at close only with one. */
+void file_opened(struct memfs *fs, struct rf_file *fi)
+{
+	fi->fh = new_fh(fs);
+	fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR;
 }
 
 /* OPEN and OPENDIR: count the open, reply the handle; undo if the reply failed. */

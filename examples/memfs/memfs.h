@@ -199,6 +199,7 @@ void entry_fill(struct memfs *fs, struct inode *n, struct rf_entry *e);
 void forget_locked(struct memfs *fs, uint64_t ino, uint64_t nlookup);
 void close_locked(struct memfs *fs, uint64_t ino);
 uint64_t new_fh(struct memfs *fs);
+void file_opened(struct memfs *fs, struct rf_file *fi);
 /* Replies that hand the kernel a reference; unlocked. A failed reply undoes the count. */
 void reply_entry(struct memfs *fs, struct rf_req *req, const struct rf_entry *e);
 void reply_open(struct memfs *fs, struct rf_req *req, uint64_t ino, struct rf_file *fi);

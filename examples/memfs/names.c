@@ -249,8 +249,7 @@ void mf_create(struct rf_req *req, uint64_t parent, const char *name, mode_t mod
 	err = new_node(fs, req, parent, name, apply_umask(mode, rf_req_ctx(req)), 0, NULL, &n);
 	if (!err) {
 		n->nopen++;
-		fi->fh = new_fh(fs);
-		fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR;   /* as in mf_open */
+		file_opened(fs, fi);
 		entry_fill(fs, n, &e);
 	}
 	fs_unlock(fs);
@@ -284,8 +283,7 @@ void mf_tmpfile(struct rf_req *req, uint64_t parent, mode_t mode, struct rf_file
 		init_owner(n, rf_req_ctx(req), dir);
 		n->linkable = !(fi->flags & O_EXCL);
 		n->nopen = 1;
-		fi->fh = new_fh(fs);
-		fi->noflush = (fi->flags & O_ACCMODE) != O_RDWR;   /* as in mf_open */
+		file_opened(fs, fi);
 		entry_fill(fs, n, &e);
 	}
 	fs_unlock(fs);

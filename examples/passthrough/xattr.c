@@ -35,6 +35,18 @@ static void xattr_end(struct rf_req *req, struct pt_inode *in, int fd)
 	iput(fs_of(req), in);
 }
 
+/* GETXATTR/LISTXATTR: @n bytes (or -errno) read into @buf, the request's payload; a
+ * caller that asked with size 0 wants the size alone. */
+static void xattr_reply(struct rf_req *req, ssize_t n, size_t size, const char *buf)
+{
+	if (n < 0)
+		rf_reply_err(req, (int)n);
+	else if (!size)
+		rf_reply_xattr_size(req, (size_t)n);
+	else
+		rf_reply_buf(req, buf, (size_t)n);
+}
+
 void pt_setxattr(struct rf_req *req, uint64_t ino, const char *name, const void *value,
 		 size_t size, int flags)
 {
@@ -61,12 +73,7 @@ void pt_getxattr(struct rf_req *req, uint64_t ino, const char *name, size_t size
 		return;
 	buf = rf_req_payload(req, &cap);
 	n = getxattr(path, name, size ? buf : NULL, size < cap ? size : cap);
-	if (n < 0)
-		rf_reply_err(req, -errno);
-	else if (!size)
-		rf_reply_xattr_size(req, (size_t)n);
-	else
-		rf_reply_buf(req, buf, (size_t)n);
+	xattr_reply(req, n < 0 ? -errno : n, size, buf);
 	xattr_end(req, in, fd);
 }
 
@@ -83,12 +90,7 @@ void pt_listxattr(struct rf_req *req, uint64_t ino, size_t size)
 		return;
 	buf = rf_req_payload(req, &cap);
 	n = listxattr(path, size ? buf : NULL, size < cap ? size : cap);
-	if (n < 0)
-		rf_reply_err(req, -errno);
-	else if (!size)
-		rf_reply_xattr_size(req, (size_t)n);
-	else
-		rf_reply_buf(req, buf, (size_t)n);
+	xattr_reply(req, n < 0 ? -errno : n, size, buf);
 	xattr_end(req, in, fd);
 }
 

@@ -29,14 +29,8 @@ rss() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; sleep 2; echo 3 > /proc/sys/vm/drop_caches; sleep 2; }
 # nodes PID LOG: the "nodes" figure of the statistics line the server logs on SIGUSR1.
 nodes() {
-  local before; before=$(grep -c '"nodes"' "$2")
-  kill -USR1 "$1" 2>/dev/null || { echo "no server"; return; }
-  for _ in $(seq 50); do
-    [ "$(grep -c '"nodes"' "$2")" -gt "$before" ] && break
-    kill -0 "$1" 2>/dev/null || { echo "SIGUSR1 killed the server (no statistics handler)"; return; }
-    sleep 0.1
-  done
-  grep -o '"nodes": *[0-9]*' "$2" | tail -1 | grep -o '[0-9]*$' || echo "no \"nodes\" in the statistics it logged on SIGUSR1"
+  server_stats "$2" "$1" | grep -o '"nodes": *[0-9]*' | grep -o '[0-9]*$' ||
+    echo "no \"nodes\" in the statistics it logged on SIGUSR1"
 }
 
 if [ "$(id -u)" -ne 0 ]; then skip "hl memory" "needs root (drop_caches)"; exit 0; fi
