@@ -28,6 +28,17 @@ uint64_t rf_hl_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* A condition variable whose timed waits count CLOCK_MONOTONIC (rf_hl_now_ns). */
+static void init_monotonic_cond(pthread_cond_t *cv)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 void rf_hl_set_ctx(struct fuse *f, fuse_req_t req)
 {
 	struct fuse_context *c = &rf_hl_tls.ctx;
@@ -211,6 +222,7 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->hk_lock, NULL);
 	pthread_cond_init(&f->hk_cv, NULL);
+	init_monotonic_cond(&f->unhide_cv);
 	pthread_once(&malloc_once, tune_malloc_trim);
 	if (rf_hl_tree_init(f) < 0) {
 		fuse_log(FUSE_LOG_ERR, "fuse: memory allocation failed\n");
@@ -234,6 +246,7 @@ fail_locks:
 	pthread_mutex_destroy(&f->lock);
 	pthread_mutex_destroy(&f->hk_lock);
 	pthread_cond_destroy(&f->hk_cv);
+	pthread_cond_destroy(&f->unhide_cv);
 	free(f->fs);
 fail_free:
 	free(f->conf.modules);
@@ -285,6 +298,7 @@ void fuse_destroy(struct fuse *f)
 	pthread_mutex_destroy(&f->lock);
 	pthread_mutex_destroy(&f->hk_lock);
 	pthread_cond_destroy(&f->hk_cv);
+	pthread_cond_destroy(&f->unhide_cv);
 	free(f->conf.modules);
 	if (rf_hl_tls.ctx.fuse == f)
 		memset(&rf_hl_tls, 0, sizeof(rf_hl_tls));

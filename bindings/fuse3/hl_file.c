@@ -51,12 +51,16 @@ static void do_release(struct fuse *f, struct hl_node *n, const char *path,
 		pthread_rwlock_wrlock(&f->tree);
 		unlink_hidden = n->hidden;
 		n->hidden = false;
+		if (unlink_hidden)
+			atomic_fetch_add(&f->unhiding, 1);
 		pthread_rwlock_unlock(&f->tree);
+		/* Not @path: the file may have been hidden after it was built. */
 		if (unlink_hidden) {
-			if (path)
-				fuse_fs_unlink(f->fs, path);
-			else if (rf_hl_path(f, n, NULL, 1, &hpath) == 0)
+			if (rf_hl_path(f, n, NULL, 1, &hpath) == 0)
 				fuse_fs_unlink(f->fs, hpath);
+			atomic_fetch_sub(&f->nhidden, 1);
+			atomic_fetch_sub(&f->unhiding, 1);
+			rf_hl_unhidden(f);
 		}
 	}
 }
@@ -237,10 +241,12 @@ void rf_hl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (rf_hl_path(f, n, NULL, 0, &path) != 0 && !f->conf.nullpath_ok)
 		path = NULL;   /* as libfuse: release runs anyway, with no path */
+	atomic_fetch_add(&n->releasing, 1);
 	if (fi->flush) {
 		fuse_fs_flush(f->fs, path, fi);
 	}
 	do_release(f, n, path, fi);
+	atomic_fetch_sub(&n->releasing, 1);
 	rf_hl_put(f, n);
 	rf_hl_reply_err(req, 0);
 }

@@ -19,6 +19,7 @@
  * forgets is over, so the process gives the memory back (issue 15, item 3).
  */
 #include "fuse3_hl.h"
+#include "fuse3_int.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -499,7 +500,8 @@ bool rf_hl_is_open(struct fuse *f, struct hl_node *parent, const char *name)
 
 	pthread_rwlock_rdlock(&f->tree);
 	n = find_locked(f, parent, name, hash);
-	open = n && atomic_load(&n->open_count) > 0;
+	/* A RELEASE in service closes its handle whatever we do: the file need not hide. */
+	open = n && atomic_load(&n->open_count) > atomic_load(&n->releasing);
 	pthread_rwlock_unlock(&f->tree);
 	return open;
 }
@@ -566,8 +568,16 @@ int rf_hl_rename(struct fuse *f, struct hl_node *od, const char *on, struct hl_n
 	}
 	oldp = move_locked(f, n, nd, copy, nh);
 	copy = NULL;
-	if (hide)
+	if (hide && atomic_load(&n->open_count) == 0) {
+		/* Its last RELEASE ran while the file was being hidden and found it not hidden
+		 * yet (do_release looks under f->tree too): the caller unlinks it. */
+		ret = 1;
+	} else if (hide) {
+		if (!n->hidden)
+			atomic_fetch_add(&f->nhidden, 1);
 		n->hidden = true;
+		n->hide_ns = rf_hl_now_ns();
+	}
 out:
 	pthread_rwlock_unlock(&f->tree);
 	free(copy);
@@ -640,9 +650,95 @@ int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const c
 		ret = fuse_fs_rename(f->fs, path, hpath, 0);
 		if (ret == 0)
 			ret = rf_hl_rename(f, parent, name, parent, hname, true);
+		if (ret == 1) {   /* closed meanwhile: nobody else will unlink it */
+			ret = fuse_fs_unlink(f->fs, hpath);
+			if (ret == 0)
+				rf_hl_remove(f, parent, hname);
+		}
 	}
 	rf_hl_put(f, n);
 	return ret;
+}
+
+/*
+ * The kernel sends RELEASE without waiting for it, so with more than one loop a close(2)
+ * then unlink(2) can have the UNLINK served first: the file hides although its last handle
+ * is going, and an rmdir(2) of its directory right after finds it not empty until that
+ * RELEASE unlinks it. RMDIR waits for such files: hidden less than RF_HL_HIDE_RACE_NS ago
+ * or with a RELEASE in service, and for at most that long. A file really held open costs
+ * an RMDIR at most one wait per UNLINK that hid it; with one loop nothing could run the
+ * RELEASE, so nothing waits.
+ */
+#define RF_HL_HIDE_RACE_NS (50 * 1000000ull)
+
+static bool hide_race_locked(struct fuse *f, const struct hl_node *dir, uint64_t now)
+{
+	for (size_t i = 0; i < f->nbuckets; i++)
+		for (const struct hl_node *n = f->names[i]; n; n = n->name_next)
+			if (n->parent == dir && n->hidden &&
+			    (now < n->hide_ns + RF_HL_HIDE_RACE_NS ||
+			     atomic_load(&n->releasing) > 0))
+				return true;
+	return false;
+}
+
+unsigned int rf_hl_unhide_gen(struct fuse *f)
+{
+	unsigned int gen;
+
+	pthread_mutex_lock(&f->lock);
+	gen = f->unhide_gen;
+	pthread_mutex_unlock(&f->lock);
+	return gen;
+}
+
+bool rf_hl_wait_hidden(struct fuse *f, struct hl_node *parent, const char *name,
+		       unsigned int *gen)
+{
+	uint64_t now = rf_hl_now_ns(), deadline = now + RF_HL_HIDE_RACE_NS;
+	struct timespec ts = { (time_t)(deadline / 1000000000ull),
+			       (long)(deadline % 1000000000ull) };
+	struct hl_node *dir;
+	bool went = false, race;
+
+	if (f->conf.hard_remove || !(f->se->mt || f->se->pool))
+		return false;
+	dir = rf_hl_find(f, parent, name);
+	if (!dir)
+		return false;
+	for (;;) {
+		pthread_mutex_lock(&f->lock);
+		went = f->unhide_gen != *gen;
+		*gen = f->unhide_gen;
+		pthread_mutex_unlock(&f->lock);
+		if (went || now >= deadline || atomic_load(&f->nhidden) == 0)
+			break;
+		/* A last RELEASE between clearing ->hidden and its unlink: it is about to go. */
+		race = atomic_load(&f->unhiding) > 0;
+		if (!race) {
+			pthread_rwlock_rdlock(&f->tree);
+			race = hide_race_locked(f, dir, now);
+			pthread_rwlock_unlock(&f->tree);
+		}
+		if (!race)
+			break;
+		pthread_mutex_lock(&f->lock);
+		while (f->unhide_gen == *gen &&
+		       pthread_cond_timedwait(&f->unhide_cv, &f->lock, &ts) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&f->lock);
+		now = rf_hl_now_ns();
+	}
+	rf_hl_put(f, dir);
+	return went;
+}
+
+void rf_hl_unhidden(struct fuse *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->unhide_gen++;
+	pthread_cond_broadcast(&f->unhide_cv);
+	pthread_mutex_unlock(&f->lock);
 }
 
 /* ---- remember, fuse_invalidate_path, teardown ------------------------------------- */
