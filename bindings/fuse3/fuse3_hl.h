@@ -31,6 +31,7 @@
 
 #define RF_HL_UNKNOWN_INO 0xffffffffu
 #define RF_HL_INAME 48
+#define RF_HL_HIDES 16
 
 struct fuse_fs {
 	struct fuse_operations op;
@@ -50,10 +51,9 @@ struct hl_node {
 	struct hl_node *name_next;  /* chain in f->names */
 	char *name;                 /* NULL: no longer in the tree (unlinked, replaced) */
 	uint32_t hash;
-	atomic_int open_count;      /* open handles (OPEN/CREATE .. RELEASE) */
-	atomic_int releasing;       /* of those, RELEASEs in service */
+	atomic_int open_count;      /* open handles (OPEN/CREATE .. end of their RELEASE) */
+	atomic_int unreleased;      /* open handles whose RELEASE has not yet come */
 	bool hidden;                /* renamed to .fuse_hiddenXXXX while open (f->tree) */
-	uint64_t hide_ns;           /* when it was hidden (f->tree) */
 	/* remember=T: a reference kept by the path layer (f->lock) */
 	bool rem_ref;
 	bool on_lru;
@@ -82,10 +82,14 @@ struct fuse {
 	struct hl_node **names;
 	size_t nbuckets, nnamed;
 	uint32_t hidectr;
-	atomic_int nhidden;         /* nodes with ->hidden, or being unlinked after it */
-	atomic_int unhiding;        /* of those, the ones being unlinked by their last RELEASE */
-	/* f->lock: a hidden file's last RELEASE unlinked it (RMDIR waits, rf_hl_wait_hidden) */
-	unsigned int unhide_gen;
+	/* f->lock: the latest hides, for RMDIR to wait on (rf_hl_wait_hidden), and the
+	 * condition their last RELEASE signals when it has unlinked the file */
+	struct hl_hide {
+		fuse_ino_t dir, node;
+		uint64_t hide_ns, gone_ns;  /* gone_ns: 0 while the hidden file is there */
+		bool waited;                /* an RMDIR waited on it (once per hide) */
+	} hides[RF_HL_HIDES];
+	unsigned int hides_next;
 	pthread_cond_t unhide_cv;
 	atomic_uint_fast64_t serial;
 	/* f->lock: open counts' companions (auto_cache), remember's LRU */
@@ -139,21 +143,21 @@ void rf_hl_forget_many(struct fuse *f, size_t count, struct fuse_forget_data *fd
 struct hl_node *rf_hl_find(struct fuse *f, struct hl_node *parent, const char *name);
 fuse_ino_t rf_hl_find_ino(struct fuse *f, struct hl_node *parent, const char *name);
 void rf_hl_remove(struct fuse *f, struct hl_node *parent, const char *name);
-/* With @hide: 1 if the file has no open handle left (the caller unlinks the new name). */
+/* With @hide: 1 if the file has no open handle left (the caller unlinks the new name);
+ * else the hide is noted for rf_hl_wait_hidden. */
 int rf_hl_rename(struct fuse *f, struct hl_node *od, const char *on, struct hl_node *nd,
 		 const char *nn, bool hide);
 int rf_hl_exchange(struct fuse *f, struct hl_node *od, const char *on, struct hl_node *nd,
 		   const char *nn);
-/* (@parent, @name) has open handles other than ones whose RELEASE is in service. */
+/* (@parent, @name) has open handles whose RELEASE has not yet come. */
 bool rf_hl_is_open(struct fuse *f, struct hl_node *parent, const char *name);
-/* RMDIR of (@parent, @name) found it not empty: wait, briefly, for hidden files in it whose
- * RELEASE may be on its way. true: a hidden file went since *@gen (rf_hl_unhide_gen before
- * the RMDIR, updated here), so the RMDIR is worth a retry. */
-unsigned int rf_hl_unhide_gen(struct fuse *f);
+/* RMDIR of (@parent, @name), started at @start_ns, found it not empty: wait (until
+ * *@deadline, set at the first call) for files hidden in it just before, whose RELEASE may
+ * be on its way. true: one went since @start_ns, the RMDIR is worth a retry. */
 bool rf_hl_wait_hidden(struct fuse *f, struct hl_node *parent, const char *name,
-		       unsigned int *gen);
-/* A hidden file's last RELEASE unlinked it: wake RMDIRs waiting in rf_hl_wait_hidden. */
-void rf_hl_unhidden(struct fuse *f);
+		       uint64_t start_ns, uint64_t *deadline);
+/* The last RELEASE of hidden @node unlinked it: wake the RMDIRs waiting for it. */
+void rf_hl_unhidden(struct fuse *f, fuse_ino_t node);
 int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const char *path);
 int rf_hl_clean(struct fuse *f);    /* remember's expiry; seconds to the next one */
 void rf_hl_trim(struct fuse *f);

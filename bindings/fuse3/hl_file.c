@@ -39,6 +39,14 @@ static void open_flags(struct fuse *f, struct hl_node *n, const char *path,
 	}
 }
 
+static void file_opened(struct hl_node *n)
+{
+	atomic_fetch_add(&n->open_count, 1);
+	atomic_fetch_add(&n->unreleased, 1);
+}
+
+/* The handle's RELEASE has come (n->unreleased counted down): release it, and unlink the
+ * hidden file at the last one. */
 static void do_release(struct fuse *f, struct hl_node *n, const char *path,
 		       struct fuse_file_info *fi)
 {
@@ -51,16 +59,12 @@ static void do_release(struct fuse *f, struct hl_node *n, const char *path,
 		pthread_rwlock_wrlock(&f->tree);
 		unlink_hidden = n->hidden;
 		n->hidden = false;
-		if (unlink_hidden)
-			atomic_fetch_add(&f->unhiding, 1);
 		pthread_rwlock_unlock(&f->tree);
 		/* Not @path: the file may have been hidden after it was built. */
 		if (unlink_hidden) {
 			if (rf_hl_path(f, n, NULL, 1, &hpath) == 0)
 				fuse_fs_unlink(f->fs, hpath);
-			atomic_fetch_sub(&f->nhidden, 1);
-			atomic_fetch_sub(&f->unhiding, 1);
-			rf_hl_unhidden(f);
+			rf_hl_unhidden(f, n->base.nodeid);
 		}
 	}
 }
@@ -82,9 +86,11 @@ void rf_hl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		open_flags(f, n, path, fi);
 	rf_hl_finish_intr(f, req);
 	if (!err) {
-		atomic_fetch_add(&n->open_count, 1);
-		if (fuse_reply_open(req, fi) != 0)
-			do_release(f, n, path, fi);   /* the open was interrupted */
+		file_opened(n);
+		if (fuse_reply_open(req, fi) != 0) {   /* the open was interrupted */
+			atomic_fetch_sub(&n->unreleased, 1);
+			do_release(f, n, path, fi);
+		}
 	} else {
 		rf_hl_reply_err(req, err);
 	}
@@ -119,8 +125,9 @@ void rf_hl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		n = rf_hl_get(f, e.ino);
 	if (n) {
 		open_flags(f, n, NULL, fi);
-		atomic_fetch_add(&n->open_count, 1);
+		file_opened(n);
 		if (fuse_reply_create(req, &e, fi) != 0) {
+			atomic_fetch_sub(&n->unreleased, 1);
 			do_release(f, n, path, fi);
 			rf_hl_forget(f, e.ino, 1);
 		}
@@ -241,12 +248,11 @@ void rf_hl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (rf_hl_path(f, n, NULL, 0, &path) != 0 && !f->conf.nullpath_ok)
 		path = NULL;   /* as libfuse: release runs anyway, with no path */
-	atomic_fetch_add(&n->releasing, 1);
+	atomic_fetch_sub(&n->unreleased, 1);
 	if (fi->flush) {
 		fuse_fs_flush(f->fs, path, fi);
 	}
 	do_release(f, n, path, fi);
-	atomic_fetch_sub(&n->releasing, 1);
 	rf_hl_put(f, n);
 	rf_hl_reply_err(req, 0);
 }

@@ -497,15 +497,18 @@ static void hl_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct hl_node *dir = rf_hl_get(f, parent);
 	char *path;
 	int err = dir ? rf_hl_path(f, dir, name, 0, &path) : -ENOENT;
-	unsigned int gen;
+	uint64_t start, deadline = 0;
 
 	if (!err) {
 		rf_hl_prepare_intr(f, req);
-		gen = rf_hl_unhide_gen(f);
+		start = rf_hl_now_ns();
 		err = fuse_fs_rmdir(f->fs, path);
-		for (int tries = 0; tries < 8 && (err == -ENOTEMPTY || err == -EEXIST) &&
-				    rf_hl_wait_hidden(f, dir, name, &gen); tries++)
+		/* Not empty maybe only for a file whose RELEASE is on its way (hl_path.c) */
+		for (int tries = 0; tries < 4 && (err == -ENOTEMPTY || err == -EEXIST) &&
+				    rf_hl_wait_hidden(f, dir, name, start, &deadline); tries++) {
+			start = rf_hl_now_ns();
 			err = fuse_fs_rmdir(f->fs, path);
+		}
 		rf_hl_finish_intr(f, req);
 		if (!err)
 			rf_hl_remove(f, dir, name);

@@ -501,7 +501,7 @@ bool rf_hl_is_open(struct fuse *f, struct hl_node *parent, const char *name)
 	pthread_rwlock_rdlock(&f->tree);
 	n = find_locked(f, parent, name, hash);
 	/* A RELEASE in service closes its handle whatever we do: the file need not hide. */
-	open = n && atomic_load(&n->open_count) > atomic_load(&n->releasing);
+	open = n && atomic_load(&n->unreleased) > 0;
 	pthread_rwlock_unlock(&f->tree);
 	return open;
 }
@@ -540,6 +540,30 @@ static struct hl_node *move_locked(struct fuse *f, struct hl_node *n, struct hl_
 	return old;
 }
 
+/*
+ * The kernel sends RELEASE without waiting for it, so with more than one loop a close(2)
+ * then unlink(2) can have the UNLINK served first: the file hides although its last handle
+ * is going, and an rmdir(2) of its directory right after finds it not empty until that
+ * RELEASE unlinks it. f->hides remembers the last RF_HL_HIDES hides; an RMDIR that finds
+ * its directory not empty waits for the ones in it less than RF_HL_HIDE_RACE_NS old, and
+ * at most that long. Each hide is waited on once, by one RMDIR, so a file really held open
+ * costs at most one wait per UNLINK that hid it; with one loop nothing could run the
+ * RELEASE, so nothing waits.
+ */
+#define RF_HL_HIDE_RACE_NS (20 * 1000000ull)
+
+/* Under f->tree (write), after f->tree in the lock order. */
+static void note_hide(struct fuse *f, const struct hl_node *dir, const struct hl_node *n)
+{
+	struct hl_hide *h;
+
+	pthread_mutex_lock(&f->lock);
+	h = &f->hides[f->hides_next++ % RF_HL_HIDES];
+	*h = (struct hl_hide){ .dir = dir->base.nodeid, .node = n->base.nodeid,
+			       .hide_ns = rf_hl_now_ns() };
+	pthread_mutex_unlock(&f->lock);
+}
+
 int rf_hl_rename(struct fuse *f, struct hl_node *od, const char *on, struct hl_node *nd,
 		 const char *nn, bool hide)
 {
@@ -570,13 +594,14 @@ int rf_hl_rename(struct fuse *f, struct hl_node *od, const char *on, struct hl_n
 	copy = NULL;
 	if (hide && atomic_load(&n->open_count) == 0) {
 		/* Its last RELEASE ran while the file was being hidden and found it not hidden
-		 * yet (do_release looks under f->tree too): the caller unlinks it. */
+		 * (do_release looks under f->tree too): the caller unlinks it. A file hidden
+		 * before (its .fuse_hidden name unlinked) is unhidden so that RELEASE does not
+		 * unlink the new name too. */
+		n->hidden = false;
 		ret = 1;
 	} else if (hide) {
-		if (!n->hidden)
-			atomic_fetch_add(&f->nhidden, 1);
 		n->hidden = true;
-		n->hide_ns = rf_hl_now_ns();
+		note_hide(f, nd, n);
 	}
 out:
 	pthread_rwlock_unlock(&f->tree);
@@ -652,93 +677,75 @@ int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const c
 			ret = rf_hl_rename(f, parent, name, parent, hname, true);
 		if (ret == 1) {   /* closed meanwhile: nobody else will unlink it */
 			ret = fuse_fs_unlink(f->fs, hpath);
-			if (ret == 0)
+			if (ret == 0) {
 				rf_hl_remove(f, parent, hname);
+				rf_hl_unhidden(f, n->base.nodeid);  /* if hidden before */
+			} else {
+				fuse_log(FUSE_LOG_ERR, "fuse: cannot unlink %s: %s (left to "
+					 "unmount)\n", hpath, strerror(-ret));
+				pthread_rwlock_wrlock(&f->tree);
+				n->hidden = true;    /* fuse_destroy unlinks it */
+				pthread_rwlock_unlock(&f->tree);
+				ret = 0;             /* the name the caller unlinked is gone */
+			}
 		}
 	}
 	rf_hl_put(f, n);
 	return ret;
 }
 
-/*
- * The kernel sends RELEASE without waiting for it, so with more than one loop a close(2)
- * then unlink(2) can have the UNLINK served first: the file hides although its last handle
- * is going, and an rmdir(2) of its directory right after finds it not empty until that
- * RELEASE unlinks it. RMDIR waits for such files: hidden less than RF_HL_HIDE_RACE_NS ago
- * or with a RELEASE in service, and for at most that long. A file really held open costs
- * an RMDIR at most one wait per UNLINK that hid it; with one loop nothing could run the
- * RELEASE, so nothing waits.
- */
-#define RF_HL_HIDE_RACE_NS (50 * 1000000ull)
-
-static bool hide_race_locked(struct fuse *f, const struct hl_node *dir, uint64_t now)
+void rf_hl_unhidden(struct fuse *f, fuse_ino_t node)
 {
-	for (size_t i = 0; i < f->nbuckets; i++)
-		for (const struct hl_node *n = f->names[i]; n; n = n->name_next)
-			if (n->parent == dir && n->hidden &&
-			    (now < n->hide_ns + RF_HL_HIDE_RACE_NS ||
-			     atomic_load(&n->releasing) > 0))
-				return true;
-	return false;
-}
-
-unsigned int rf_hl_unhide_gen(struct fuse *f)
-{
-	unsigned int gen;
+	uint64_t now = rf_hl_now_ns();
 
 	pthread_mutex_lock(&f->lock);
-	gen = f->unhide_gen;
+	for (int i = 0; i < RF_HL_HIDES; i++)
+		if (f->hides[i].node == node && !f->hides[i].gone_ns)
+			f->hides[i].gone_ns = now;
+	pthread_cond_broadcast(&f->unhide_cv);
 	pthread_mutex_unlock(&f->lock);
-	return gen;
 }
 
 bool rf_hl_wait_hidden(struct fuse *f, struct hl_node *parent, const char *name,
-		       unsigned int *gen)
+		       uint64_t start_ns, uint64_t *deadline)
 {
-	uint64_t now = rf_hl_now_ns(), deadline = now + RF_HL_HIDE_RACE_NS;
-	struct timespec ts = { (time_t)(deadline / 1000000000ull),
-			       (long)(deadline % 1000000000ull) };
-	struct hl_node *dir;
-	bool went = false, race;
+	fuse_ino_t dir, waiting[RF_HL_HIDES];
+	uint64_t now = rf_hl_now_ns();
+	struct timespec ts;
+	int nwait = 0;
+	bool went = false;
 
 	if (f->conf.hard_remove || !(f->se->mt || f->se->pool))
 		return false;
-	dir = rf_hl_find(f, parent, name);
+	dir = rf_hl_find_ino(f, parent, name);
 	if (!dir)
 		return false;
-	for (;;) {
-		pthread_mutex_lock(&f->lock);
-		went = f->unhide_gen != *gen;
-		*gen = f->unhide_gen;
-		pthread_mutex_unlock(&f->lock);
-		if (went || now >= deadline || atomic_load(&f->nhidden) == 0)
-			break;
-		/* A last RELEASE between clearing ->hidden and its unlink: it is about to go. */
-		race = atomic_load(&f->unhiding) > 0;
-		if (!race) {
-			pthread_rwlock_rdlock(&f->tree);
-			race = hide_race_locked(f, dir, now);
-			pthread_rwlock_unlock(&f->tree);
-		}
-		if (!race)
-			break;
-		pthread_mutex_lock(&f->lock);
-		while (f->unhide_gen == *gen &&
-		       pthread_cond_timedwait(&f->unhide_cv, &f->lock, &ts) != ETIMEDOUT)
-			;
-		pthread_mutex_unlock(&f->lock);
-		now = rf_hl_now_ns();
-	}
-	rf_hl_put(f, dir);
-	return went;
-}
-
-void rf_hl_unhidden(struct fuse *f)
-{
+	if (!*deadline)
+		*deadline = now + RF_HL_HIDE_RACE_NS;
+	ts.tv_sec = (time_t)(*deadline / 1000000000ull);
+	ts.tv_nsec = (long)(*deadline % 1000000000ull);
 	pthread_mutex_lock(&f->lock);
-	f->unhide_gen++;
-	pthread_cond_broadcast(&f->unhide_cv);
+	for (int i = 0; i < RF_HL_HIDES; i++) {
+		struct hl_hide *h = &f->hides[i];
+
+		if (h->dir != dir || h->waited || now >= h->hide_ns + RF_HL_HIDE_RACE_NS)
+			continue;
+		h->waited = true;
+		if (h->gone_ns)                  /* went while the RMDIR ran */
+			went |= h->gone_ns >= start_ns;
+		else
+			waiting[nwait++] = h->node;
+	}
+	while (!went && nwait && rf_hl_now_ns() < *deadline) {
+		if (pthread_cond_timedwait(&f->unhide_cv, &f->lock, &ts) == ETIMEDOUT)
+			break;
+		for (int i = 0; i < RF_HL_HIDES; i++)
+			for (int j = 0; j < nwait; j++)
+				if (f->hides[i].node == waiting[j] && f->hides[i].gone_ns)
+					went = true;
+	}
 	pthread_mutex_unlock(&f->lock);
+	return went;
 }
 
 /* ---- remember, fuse_invalidate_path, teardown ------------------------------------- */
