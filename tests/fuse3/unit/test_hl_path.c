@@ -3,15 +3,20 @@
  * inode table: lookups find or create nodes with one lookup counted, paths follow renames
  * and exchanges, a replaced or removed name has no path (ESTALE), forgets free the nodes
  * down to the root alone (children before parents), remember keeps forgotten nodes, and a
- * path built while another thread renames a directory is always all-old or all-new.
+ * path built while another thread renames a directory is always all-old or all-new. Hide
+ * mode: a file whose RELEASEs have all come is not hidden, a hide that finds the file
+ * closed leaves it to its caller, and an RMDIR waits for a fresh hide once, briefly.
  */
 #include "fuse3_hl.h"
+#include "fuse3_int.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static struct fuse *tree_new(int remember)
 {
@@ -21,6 +26,11 @@ static struct fuse *tree_new(int remember)
 	f->conf.remember = remember;
 	pthread_rwlock_init(&f->tree, NULL);
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->unhide_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	cr_assert_eq(rf_hl_tree_init(f), 0);
 	return f;
 }
@@ -30,6 +40,8 @@ static void tree_free(struct fuse *f)
 	rf_hl_tree_free(f);
 	pthread_rwlock_destroy(&f->tree);
 	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->unhide_cv);
+	free(f->se);
 	free(f);
 }
 
@@ -254,4 +266,155 @@ Test(hl_path, paths_under_concurrent_renames_are_whole)
 	cr_assert_eq(r.bad, 0, "%ld of %ld paths were torn or missing", r.bad, r.built);
 	expect_path(r.f, r.leaf, "/p1/dA/leaf");
 	tree_free(r.f);
+}
+
+/* ---- hide mode ------------------------------------------------------------------------ */
+
+/* An open handle of @n whose RELEASE has not come (as rf_hl_open counts it). */
+static void open_handle(struct hl_node *n)
+{
+	atomic_fetch_add(&n->open_count, 1);
+	atomic_fetch_add(&n->unreleased, 1);
+}
+
+Test(hl_path, a_file_whose_releases_all_came_is_not_open)
+{
+	struct fuse *f = tree_new(0);
+	struct hl_node *n = lookup(f, f->root, "f");
+
+	open_handle(n);
+	open_handle(n);
+	cr_assert(rf_hl_is_open(f, f->root, "f"));
+	atomic_fetch_sub(&n->unreleased, 1);          /* one RELEASE came */
+	cr_assert(rf_hl_is_open(f, f->root, "f"), "one handle is still open");
+	atomic_fetch_sub(&n->unreleased, 1);          /* the other is in service */
+	cr_assert_not(rf_hl_is_open(f, f->root, "f"), "both RELEASEs came: unlink, no hide");
+	tree_free(f);
+}
+
+Test(hl_path, a_hide_that_finds_the_file_closed_leaves_it_to_the_caller)
+{
+	struct fuse *f = tree_new(0);
+	struct hl_node *n = lookup(f, f->root, "f");
+
+	/* Its last RELEASE ran between the UNLINK's is_open and the rename: before the fix
+	 * the node was marked hidden with no handle left to unlink it, for good. */
+	cr_assert_eq(rf_hl_rename(f, f->root, "f", f->root, ".fuse_hidden1", true), 1);
+	cr_assert_not(n->hidden);
+	expect_path(f, n, "/.fuse_hidden1");
+	/* Still open: hidden, for the last RELEASE to unlink. */
+	open_handle(n);
+	cr_assert_eq(rf_hl_rename(f, f->root, ".fuse_hidden1", f->root, ".fuse_hidden2", true), 0);
+	cr_assert(n->hidden);
+	/* Hidden again while its last RELEASE runs: not hidden, or both would unlink it. */
+	atomic_store(&n->open_count, 0);
+	cr_assert_eq(rf_hl_rename(f, f->root, ".fuse_hidden2", f->root, ".fuse_hidden3", true), 1);
+	cr_assert_not(n->hidden);
+	tree_free(f);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+struct unhide_later {
+	struct fuse *f;
+	fuse_ino_t node;
+};
+
+static void *unhide_after_1ms(void *arg)
+{
+	struct unhide_later *u = arg;
+
+	usleep(1000);
+	rf_hl_unhidden(u->f, u->node);
+	return NULL;
+}
+
+/* A tree of a multi-threaded session with directory /d holding file f, hidden now. */
+static struct fuse *hidden_in_d(struct hl_node **d, struct hl_node **n)
+{
+	struct fuse *f = tree_new(0);
+
+	f->se = calloc(1, sizeof(*f->se));
+	cr_assert_not_null(f->se);
+	f->se->mt = true;
+	*d = lookup(f, f->root, "d");
+	*n = lookup(f, *d, "f");
+	open_handle(*n);
+	cr_assert_eq(rf_hl_rename(f, *d, "f", *d, ".fuse_hidden1", true), 0);
+	return f;
+}
+
+Test(hl_path, rmdir_waits_for_a_fresh_hide_once)
+{
+	struct hl_node *d, *n;
+	struct fuse *f = hidden_in_d(&d, &n);
+	struct unhide_later u = { f, n->base.nodeid };
+	uint64_t start = rf_hl_now_ns(), deadline = 0;
+	struct timespec t0;
+	pthread_t t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_eq(pthread_create(&t, NULL, unhide_after_1ms, &u), 0);
+	cr_assert(rf_hl_wait_hidden(f, f->root, "d", start, &deadline),
+		  "the hidden file went: the RMDIR is worth a retry");
+	pthread_join(t, NULL);
+	cr_assert_geq(ms_since(&t0), 0.9, "it waited for the RELEASE");
+	/* The same hide is not waited on twice. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline = 0;
+	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
+	cr_assert_lt(ms_since(&t0), 10.0, "no wait");
+	tree_free(f);
+}
+
+Test(hl_path, rmdir_of_a_file_really_held_open_waits_20ms_at_most)
+{
+	struct hl_node *d, *n;
+	struct fuse *f = hidden_in_d(&d, &n);
+	uint64_t deadline = 0;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
+	cr_assert_geq(ms_since(&t0), 15.0);
+	cr_assert_lt(ms_since(&t0), 200.0);
+	/* Another directory, and an old hide, cost nothing. */
+	lookup(f, f->root, "e");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline = 0;
+	cr_assert_not(rf_hl_wait_hidden(f, f->root, "e", rf_hl_now_ns(), &deadline));
+	cr_assert_lt(ms_since(&t0), 10.0, "no wait");
+	tree_free(f);
+}
+
+Test(hl_path, rmdir_retries_when_the_hidden_file_went_during_it)
+{
+	struct hl_node *d, *n;
+	struct fuse *f = hidden_in_d(&d, &n);
+	uint64_t start = rf_hl_now_ns(), deadline = 0;
+
+	rf_hl_unhidden(f, n->base.nodeid);   /* between the RMDIR and its wait */
+	cr_assert(rf_hl_wait_hidden(f, f->root, "d", start, &deadline));
+	tree_free(f);
+}
+
+Test(hl_path, rmdir_never_waits_with_one_loop_or_hard_remove)
+{
+	struct hl_node *d, *n;
+	struct fuse *f = hidden_in_d(&d, &n);
+	uint64_t deadline = 0;
+
+	f->se->mt = false;
+	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
+	f->se->mt = true;
+	f->conf.hard_remove = 1;
+	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
+	cr_assert_eq(deadline, 0, "no wait was started");
+	tree_free(f);
 }
