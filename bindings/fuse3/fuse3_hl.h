@@ -8,7 +8,8 @@
  *              cleanup thread, fuse_invalidate_path, fuse_open_channel
  *   hl_path.c  the node tree: (parent, name) -> node, paths, hide/rename/unlink, forget,
  *              remember, memory trimming
- *   hl_mem.c   per-thread buffers, remember's expiry, malloc_trim, hidden files at the end
+ *   hl_mem.c   per-thread buffers, remember's expiry, malloc_trim
+ *   hl_hide.c  hide mode: the latest hides (RMDIR waits on them), hidden files at the end
  *   hl_ops.c   the fuse_lowlevel_ops that call struct fuse_operations (names, attributes)
  *   hl_file.c  the file operations
  *   hl_dir.c   directory handles and readdir(plus)
@@ -144,7 +145,7 @@ struct hl_node *rf_hl_find(struct fuse *f, struct hl_node *parent, const char *n
 fuse_ino_t rf_hl_find_ino(struct fuse *f, struct hl_node *parent, const char *name);
 void rf_hl_remove(struct fuse *f, struct hl_node *parent, const char *name);
 /* With @hide: 1 if the file has no open handle left (the caller unlinks the new name);
- * else the hide is noted for rf_hl_wait_hidden. */
+ * else the hide is noted (rf_hl_note_hide). */
 int rf_hl_rename(struct fuse *f, struct hl_node *od, const char *on, struct hl_node *nd,
 		 const char *nn, bool hide);
 int rf_hl_exchange(struct fuse *f, struct hl_node *od, const char *on, struct hl_node *nd,
@@ -158,6 +159,8 @@ bool rf_hl_wait_hidden(struct fuse *f, struct hl_node *parent, const char *name,
 		       uint64_t start_ns, uint64_t *deadline);
 /* The last RELEASE of hidden @node unlinked it: wake the RMDIRs waiting for it. */
 void rf_hl_unhidden(struct fuse *f, fuse_ino_t node);
+/* @n was hidden in @dir (under f->tree, written; f->lock comes after it). */
+void rf_hl_note_hide(struct fuse *f, const struct hl_node *dir, const struct hl_node *n);
 int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const char *path);
 int rf_hl_clean(struct fuse *f);    /* remember's expiry; seconds to the next one */
 void rf_hl_trim(struct fuse *f);

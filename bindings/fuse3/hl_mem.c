@@ -2,7 +2,7 @@
 /*
  * hl_mem.c - the high-level layer's per-thread buffers (paths, read and readdir data: grown,
  * never allocated per request, freed when the thread exits), remember's expiry, the memory
- * trim, and the hidden files left at teardown.
+ * trim.
  */
 #include "fuse3_hl.h"
 #include "fuse3_int.h"
@@ -106,22 +106,4 @@ void rf_hl_trim(struct fuse *f)
 {
 	atomic_store(&f->freed_since_trim, 0);
 	malloc_trim(0);
-}
-
-static int unlink_hidden(struct rf_inode *inode, void *data)
-{
-	struct fuse *f = data;
-	struct hl_node *n = rf_inode_entry(inode, struct hl_node, base);
-	char *path;
-
-	if (n->hidden && rf_hl_path(f, n, NULL, 0, &path) == 0)
-		fuse_fs_unlink(f->fs, path);
-	return 0;
-}
-
-/* fuse_destroy: hidden files whose handles the kernel never released go now. */
-void rf_hl_unlink_hidden_all(struct fuse *f)
-{
-	if (f->itable)
-		rf_itable_foreach(f->itable, unlink_hidden, f);
 }
