@@ -9,7 +9,7 @@
  *   hl_path.c  the node tree: (parent, name) -> node, paths, hide/rename/unlink, forget,
  *              remember, memory trimming
  *   hl_mem.c   per-thread buffers, remember's expiry, malloc_trim
- *   hl_hide.c  hide mode: the latest hides (RMDIR waits on them), hidden files at the end
+ *   hl_hide.c  hide mode: hidden files per directory (RMDIR waits), hidden files at the end
  *   hl_ops.c   the fuse_lowlevel_ops that call struct fuse_operations (names, attributes)
  *   hl_file.c  the file operations
  *   hl_dir.c   directory handles and readdir(plus)
@@ -32,7 +32,6 @@
 
 #define RF_HL_UNKNOWN_INO 0xffffffffu
 #define RF_HL_INAME 48
-#define RF_HL_HIDES 16
 
 struct fuse_fs {
 	struct fuse_operations op;
@@ -55,6 +54,13 @@ struct hl_node {
 	atomic_int open_count;      /* open handles (OPEN/CREATE .. end of their RELEASE) */
 	atomic_int unreleased;      /* open handles whose RELEASE has not yet come */
 	bool hidden;                /* renamed to .fuse_hiddenXXXX while open (f->tree) */
+	/* hide mode's waits (hl_hide.c, f->lock): a file's hide counted in directory
+	 * @hidden_in; a directory's hidden files not yet unlinked, its latest hide, the hide
+	 * an RMDIR last waited for, and when one of its hidden files last went */
+	bool hide_counted;
+	fuse_ino_t hidden_in;
+	unsigned int hides_pending;
+	uint64_t last_hide_ns, waited_hide_ns, last_unhide_ns;
 	/* remember=T: a reference kept by the path layer (f->lock) */
 	bool rem_ref;
 	bool on_lru;
@@ -83,14 +89,9 @@ struct fuse {
 	struct hl_node **names;
 	size_t nbuckets, nnamed;
 	uint32_t hidectr;
-	/* f->lock: the latest hides, for RMDIR to wait on (rf_hl_wait_hidden), and the
-	 * condition their last RELEASE signals when it has unlinked the file */
-	struct hl_hide {
-		fuse_ino_t dir, node;
-		uint64_t hide_ns, gone_ns;  /* gone_ns: 0 while the hidden file is there */
-		bool waited;                /* an RMDIR waited on it (once per hide) */
-	} hides[RF_HL_HIDES];
-	unsigned int hides_next;
+	/* hide mode (hl_hide.c): how long an RMDIR waits for fresh hides (0: the default),
+	 * and the condition a hidden file's unlink signals (f->lock) */
+	uint64_t hide_wait_ns;
 	pthread_cond_t unhide_cv;
 	atomic_uint_fast64_t serial;
 	/* f->lock: open counts' companions (auto_cache), remember's LRU */
@@ -153,14 +154,18 @@ int rf_hl_exchange(struct fuse *f, struct hl_node *od, const char *on, struct hl
 /* (@parent, @name) has open handles whose RELEASE has not yet come. */
 bool rf_hl_is_open(struct fuse *f, struct hl_node *parent, const char *name);
 /* RMDIR of (@parent, @name), started at @start_ns, found it not empty: wait (until
- * *@deadline, set at the first call) for files hidden in it just before, whose RELEASE may
- * be on its way. true: one went since @start_ns, the RMDIR is worth a retry. */
+ * *@deadline, set at the first call) for the files hidden in it, if one was hidden just
+ * before (its RELEASE may be on its way). true: one went since @start_ns, the RMDIR is
+ * worth a retry. */
 bool rf_hl_wait_hidden(struct fuse *f, struct hl_node *parent, const char *name,
 		       uint64_t start_ns, uint64_t *deadline);
-/* The last RELEASE of hidden @node unlinked it: wake the RMDIRs waiting for it. */
-void rf_hl_unhidden(struct fuse *f, fuse_ino_t node);
+/* Hidden @n was unlinked: count it out of its directory, wake the RMDIRs waiting. */
+void rf_hl_unhidden(struct fuse *f, struct hl_node *n);
 /* @n was hidden in @dir (under f->tree, written; f->lock comes after it). */
-void rf_hl_note_hide(struct fuse *f, const struct hl_node *dir, const struct hl_node *n);
+void rf_hl_note_hide(struct fuse *f, struct hl_node *dir, struct hl_node *n);
+/* The last RELEASE of @n (open count 0): if it is hidden, unhide it and give the path to
+ * unlink (slot 1; NULL if it has none), built under the same lock. */
+bool rf_hl_take_hidden(struct fuse *f, struct hl_node *n, char **path);
 int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const char *path);
 int rf_hl_clean(struct fuse *f);    /* remember's expiry; seconds to the next one */
 void rf_hl_trim(struct fuse *f);

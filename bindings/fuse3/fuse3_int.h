@@ -156,6 +156,7 @@ struct fuse_session {
 	 * ring loops instead of the pool (rf_session_set_blocking); mt: they run, many
 	 * threads take wrappers */
 	bool mt_loops, mt;
+	bool parallel;              /* more than one thread runs handlers (a loop runs) */
 	/* request wrappers: the loop thread's FIFO of free ones, and the ones other threads
 	 * finished (retired, under rlock), which the loop thread takes back in bulk; with
 	 * mt, every loop thread takes and gives back under rlock */

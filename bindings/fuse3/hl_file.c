@@ -53,19 +53,11 @@ static void do_release(struct fuse *f, struct hl_node *n, const char *path,
 	char *hpath;
 
 	fuse_fs_release(f->fs, path, fi);
-	if (atomic_fetch_sub(&n->open_count, 1) == 1) {
-		bool unlink_hidden;
-
-		pthread_rwlock_wrlock(&f->tree);
-		unlink_hidden = n->hidden;
-		n->hidden = false;
-		pthread_rwlock_unlock(&f->tree);
-		/* Not @path: the file may have been hidden after it was built. */
-		if (unlink_hidden) {
-			if (rf_hl_path(f, n, NULL, 1, &hpath) == 0)
-				fuse_fs_unlink(f->fs, hpath);
-			rf_hl_unhidden(f, n->base.nodeid);
-		}
+	/* Not @path: the file may have been hidden after it was built. */
+	if (atomic_fetch_sub(&n->open_count, 1) == 1 && rf_hl_take_hidden(f, n, &hpath)) {
+		if (hpath)
+			fuse_fs_unlink(f->fs, hpath);
+		rf_hl_unhidden(f, n);
 	}
 }
 

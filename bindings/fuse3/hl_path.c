@@ -652,9 +652,10 @@ int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const c
 			ret = rf_hl_rename(f, parent, name, parent, hname, true);
 		if (ret == 1) {   /* closed meanwhile: nobody else will unlink it */
 			ret = fuse_fs_unlink(f->fs, hpath);
-			if (ret == 0) {
+			if (ret == 0 || ret == -ENOENT) {   /* ENOENT: gone already */
 				rf_hl_remove(f, parent, hname);
-				rf_hl_unhidden(f, n->base.nodeid);  /* if hidden before */
+				rf_hl_unhidden(f, n);   /* if it was hidden before */
+				ret = 0;
 			} else {
 				fuse_log(FUSE_LOG_ERR, "fuse: cannot unlink %s: %s (left to "
 					 "unmount)\n", hpath, strerror(-ret));
@@ -667,6 +668,23 @@ int rf_hl_hide(struct fuse *f, struct hl_node *parent, const char *name, const c
 	}
 	rf_hl_put(f, n);
 	return ret;
+}
+
+bool rf_hl_take_hidden(struct fuse *f, struct hl_node *n, char **path)
+{
+	bool take;
+
+	*path = NULL;
+	pthread_rwlock_wrlock(&f->tree);
+	/* A handle opened since the count reached 0 keeps it hidden: its RELEASE unlinks. */
+	take = n->hidden && atomic_load(&n->open_count) == 0;
+	if (take) {
+		n->hidden = false;
+		if (path_locked(f, n, NULL, 1, path) < 0)
+			*path = NULL;
+	}
+	pthread_rwlock_unlock(&f->tree);
+	return take;
 }
 
 /* ---- remember, fuse_invalidate_path, teardown ------------------------------------- */

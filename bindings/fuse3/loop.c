@@ -292,6 +292,7 @@ static int run_loop(struct fuse_session *se, int threads, struct rf_fuse3_pool *
 	}
 	se->loop_thread = pthread_self();
 	se->pool = se->mt ? NULL : pool;
+	se->parallel = se->mt ? threads > 1 : pool && pool->max_threads > 1;
 	atomic_store(&se->in_loop, true);
 	ret = se->mt ? start_loops(se) : 0;
 	if (ret < 0)

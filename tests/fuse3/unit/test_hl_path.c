@@ -323,10 +323,10 @@ static double ms_since(const struct timespec *t0)
 
 struct unhide_later {
 	struct fuse *f;
-	fuse_ino_t node;
+	struct hl_node *node;
 };
 
-static void *unhide_after_1ms(void *arg)
+static void *unhide_soon(void *arg)
 {
 	struct unhide_later *u = arg;
 
@@ -335,86 +335,160 @@ static void *unhide_after_1ms(void *arg)
 	return NULL;
 }
 
-/* A tree of a multi-threaded session with directory /d holding file f, hidden now. */
-static struct fuse *hidden_in_d(struct hl_node **d, struct hl_node **n)
+/* A tree of a session served by several threads, whose RMDIRs wait up to @window_ms,
+ * with directory /d holding @nfiles files f0.., all hidden now. */
+static struct fuse *hidden_in_d(int window_ms, int nfiles, struct hl_node **d,
+				struct hl_node **files)
 {
 	struct fuse *f = tree_new(0);
+	char name[16], hname[32];
 
 	f->se = calloc(1, sizeof(*f->se));
 	cr_assert_not_null(f->se);
-	f->se->mt = true;
+	f->se->parallel = true;
+	f->hide_wait_ns = (uint64_t)window_ms * 1000000;
 	*d = lookup(f, f->root, "d");
-	*n = lookup(f, *d, "f");
-	open_handle(*n);
-	cr_assert_eq(rf_hl_rename(f, *d, "f", *d, ".fuse_hidden1", true), 0);
+	for (int i = 0; i < nfiles; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		snprintf(hname, sizeof(hname), ".fuse_hidden%d", i);
+		files[i] = lookup(f, *d, name);
+		open_handle(files[i]);
+		cr_assert_eq(rf_hl_rename(f, *d, name, *d, hname, true), 0);
+		cr_assert(files[i]->hidden);
+	}
 	return f;
 }
 
-Test(hl_path, rmdir_waits_for_a_fresh_hide_once)
+Test(hl_path, rmdir_waits_for_the_hidden_files_of_a_fresh_hide_once)
 {
-	struct hl_node *d, *n;
-	struct fuse *f = hidden_in_d(&d, &n);
-	struct unhide_later u = { f, n->base.nodeid };
+	struct hl_node *d, *n[1];
+	/* A long window: what ends the wait here is the unlink, never the clock. */
+	struct fuse *f = hidden_in_d(10000, 1, &d, n);
+	struct unhide_later u = { f, n[0] };
 	uint64_t start = rf_hl_now_ns(), deadline = 0;
 	struct timespec t0;
 	pthread_t t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	cr_assert_eq(pthread_create(&t, NULL, unhide_after_1ms, &u), 0);
+	cr_assert_eq(pthread_create(&t, NULL, unhide_soon, &u), 0);
 	cr_assert(rf_hl_wait_hidden(f, f->root, "d", start, &deadline),
 		  "the hidden file went: the RMDIR is worth a retry");
 	pthread_join(t, NULL);
-	cr_assert_geq(ms_since(&t0), 0.9, "it waited for the RELEASE");
-	/* The same hide is not waited on twice. */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	deadline = 0;
-	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
-	cr_assert_lt(ms_since(&t0), 10.0, "no wait");
+	cr_assert_geq(ms_since(&t0), 0.9, "it waited for the unlink");
+	cr_assert_lt(ms_since(&t0), 5000.0, "it did not wait for the clock");
+	cr_assert_eq(d->hides_pending, 0);
 	tree_free(f);
 }
 
-Test(hl_path, rmdir_of_a_file_really_held_open_waits_20ms_at_most)
+struct unhide_many {
+	struct fuse *f;
+	struct hl_node **nodes;
+	int count;
+};
+
+static void *unhide_each_soon(void *arg)
 {
-	struct hl_node *d, *n;
-	struct fuse *f = hidden_in_d(&d, &n);
+	struct unhide_many *u = arg;
+
+	for (int i = 0; i < u->count; i++) {
+		usleep(1000);
+		rf_hl_unhidden(u->f, u->nodes[i]);
+	}
+	return NULL;
+}
+
+Test(hl_path, rmdir_waits_until_every_hidden_file_of_the_directory_went)
+{
+	struct hl_node *d, *n[3];
+	struct fuse *f = hidden_in_d(10000, 3, &d, n);
+	struct unhide_many u = { f, n, 3 };
+	uint64_t start = rf_hl_now_ns(), deadline = 0;
+	pthread_t t;
+
+	cr_assert_eq(d->hides_pending, 3);
+	cr_assert_eq(pthread_create(&t, NULL, unhide_each_soon, &u), 0);
+	cr_assert(rf_hl_wait_hidden(f, f->root, "d", start, &deadline));
+	cr_assert_eq(d->hides_pending, 0, "returned before the last one went");
+	pthread_join(t, NULL);
+	tree_free(f);
+}
+
+Test(hl_path, rmdir_of_a_file_really_held_open_waits_once_and_briefly)
+{
+	struct hl_node *d, *n[1];
+	struct fuse *f = hidden_in_d(10000, 1, &d, n);
 	uint64_t deadline = 0;
 	struct timespec t0;
 
+	/* The window is 10 s, the deadline given 20 ms. */
+	deadline = rf_hl_now_ns() + 20 * 1000000ull;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
-	cr_assert_geq(ms_since(&t0), 15.0);
-	cr_assert_lt(ms_since(&t0), 200.0);
-	/* Another directory, and an old hide, cost nothing. */
-	lookup(f, f->root, "e");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_geq(ms_since(&t0), 15.0, "it waited up to its deadline");
+	/* The same hide is not waited for twice. */
 	deadline = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
+	cr_assert_lt(ms_since(&t0), 1000.0, "no second wait");
+	/* Another directory costs nothing. */
+	lookup(f, f->root, "e");
+	deadline = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_not(rf_hl_wait_hidden(f, f->root, "e", rf_hl_now_ns(), &deadline));
-	cr_assert_lt(ms_since(&t0), 10.0, "no wait");
+	cr_assert_lt(ms_since(&t0), 1000.0, "no wait");
+	tree_free(f);
+}
+
+Test(hl_path, an_old_hide_is_not_waited_for)
+{
+	struct hl_node *d, *n[1];
+	struct fuse *f = hidden_in_d(1, 1, &d, n);   /* a 1 ms window */
+	uint64_t deadline = 0;
+
+	usleep(5000);
+	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
+	cr_assert_neq(d->waited_hide_ns, d->last_hide_ns, "no wait began");
 	tree_free(f);
 }
 
 Test(hl_path, rmdir_retries_when_the_hidden_file_went_during_it)
 {
-	struct hl_node *d, *n;
-	struct fuse *f = hidden_in_d(&d, &n);
+	struct hl_node *d, *n[1];
+	struct fuse *f = hidden_in_d(10000, 1, &d, n);
 	uint64_t start = rf_hl_now_ns(), deadline = 0;
 
-	rf_hl_unhidden(f, n->base.nodeid);   /* between the RMDIR and its wait */
+	rf_hl_unhidden(f, n[0]);   /* between the RMDIR and its wait */
 	cr_assert(rf_hl_wait_hidden(f, f->root, "d", start, &deadline));
 	tree_free(f);
 }
 
-Test(hl_path, rmdir_never_waits_with_one_loop_or_hard_remove)
+Test(hl_path, rmdir_never_waits_with_one_thread_or_hard_remove)
 {
-	struct hl_node *d, *n;
-	struct fuse *f = hidden_in_d(&d, &n);
+	struct hl_node *d, *n[1];
+	struct fuse *f = hidden_in_d(10000, 1, &d, n);
 	uint64_t deadline = 0;
 
-	f->se->mt = false;
+	f->se->parallel = false;
 	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
-	f->se->mt = true;
+	f->se->parallel = true;
 	f->conf.hard_remove = 1;
 	cr_assert_not(rf_hl_wait_hidden(f, f->root, "d", rf_hl_now_ns(), &deadline));
 	cr_assert_eq(deadline, 0, "no wait was started");
+	cr_assert_eq(d->waited_hide_ns, 0);
+	tree_free(f);
+}
+
+Test(hl_path, the_last_release_takes_a_hidden_file_once)
+{
+	struct hl_node *d, *n[1];
+	struct fuse *f = hidden_in_d(10000, 1, &d, n);
+	char *p;
+
+	cr_assert_not(rf_hl_take_hidden(f, n[0], &p), "a handle is still open");
+	atomic_store(&n[0]->open_count, 0);
+	cr_assert(rf_hl_take_hidden(f, n[0], &p));
+	cr_assert_str_eq(p, "/d/.fuse_hidden0", "the path of the moment it was taken");
+	cr_assert_not(n[0]->hidden);
+	cr_assert_not(rf_hl_take_hidden(f, n[0], &p), "taken once");
 	tree_free(f);
 }
