@@ -121,6 +121,8 @@ extern __thread struct hl_ctx rf_hl_tls;
 void rf_hl_fill_llops(struct fuse_lowlevel_ops *op);
 void rf_hl_set_ctx(struct fuse *f, fuse_req_t req);
 uint64_t rf_hl_now_ns(void);
+/* A condition variable whose timed waits count CLOCK_MONOTONIC, as rf_hl_now_ns. */
+void rf_hl_cond_init(pthread_cond_t *cv);
 int rf_hl_hk_start(struct fuse *f, bool clean);
 void rf_hl_hk_stop(struct fuse *f);
 

@@ -28,8 +28,7 @@ uint64_t rf_hl_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* A condition variable whose timed waits count CLOCK_MONOTONIC (rf_hl_now_ns). */
-static void init_monotonic_cond(pthread_cond_t *cv)
+void rf_hl_cond_init(pthread_cond_t *cv)
 {
 	pthread_condattr_t attr;
 
@@ -222,7 +221,7 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->hk_lock, NULL);
 	pthread_cond_init(&f->hk_cv, NULL);
-	init_monotonic_cond(&f->unhide_cv);
+	rf_hl_cond_init(&f->unhide_cv);
 	pthread_once(&malloc_once, tune_malloc_trim);
 	if (rf_hl_tree_init(f) < 0) {
 		fuse_log(FUSE_LOG_ERR, "fuse: memory allocation failed\n");

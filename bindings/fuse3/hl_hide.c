@@ -2,8 +2,8 @@
 /*
  * hl_hide.c - hide mode's bookkeeping (libfuse's default, without hard_remove): each
  * directory's hidden files not yet unlinked, which an RMDIR that finds it not empty waits
- * for, and the hidden files left at teardown. The hide itself (the rename to .fuse_hidden*) is in hl_path.c;
- * the last RELEASE's unlink in hl_file.c.
+ * for, and the hidden files left at teardown. The hide itself (the rename to
+ * .fuse_hidden*) is in hl_path.c, the last RELEASE's unlink in hl_file.c.
  */
 #include "fuse3_hl.h"
 #include "fuse3_int.h"

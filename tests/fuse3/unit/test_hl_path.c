@@ -26,11 +26,7 @@ static struct fuse *tree_new(int remember)
 	f->conf.remember = remember;
 	pthread_rwlock_init(&f->tree, NULL);
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->unhide_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	rf_hl_cond_init(&f->unhide_cv);
 	cr_assert_eq(rf_hl_tree_init(f), 0);
 	return f;
 }
