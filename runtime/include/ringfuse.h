@@ -329,8 +329,10 @@ struct rf_conn {
  *  - READ, WRITE and FALLOCATE through one fh also wait for every earlier overlapping
  *    WRITE/FALLOCATE through any other fh of the same node id: the page cache is the
  *    inode's, so a READ served first would leave the bytes the WRITE replaced cached.
- *    COPY_FILE_RANGE is ordered on its two fhs only (the kernel drops the destination's
- *    cached range after the copy itself).
+ *    COPY_FILE_RANGE is there too, as a READ of its source node's range and a WRITE of
+ *    its destination node's (one file's two ranges, for a copy within one file): a
+ *    WRITE through any fh of the destination waits for an earlier overlapping copy, and
+ *    a copy for an earlier overlapping WRITE to its source or destination.
  *  - rf_ops.forget runs only once no request naming the node id is in service; FORGETs
  *    that arrive meanwhile are summed and delivered once.
  * Concurrent (no ordering at all): non-overlapping READs and WRITEs, reads with reads,

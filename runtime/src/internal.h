@@ -124,6 +124,8 @@ struct rf_req {
 	uint64_t nodeid2;                /* second inode named (LINK, RENAME, CFR), or 0 */
 	struct rf_hold hold[2];          /* fh holds (two for COPY_FILE_RANGE) */
 	struct rf_hold data;             /* READ/WRITE: its range in ino[0]'s data chain */
+	struct rf_hold data2;            /* COPY_FILE_RANGE: the range it writes, in its
+	                                  * destination's data chain (ino[1]'s, or ino[0]'s) */
 	struct rf_ino_entry *ino[2];
 	struct rf_req *uhnext;           /* the session's unique hash */
 	uint32_t ushard;                 /* the shard of uhnext and ino[0]: in.nodeid's */

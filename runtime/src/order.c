@@ -11,7 +11,8 @@
  *    WRITE; a READ after every earlier overlapping WRITE; all else runs at once;
  *  - and across the fhs of one inode (its data chain, one more hold per request): a READ
  *    or WRITE after every earlier overlapping WRITE, since they share one page cache
- *    (docs/kernel-notes.md §13);
+ *    (docs/kernel-notes.md §13); COPY_FILE_RANGE is a READ of its source's range and a
+ *    WRITE of its destination's, in both inodes' chains;
  *  - a request naming an fh that is not open (released, or never opened) gets EBADF;
  *  - the filesystem's forget runs once no request in service names the inode.
  * "Finished" is rf__req_finish: the reply was written and the last backing CQE reaped.
@@ -24,8 +25,8 @@
  * dozen instructions, so loops serving different files never meet and loops serving one
  * file meet only there. Locks are held only inside these functions: never across a
  * handler, a reply or a forget, and never two at once except (a) the shards of one
- * request's holds (its fhs', and its node's for a READ/WRITE's data chain), taken in
- * shard order, and (b) a shard, then forget_lock or intr_lock, which are leaves. Waking
+ * request's holds (its fhs', its node's for a READ/WRITE's data chain, and the second
+ * node's for COPY_FILE_RANGE's destination), taken in shard order, and (b) a shard, then forget_lock or intr_lock, which are leaves. Waking
  * a request parked in chains of different shards is decided by its park_wait counter
  * (one count per blocked hold), which whichever shard sees the last hold unblock brings
  * to zero; an INTERRUPT cancels a parked request by setting RF_PARK_CANCELLED in the
@@ -287,7 +288,7 @@ struct rf_req *rf__order_enter(struct rf_req *req)
 		return NULL;
 	req->admitted = false;
 	req->nodeid2 = 0;
-	req->hold[0].chain = req->hold[1].chain = req->data.chain = NULL;
+	req->hold[0].chain = req->hold[1].chain = req->data.chain = req->data2.chain = NULL;
 	req->ino[0] = req->ino[1] = NULL;
 	atomic_store_explicit(&req->park_wait, 0, memory_order_relaxed);
 	/* One shard, the node's, for both the unique and the node (a request names its node
@@ -340,7 +341,7 @@ static int lock_shards(struct rf_order *o, uint32_t *sh, int n)
 {
 	int i, j, k = 0;
 
-	for (i = 1; i < n; i++)          /* at most three: insertion sort */
+	for (i = 1; i < n; i++)          /* at most four: insertion sort */
 		for (j = i; j > 0 && sh[j - 1] > sh[j]; j--) {
 			uint32_t t = sh[j];
 
@@ -360,8 +361,9 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 	struct rf_session *se = req->se;
 	struct rf_order *o = se->order;
 	bool bad = false, intr = false, no_open, data;
-	uint32_t sh[3], hh[2] = { 0, 0 }, nblocked = 0;
-	struct rf_hold *all[3] = { &req->hold[0], &req->hold[1], &req->data };
+	uint32_t sh[4], hh[2] = { 0, 0 }, nblocked = 0;
+	struct rf_hold *all[4] = { &req->hold[0], &req->hold[1], &req->data, &req->data2 };
+	struct rf_ino_entry *out = NULL;
 	int i, nsh = 0;
 
 	if (!RF_CHAINS || req->admitted)
@@ -378,10 +380,16 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 	 * no WRITE stays out: no third lock on the hot path). The chain's shard, the node's
 	 * (ushard), is locked with the fhs': all in shard order. A WRITE that another loop
 	 * is admitting at this moment is simply later than this READ. */
-	data = req->ino[0] && spec->role[1] == RF_HOLD_NONE &&
+	data = req->ino[0] &&
 	       (spec->role[0] == RF_HOLD_WRITE ||
 		(spec->role[0] == RF_HOLD_READ &&
 		 atomic_load_explicit(&req->ino[0]->data.writes, memory_order_acquire)));
+	/* COPY_FILE_RANGE writes through its second fh: a WRITE in its destination's data
+	 * chain, the second node's (its own shard), or the first's for a copy within one
+	 * file (two holds of one request in a chain never wait for each other). */
+	if (spec->role[1] == RF_HOLD_WRITE)
+		out = req->ino[1] ? req->ino[1] :
+		      spec->nodeid2 == req->in.nodeid ? req->ino[0] : NULL;
 	for (i = 0; i < 2; i++) {
 		if (spec->role[i] != RF_HOLD_NONE) {
 			hh[i] = hash64(spec->fh[i]);
@@ -390,6 +398,8 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 	}
 	if (data)
 		sh[nsh++] = req->ushard;
+	if (out)
+		sh[nsh++] = out->shard;
 	nsh = lock_shards(o, sh, nsh);
 	for (i = 0; i < 2 && !bad; i++) {
 		if (spec->role[i] != RF_HOLD_NONE)
@@ -399,6 +409,9 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 	if (!bad && data)
 		hold_link(&req->ino[0]->data, &req->data, req, spec->role[0], spec->off[0],
 			  spec->len[0]);
+	if (!bad && out)
+		hold_link(&out->data, &req->data2, req, RF_HOLD_WRITE, spec->off[1],
+			  spec->len[1]);
 	if (!bad && spec->role[0] == RF_HOLD_RELEASE) {
 		/* From now on the fh is gone for new requests; earlier ones still finish. */
 		struct rf_fh_entry *e = fh_of(&req->hold[0]);
@@ -407,21 +420,21 @@ int rf__order_admit(struct rf_req *req, const struct rf_order_spec *spec)
 		if (req->in.opcode == FUSE_RELEASEDIR && e->dir_opens)
 			e->dir_opens--;
 	}
-	for (i = 0; i < 3 && !bad; i++)
+	for (i = 0; i < 4 && !bad; i++)
 		if (all[i]->chain && hold_blocked(all[i]))
 			all[i]->blocked = true, nblocked++;
 	/* Interrupted before it arrived (rf__order_enter) and about to wait in the chain:
 	 * answered EINTR instead, as a parked request is (a RELEASE still runs). */
 	intr = nblocked && atomic_load(&req->interrupted) && spec->role[0] != RF_HOLD_RELEASE;
 	if (intr) {
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < 4; i++)
 			all[i]->blocked = false;
 		nblocked = 0;
 		req->admitted = true;   /* never runs; its holds go when its EINTR is finished */
 	} else if (nblocked) {
 		req->state = RF_REQ_PARKED;
 		rf__stats_parked(req, true);
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < 4; i++)
 			if (all[i]->blocked)
 				all[i]->chain->parked++;
 		/* Before any shard is unlocked: from then on a waker may count it down. */
@@ -586,11 +599,14 @@ void rf__order_leave(struct rf_req *req)
 	}
 	req->uhnext = NULL;
 	req->entered = false;
-	if (req->data.chain) {
+	if (req->ino[0] && (req->data.chain || req->data2.chain == &req->ino[0]->data)) {
 		/* ino[0]'s data chain, in this same shard; ino[0] outlives it (users). */
-		struct rf_chain *c = req->data.chain;
+		struct rf_chain *c = &req->ino[0]->data;
 
-		hold_unlink(&req->data);
+		if (req->data.chain)
+			hold_unlink(&req->data);
+		if (req->data2.chain == c)
+			hold_unlink(&req->data2);
 		wake_parked(c, &ready);
 	}
 	if (req->ino[0])
@@ -615,6 +631,13 @@ void rf__order_leave(struct rf_req *req)
 	if (req->ino[1]) {
 		si = req->ino[1]->shard;
 		lock_shard(o, si);
+		if (req->data2.chain) {
+			/* COPY_FILE_RANGE's destination range, in ino[1]'s chain. */
+			struct rf_chain *c = req->data2.chain;
+
+			hold_unlink(&req->data2);
+			wake_parked(c, &ready);
+		}
 		ino_release(o, req->ino[1]);
 		unlock_shard(o, si);
 		req->ino[1] = NULL;

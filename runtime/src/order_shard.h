@@ -55,7 +55,8 @@ struct rf_ino_entry {
 	struct rf_ino_entry *rnext;      /* forget_ready list */
 	/* WRITEs in flight on the inode, whatever fh they came through, and READs admitted
 	 * while one was: the page cache is the inode's, so a READ must not overtake a WRITE
-	 * another fh sent first (docs/kernel-notes.md §13). Only single-fh data requests. */
+	 * another fh sent first (docs/kernel-notes.md §13); COPY_FILE_RANGE's source range
+	 * (a READ) and destination range (a WRITE, in the destination node's chain). */
 	struct rf_chain data;
 };
 

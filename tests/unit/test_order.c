@@ -696,7 +696,8 @@ static void finish(void)
 struct msg {
 	uint32_t opcode;
 	uint64_t node;               /* OPEN, RELEASE, GETATTR, LOOKUP, RENAME, FORGET; READ and
-	                              * WRITE: 0 means NODE */
+	                              * WRITE: 0 means NODE; COPY_FILE_RANGE: the destination's
+	                              * node, 0 meaning NODE2 */
 	uint64_t fh, off, len;       /* len: the size; FORGET: nlookup */
 	uint64_t fh2, off2;          /* COPY_FILE_RANGE: the destination; RENAME: newdir */
 	char fill;                   /* WRITE: every data byte */
@@ -723,6 +724,10 @@ struct msg {
 #define COPY_FILE_RANGE(fh_in, off_in, fh_out, off_out, len_) \
 	{ .opcode = FUSE_COPY_FILE_RANGE, .fh = fh_in, .off = off_in, .fh2 = fh_out, \
 	  .off2 = off_out, .len = len_ }
+/* The same, from NODE into @node_. */
+#define COPY_FILE_RANGE_TO(node_, fh_in, off_in, fh_out, off_out, len_) \
+	{ .opcode = FUSE_COPY_FILE_RANGE, .node = node_, .fh = fh_in, .off = off_in, \
+	  .fh2 = fh_out, .off2 = off_out, .len = len_ }
 #define GETATTR(node_)         { .opcode = FUSE_GETATTR, .node = node_ }
 #define GETATTR_FH(node_, fh_) { .opcode = FUSE_GETATTR, .node = node_, .with_fh = true, .fh = fh_ }
 #define SETATTR_FH(fh_)        { .opcode = FUSE_SETATTR, .fh = fh_ }
@@ -1029,7 +1034,7 @@ static uint64_t send_msg(const struct msg *m, const struct label *x)
 	case FUSE_COPY_FILE_RANGE:
 		in.cfr.fh_in = m->fh;
 		in.cfr.off_in = m->off;
-		in.cfr.nodeid_out = NODE2;
+		in.cfr.nodeid_out = m->node ? m->node : NODE2;
 		in.cfr.fh_out = m->fh2;
 		in.cfr.off_out = m->off2;
 		in.cfr.len = m->len;
@@ -1737,6 +1742,63 @@ SCENARIO(read_of_copy_file_range_destination_waits,
 	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),  /* writes [1000,1100) of FH2 */
 	HELD('c'),
 	SEND('r', READ(FH2, 1050, 10)),
+	PARKED_BEHIND('r', 'c'),
+	LATE_REPLY('r'), NEXT('r', 0))
+
+/* COPY_FILE_RANGE in the data chains: a WRITE of its destination's range, a READ of its
+ * source's, whichever fh of the inode the other request came through. */
+SCENARIO(read_through_another_fh_of_copy_file_range_destination_waits,
+	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_CFR, EV_READ),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),  /* writes [1000,1100) of NODE2 */
+	HELD('c'),
+	SEND('r', READ_OF(NODE2, FH3, 1099, 10)),
+	PARKED_BEHIND('r', 'c'),
+	LATE_REPLY('r'), NEXT('r', 0))
+
+SCENARIO(write_through_another_fh_of_copy_file_range_destination_waits,
+	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_CFR, EV_WRITE),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),
+	HELD('c'),
+	SEND('w', WRITE_OF(NODE2, FH3, 900, 101, 'w')),     /* [900,1001) */
+	PARKED_BEHIND('w', 'c'),
+	LATE_REPLY('w'), NEXT('w', 0))
+
+SCENARIO(read_through_another_fh_beside_copy_file_range_destination_runs,
+	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_CFR, EV_READ),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),
+	HELD('c'),
+	SEND('r', READ_OF(NODE2, FH3, 1100, 10)),
+	NOT_ORDERED('c', 'r'))
+
+SCENARIO(copy_file_range_waits_for_write_to_its_source_through_another_fh,
+	OPEN(NODE, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_WRITE, EV_CFR),
+	SEND('w', WRITE(FH2, 0, 100, 'w')),
+	HELD('w'),
+	SEND('c', COPY_FILE_RANGE(FH, 50, FH3, 0, 100)),    /* reads [50,150) of NODE */
+	PARKED_BEHIND('c', 'w'),
+	LATE_REPLY('c'), NEXT('c', 0))
+
+SCENARIO(copy_file_range_waits_for_write_to_its_destination_through_another_fh,
+	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_WRITE, EV_CFR),
+	SEND('w', WRITE_OF(NODE2, FH3, 4096, 10, 'w')),
+	HELD('w'),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 4000, 100)),  /* writes [4000,4100) of NODE2 */
+	PARKED_BEHIND('c', 'w'),
+	LATE_REPLY('c'), NEXT('c', 0))
+
+/* Within one file through two fhs: its own READ and WRITE ranges overlap and do not hold
+ * it back; a later READ of the written range through a third fh waits for it. */
+SCENARIO(copy_file_range_within_one_file_orders_later_reads_of_its_destination,
+	OPEN(NODE, FH2), OPEN(NODE, FH3),
+	FS_HOLDS(EV_CFR, EV_READ),
+	SEND('c', COPY_FILE_RANGE_TO(NODE, FH, 0, FH2, 100, 200)),
+	HELD('c'),
+	SEND('r', READ(FH3, 250, 10)),
 	PARKED_BEHIND('r', 'c'),
 	LATE_REPLY('r'), NEXT('r', 0))
 
