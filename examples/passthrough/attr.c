@@ -68,19 +68,20 @@ static int do_truncate(void *arg)
 static void setattr_finish(struct rf_req *req, struct pt_setattr *sa, int r)
 {
 	struct pt_fs *fs = fs_of(req);
+	struct pt_inode *in = sa->in;   /* @sa goes with the reply */
+	int fd = sa->fd;
 	struct stat st;
 
 	if (r == 0) {
-		r = sa->h ? (fstat(sa->h->fd, &st) < 0 ? -errno : 0) : fstat_fd(sa->fd, &st);
+		r = sa->h ? (fstat(sa->h->fd, &st) < 0 ? -errno : 0) : fstat_fd(fd, &st);
 	}
 	if (r < 0)
 		rf_reply_err(req, cancel_err(r));
 	else
 		rf_reply_attr(req, &st, fs->timeout);
-	if (sa->fd >= 0)
-		ifd_put(sa->in, sa->fd);
-	iput(fs, sa->in);
-	free(sa);
+	if (fd >= 0)
+		ifd_put(in, fd);
+	iput(fs, in);
 }
 
 /* After the size: times, then the set-id bits. */
@@ -125,18 +126,14 @@ void pt_setattr(struct rf_req *req, uint64_t ino, const struct stat *attr, int t
 	struct pt_setattr *sa;
 	int r = 0;
 
-	sa = calloc(1, sizeof(*sa));
-	if (!sa)
-		return (void)rf_reply_err(req, -ENOMEM);
+	sa = REQ_STATE(req, struct pt_setattr);
 	sa->fd = -1;
 	sa->attr = *attr;
 	sa->to_set = to_set;
 	sa->h = handle_of_fi(fi, PT_FILE);
 	sa->in = iget(fs, ino);
-	if (!sa->in) {
-		free(sa);
+	if (!sa->in)
 		return (void)rf_reply_err(req, -ESTALE);
-	}
 	if (!sa->h) {
 		sa->fd = ifd_get(fs, sa->in);
 		if (sa->fd < 0) {

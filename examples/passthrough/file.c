@@ -239,18 +239,19 @@ struct pt_create {
 	bool excl;                   /* the caller asked for O_EXCL */
 };
 
-static void create_free(struct pt_fs *fs, struct pt_create *c)
+/* After the reply (which ends @c's life): what it held. */
+static void create_free(struct pt_fs *fs, struct pt_inode *parent, struct pt_handle *h)
 {
-	iput(fs, c->parent);
-	free(c->h);
-	free(c);
+	iput(fs, parent);
+	free(h);
 }
 
 static void create_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
 	struct pt_create *c = data;
-	int pfd = atomic_load(&c->parent->fd);
+	struct pt_inode *parent = c->parent;
+	int pfd = atomic_load(&parent->fd);
 	char path[PT_PROC_PATH];
 	struct pt_handle *h = c->h;
 	struct pt_inode *in;
@@ -271,7 +272,7 @@ static void create_done(struct rf_req *req, int res, void *data)
 	}
 	if (res < 0) {
 		rf_reply_err(req, cancel_err(res));
-		return create_free(fs, c);
+		return create_free(fs, parent, h);
 	}
 	/* Always a new file (O_CREAT|O_EXCL or O_TMPFILE): the caller's. */
 	r = fstat(fd, &st) < 0 ? -errno : 0;
@@ -293,7 +294,7 @@ static void create_done(struct rf_req *req, int res, void *data)
 			unlinkat(pfd, c->name, 0);
 		fd_close(fd);
 		rf_reply_err(req, r);
-		return create_free(fs, c);
+		return create_free(fs, parent, h);
 	}
 	h->fd = fd;
 	h->in = in;
@@ -303,9 +304,8 @@ static void create_done(struct rf_req *req, int res, void *data)
 		rf_itable_forget(fs->table, in->base.nodeid, 1);
 		handle_abandon(fs, h);
 	}
-	c->h = NULL;
 	iput(fs, in);
-	create_free(fs, c);
+	create_free(fs, parent, NULL);
 }
 
 static struct pt_create *create_start(struct rf_req *req, uint64_t parent, const char *name,
@@ -319,11 +319,9 @@ static struct pt_create *create_start(struct rf_req *req, uint64_t parent, const
 		rf_reply_err(req, strlen(name) > NAME_MAX ? -ENAMETOOLONG : -EINVAL);
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
-	if (c)
-		c->h = calloc(1, sizeof(*c->h));
-	if (!c || !c->h) {
-		free(c);
+	c = REQ_STATE(req, struct pt_create);
+	c->h = calloc(1, sizeof(*c->h));             /* the open file's: it outlives us */
+	if (!c->h) {
 		rf_reply_err(req, -ENOMEM);
 		return NULL;
 	}
@@ -337,8 +335,11 @@ static struct pt_create *create_start(struct rf_req *req, uint64_t parent, const
 	r = !c->parent ? -ESTALE : !S_ISDIR(c->parent->type) ? -ENOTDIR :
 				    owner_for(req, c->parent, S_IFREG | (mode & 07777), &c->own);
 	if (r < 0) {
+		struct pt_inode *p = c->parent;
+		struct pt_handle *h = c->h;
+
 		rf_reply_err(req, r);
-		create_free(fs, c);
+		create_free(fs, p, h);
 		return NULL;
 	}
 	return c;
@@ -528,7 +529,6 @@ static void cfr_done(struct rf_req *req, int res, void *data)
 		rf_reply_err(req, cancel_err(res));
 	else
 		rf_reply_write(req, (size_t)res);
-	free(data);
 }
 
 void pt_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in,
@@ -547,9 +547,7 @@ void pt_copy_file_range(struct rf_req *req, uint64_t ino_in, off_t off_in,
 	r = kill_unflagged(req, ho->fd);
 	if (r < 0)
 		return (void)rf_reply_err(req, r);
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return (void)rf_reply_err(req, -ENOMEM);
+	a = REQ_STATE(req, struct pt_cfr);
 	if (r > 0) {
 		a->se = rf_req_session(req);
 		a->ino_out = ino_out;

@@ -48,29 +48,12 @@ static void stat_from_statx(struct stat *st, const struct statx *stx)
 	st->st_ctim.tv_nsec = stx->stx_ctime.tv_nsec;
 }
 
-/* A LOOKUP between its statx and its reply, in the request's payload area: nothing to
- * allocate. The reply is encoded there only after everything was copied out. */
+/* A LOOKUP between its statx and its reply, in the request's scratch memory. */
 struct pt_lookup {
 	struct statx stx;
 	struct pt_inode *parent;
 	const char *name;            /* in the request, valid until the reply */
 };
-
-/* Room for a struct pt_lookup in @req's payload area, past @name: on the kernel's
- * io_uring queues the request's own arguments arrive in that same buffer. NULL if none. */
-static struct pt_lookup *lookup_area(struct rf_req *req, const char *name)
-{
-	size_t cap;
-	char *pay = rf_req_payload(req, &cap), *at = pay;
-	uintptr_t a;
-
-	if (name >= pay && name < pay + cap)
-		at = (char *)name + strlen(name) + 1;
-	a = ((uintptr_t)at + 15) & ~(uintptr_t)15;
-	if (a + sizeof(struct pt_lookup) > (uintptr_t)pay + cap)
-		return NULL;
-	return (struct pt_lookup *)a;
-}
 
 /* Open the name and make or find its inode (a name not known yet, or handle mode). */
 static void lookup_open(struct rf_req *req, struct pt_inode *p, const char *name)
@@ -133,9 +116,9 @@ void pt_lookup(struct rf_req *req, uint64_t parent, const char *name)
 	/* "." and ".." only come with export support; never climb out of the source. */
 	if (parent == 1 && is_dot(name))
 		name = ".";
-	lk = lookup_area(req, name);
-	if (fs->handles || !lk)
+	if (fs->handles)
 		return lookup_open(req, p, name);
+	lk = REQ_STATE(req, struct pt_lookup);
 	lk->parent = p;
 	lk->name = name;
 	r = rf_backing_statx(req, atomic_load(&p->fd), name, AT_SYMLINK_NOFOLLOW,

@@ -21,7 +21,8 @@ static bool made_by_us(const struct stat *st, mode_t mode)
 static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 {
 	struct pt_fs *fs = fs_of(req);
-	int pfd = atomic_load(&mk->parent->fd);
+	struct pt_inode *parent = mk->parent;   /* @mk goes with the reply */
+	int pfd = atomic_load(&parent->fd);
 	struct pt_inode *in;
 	struct stat st;
 	int fd, r;
@@ -57,8 +58,7 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 	else
 		reply_entry_put(req, fs, in, &st);
 out:
-	iput(fs, mk->parent);
-	free(mk);
+	iput(fs, parent);
 }
 
 static void mk_done(struct rf_req *req, int res, void *data)
@@ -78,19 +78,16 @@ static struct pt_mk *mk_start(struct rf_req *req, uint64_t parent, const char *n
 		rf_reply_err(req, strlen(name) > NAME_MAX ? -ENAMETOOLONG : -EINVAL);
 		return NULL;
 	}
-	mk = calloc(1, sizeof(*mk));
-	if (!mk) {
-		rf_reply_err(req, -ENOMEM);
-		return NULL;
-	}
+	mk = REQ_STATE(req, struct pt_mk);
 	mk->name = name;
 	mk->parent = iget(fs, parent);
 	r = !mk->parent ? -ESTALE : !S_ISDIR(mk->parent->type) ? -ENOTDIR :
 				     owner_for(req, mk->parent, mode, &mk->own);
 	if (r < 0) {
+		struct pt_inode *p = mk->parent;
+
 		rf_reply_err(req, r);
-		iput(fs, mk->parent);
-		free(mk);
+		iput(fs, p);
 		return NULL;
 	}
 	return mk;
@@ -143,24 +140,23 @@ struct pt_link {
 static void link_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
-	struct pt_link *l = data;
+	struct pt_link l = *(struct pt_link *)data;     /* *data goes with the reply */
 	struct stat st;
 	int r = cancel_err(res);
 
 	if (r == 0)
-		r = fstat_fd(l->fd, &st);
+		r = fstat_fd(l.fd, &st);
 	if (r < 0) {
 		rf_reply_err(req, r);
 	} else {
-		rf_itable_count_lookup(fs->table, &l->in->base);
-		rf_itable_ref(&l->in->base);
-		busy_get(l->in);
-		reply_entry_put(req, fs, l->in, &st);
+		rf_itable_count_lookup(fs->table, &l.in->base);
+		rf_itable_ref(&l.in->base);
+		busy_get(l.in);
+		reply_entry_put(req, fs, l.in, &st);
 	}
-	ifd_put(l->in, l->fd);
-	iput(fs, l->in);
-	iput(fs, l->parent);
-	free(l);
+	ifd_put(l.in, l.fd);
+	iput(fs, l.in);
+	iput(fs, l.parent);
 }
 
 void pt_link(struct rf_req *req, uint64_t ino, uint64_t newparent, const char *newname)
@@ -171,9 +167,7 @@ void pt_link(struct rf_req *req, uint64_t ino, uint64_t newparent, const char *n
 
 	if (!name_ok(newname))
 		return (void)rf_reply_err(req, -EINVAL);
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return (void)rf_reply_err(req, -ENOMEM);
+	l = REQ_STATE(req, struct pt_link);
 	l->fd = -1;
 	l->in = iget(fs, ino);
 	l->parent = iget(fs, newparent);
@@ -187,12 +181,8 @@ void pt_link(struct rf_req *req, uint64_t ino, uint64_t newparent, const char *n
 		r = rf_backing_linkat(req, l->fd, "", atomic_load(&l->parent->fd), newname,
 				      AT_EMPTY_PATH, link_done, l);
 	if (r < 0) {
-		rf_reply_err(req, r);
-		if (l->in)
-			ifd_put(l->in, l->fd);
-		iput(fs, l->in);
-		iput(fs, l->parent);
-		free(l);
+		/* Our own call (nothing was submitted): as if it had failed. */
+		link_done(req, r, l);
 	}
 }
 
@@ -208,14 +198,13 @@ struct pt_rm {
 static void rm_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
-	struct pt_rm *rm = data;
+	struct pt_rm rm = *(struct pt_rm *)data;        /* *data goes with the reply */
 
-	if (res == 0 && rm->victim)
-		check_unlinked(fs, rm->dev, rm->ino);
+	if (res == 0 && rm.victim)
+		check_unlinked(fs, rm.dev, rm.ino);
 	rf_reply_err(req, cancel_err(res));
-	iput(fs, rm->parent);
-	iput(fs, rm->newparent);
-	free(rm);
+	iput(fs, rm.parent);
+	iput(fs, rm.newparent);
 }
 
 static struct pt_rm *rm_start(struct rf_req *req, uint64_t parent, const char *name)
@@ -229,11 +218,7 @@ static struct pt_rm *rm_start(struct rf_req *req, uint64_t parent, const char *n
 		rf_reply_err(req, -EINVAL);
 		return NULL;
 	}
-	rm = calloc(1, sizeof(*rm));
-	if (!rm) {
-		rf_reply_err(req, -ENOMEM);
-		return NULL;
-	}
+	rm = REQ_STATE(req, struct pt_rm);
 	rm->parent = iget(fs, parent);
 	r = !rm->parent ? -ESTALE : !S_ISDIR(rm->parent->type) ? -ENOTDIR : 0;
 	if (r == 0) {
@@ -247,9 +232,7 @@ static struct pt_rm *rm_start(struct rf_req *req, uint64_t parent, const char *n
 		}
 	}
 	if (r < 0) {
-		rf_reply_err(req, r);
-		iput(fs, rm->parent);
-		free(rm);
+		rm_done(req, r, rm);
 		return NULL;
 	}
 	return rm;
@@ -287,9 +270,7 @@ void pt_rename(struct rf_req *req, uint64_t parent, const char *name, uint64_t n
 
 	if (!name_ok(name) || !name_ok(newname))
 		return (void)rf_reply_err(req, -EINVAL);
-	rm = calloc(1, sizeof(*rm));
-	if (!rm)
-		return (void)rf_reply_err(req, -ENOMEM);
+	rm = REQ_STATE(req, struct pt_rm);
 	rm->parent = iget(fs, parent);
 	rm->newparent = iget(fs, newparent);
 	r = !rm->parent || !rm->newparent ? -ESTALE :

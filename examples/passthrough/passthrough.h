@@ -199,6 +199,12 @@ static inline struct pt_fs *fs_of(struct rf_req *req)
 	return rf_req_userdata(req);
 }
 
+/* A request's continuation state in its own scratch memory (ringfuse.h rf_req_scratch):
+ * zeroed, valid until the reply (and in its backing callbacks), nothing to free. */
+#define REQ_STATE(req, type)                                                          \
+	((void)sizeof(char[sizeof(type) <= RF_REQ_SCRATCH ? 1 : -1]),                  \
+	 (type *)rf_req_scratch(req, sizeof(type)))
+
 static inline int cancel_err(int res)
 {
 	return res == -ECANCELED ? -EINTR : res;

@@ -733,6 +733,18 @@ void rf_req_on_interrupt(struct rf_req *req, rf_interrupt_cb cb, void *data);
 void *rf_req_payload(struct rf_req *req, size_t *cap);
 
 /*
+ * The request's own scratch memory: RF_REQ_SCRATCH bytes in its slot, for the state a
+ * handler carries from its call to its backing callbacks (what it would otherwise malloc
+ * per request and free in the last callback). Returns the area with its first @size bytes
+ * zeroed, or NULL if @size > RF_REQ_SCRATCH. Every call returns the same area, zeroing it
+ * again: one user per request. Valid for as long as @req is: in the handler until the
+ * reply, and in each backing callback of the request until it returns (even after an
+ * early reply); aligned for any type. Any thread; nothing to free.
+ */
+#define RF_REQ_SCRATCH 512
+void *rf_req_scratch(struct rf_req *req, size_t size);
+
+/*
  * Replies. Each request gets exactly one, from the loop thread or from any other thread
  * (the reply is then handed to the loop, which writes it). After the call the request is
  * gone: do not touch @req or the arguments it carried. Data passed by pointer is copied

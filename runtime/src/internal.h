@@ -135,6 +135,9 @@ struct rf_req {
 	/* backing.c */
 	uint8_t nbacking;                /* backing ops in flight */
 	struct rf_backing_op backing[RF_REQ_MAX_BACKING];
+
+	/* the filesystem's, through rf_req_scratch */
+	_Alignas(max_align_t) unsigned char scratch[RF_REQ_SCRATCH];
 };
 
 #include "transport.h"

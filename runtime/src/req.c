@@ -40,6 +40,14 @@ uint32_t rf_req_opcode(const struct rf_req *req)
 	return req->in.opcode;
 }
 
+void *rf_req_scratch(struct rf_req *req, size_t size)
+{
+	if (size > sizeof(req->scratch))
+		return NULL;
+	memset(req->scratch, 0, size);
+	return req->scratch;
+}
+
 int rf_req_interrupted(const struct rf_req *req)
 {
 	return atomic_load(&((struct rf_req *)req)->interrupted);
