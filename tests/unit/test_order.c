@@ -35,6 +35,7 @@
 #define FH       7u          /* what OPEN of NODE hands out */
 #define FH2      8u
 #define FH3      9u
+#define FH4      10u
 #define DIR_FH   9u
 #define HELD_MAX 64
 #define EV_MAX   512
@@ -1490,7 +1491,7 @@ SCENARIO(release_of_one_fh_does_not_wait_for_another,
 
 SCENARIO(copy_file_range_within_one_fh_is_not_blocked_by_itself,
 	FS_HOLDS(EV_CFR),
-	SEND('c', COPY_FILE_RANGE(FH, 0, FH, 100, 200)),  /* reads [0,200), writes [100,300) */
+	SEND('c', COPY_FILE_RANGE_TO(NODE, FH, 0, FH, 100, 200)), /* reads [0,200), writes [100,300) */
 	HELD('c'),
 	RELEASE_WAITS_FOR('c', RELEASE(NODE, FH)))
 
@@ -1801,6 +1802,76 @@ SCENARIO(copy_file_range_within_one_file_orders_later_reads_of_its_destination,
 	SEND('r', READ(FH3, 250, 10)),
 	PARKED_BEHIND('r', 'c'),
 	LATE_REPLY('r'), NEXT('r', 0))
+
+/* Within one file with a WRITE already in its chain, so that both of the copy's holds
+ * (its READ and its WRITE) are linked there: they do not hold each other back. */
+SCENARIO(copy_file_range_within_one_file_with_both_holds_linked_runs,
+	OPEN(NODE, FH2), OPEN(NODE, FH3),
+	FS_HOLDS(EV_WRITE, EV_CFR, EV_READ),
+	SEND('w', WRITE(FH3, 1 << 20, 10, 'w')),
+	HELD('w'),
+	SEND('c', COPY_FILE_RANGE_TO(NODE, FH, 0, FH2, 100, 200)),
+	HELD('c'),
+	SEND('r', READ(FH3, 250, 10)),
+	PARKED_BEHIND('r', 'c'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	LATE_REPLY('w'), NEXT('w', 0))
+
+/* Both holds blocked in one chain: it runs once, when the WRITE is done. */
+SCENARIO(copy_file_range_within_one_file_parked_on_both_holds_resumes_once,
+	OPEN(NODE, FH2), OPEN(NODE, FH3),
+	FS_HOLDS(EV_WRITE, EV_CFR, EV_READ),
+	SEND('w', WRITE(FH3, 0, 400, 'w')),
+	HELD('w'),
+	SEND('c', COPY_FILE_RANGE_TO(NODE, FH, 0, FH2, 100, 200)),
+	PARKED_BEHIND('c', 'w'),
+	CALLS('c', 1),
+	SEND('r', READ(FH3, 250, 10)),
+	PARKED_BEHIND('r', 'c'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	SEND('R', RELEASE(NODE, FH2)), NEXT('R', 0))
+
+/* A copy only reads its source: a READ through another fh of the source runs. */
+SCENARIO(read_through_another_fh_of_copy_file_range_source_runs,
+	OPEN(NODE, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_WRITE, EV_CFR, EV_READ),
+	SEND('w', WRITE(FH2, 1 << 20, 10, 'w')),  /* the source's chain holds a WRITE */
+	HELD('w'),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH3, 0, 100)),
+	HELD('c'),
+	SEND('r', READ(FH2, 50, 10)),
+	HELD('r'),
+	LATE_REPLY('r'), NEXT('r', 0),
+	LATE_REPLY('c'), NEXT('c', 0),
+	LATE_REPLY('w'), NEXT('w', 0))
+
+SCENARIO(copy_file_range_waits_for_earlier_copy_to_the_same_destination,
+	OPEN(NODE, FH4), OPEN(NODE2, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_CFR),
+	SEND('a', COPY_FILE_RANGE(FH, 0, FH2, 0, 100)),
+	HELD('a'),
+	SEND('b', COPY_FILE_RANGE(FH4, 0, FH3, 50, 100)),
+	PARKED_BEHIND('b', 'a'),
+	LATE_REPLY('b'), NEXT('b', 0))
+
+/* An INTERRUPT of a copy parked in its destination's chain: EINTR, and the chain lets
+ * the next request go as if it had run. */
+SCENARIO(interrupted_copy_file_range_parked_in_its_destinations_chain_is_answered_eintr,
+	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
+	FS_HOLDS(EV_WRITE, EV_CFR),
+	SEND('w', WRITE_OF(NODE2, FH3, 0, 4096, 'w')),
+	HELD('w'),
+	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 0, 100)),
+	WAITING('c'),
+	SEND('i', INTERRUPT('c')),
+	NEXT('c', -EINTR),
+	NOT_CALLED('c'),
+	SEND('2', WRITE_OF(NODE2, FH2, 0, 10, '2')),   /* behind 'w' only */
+	WAITING('2'),
+	LATE_REPLY('w'), NEXT('w', 0),
+	HELD('2'),
+	LATE_REPLY('2'), NEXT('2', 0),
+	SEND('R', RELEASE(NODE2, FH2)), NEXT('R', 0))
 
 SCENARIO(reads_run_concurrently,
 	FS_HOLDS(EV_READ),
