@@ -986,6 +986,22 @@ int rf_notify_retrieve(struct rf_session *se, uint64_t ino, off_t off, size_t si
 		       void *cookie);
 /* Wake a poller: @ph from rf_ops.poll. */
 int rf_notify_poll(struct rf_session *se, uint64_t ph);
+/*
+ * Ask the kernel to let go of these inodes: it drops the cached names (dentries) of each
+ * that nothing uses, so an inode no process has open, mapped or as its directory is
+ * evicted and its FORGET comes (later, like any FORGET); inodes in use stay, silently.
+ * For a filesystem whose remembered inodes cost it something (an fd, memory) to shrink
+ * what it holds. At most RF_NOTIFY_PRUNE_MAX node ids per call (-EINVAL beyond, or for
+ * none); -ENOSYS before kernel 6.18 (protocol 7.45).
+ */
+#define RF_NOTIFY_PRUNE_MAX 1024
+int rf_notify_prune(struct rf_session *se, const uint64_t *nodeids, size_t count);
+/*
+ * Make every name the kernel caches for this mount stale at once (its next use LOOKUPs
+ * again, whatever its entry timeout), e.g. after the backing store changed behind the
+ * kernel's back. -ENOSYS before kernel 6.16 (protocol 7.44).
+ */
+int rf_notify_inc_epoch(struct rf_session *se);
 
 /* ===================================================================================
  * Live statistics

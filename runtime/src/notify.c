@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * notify.c - messages the filesystem sends the kernel unasked (unique 0): cache
- * invalidations, deletions, stores, retrieves and poll wake-ups. Always written to the
+ * invalidations, deletions, stores, retrieves, poll wake-ups, prunes and epochs. Always written to the
  * session's main device fd (the kernel refuses them over its io_uring queues).
  *
  * From the loop thread the write goes on the ring with IOSQE_ASYNC, so it runs in an
@@ -84,7 +84,8 @@ static int notify_send(struct rf_session *se, uint32_t code, const struct iovec 
 			return -EINVAL;
 		v[0].iov_base = &oh;
 		v[0].iov_len = sizeof(oh);
-		memcpy(&v[1], iov, sizeof(*iov) * (size_t)n);
+		if (n)
+			memcpy(&v[1], iov, sizeof(*iov) * (size_t)n);
 		do
 			w = writev(se->fd, v, n + 1);
 		while (w < 0 && errno == EINTR);
@@ -246,4 +247,23 @@ int rf_notify_poll(struct rf_session *se, uint64_t ph)
 	if (!kernel_has(se, 11))
 		return -ENOSYS;
 	return notify_send(se, FUSE_NOTIFY_POLL, &iov, 1);
+}
+
+int rf_notify_prune(struct rf_session *se, const uint64_t *nodeids, size_t count)
+{
+	struct fuse_notify_prune_out o = { .count = (uint32_t)count };
+	struct iovec iov[2] = { { &o, sizeof(o) }, { (void *)nodeids, count * sizeof(*nodeids) } };
+
+	if (!kernel_has(se, 45))
+		return -ENOSYS;
+	if (count == 0 || count > RF_NOTIFY_PRUNE_MAX || !nodeids)
+		return -EINVAL;
+	return notify_send(se, FUSE_NOTIFY_PRUNE, iov, 2);
+}
+
+int rf_notify_inc_epoch(struct rf_session *se)
+{
+	if (!kernel_has(se, 44))
+		return -ENOSYS;
+	return notify_send(se, FUSE_NOTIFY_INC_EPOCH, NULL, 0);
 }

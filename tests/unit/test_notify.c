@@ -16,7 +16,9 @@
 
 /* What the handler (loop thread) or a thread sends: one of these, with ret set. */
 enum what { N_INVAL_INODE, N_INVAL_ENTRY, N_EXPIRE_ENTRY, N_DELETE, N_STORE, N_POLL,
-	    N_RETRIEVE };
+	    N_RETRIEVE, N_PRUNE, N_INC_EPOCH };
+
+static const uint64_t prune_ids[3] = { 5, 70000, 1ull << 40 };
 
 static int ret;
 static char cookie_a, cookie_b;
@@ -49,6 +51,10 @@ static int notify(struct rf_session *se, enum what w)
 		return rf_notify_poll(se, 0x9999);
 	case N_RETRIEVE:
 		return rf_notify_retrieve(se, 45, 100, 4000, &cookie_a);
+	case N_PRUNE:
+		return rf_notify_prune(se, prune_ids, 3);
+	case N_INC_EPOCH:
+		return rf_notify_inc_epoch(se);
 	}
 	return -1;
 }
@@ -186,6 +192,22 @@ static void check_poll(void)
 	cr_assert_eq(o.kh, 0x9999);
 }
 
+/* PRUNE: the count, then the node ids, nothing else. */
+static void check_prune(void)
+{
+	const struct fk_msg *m;
+	struct fuse_notify_prune_out o;
+	uint64_t ids[3];
+
+	m = fk_expect_notify(&fk, FUSE_NOTIFY_PRUNE, sizeof(o) + sizeof(ids));
+	memcpy(&o, m->payload, sizeof(o));
+	memcpy(ids, m->payload + sizeof(o), sizeof(ids));
+	cr_assert_eq(o.count, 3);
+	cr_assert_eq(o.padding, 0);
+	cr_assert_eq(o.spare, 0);
+	cr_assert_eq(memcmp(ids, prune_ids, sizeof(ids)), 0);
+}
+
 static uint64_t check_retrieve_of(uint64_t nodeid, uint64_t off, uint32_t size)
 {
 	const struct fk_msg *m;
@@ -257,6 +279,26 @@ Test(notify, poll_from_the_loop_and_from_a_thread, .timeout = 10)
 	check_poll();
 	from_thread(N_POLL);
 	check_poll();
+	fk_teardown(&fk);
+}
+
+Test(notify, prune_from_the_loop_and_from_a_thread, .timeout = 10)
+{
+	start();
+	from_handler(N_PRUNE);
+	check_prune();
+	from_thread(N_PRUNE);
+	check_prune();
+	fk_teardown(&fk);
+}
+
+Test(notify, inc_epoch_is_a_bare_header, .timeout = 10)
+{
+	start();
+	from_handler(N_INC_EPOCH);
+	fk_expect_notify(&fk, FUSE_NOTIFY_INC_EPOCH, 0);
+	from_thread(N_INC_EPOCH);
+	fk_expect_notify(&fk, FUSE_NOTIFY_INC_EPOCH, 0);
 	fk_teardown(&fk);
 }
 
@@ -359,6 +401,9 @@ Test(notify, bad_arguments_are_refused, .timeout = 10)
 	cr_assert_eq(rf_notify_delete(fk.se, 1, 2, "", 0), -EINVAL);
 	cr_assert_eq(rf_notify_store(fk.se, 1, -1, "x", 1), -EINVAL);
 	cr_assert_eq(rf_notify_retrieve(fk.se, 1, -1, 1, NULL), -EINVAL);
+	cr_assert_eq(rf_notify_prune(fk.se, prune_ids, 0), -EINVAL);
+	cr_assert_eq(rf_notify_prune(fk.se, NULL, 1), -EINVAL);
+	cr_assert_eq(rf_notify_prune(fk.se, prune_ids, RF_NOTIFY_PRUNE_MAX + 1), -EINVAL);
 	fk_expect_no_reply(&fk, 10);
 	fk_teardown(&fk);
 }
@@ -380,6 +425,8 @@ Test(notify, before_init_or_on_an_old_kernel_enosys, .timeout = 10)
 	cr_assert_eq(rf_notify_store(fk.se, 1, 0, "a", 1), -ENOSYS);
 	cr_assert_eq(rf_notify_retrieve(fk.se, 1, 0, 1, NULL), -ENOSYS);
 	cr_assert_eq(rf_notify_expire_entry(fk.se, 1, "a", 1), -ENOSYS);
+	cr_assert_eq(rf_notify_prune(fk.se, prune_ids, 3), -ENOSYS);
+	cr_assert_eq(rf_notify_inc_epoch(fk.se), -ENOSYS);
 	cr_assert_eq(rf_notify_poll(fk.se, 7), 0);
 	fk_expect_notify(&fk, FUSE_NOTIFY_POLL, sizeof(struct fuse_notify_poll_wakeup_out));
 	fk_teardown(&fk);
