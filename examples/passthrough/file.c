@@ -165,6 +165,17 @@ static void open_killed(struct rf_req *req, int res, void *data)
 	open_finish(req, k->data);
 }
 
+static void open_done(struct rf_req *req, int res, void *data);
+
+static void open_again(struct rf_req *req, void *data)
+{
+	struct pt_handle *h = data;
+	int r = rf_backing_openat(req, AT_FDCWD, h->path, h->flags, 0, open_done, h);
+
+	if (r < 0)
+		open_done(req, r, h);
+}
+
 static void open_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
@@ -172,6 +183,9 @@ static void open_done(struct rf_req *req, int res, void *data)
 	struct pt_inode *in = h->in;
 	struct rf_file *fi = h->fi;
 
+	/* No fd free: after a prune, again (the retry state is the request's, pt_open). */
+	if (fd_retry(fs, req, rf_req_scratch(req, 0), res, open_again, h))
+		return;
 	if (h->tmpfd >= 0)
 		fd_close(h->tmpfd);
 	if (res < 0) {
@@ -199,6 +213,7 @@ void pt_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return (void)rf_reply_err(req, -ENOMEM);
+	REQ_STATE(req, struct pt_fd_retry);
 	h->in = iget(fs, ino);
 	if (!h->in) {
 		free(h);
@@ -237,7 +252,22 @@ struct pt_create {
 	struct rf_file *fi;
 	int flags;                   /* source_flags(), without O_CREAT/O_EXCL */
 	bool excl;                   /* the caller asked for O_EXCL */
+	struct pt_fd_retry retry;    /* the open found no fd free */
 };
+
+static void create_done(struct rf_req *req, int res, void *data);
+
+/* The open that creates: the name, or an unnamed file in the parent (TMPFILE). */
+static void create_submit(struct rf_req *req, void *data)
+{
+	struct pt_create *c = data;
+	int r = rf_backing_openat(req, atomic_load(&c->parent->fd), c->name ? c->name : ".",
+				  c->flags | (c->name ? O_CREAT | O_EXCL : O_TMPFILE),
+				  c->own.mode & 07777, create_done, c);
+
+	if (r < 0)
+		create_done(req, r, c);
+}
 
 /* After the reply (which ends @c's life): what it held. */
 static void create_free(struct pt_fs *fs, struct pt_inode *parent, struct pt_handle *h)
@@ -259,6 +289,8 @@ static void create_done(struct rf_req *req, int res, void *data)
 	struct stat st;
 	int fd = res, opath, r;
 
+	if (fd_retry(fs, req, &c->retry, res, create_submit, c))
+		return;
 	if (res == -EEXIST && !c->excl && c->name) {
 		/*
 		 * The kernel believed the name free (a stale negative entry, or someone made it
@@ -349,30 +381,22 @@ void pt_create(struct rf_req *req, uint64_t parent, const char *name, mode_t mod
 	       struct rf_file *fi)
 {
 	struct pt_create *c = create_start(req, parent, name, mode, fi);
-	int r;
 
 	if (!c)
 		return;
-	r = rf_backing_openat(req, atomic_load(&c->parent->fd), name,
-			      c->flags | O_CREAT | O_EXCL, c->own.mode & 07777, create_done, c);
-	if (r < 0)
-		create_done(req, r, c);
+	create_submit(req, c);
 }
 
 void pt_tmpfile(struct rf_req *req, uint64_t parent, mode_t mode, struct rf_file *fi)
 {
 	struct pt_create *c = create_start(req, parent, NULL, mode, fi);
-	int r;
 
 	if (!c)
 		return;
 	if ((c->flags & O_ACCMODE) == O_RDONLY)
 		c->flags = (c->flags & ~O_ACCMODE) | O_RDWR;
 	c->h->flags = c->flags;
-	r = rf_backing_openat(req, atomic_load(&c->parent->fd), ".", c->flags | O_TMPFILE,
-			      c->own.mode & 07777, create_done, c);
-	if (r < 0)
-		create_done(req, r, c);
+	create_submit(req, c);
 }
 
 void pt_read(struct rf_req *req, uint64_t ino, size_t size, off_t off, struct rf_file *fi)

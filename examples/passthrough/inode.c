@@ -149,9 +149,85 @@ int inode_from_fd(struct pt_fs *fs, int fd, const struct stat *st, struct pt_ino
 	}
 	if (r == 0)
 		inode_free(&fresh->base, fs);    /* never entered the table */
+	else if (fd >= 0)
+		maybe_prune(fs, fd, false);
 	busy_get(in);
 	*out = in;
 	return 0;
+}
+
+/*
+ * Every inode the kernel remembers keeps an O_PATH fd here, and the kernel remembers as
+ * many as its dentry cache holds: `ls -l` of a directory with more files than
+ * RLIMIT_NOFILE, or a find over a big tree, would run out of fds (EMFILE on LOOKUP). Past
+ * fd number prune_at (3/4 of the limit; the kernel hands out the lowest free number, so at
+ * least that many are open), ask the kernel to let go of the inodes looked up least
+ * recently that nothing uses, down to prune_to (1/2): it evicts them and their FORGETs
+ * close the fds. At most once per 2 ms, or at once when a LOOKUP just got EMFILE
+ * (@out_of_fds). Kernels before 6.18 have no prune (ENOSYS): then LOOKUPs past the
+ * limit get EMFILE, as before, and -o inode_handles is the way out. Any thread.
+ */
+void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds)
+{
+	uint64_t ids[RF_NOTIFY_PRUNE_MAX], last, now;
+	size_t want, n;
+	struct timespec ts;
+	int r;
+
+	if ((fd < fs->prune_at && !out_of_fds) || fs->handles || atomic_load(&fs->prune_off) ||
+	    !fs->se)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	last = atomic_load(&fs->prune_ns);
+	if ((now - last < 2000000 && !out_of_fds) ||
+	    !atomic_compare_exchange_strong(&fs->prune_ns, &last, now))
+		return;                          /* recent, or another thread is at it */
+	want = fd > fs->prune_to ? (size_t)(fd - fs->prune_to) : RF_NOTIFY_PRUNE_MAX;
+	while (want > 0) {
+		n = rf_itable_prune_candidates(fs->table, ids, want < RF_NOTIFY_PRUNE_MAX ?
+							       want : RF_NOTIFY_PRUNE_MAX);
+		if (n == 0)
+			break;
+		r = rf_notify_prune(fs->se, ids, n);
+		if (r == -ENOSYS) {
+			atomic_store(&fs->prune_off, true);
+			fprintf(stderr, "passthrough: %d fds in use (limit %d) and this kernel has "
+				"no FUSE_NOTIFY_PRUNE (6.18): lookups past the limit get EMFILE; "
+				"-o inode_handles keeps no fd per file\n", fd, fs->prune_at * 4 / 3);
+		}
+		if (r < 0 || n < RF_NOTIFY_PRUNE_MAX)
+			break;
+		want -= n;
+	}
+}
+
+#define PT_FD_TRIES 5                 /* after 1, 2, 4, 8 and 16 ms */
+
+static void fd_retry_fire(struct rf_loop *loop, void *data)
+{
+	struct pt_fd_retry *r = data;
+
+	r->again(r->req, r->data);
+}
+
+/*
+ * A call that needed an fd failed for want of one (@res EMFILE or ENFILE): have the kernel
+ * prune (maybe_prune) and call @again(@req, @data) once the FORGETs had time to close
+ * fds, after 1, 2, 4, 8 and 16 ms; then the error stands. True if a try is armed: the
+ * caller keeps its state and returns. Loop thread (a backing callback or the handler).
+ */
+bool fd_retry(struct pt_fs *fs, struct rf_req *req, struct pt_fd_retry *r, int res,
+	      void (*again)(struct rf_req *req, void *data), void *data)
+{
+	if ((res != -EMFILE && res != -ENFILE) || r->tries >= PT_FD_TRIES)
+		return false;
+	maybe_prune(fs, INT_MAX, true);
+	r->req = req;
+	r->again = again;
+	r->data = data;
+	return rf_timer_start(rf_req_loop(req), &r->timer, 1u << r->tries++, fd_retry_fire,
+			      r) == 0;
 }
 
 void fill_entry(const struct pt_fs *fs, struct rf_entry *e, const struct pt_inode *in,

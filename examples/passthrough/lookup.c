@@ -6,11 +6,31 @@
 
 #include <sys/sysmacros.h>
 
+/* A LOOKUP between its calls and its reply, in the request's scratch memory. */
+struct pt_lookup {
+	struct statx stx;
+	struct pt_inode *parent;
+	const char *name;            /* in the request, valid until the reply */
+	struct rf_req *req;
+	struct pt_fd_retry retry;    /* the open found no fd free */
+};
+
+static void lookup_open(struct pt_lookup *lk);
+
+static void lookup_again(struct rf_req *req, void *data)
+{
+	lookup_open(data);
+}
+
 static void lookup_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
-	struct pt_inode *parent = data;
+	struct pt_lookup *lk = data;
+	struct pt_inode *parent = lk->parent;
 
+	/* Every fd taken, most by inodes the kernel remembers: after a prune, again. */
+	if (fd_retry(fs, req, &lk->retry, res, lookup_again, lk))
+		return;
 	if (res >= 0) {
 		reply_fd_entry(req, fs, res);
 	} else if (res == -ENOENT && fs->neg_timeout > 0) {
@@ -48,23 +68,14 @@ static void stat_from_statx(struct stat *st, const struct statx *stx)
 	st->st_ctim.tv_nsec = stx->stx_ctime.tv_nsec;
 }
 
-/* A LOOKUP between its statx and its reply, in the request's scratch memory. */
-struct pt_lookup {
-	struct statx stx;
-	struct pt_inode *parent;
-	const char *name;            /* in the request, valid until the reply */
-};
-
 /* Open the name and make or find its inode (a name not known yet, or handle mode). */
-static void lookup_open(struct rf_req *req, struct pt_inode *p, const char *name)
+static void lookup_open(struct pt_lookup *lk)
 {
-	int r = rf_backing_openat(req, atomic_load(&p->fd), name, O_PATH | O_NOFOLLOW, 0,
-				  lookup_done, p);
+	int r = rf_backing_openat(lk->req, atomic_load(&lk->parent->fd), lk->name,
+				  O_PATH | O_NOFOLLOW, 0, lookup_done, lk);
 
-	if (r < 0) {
-		rf_reply_err(req, r);
-		iput(fs_of(req), p);
-	}
+	if (r < 0)
+		lookup_done(lk->req, r, lk);
 }
 
 /*
@@ -78,12 +89,11 @@ static void lookup_statx_done(struct rf_req *req, int res, void *data)
 	struct pt_fs *fs = fs_of(req);
 	struct pt_lookup *lk = data;
 	struct pt_inode *p = lk->parent, *in;
-	const char *name = lk->name;
 	struct rf_inode *b;
 	struct stat st;
 
 	if (res < 0)
-		return lookup_done(req, res, p);
+		return lookup_done(req, res, lk);
 	stat_from_statx(&st, &lk->stx);
 	b = rf_itable_find(fs->table, st.st_dev, st.st_ino);
 	if (b) {
@@ -96,7 +106,7 @@ static void lookup_statx_done(struct rf_req *req, int res, void *data)
 		}
 		iput(fs, in);
 	}
-	lookup_open(req, p, name);
+	lookup_open(lk);
 }
 
 void pt_lookup(struct rf_req *req, uint64_t parent, const char *name)
@@ -116,17 +126,16 @@ void pt_lookup(struct rf_req *req, uint64_t parent, const char *name)
 	/* "." and ".." only come with export support; never climb out of the source. */
 	if (parent == 1 && is_dot(name))
 		name = ".";
-	if (fs->handles)
-		return lookup_open(req, p, name);
 	lk = REQ_STATE(req, struct pt_lookup);
 	lk->parent = p;
 	lk->name = name;
+	lk->req = req;
+	if (fs->handles)
+		return lookup_open(lk);
 	r = rf_backing_statx(req, atomic_load(&p->fd), name, AT_SYMLINK_NOFOLLOW,
 			     STATX_BASIC_STATS, &lk->stx, lookup_statx_done, lk);
-	if (r < 0) {
-		rf_reply_err(req, r);
-		iput(fs, p);
-	}
+	if (r < 0)
+		lookup_done(req, r, lk);
 }
 
 void pt_forget(void *userdata, uint64_t ino, uint64_t nlookup)

@@ -140,14 +140,23 @@ static int source_fds_left(const char *source)
 	return left;
 }
 
-/* Each inode keeps an fd: let the process have as many as it may. */
-static void raise_nofile(void)
+/* Each inode keeps an fd: let the process have as many as it may, and prune the kernel's
+ * inodes past 3/4 of them (maybe_prune). */
+static void raise_nofile(struct pt_fs *fs)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	fs->prune_at = fs->prune_to = INT_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur >= 64 && rl.rlim_cur <= INT_MAX) {
+		fs->prune_at = (int)(rl.rlim_cur / 4 * 3);
+		fs->prune_to = (int)(rl.rlim_cur / 2);
 	}
 }
 
@@ -248,7 +257,7 @@ int main(int argc, char **argv)
 		rf_opts_free(&opts);
 		return 1;
 	}
-	raise_nofile();
+	raise_nofile(&fs);
 	/* Many users: the kernel checks permissions against the mirrored modes. */
 	if (opts.allow_other)
 		opts.default_permissions = 1;

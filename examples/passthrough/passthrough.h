@@ -117,6 +117,10 @@ struct pt_fs {
 	bool handles;                /* -o inode_handles, usable on this source */
 	int mount_id;                /* the source's mount, for file handles */
 	pthread_mutex_t lock;        /* the backing ids of inodes */
+	/* maybe_prune: past fd number prune_at, ask the kernel to let go of inodes */
+	int prune_at, prune_to;      /* 3/4 and 1/2 of RLIMIT_NOFILE; INT_MAX: never */
+	_Atomic uint64_t prune_ns;   /* when the last prune was sent (CLOCK_MONOTONIC) */
+	atomic_bool prune_off;       /* the kernel has no FUSE_NOTIFY_PRUNE */
 };
 
 /* One inode: the table's part plus how to reach the source file. */
@@ -256,6 +260,19 @@ int ifd_get(struct pt_fs *fs, struct pt_inode *in);
 void ifd_put(struct pt_inode *in, int fd);
 int fstat_fd(int fd, struct stat *st);
 int inode_from_fd(struct pt_fs *fs, int fd, const struct stat *st, struct pt_inode **out);
+void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds);
+
+/* A call that found no fd free, tried again after a prune (fd_retry); in the request's
+ * scratch memory, zeroed before the first try. */
+struct pt_fd_retry {
+	struct rf_timer timer;
+	struct rf_req *req;
+	void (*again)(struct rf_req *req, void *data);
+	void *data;
+	unsigned int tries;
+};
+bool fd_retry(struct pt_fs *fs, struct rf_req *req, struct pt_fd_retry *r, int res,
+	      void (*again)(struct rf_req *req, void *data), void *data);
 void fill_entry(const struct pt_fs *fs, struct rf_entry *e, const struct pt_inode *in,
 		const struct stat *st);
 void reply_entry_put(struct rf_req *req, struct pt_fs *fs, struct pt_inode *in,

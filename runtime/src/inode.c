@@ -18,6 +18,8 @@
 #define RF_INODE_IN_TABLE (1u << 0) /* in the node id hash (and counted) */
 #define RF_INODE_HASHED   (1u << 1) /* in the key hash */
 #define RF_INODE_ROOT     (1u << 2) /* node id 1: leaves only in rf_itable_free */
+#define RF_INODE_RECENT   (1u << 3) /* looked up since the prune sweep last passed it */
+#define RF_INODE_PICKED   (1u << 4) /* picked by the prune sweep under way */
 
 /*
  * Invariants, all under @lock: an inode is in by_id iff IN_TABLE; in by_key iff HASHED
@@ -36,6 +38,7 @@ struct rf_itable {
 	size_t count;                /* inodes IN_TABLE */
 	uint64_t next_nodeid;        /* next node id to hand out; never reused */
 	uint64_t key_epoch;          /* key mappings removed so far: generation of new inodes */
+	size_t hand;                 /* the prune sweep's next bucket */
 	bool have_root;
 };
 
@@ -321,6 +324,7 @@ int rf_itable_lookup_or_insert(struct rf_itable *t, uint64_t dev, uint64_t ino,
 	found = key_lookup(t, dev, ino);
 	if (found) {
 		found->_nlookup++;
+		found->_flags |= RF_INODE_RECENT;
 		__atomic_add_fetch(&found->_refs, 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&t->lock);
 		*out = found;
@@ -337,7 +341,7 @@ int rf_itable_lookup_or_insert(struct rf_itable *t, uint64_t dev, uint64_t ino,
 	fresh->ino = ino;
 	fresh->_nlookup = 1;
 	fresh->_refs = 1;
-	fresh->_flags = RF_INODE_IN_TABLE | RF_INODE_HASHED;
+	fresh->_flags = RF_INODE_IN_TABLE | RF_INODE_HASHED | RF_INODE_RECENT;
 	id_link(t, fresh);
 	key_link(t, fresh);
 	t->count++;
@@ -353,6 +357,7 @@ void rf_itable_count_lookup(struct rf_itable *t, struct rf_inode *inode)
 {
 	pthread_mutex_lock(&t->lock);
 	inode->_nlookup++;
+	inode->_flags |= RF_INODE_RECENT;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -541,4 +546,37 @@ int rf_itable_foreach(struct rf_itable *t, int (*cb)(struct rf_inode *inode, voi
 		rf_itable_unref(t, snap[i]);
 	free(snap);
 	return ret;
+}
+
+/*
+ * A clock sweep over the node id buckets: an inode marked RECENT (looked up since the hand
+ * last passed) is unmarked and kept, an unmarked one is picked. Two rounds at most, so
+ * that a table looked up entirely since the last sweep still gives candidates.
+ */
+size_t rf_itable_prune_candidates(struct rf_itable *t, uint64_t *nodeids, size_t max)
+{
+	size_t n = 0, visited;
+
+	if (!nodeids || max == 0)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	for (visited = 0; visited < 2 * t->nbuckets && n < max; visited++) {
+		struct rf_inode *in = t->by_id[t->hand++ & (t->nbuckets - 1)];
+
+		for (; in && n < max; in = in->_id_next) {
+			if ((in->_flags & (RF_INODE_ROOT | RF_INODE_PICKED)) || in->_nlookup == 0 ||
+			    __atomic_load_n(&in->_refs, __ATOMIC_RELAXED) != 0)
+				continue;
+			if (in->_flags & RF_INODE_RECENT) {
+				in->_flags &= ~RF_INODE_RECENT;
+			} else {
+				in->_flags |= RF_INODE_PICKED;     /* once per call */
+				nodeids[n++] = in->nodeid;
+			}
+		}
+	}
+	for (visited = 0; visited < n; visited++)
+		id_lookup(t, nodeids[visited])->_flags &= ~RF_INODE_PICKED;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }

@@ -802,3 +802,63 @@ Test(inode, concurrent_stress_drains_and_frees_each_once, .timeout = 10)
 	cr_assert_eq(c.frees, s.inserted, "rf_itable_free found leftovers");
 	free(s.seen);
 }
+
+static bool has_id(const uint64_t *ids, size_t n, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* The prune sweep: never the root, an inode referenced (open, in a request) or one the
+ * kernel already forgot; an inode looked up again since the last sweep is kept for one
+ * more, the others are picked. */
+Test(inode, prune_candidates_are_unused_and_least_recently_looked_up, .timeout = 10)
+{
+	struct tctx c = { 0 };
+	struct rf_itable *t = table_new(&c);
+	struct tnode *root = tnode_new(), *n[6];
+	struct rf_inode *held = NULL;
+	uint64_t ids[16];
+	size_t got, i;
+
+	cr_assert_eq(rf_itable_set_root(t, 0, 1, &root->base), 0);
+	for (i = 0; i < 6; i++)
+		lookup(t, 100 + i, n[i] = tnode_new(), 1);
+	/* n[0] stays referenced (an open handle, say) */
+	cr_assert_eq(rf_itable_lookup_or_insert(t, 0, 100, NULL, &held), 0);
+	cr_assert_eq(rf_itable_prune_candidates(t, ids, 0), 0);
+	cr_assert_eq(rf_itable_prune_candidates(t, NULL, 4), 0);
+
+	/* All were just looked up: the first sweep unmarks, the second picks. */
+	got = rf_itable_prune_candidates(t, ids, 16);
+	cr_assert_eq(got, 5, "all but the referenced one and the root: %zu", got);
+	cr_assert(!has_id(ids, got, 1));
+	cr_assert(!has_id(ids, got, n[0]->base.nodeid));
+
+	/* n[1] looked up again: the three others go first; n[2] forgotten by the kernel:
+	 * gone. Asked for more, the sweep goes round again and takes n[1] too. */
+	lookup(t, 101, NULL, 0);
+	cr_assert_eq(rf_itable_forget(t, n[2]->base.nodeid, 1), 0);
+	got = rf_itable_prune_candidates(t, ids, 3);
+	cr_assert_eq(got, 3);
+	cr_assert(!has_id(ids, got, n[1]->base.nodeid), "the fresh lookup must come last");
+	for (i = 3; i < 6; i++)
+		cr_assert(has_id(ids, got, n[i]->base.nodeid));
+	lookup(t, 101, NULL, 0);
+	got = rf_itable_prune_candidates(t, ids, 16);
+	cr_assert_eq(got, 4, "got %zu", got);
+	cr_assert(has_id(ids, got, n[1]->base.nodeid));
+	cr_assert(!has_id(ids, got, n[2]->base.nodeid));
+
+	/* @max is honoured. */
+	cr_assert_eq(rf_itable_prune_candidates(t, ids, 2), 2);
+	rf_itable_unref(t, held);
+	table_free(t, &c);
+	for (i = 0; i < 6; i++)
+		free(n[i]);
+	free(root);
+}

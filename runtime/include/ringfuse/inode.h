@@ -227,6 +227,17 @@ int rf_itable_unhash(struct rf_itable *t, struct rf_inode *inode);
 size_t rf_itable_count(struct rf_itable *t);
 
 /*
+ * Up to @max node ids (stored in @nodeids) of inodes the kernel holds lookups on and that
+ * no request or handle references, those looked up least recently first, roughly: a clock
+ * sweep, where each lookup marks an inode and the sweep's hand unmarks a marked inode and
+ * picks an unmarked one, so an inode looked up since the hand last passed stays for one
+ * more round. Never the root. For rf_notify_prune (ringfuse.h), to make the kernel let go
+ * of inodes it remembers but nothing uses: their FORGETs then come as usual. Returns how
+ * many were stored. Any thread; one walk of at most twice the table under its lock.
+ */
+size_t rf_itable_prune_candidates(struct rf_itable *t, uint64_t *nodeids, size_t max);
+
+/*
  * Call @cb(@inode, @data) for every inode in the table at the time of the call, in no
  * particular order, for debugging and teardown. Each inode is referenced while @cb runs
  * (the table lock is not held: @cb may call rf_itable_* on the same table, e.g. forget);
