@@ -174,8 +174,8 @@ void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds)
 	struct timespec ts;
 	int r;
 
-	if ((fd < fs->prune_at && !out_of_fds) || fs->handles || atomic_load(&fs->prune_off) ||
-	    !fs->se)
+	if ((fd < fs->prune_at && !out_of_fds) || fs->prune_at == INT_MAX || fs->handles ||
+	    atomic_load(&fs->prune_off) || !fs->se)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -183,7 +183,9 @@ void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds)
 	if ((now - last < 2000000 && !out_of_fds) ||
 	    !atomic_compare_exchange_strong(&fs->prune_ns, &last, now))
 		return;                          /* recent, or another thread is at it */
-	want = fd > fs->prune_to ? (size_t)(fd - fs->prune_to) : RF_NOTIFY_PRUNE_MAX;
+	/* Out of fds: a quarter of the limit, as from prune_at down to prune_to. */
+	want = (size_t)(out_of_fds ? fs->prune_at - fs->prune_to :
+		fd > fs->prune_to ? fd - fs->prune_to : 1);
 	while (want > 0) {
 		n = rf_itable_prune_candidates(fs->table, ids, want < RF_NOTIFY_PRUNE_MAX ?
 							       want : RF_NOTIFY_PRUNE_MAX);
@@ -192,9 +194,9 @@ void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds)
 		r = rf_notify_prune(fs->se, ids, n);
 		if (r == -ENOSYS) {
 			atomic_store(&fs->prune_off, true);
-			fprintf(stderr, "passthrough: %d fds in use (limit %d) and this kernel has "
-				"no FUSE_NOTIFY_PRUNE (6.18): lookups past the limit get EMFILE; "
-				"-o inode_handles keeps no fd per file\n", fd, fs->prune_at * 4 / 3);
+			fprintf(stderr, "passthrough: past 3/4 of RLIMIT_NOFILE (%d fds) and this "
+				"kernel has no FUSE_NOTIFY_PRUNE (6.18): lookups past the limit get "
+				"EMFILE; -o inode_handles keeps no fd per file\n", fs->prune_to * 2);
 		}
 		if (r < 0 || n < RF_NOTIFY_PRUNE_MAX)
 			break;
