@@ -20,6 +20,18 @@ static void dir_close(struct pt_dir *d)
 	closedir(d->dp);
 }
 
+static void opendir_done(struct rf_req *req, int res, void *data);
+
+static void opendir_again(struct rf_req *req, void *data)
+{
+	struct pt_dir *d = data;
+	int r = rf_backing_openat(req, atomic_load(&d->h.in->fd), ".", O_RDONLY | O_DIRECTORY,
+				  0, opendir_done, d);
+
+	if (r < 0)
+		opendir_done(req, r, d);
+}
+
 static void opendir_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
@@ -27,6 +39,9 @@ static void opendir_done(struct rf_req *req, int res, void *data)
 	struct pt_inode *in = d->h.in;
 	struct rf_file *fi = d->h.fi;
 
+	/* No fd free: after a prune, again (the retry state is the request's, pt_opendir). */
+	if (fd_retry(fs, req, rf_req_scratch(req, 0), res, opendir_again, d))
+		return;
 	if (res >= 0) {
 		d->dp = fdopendir(res);
 		if (!d->dp) {
@@ -60,7 +75,6 @@ void pt_opendir(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	struct pt_fs *fs = fs_of(req);
 	struct pt_dir *d = calloc(1, sizeof(*d));
-	int r;
 
 	if (!d)
 		return (void)rf_reply_err(req, -ENOMEM);
@@ -73,10 +87,8 @@ void pt_opendir(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	}
 	d->h.fi = fi;
 	d->h.fd = -1;
-	r = rf_backing_openat(req, atomic_load(&d->h.in->fd), ".", O_RDONLY | O_DIRECTORY, 0,
-			      opendir_done, d);
-	if (r < 0)
-		opendir_done(req, r, d);
+	REQ_STATE(req, struct pt_fd_retry);
+	opendir_again(req, d);
 }
 
 static void dir_stash(struct pt_dir *d, const struct dirent *de)
@@ -115,6 +127,8 @@ static int add_plus(struct pt_dir *d, const struct dirent *de)
 	if (r < 0) {
 		if (r == -ENOENT)
 			return -1;      /* gone since readdir saw it */
+		if (r == -EMFILE || r == -ENFILE)
+			maybe_prune(fs, INT_MAX, true);
 		/* Still list the name, without attributes (no lookup counted). */
 		e.attr.st_ino = de->d_ino;
 		e.attr.st_mode = DTTOIF(de->d_type);

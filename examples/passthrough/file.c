@@ -252,10 +252,12 @@ struct pt_create {
 	struct rf_file *fi;
 	int flags;                   /* source_flags(), without O_CREAT/O_EXCL */
 	bool excl;                   /* the caller asked for O_EXCL */
-	struct pt_fd_retry retry;    /* the open found no fd free */
+	struct pt_fd_retry retry;    /* an open found no fd free */
+	int fd;                      /* the new file, open (create_opened) */
 };
 
 static void create_done(struct rf_req *req, int res, void *data);
+static void create_opened(struct rf_req *req, void *data);
 
 /* The open that creates: the name, or an unnamed file in the parent (TMPFILE). */
 static void create_submit(struct rf_req *req, void *data)
@@ -280,14 +282,6 @@ static void create_done(struct rf_req *req, int res, void *data)
 {
 	struct pt_fs *fs = fs_of(req);
 	struct pt_create *c = data;
-	struct pt_inode *parent = c->parent;
-	int pfd = atomic_load(&parent->fd);
-	char path[PT_PROC_PATH];
-	struct pt_handle *h = c->h;
-	struct pt_inode *in;
-	struct rf_entry e;
-	struct stat st;
-	int fd = res, opath, r;
 
 	if (fd_retry(fs, req, &c->retry, res, create_submit, c))
 		return;
@@ -303,9 +297,31 @@ static void create_done(struct rf_req *req, int res, void *data)
 		res = -ESTALE;
 	}
 	if (res < 0) {
+		struct pt_inode *parent = c->parent;
+		struct pt_handle *h = c->h;
+
 		rf_reply_err(req, cancel_err(res));
 		return create_free(fs, parent, h);
 	}
+	c->fd = res;
+	create_opened(req, c);
+}
+
+/* The new file is open (@c->fd): make it the caller's, give it an inode, reply. Again
+ * (the same steps) if its O_PATH fd found no fd free. */
+static void create_opened(struct rf_req *req, void *data)
+{
+	struct pt_fs *fs = fs_of(req);
+	struct pt_create *c = data;
+	struct pt_inode *parent = c->parent;
+	int pfd = atomic_load(&parent->fd);
+	char path[PT_PROC_PATH];
+	struct pt_handle *h = c->h;
+	struct pt_inode *in;
+	struct rf_entry e;
+	struct stat st;
+	int fd = c->fd, opath, r;
+
 	/* Always a new file (O_CREAT|O_EXCL or O_TMPFILE): the caller's. */
 	r = fstat(fd, &st) < 0 ? -errno : 0;
 	if (r == 0)
@@ -314,6 +330,8 @@ static void create_done(struct rf_req *req, int res, void *data)
 		/* The inode's own O_PATH fd, on the very file we opened. */
 		proc_path(path, fd);
 		opath = open(path, O_PATH | O_CLOEXEC);
+		if (opath < 0 && fd_retry(fs, req, &c->retry, -errno, create_opened, c))
+			return;
 		if (opath >= 0) {
 			/* Both are on the parent's filesystem: no fstatfs for either. */
 			rf_backing_fd_inherit(fd, pfd);

@@ -163,26 +163,29 @@ int inode_from_fd(struct pt_fs *fs, int fd, const struct stat *st, struct pt_ino
  * fd number prune_at (3/4 of the limit; the kernel hands out the lowest free number, so at
  * least that many are open), ask the kernel to let go of the inodes looked up least
  * recently that nothing uses, down to prune_to (1/2): it evicts them and their FORGETs
- * close the fds. At most once per 2 ms, or at once when a LOOKUP just got EMFILE
+ * close the fds. At most once per 2 ms, or at once when a call just got EMFILE
  * (@out_of_fds). Kernels before 6.18 have no prune (ENOSYS): then LOOKUPs past the
- * limit get EMFILE, as before, and -o inode_handles is the way out. Any thread.
+ * limit get EMFILE, as before, and -o inode_handles is the way out. Returns false if
+ * pruning cannot help here (no prune, limit unknown or below 64, inode_handles mode), so
+ * that nothing waits for it. Any thread.
  */
-void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds)
+bool maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds)
 {
 	uint64_t ids[RF_NOTIFY_PRUNE_MAX], last, now;
 	size_t want, n;
 	struct timespec ts;
 	int r;
 
-	if ((fd < fs->prune_at && !out_of_fds) || fs->prune_at == INT_MAX || fs->handles ||
-	    atomic_load(&fs->prune_off) || !fs->se)
-		return;
+	if (fs->prune_at == INT_MAX || fs->handles || atomic_load(&fs->prune_off) || !fs->se)
+		return false;
+	if (fd < fs->prune_at && !out_of_fds)
+		return true;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	last = atomic_load(&fs->prune_ns);
 	if ((now - last < 2000000 && !out_of_fds) ||
 	    !atomic_compare_exchange_strong(&fs->prune_ns, &last, now))
-		return;                          /* recent, or another thread is at it */
+		return true;                     /* recent, or another thread is at it */
 	/* Out of fds: a quarter of the limit, as from prune_at down to prune_to. */
 	want = (size_t)(out_of_fds ? fs->prune_at - fs->prune_to :
 		fd > fs->prune_to ? fd - fs->prune_to : 1);
@@ -202,6 +205,7 @@ void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds)
 			break;
 		want -= n;
 	}
+	return !atomic_load(&fs->prune_off);
 }
 
 #define PT_FD_TRIES 5                 /* after 1, 2, 4, 8 and 16 ms */
@@ -216,15 +220,16 @@ static void fd_retry_fire(struct rf_loop *loop, void *data)
 /*
  * A call that needed an fd failed for want of one (@res EMFILE or ENFILE): have the kernel
  * prune (maybe_prune) and call @again(@req, @data) once the FORGETs had time to close
- * fds, after 1, 2, 4, 8 and 16 ms; then the error stands. True if a try is armed: the
- * caller keeps its state and returns. Loop thread (a backing callback or the handler).
+ * fds, after 1, 2, 4, 8 and 16 ms; then the error stands (at once if pruning cannot
+ * help). True if a try is armed: the caller keeps its state and returns. Loop thread (a
+ * backing callback or the handler).
  */
 bool fd_retry(struct pt_fs *fs, struct rf_req *req, struct pt_fd_retry *r, int res,
 	      void (*again)(struct rf_req *req, void *data), void *data)
 {
-	if ((res != -EMFILE && res != -ENFILE) || r->tries >= PT_FD_TRIES)
+	if ((res != -EMFILE && res != -ENFILE) || r->tries >= PT_FD_TRIES ||
+	    !maybe_prune(fs, INT_MAX, true))
 		return false;
-	maybe_prune(fs, INT_MAX, true);
 	r->req = req;
 	r->again = again;
 	r->data = data;

@@ -9,7 +9,15 @@ struct pt_mk {
 	struct pt_inode *parent;
 	const char *name;            /* in the request: valid until the reply */
 	struct pt_owner own;
+	struct pt_fd_retry retry;    /* made, but no fd free to open it */
 };
+
+static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res);
+
+static void mk_again(struct rf_req *req, void *data)
+{
+	mk_finish(req, data, 0);
+}
 
 /* Whether @st is what we just made with @mode: of that kind, and still the server's. */
 static bool made_by_us(const struct stat *st, mode_t mode)
@@ -32,6 +40,8 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 		goto out;
 	}
 	fd = openat(pfd, mk->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && fd_retry(fs, req, &mk->retry, -errno, mk_again, mk))
+		return;                          /* the same name, once fds were pruned */
 	r = fd < 0 ? -errno : fstat_fd(fd, &st);
 	if (r == 0 && !made_by_us(&st, mk->own.mode)) {
 		/* Someone who can write to the directory put something else under the name

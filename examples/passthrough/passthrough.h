@@ -260,7 +260,7 @@ int ifd_get(struct pt_fs *fs, struct pt_inode *in);
 void ifd_put(struct pt_inode *in, int fd);
 int fstat_fd(int fd, struct stat *st);
 int inode_from_fd(struct pt_fs *fs, int fd, const struct stat *st, struct pt_inode **out);
-void maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds);
+bool maybe_prune(struct pt_fs *fs, int fd, bool out_of_fds);
 
 /* A call that found no fd free, tried again after a prune (fd_retry); in the request's
  * scratch memory, zeroed before the first try. */

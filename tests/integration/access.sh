@@ -21,7 +21,9 @@
 #     server keeps serving, and exits 0 at unmount (empty inode table, no fd left); the
 #     same with -o inode_handles (an fd per open file only: more opens succeed). Under the
 #     same limit, `ls -l` and `cat` of 1500 files succeed: the passthrough has the kernel
-#     prune inodes it remembers (FUSE_NOTIFY_PRUNE, 6.18; skipped before).
+#     prune inodes it remembers (FUSE_NOTIFY_PRUNE, 6.18; skipped before); with only 80
+#     fds and cache=always the syscall suite passes (lookups, creates, mkdirs and opendirs
+#     that find no fd free prune and try again).
 #
 # ACCESS_PT and ACCESS_MEMFS replace the servers (to run the checks against another
 # build); ACCESS_ATTACK_OPTS the mount options of the attack (default
@@ -249,6 +251,25 @@ if mount_fs "$m" "$log" prlimit --nofile=200:200 "$PT" -o "source=$src,allow_oth
     fail "$name" "ls -l $rc1, cat $rc2 ($lines of 1500 lines), $errs errors, server exit $srv"
     head -3 "$work/prune.err"; tail -5 "$log"
   fi
+else
+  fail "$name" "did not mount"
+fi
+
+# The whole syscall suite on a server with only 80 fds, the kernel caching everything
+# (cache=always): creates, mkdirs, opendirs and lookups that find no fd free prune and try
+# again. Before, 13 of its 32 tests failed with EMFILE.
+SYSCALLS=$B/tests/integration/syscalls
+name="passthrough with 80 descriptors (cache=always): the syscall suite passes"
+m=$work/pt-fd80 log=$work/pt-fd80.log
+mkdir -p "$src/fd80"
+if grep -q "no FUSE_NOTIFY_PRUNE" "$work/pt-prune.log" 2>/dev/null; then
+  skip "$name" "the kernel has no FUSE_NOTIFY_PRUNE (before 6.18)"
+elif mount_fs "$m" "$log" prlimit --nofile=80:80 "$PT" -o "source=$src/fd80,allow_other,cache=always"; then
+  timeout 300 "$SYSCALLS" "$m" > "$work/fd80.out" 2>&1; rc=$?
+  unmount_fs "$m"; srv=$?
+  echo "      $(tail -1 "$work/fd80.out")"
+  if [ $rc -eq 0 ] && [ $srv -eq 0 ]; then pass "$name"
+  else fail "$name" "syscalls exit $rc, server exit $srv"; grep "^FAIL" "$work/fd80.out" | head -5; tail -5 "$log"; fi
 else
   fail "$name" "did not mount"
 fi

@@ -862,3 +862,34 @@ Test(inode, prune_candidates_are_unused_and_least_recently_looked_up, .timeout =
 		free(n[i]);
 	free(root);
 }
+
+/* Two sweeps in a row with nothing looked up in between take different inodes (the hand
+ * goes on from where it stopped): a caller pruning a big table in chunks does not ask for
+ * the same inodes twice. */
+Test(inode, prune_candidates_in_chunks_are_disjoint, .timeout = 10)
+{
+	enum { N = 2048, CHUNK = N / 4 };
+	struct tctx c = { 0 };
+	struct rf_itable *t = table_new(&c);
+	static struct tnode nodes[N];
+	static uint64_t a[N];
+	uint8_t *seen = calloc(N + 2, 1);
+	size_t i, k;
+
+	cr_assert(seen);
+	for (i = 0; i < N; i++) {
+		nodes[i].magic = LIVE;
+		lookup(t, 1000 + i, &nodes[i], 1);
+	}
+	cr_assert_eq(rf_itable_prune_candidates(t, a, N), N, "the first sweep unmarks, then picks");
+	for (k = 0; k < 3; k++) {
+		cr_assert_eq(rf_itable_prune_candidates(t, a, CHUNK), CHUNK);
+		for (i = 0; i < CHUNK; i++) {
+			cr_assert(a[i] >= 2 && a[i] <= N + 1);
+			cr_assert_eq(seen[a[i]]++, 0, "node %llu picked again by chunk %zu",
+				     (unsigned long long)a[i], k + 1);
+		}
+	}
+	table_free(t, &c);
+	free(seen);
+}
