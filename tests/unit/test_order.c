@@ -1713,15 +1713,25 @@ SCENARIO(parked_write_keeps_later_overlapping_requests_behind_it,
 	LATE_REPLY('r'), NEXT('r', 0))
 
 /*
- * One row a case: NODE is open as FH and as FH2, NODE2 as FH3; the filesystem holds
- * @first ('a'); @second ('b') arrives and then either waits for it (SECOND_WAITS: parked
- * until 'a' is answered) or not (SECOND_RUNS).
+ * One row a case: NODE is open as FH and as FH2, NODE2 as FH3 (DEST_PAIR_CASE: NODE2 as
+ * FH2 and FH3); the filesystem holds @first ('a'); @second ('b') arrives and then either
+ * waits for it (SECOND_WAITS: parked until 'a' is answered) or not (SECOND_RUNS).
  */
 #define SECOND_WAITS(a, b)      PARKED_BEHIND(b, a), LATE_REPLY(b), NEXT(b, 0)
 #define SECOND_RUNS(a, b)       NOT_ORDERED(a, b)
 #define PAIR_CASE(name, then, first, second)						\
 	SCENARIO(name,									\
 		 OPEN(NODE, FH2), OPEN(NODE2, FH3),					\
+		 FS_HOLDS_ALL(),							\
+		 ST(S_SEND, "'a', " #first, .l = 'a', .msg = first),			\
+		 HELD('a'),								\
+		 ST(S_SEND, "'b', " #second, .l = 'b', .msg = second),			\
+		 then('a', 'b'))
+/* (one macro each: a message expands to a braced list, which cannot pass through a
+ * second macro's fixed arguments) */
+#define DEST_PAIR_CASE(name, then, first, second)					\
+	SCENARIO(name,									\
+		 OPEN(NODE2, FH2), OPEN(NODE2, FH3),					\
 		 FS_HOLDS_ALL(),							\
 		 ST(S_SEND, "'a', " #first, .l = 'a', .msg = first),			\
 		 HELD('a'),								\
@@ -1748,49 +1758,19 @@ SCENARIO(read_of_copy_file_range_destination_waits,
 
 /* COPY_FILE_RANGE in the data chains: a WRITE of its destination's range, a READ of its
  * source's, whichever fh of the inode the other request came through. */
-SCENARIO(read_through_another_fh_of_copy_file_range_destination_waits,
-	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
-	FS_HOLDS(EV_CFR, EV_READ),
-	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),  /* writes [1000,1100) of NODE2 */
-	HELD('c'),
-	SEND('r', READ_OF(NODE2, FH3, 1099, 10)),
-	PARKED_BEHIND('r', 'c'),
-	LATE_REPLY('r'), NEXT('r', 0))
-
-SCENARIO(write_through_another_fh_of_copy_file_range_destination_waits,
-	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
-	FS_HOLDS(EV_CFR, EV_WRITE),
-	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),
-	HELD('c'),
-	SEND('w', WRITE_OF(NODE2, FH3, 900, 101, 'w')),     /* [900,1001) */
-	PARKED_BEHIND('w', 'c'),
-	LATE_REPLY('w'), NEXT('w', 0))
-
-SCENARIO(read_through_another_fh_beside_copy_file_range_destination_runs,
-	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
-	FS_HOLDS(EV_CFR, EV_READ),
-	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 1000, 100)),
-	HELD('c'),
-	SEND('r', READ_OF(NODE2, FH3, 1100, 10)),
-	NOT_ORDERED('c', 'r'))
-
-SCENARIO(copy_file_range_waits_for_write_to_its_source_through_another_fh,
-	OPEN(NODE, FH2), OPEN(NODE2, FH3),
-	FS_HOLDS(EV_WRITE, EV_CFR),
-	SEND('w', WRITE(FH2, 0, 100, 'w')),
-	HELD('w'),
-	SEND('c', COPY_FILE_RANGE(FH, 50, FH3, 0, 100)),    /* reads [50,150) of NODE */
-	PARKED_BEHIND('c', 'w'),
-	LATE_REPLY('c'), NEXT('c', 0))
-
-SCENARIO(copy_file_range_waits_for_write_to_its_destination_through_another_fh,
-	OPEN(NODE2, FH2), OPEN(NODE2, FH3),
-	FS_HOLDS(EV_WRITE, EV_CFR),
-	SEND('w', WRITE_OF(NODE2, FH3, 4096, 10, 'w')),
-	HELD('w'),
-	SEND('c', COPY_FILE_RANGE(FH, 0, FH2, 4000, 100)),  /* writes [4000,4100) of NODE2 */
-	PARKED_BEHIND('c', 'w'),
-	LATE_REPLY('c'), NEXT('c', 0))
+/* the copy writes [1000,1100) of NODE2 */
+DEST_PAIR_CASE(read_through_another_fh_of_copy_file_range_destination_waits, SECOND_WAITS,
+	       COPY_FILE_RANGE(FH, 0, FH2, 1000, 100), READ_OF(NODE2, FH3, 1099, 10))
+DEST_PAIR_CASE(write_through_another_fh_of_copy_file_range_destination_waits, SECOND_WAITS,
+	       COPY_FILE_RANGE(FH, 0, FH2, 1000, 100), WRITE_OF(NODE2, FH3, 900, 101, 'w'))
+DEST_PAIR_CASE(read_through_another_fh_beside_copy_file_range_destination_runs, SECOND_RUNS,
+	       COPY_FILE_RANGE(FH, 0, FH2, 1000, 100), READ_OF(NODE2, FH3, 1100, 10))
+DEST_PAIR_CASE(copy_file_range_waits_for_write_to_its_destination_through_another_fh,
+	       SECOND_WAITS,
+	       WRITE_OF(NODE2, FH3, 4096, 10, 'w'), COPY_FILE_RANGE(FH, 0, FH2, 4000, 100))
+/* the copy reads [50,150) of NODE */
+PAIR_CASE(copy_file_range_waits_for_write_to_its_source_through_another_fh, SECOND_WAITS,
+	  WRITE(FH2, 0, 100, 'w'), COPY_FILE_RANGE(FH, 50, FH3, 0, 100))
 
 /* Within one file through two fhs: its own READ and WRITE ranges overlap and do not hold
  * it back; a later READ of the written range through a third fh waits for it. */
