@@ -689,7 +689,7 @@ int rf__loop_work(struct rf_loop *loop, struct rf_work *w)
 }
 
 /* Join the workers; what they finished is run here, on the loop, before the pool goes. */
-static void workers_stop(struct rf_loop *loop)
+void rf__loop_workers_stop(struct rf_loop *loop)
 {
 	struct rf_workers *ws = loop->workers;
 	int i;
@@ -713,7 +713,7 @@ void rf_loop_free(struct rf_loop *loop)
 {
 	if (!loop)
 		return;
-	workers_stop(loop);
+	rf__loop_workers_stop(loop);
 	if (loop->inflight)
 		rf__loop_drain(loop, 2000);
 	/* Posted callbacks run exactly once, as documented, even when the loop goes away. */

@@ -119,5 +119,9 @@ void rf__loop_hook_remove(struct rf_loop *loop, struct rf_loop_hook *h);
 int rf__loop_work(struct rf_loop *loop, struct rf_work *w);
 /* Cancel the loop's own reads and reap until nothing is in flight (bounded). */
 int rf__loop_drain(struct rf_loop *loop, int timeout_ms);
+/* Wait for the worker pool's calls (they cannot be stopped) and run their completions
+ * here; the pool is made again on its next use. Before a session frees the slots those
+ * calls belong to. */
+void rf__loop_workers_stop(struct rf_loop *loop);
 
 #endif /* RF_LOOP_H */

@@ -378,6 +378,9 @@ static void stop_extras(struct rf_session *se)
 			rf_loop_stop(x->loop);
 		if (x->started)
 			pthread_join(x->th, NULL);
+		/* A worker call the drain gave up on still writes into its request's slot:
+		 * let it end before the slots go. */
+		rf__loop_workers_stop(x->loop);
 		if (x->chan.ops)
 			rf__teardown_detach(x->loop, &x->chan);
 		rf__uring_detach(se, x->loop);
@@ -400,6 +403,7 @@ static void detach_first_loop(struct rf_session *se, int drain_ms)
 
 	se->chan.ops->stop(&se->chan);
 	rf__loop_drain(loop, drain_ms);
+	rf__loop_workers_stop(loop);    /* its calls write into our slots, as in stop_extras */
 	loop->closing = false;
 	rf__teardown_detach(loop, &se->chan);
 	rf__uring_detach(se, loop);

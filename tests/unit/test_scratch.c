@@ -126,3 +126,67 @@ Test(scratch, is_zeroed_for_the_next_request_and_bounded)
 	cr_expect_eq(atomic_load(&not_zeroed), 0, "the handler got a dirty scratch area");
 	cr_expect_eq(atomic_load(&mismatches), 0);
 }
+
+/* ---- a worker call that outlives the teardown's drains ------------------------------- */
+
+static atomic_int stuck_started, stuck_ended, stuck_callbacks;
+
+static int stuck_call(void *arg)
+{
+	struct state *st = arg;
+
+	atomic_store(&stuck_started, 1);
+	/* Past the teardown's grace (50 ms) + 1 s, its abandon and the session's own 1 s
+	 * drain: the slots would be freed by now. */
+	usleep(4000 * 1000);
+	st->unique = 42;                /* into the request's scratch, in its slot */
+	atomic_store(&stuck_ended, 1);
+	return 0;
+}
+
+static void stuck_done(struct rf_req *req, int res, void *data)
+{
+	atomic_fetch_add(&stuck_callbacks, 1);
+	rf_reply_err(req, -EIO);        /* the kernel is gone: goes nowhere */
+}
+
+static void h_getattr_stuck(struct rf_req *req, uint64_t ino, struct rf_file *fi)
+{
+	struct state *st = rf_req_scratch(req, sizeof(*st));
+
+	(void)ino;
+	(void)fi;
+	if (rf_backing_call(req, stuck_call, st, stuck_done, st) < 0)
+		rf_reply_err(req, -EIO);
+}
+
+static bool stuck_running(void *arg)
+{
+	(void)arg;
+	return atomic_load(&stuck_started);
+}
+
+/*
+ * The kernel leaves while a backing call runs on a worker (it cannot be stopped) and
+ * outlasts every drain. Its slot (the runtime's work item, the request's scratch) must
+ * still be there when it ends, and its callback runs once, before the session is gone.
+ * Before the fix the session freed the slots first: ASan reported the worker's write of
+ * its result (loop.c worker_main) as a heap use after free.
+ */
+Test(scratch_teardown, worker_call_outliving_the_drains_ends_before_its_slot_goes,
+     .timeout = 10)
+{
+	static const struct rf_ops stuck_ops = { .getattr = h_getattr_stuck };
+	struct fuse_getattr_in in = { 0 };
+	struct rf_opts opts = { 0 };
+	struct fk k;
+
+	opts.grace_ms = 50;
+	fk_setup(&k, &stuck_ops, NULL, &opts);
+	fk_init(&k);
+	fk_send(&k, FUSE_GETATTR, 2, &in, sizeof(in));
+	cr_assert(fk_pump_until(&k, stuck_running, NULL, 2000), "the worker call did not start");
+	fk_teardown(&k);
+	cr_expect_eq(atomic_load(&stuck_ended), 1, "the session was freed before the call ended");
+	cr_expect_eq(atomic_load(&stuck_callbacks), 1);
+}
