@@ -330,14 +330,15 @@ static void create_opened(struct rf_req *req, void *data)
 		/* The inode's own O_PATH fd, on the very file we opened. */
 		proc_path(path, fd);
 		opath = open(path, O_PATH | O_CLOEXEC);
-		if (opath < 0 && fd_retry(fs, req, &c->retry, -errno, create_opened, c))
+		r = opath < 0 ? -errno : 0;  /* before fd_retry, whose calls may change errno */
+		if (r < 0 && fd_retry(fs, req, &c->retry, r, create_opened, c))
 			return;
 		if (opath >= 0) {
 			/* Both are on the parent's filesystem: no fstatfs for either. */
 			rf_backing_fd_inherit(fd, pfd);
 			rf_backing_fd_inherit(opath, pfd);
+			r = inode_from_fd(fs, opath, &st, &in);
 		}
-		r = opath < 0 ? -errno : inode_from_fd(fs, opath, &st, &in);
 	}
 	if (r < 0) {
 		if (c->name)

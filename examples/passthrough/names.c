@@ -40,9 +40,11 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 		goto out;
 	}
 	fd = openat(pfd, mk->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && fd_retry(fs, req, &mk->retry, -errno, mk_again, mk))
+	r = fd < 0 ? -errno : 0;     /* before fd_retry, whose calls may change errno */
+	if (r < 0 && fd_retry(fs, req, &mk->retry, r, mk_again, mk))
 		return;                          /* the same name, once fds were pruned */
-	r = fd < 0 ? -errno : fstat_fd(fd, &st);
+	if (r == 0)
+		r = fstat_fd(fd, &st);
 	if (r == 0 && !made_by_us(&st, mk->own.mode)) {
 		/* Someone who can write to the directory put something else under the name
 		 * since we made it: never give that to the caller. */

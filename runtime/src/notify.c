@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * notify.c - messages the filesystem sends the kernel unasked (unique 0): cache
- * invalidations, deletions, stores, retrieves, poll wake-ups, prunes and epochs. Always written to the
- * session's main device fd (the kernel refuses them over its io_uring queues).
+ * invalidations, deletions, stores, retrieves, poll wake-ups, prunes and epochs. Always
+ * written to the session's main device fd (the kernel refuses them over its io_uring
+ * queues).
  *
  * From the loop thread the write goes on the ring with IOSQE_ASYNC, so it runs in an
  * io_uring worker: an inode invalidation can wait for writeback that this very loop has

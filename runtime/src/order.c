@@ -26,7 +26,8 @@
  * file meet only there. Locks are held only inside these functions: never across a
  * handler, a reply or a forget, and never two at once except (a) the shards of one
  * request's holds (its fhs', its node's for a READ/WRITE's data chain, and the second
- * node's for COPY_FILE_RANGE's destination), taken in shard order, and (b) a shard, then forget_lock or intr_lock, which are leaves. Waking
+ * node's for COPY_FILE_RANGE's destination), taken in shard order, and (b) a shard, then
+ * forget_lock or intr_lock, which are leaves. Waking
  * a request parked in chains of different shards is decided by its park_wait counter
  * (one count per blocked hold), which whichever shard sees the last hold unblock brings
  * to zero; an INTERRUPT cancels a parked request by setting RF_PARK_CANCELLED in the
