@@ -83,7 +83,8 @@ ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size)
 		}
 		if (!(p[0].revents & POLLIN))
 			continue;
-		n = read(ch->fd, buf, se->bufsize);
+		/* As the loop reads (transport_dev.c): rf_session_process needs the room. */
+		n = read(ch->fd, buf, se->bufsize - RF_REPLY_ROOM);
 		if (n > 0)
 			return n;
 		if (n == 0 || errno == ENODEV) {
@@ -118,7 +119,7 @@ int rf_session_process(struct rf_session *se, const void *msg, size_t len)
 		return -ENOTCONN;
 	req = ch->ops->inject(ch, msg, (uint32_t)len);
 	if (!req)
-		return len > ch->bufsize - 4096 ? -E2BIG : -EBUSY;
+		return len > ch->bufsize - RF_REPLY_ROOM ? -E2BIG : -EBUSY;
 	was = ch->driving;
 	ch->driving = true;
 	se->up->received(req);

@@ -145,10 +145,11 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 	if (max_write < 4096)
 		max_write = 4096;
 	se->opts.max_write = max_write;
-	/* Room for a WRITE of max_write, and behind a READ request its whole reply. */
+	/* Room for a WRITE of max_write, and behind a READ request its whole reply; the last
+	 * RF_REPLY_ROOM bytes are never read into (transport.h). */
 	se->bufsize = (uint32_t)RF_ALIGN(RF_MAX((size_t)FUSE_MIN_READ_BUFFER,
 						sizeof(struct fuse_in_header) +
-						sizeof(struct fuse_write_in) + max_write) + 4096,
+						sizeof(struct fuse_write_in) + max_write) + RF_REPLY_ROOM,
 					 4096);
 	*out = se;
 	return 0;

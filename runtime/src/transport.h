@@ -110,6 +110,11 @@ static inline void rf__fd_read_unhold(struct rf_chan *ch)
 
 /* ---- chan.c: the slot pool of the fd transports (dev, sock) ------------------------------ */
 
+/* The end of every fd slot kept for the reply behind its request (rf__fd_place_reply):
+ * requests are read into at most bufsize - RF_REPLY_ROOM bytes, so that even a request
+ * that fills its read leaves room for an out header (session.c sizes bufsize with it). */
+#define RF_REPLY_ROOM 4096u
+
 int rf__fd_chan_init(struct rf_chan *ch, void (*on_write)(struct rf_loop *, struct rf_completion *,
 							  int, uint32_t));
 struct rf_req *rf__fd_slot_get(struct rf_chan *ch);

@@ -37,7 +37,9 @@ void rf__fd_post_read(struct rf_chan *ch)
 	req->state = RF_REQ_READING;
 	ch->reading = req;
 	sqe = rf__loop_sqe(ch->loop, &ch->read_c);
-	io_uring_prep_read(sqe, ch->fd, req->buf, ch->bufsize, 0);
+	/* Never into the reply room: a request that filled the whole slot would leave its
+	 * reply no place but the next slot (the kernel fails a longer one: E2BIG, EIO). */
+	io_uring_prep_read(sqe, ch->fd, req->buf, ch->bufsize - RF_REPLY_ROOM, 0);
 }
 
 void rf__fd_recycle(struct rf_req *req)

@@ -91,7 +91,7 @@ static struct rf_req *manual_inject(struct rf_chan *ch, const void *msg, uint32_
 {
 	struct rf_req *req;
 
-	if (len > ch->bufsize - 4096)
+	if (len > ch->bufsize - RF_REPLY_ROOM)
 		return NULL;
 	pthread_mutex_lock(&ch->slot_lock);
 	req = rf__fd_slot_get(ch);

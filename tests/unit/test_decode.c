@@ -569,3 +569,60 @@ Test(decode, message_larger_than_the_buffer_gets_eio, .timeout = 10)
 	still_serving();
 	fk_teardown(&fk);
 }
+
+/* ---- the reply's room behind a request that fills the slot ---------------------------------- */
+
+static bool room_ok;
+
+/* Where the reply goes must lie inside the request's slot: the slot starts a header before
+ * the name and is the session's buffer size long. */
+static void h_lookup_room(struct rf_req *req, uint64_t parent, const char *name)
+{
+	const char *slot_end = name - sizeof(struct fuse_in_header) +
+			       rf_session_bufsize(rf_req_session(req));
+	size_t cap;
+	const char *p = rf_req_payload(req, &cap);
+
+	h.calls++;
+	room_ok = p > name && p <= slot_end && cap <= (size_t)(slot_end - p);
+	rf_reply_err(req, -ENOENT);
+}
+
+/* A request as long as the slot buffer (a LOOKUP of a very long name, or a legitimate
+ * SETXATTR of a big value with a small max_write) left no room behind it: the reply area
+ * started at or past the slot's end and its capacity wrapped around to ~4 GiB, so every
+ * reply (even EIO) was written into the next slot or past the slab. Each length up to the
+ * buffer's gets an answer, and a handler that runs has its reply area inside the slot. */
+Test(decode, request_filling_the_buffer_keeps_its_reply_inside_the_slot, .timeout = 10)
+{
+	static const struct rf_ops room_ops = { .lookup = h_lookup_room };
+	static const size_t back[] = { 0, 1, 8, 16, 24, 40, 4096, 4097, 4200 };
+	static char name[128 << 10];
+	struct rf_opts opts;
+	size_t bufsize, i, len;
+	uint64_t u;
+
+	rf_opts_init(&opts);
+	opts.max_write = 65536;
+	opts.queue_depth = 2;
+	memset(&h, 0, sizeof(h));
+	fk_setup(&fk, &room_ops, NULL, &opts);
+	fk_init(&fk);
+	bufsize = rf_session_bufsize(fk.se);
+	cr_assert_leq(bufsize, sizeof(name));
+	for (i = 0; i < sizeof(back) / sizeof(back[0]); i++) {
+		len = bufsize - back[i];
+		/* Header, then the name and its NUL: len bytes in all. */
+		memset(name, 'n', len - HDR - 1);
+		name[len - HDR - 1] = '\0';
+		h.calls = 0;
+		room_ok = false;
+		u = fk_send_name(&fk, FUSE_LOOKUP, 1, NULL, 0, name);
+		fk_wait_reply(&fk, u);
+		cr_assert(!h.calls || room_ok,
+			  "a %zu-byte request in a %zu-byte slot: reply area outside the slot",
+			  len, bufsize);
+	}
+	fk_expect_reply(&fk, fk_send_name(&fk, FUSE_LOOKUP, 1, NULL, 0, "ok"), -ENOENT, 0);
+	fk_teardown(&fk);
+}
