@@ -163,6 +163,10 @@ void rf__dispatch(struct rf_req *req)
 		rf_reply_err(req, -EIO);
 		return;
 	}
+	/* destroy is the filesystem's last call (ringfuse.h): what the kernel sends after its
+	 * DESTROY, the teardown's RELEASEs included, must not reach a filesystem that is gone. */
+	if (se->destroyed)
+		return rf__bad_request(req, "after DESTROY");
 	if (rf__access_refused(req))
 		return;
 	decode = decoder_of(req->in.opcode);

@@ -196,7 +196,9 @@ void rf__lookup_teardown_forgets(struct rf_session *se)
 		pthread_mutex_unlock(&lk->lock);
 		if (!e)
 			break;
-		if (se->ops.forget)
+		/* After a DESTROY from the kernel the filesystem is gone: only the table
+		 * empties. */
+		if (se->ops.forget && !se->destroyed)
 			se->ops.forget(se->userdata, nodeid, nlookup);
 	}
 }

@@ -567,7 +567,8 @@ void rf__order_run_deferred(struct rf_session *se)
 		}
 		ino_put_if_unused(o, e);
 		unlock_shard(o, si);
-		if (nodeid && se->ops.forget)
+		/* Not after destroy (a DESTROY from the kernel while a request named it). */
+		if (nodeid && se->ops.forget && !se->destroyed)
 			se->ops.forget(se->userdata, nodeid, nlookup);
 	}
 }

@@ -37,6 +37,10 @@ static void release_leftovers(struct rf_session *se, struct rf_chan *ch, int ms)
 	int n, i, rounds = 0;
 
 	ch->ended = true;      /* nothing goes to the kernel any more */
+	/* After a DESTROY from the kernel the filesystem is gone (destroy is its last call):
+	 * rf__dispatch would refuse these, and the handles would stay open for ever. */
+	if (se->destroyed)
+		return;
 	while ((n = rf__order_teardown_releases(se, rel, RF_ARRAY_SIZE(rel))) > 0) {
 		for (i = 0; i < n; i++) {
 			struct rf_req *req;

@@ -1147,3 +1147,74 @@ Test(dispatch, requests_carry_the_callers_credentials, .timeout = 10)
 	cr_assert_eq(c.ctx.pid, 1);
 	fk_teardown(&fk);
 }
+
+/* ---- nothing reaches the filesystem after its destroy ---------------------------------- */
+
+static struct {
+	bool destroyed;
+	int after;                   /* calls made after destroy */
+	int releases, forgets;
+} d;
+
+static void d_destroy(void *ud)
+{
+	d.destroyed = true;
+}
+
+static void d_lookup(struct rf_req *req, uint64_t parent, const char *name)
+{
+	struct rf_entry e = { .ino = 2, .entry_timeout = 1, .attr_timeout = 1,
+			      .attr = { .st_mode = S_IFREG | 0644, .st_ino = 2 } };
+
+	d.after += d.destroyed;
+	rf_reply_entry(req, &e);
+}
+
+static void d_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
+{
+	d.after += d.destroyed;
+	fi->fh = 7;
+	rf_reply_open(req, fi);
+}
+
+static void d_release(struct rf_req *req, uint64_t ino, struct rf_file *fi)
+{
+	d.after += d.destroyed;
+	d.releases++;
+	rf_reply_err(req, 0);
+}
+
+static void d_forget(void *ud, uint64_t ino, uint64_t nlookup)
+{
+	d.after += d.destroyed;
+	d.forgets++;
+}
+
+/* rf_ops.destroy is "called once, last": a DESTROY from the kernel while it still holds a
+ * lookup and an open file, and a request after it, must not reach the filesystem after
+ * its destroy ran (its state may be gone). */
+Test(dispatch, nothing_reaches_the_filesystem_after_a_kernel_destroy, .timeout = 10)
+{
+	static const struct rf_ops d_ops = { .destroy = d_destroy, .lookup = d_lookup,
+					     .open = d_open, .release = d_release,
+					     .forget = d_forget };
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	const struct fk_msg *m;
+	uint64_t u, u2;
+
+	memset(&d, 0, sizeof(d));
+	fk_setup(&fk, &d_ops, NULL, NULL);
+	fk_init(&fk);
+	fk_expect_reply(&fk, fk_send_name(&fk, FUSE_LOOKUP, 1, NULL, 0, "f"), 0, -1);
+	fk_expect_reply(&fk, fk_send(&fk, FUSE_OPEN, 2, &oin, sizeof(oin)), 0, -1);
+	u = fk_send(&fk, FUSE_DESTROY, 0, NULL, 0);
+	u2 = fk_send_name(&fk, FUSE_LOOKUP, 1, NULL, 0, "g");
+	fk_expect_reply(&fk, u, 0, 0);
+	cr_assert(d.destroyed);
+	/* The request after DESTROY: answered without the filesystem, or not at all. */
+	if ((m = fk_recv(&fk, 50)))
+		cr_assert_eq(m->oh.unique, u2);
+	fk_teardown(&fk);
+	cr_assert_eq(d.after, 0, "%d filesystem call(s) after destroy (%d releases, %d forgets)",
+		     d.after, d.releases, d.forgets);
+}
