@@ -6,6 +6,7 @@
  * typo never mounts with defaults. Mounting with these options is mount.c's.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,6 +400,19 @@ static int finish(struct parser *p, char **pos, int npos)
 	return 0;
 }
 
+/* A second parse frees the first one's storage: the strings that point into it go (this
+ * line sets them again or leaves them unset); those the application set itself stay. */
+static void drop_owned_strings(struct rf_opts *opts)
+{
+	const char **str[] = { &opts->mountpoint, &opts->fsname, &opts->subtype, &opts->source };
+	uintptr_t lo = (uintptr_t)opts->_owned, hi = lo + malloc_usable_size(opts->_owned);
+	size_t i;
+
+	for (i = 0; i < RF_ARRAY_SIZE(str); i++)
+		if ((uintptr_t)*str[i] >= lo && (uintptr_t)*str[i] < hi)
+			*str[i] = NULL;
+}
+
 int rf_opts_parse(struct rf_opts *opts, int argc, char **argv)
 {
 	struct parser p = { .opts = opts };
@@ -413,6 +427,8 @@ int rf_opts_parse(struct rf_opts *opts, int argc, char **argv)
 	for (i = 1; i < argc; i++)
 		total += strlen(argv[i]) + 1;
 	p.fs_cap = total + 1;
+	if (opts->_owned)
+		drop_owned_strings(opts);
 	free(opts->_owned);
 	opts->fs_opts = NULL;
 	/* Arguments, then fs_opts, then fs_opts split at commas (see rf_opts_get). */

@@ -342,3 +342,32 @@ Test(opts, messages_above_the_level_are_dropped, .init = log_setup, .fini = log_
 	rf_log(RF_LOG_DEBUG, "now %s", "heard");
 	cr_expect(strstr(logged, "[7] now heard") != NULL, "%s", logged);
 }
+
+/* rf_opts_parse frees the storage of an earlier parse of the same options (it is written
+ * to allow that): strings the new line does not set must not keep pointing into it. */
+static int reparse(struct rf_opts *opts, const char *line)
+{
+	char buf[512], *argv[MAX_ARGS + 1];
+
+	return rf_opts_parse(opts, split(line, buf, sizeof(buf), argv), argv);
+}
+
+Test(opts, a_second_parse_leaves_no_string_in_the_first_ones_storage)
+{
+	static const char fsname_set_by_hand[] = "byhand";
+	struct rf_opts o;
+
+	rf_opts_init(&o);
+	cr_assert_eq(reparse(&o, "-o fsname=first,subtype=sub src /mnt/a"), 0);
+	cr_assert_eq(reparse(&o, "/mnt/b"), 0);
+	cr_assert_str_eq(o.mountpoint, "/mnt/b");
+	cr_assert_null(o.source);
+	/* Read them: ASan reports a read of the freed first storage. */
+	cr_assert(!o.fsname || strlen(o.fsname) < 64);
+	cr_assert(!o.subtype || strlen(o.subtype) < 64);
+	/* A string the application set itself stays. */
+	o.fsname = fsname_set_by_hand;
+	cr_assert_eq(reparse(&o, "/mnt/c"), 0);
+	cr_assert_eq(o.fsname, fsname_set_by_hand);
+	rf_opts_free(&o);
+}
