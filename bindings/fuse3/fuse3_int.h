@@ -215,9 +215,11 @@ void rf_fuse3_pool_submit(struct rf_fuse3_pool *pool, struct fuse_req *req);
 /* Log that a libfuse function is not available on ringfuse (once per function). */
 void rf_fuse3_unsupported(const char *func, const char *why);
 
+/* On the thread that runs the loop, or drives the custom loop (fuse_session_receive_buf). */
 static inline bool rf_fuse3_on_loop(const struct fuse_session *se)
 {
-	return atomic_load(&se->in_loop) && pthread_equal(se->loop_thread, pthread_self());
+	return (atomic_load(&se->in_loop) || se->custom) &&
+	       pthread_equal(se->loop_thread, pthread_self());
 }
 
 #endif /* RF_FUSE3_INT_H */

@@ -123,8 +123,10 @@ void rf_fuse3_req_put(struct fuse_req *req)
 		pthread_mutex_unlock(&se->rlock);
 		return;
 	}
-	if (rf_fuse3_on_loop(se) || !atomic_load(&se->in_loop)) {
-		/* On the loop thread, or no loop runs (teardown): nothing can race. */
+	if (rf_fuse3_on_loop(se)) {
+		/* On the thread that takes wrappers: nothing can race. Elsewhere even when no
+		 * loop runs: a custom loop's driving thread, or the teardown's drain, takes
+		 * wrappers while other threads answer. */
 		free_push(se, req);
 		return;
 	}

@@ -1,0 +1,335 @@
+/*
+ * Description: the low-level binding's requests and replies end to end, without a mount: a
+ * session served on one end of a SOCK_SEQPACKET pair ("/dev/fd/N" as the mountpoint) and
+ * driven by the custom loop (fuse_session_receive_buf/process_buf) on the test's thread,
+ * with the test playing the kernel on the other end (llk_* below).
+ */
+#include "fuse3_int.h"
+#include <linux/fuse.h>
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static char logbuf[8192];
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void capture_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	size_t used;
+
+	(void)level;
+	pthread_mutex_lock(&log_lock);
+	used = strlen(logbuf);
+	vsnprintf(logbuf + used, sizeof(logbuf) - used, fmt, ap);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void setup(void)
+{
+	logbuf[0] = '\0';
+	fuse_set_log_func(capture_log);
+}
+
+static void teardown(void)
+{
+	fuse_set_log_func(NULL);
+}
+
+TestSuite(lowlevel, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- the kernel's end ------------------------------------------------------------------ */
+
+struct llk {
+	struct fuse_session *se;
+	int kfd;                    /* the kernel's end */
+	uint64_t unique;
+	struct fuse_buf buf;        /* fuse_session_receive_buf's */
+	char reply[1 << 20];        /* the last message read */
+	size_t reply_len;
+};
+
+/* Send header + @arg (+ @name with its NUL if non-NULL); returns the unique. */
+static uint64_t llk_send(struct llk *k, uint32_t opcode, uint64_t nodeid, const void *arg,
+			 size_t len, const char *name)
+{
+	struct fuse_in_header h;
+	struct iovec iov[3];
+	size_t nlen = name ? strlen(name) + 1 : 0;
+
+	memset(&h, 0, sizeof(h));
+	h.len = (uint32_t)(sizeof(h) + len + nlen);
+	h.opcode = opcode;
+	h.unique = k->unique += 2;
+	h.nodeid = nodeid;
+	h.uid = getuid();
+	h.gid = getgid();
+	h.pid = (uint32_t)getpid();
+	iov[0] = (struct iovec){ &h, sizeof(h) };
+	iov[1] = (struct iovec){ (void *)arg, len };
+	iov[2] = (struct iovec){ (void *)name, nlen };
+	cr_assert_eq(writev(k->kfd, iov, 3), (ssize_t)h.len, "writev: %s", strerror(errno));
+	return h.unique;
+}
+
+/* Receive one request and process it on this thread (the custom loop's one round). */
+static void llk_serve(struct llk *k)
+{
+	int n = fuse_session_receive_buf(k->se, &k->buf);
+
+	cr_assert_gt(n, 0, "receive_buf: %d", n);
+	fuse_session_process_buf(k->se, &k->buf);
+}
+
+/* The next message the server wrote, within @ms; false on timeout. */
+static bool llk_recv(struct llk *k, int ms)
+{
+	struct pollfd p = { .fd = k->kfd, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	n = read(k->kfd, k->reply, sizeof(k->reply));
+	cr_assert_geq(n, (ssize_t)sizeof(struct fuse_out_header), "read: %zd", n);
+	k->reply_len = (size_t)n;
+	return true;
+}
+
+static const struct fuse_out_header *llk_hdr(struct llk *k)
+{
+	return (const struct fuse_out_header *)k->reply;
+}
+
+/* The reply to @unique: asserts its error, and its payload size if @size >= 0; returns the
+ * payload. */
+static const void *llk_expect(struct llk *k, uint64_t unique, int error, long size)
+{
+	const struct fuse_out_header *oh = llk_hdr(k);
+
+	cr_assert(llk_recv(k, 2000), "no reply to %llu", (unsigned long long)unique);
+	cr_assert_eq(oh->unique, unique, "reply to %llu, expected %llu",
+		     (unsigned long long)oh->unique, (unsigned long long)unique);
+	cr_assert_eq(oh->len, k->reply_len);
+	cr_assert_eq(oh->error, error, "error %d, expected %d (log: %s)", oh->error, error,
+		     logbuf);
+	if (size >= 0)
+		cr_assert_eq(k->reply_len - sizeof(*oh), (size_t)size, "payload %zu, expected %ld",
+			     k->reply_len - sizeof(*oh), size);
+	return k->reply + sizeof(*oh);
+}
+
+static void llk_setup(struct llk *k, const struct fuse_lowlevel_ops *ops, void *userdata)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_init_in in;
+	int sv[2], sz = 4 << 20;
+	char mp[32];
+	uint64_t u;
+
+	memset(k, 0, sizeof(*k));
+	cr_assert_eq(fuse_opt_add_arg(&args, "llk"), 0);
+	k->se = fuse_session_new(&args, ops, sizeof(*ops), userdata);
+	fuse_opt_free_args(&args);
+	cr_assert_not_null(k->se, "log: %s", logbuf);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	for (int i = 0; i < 2; i++) {
+		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	k->kfd = sv[0];
+	snprintf(mp, sizeof(mp), "/dev/fd/%d", sv[1]);
+	cr_assert_eq(fuse_session_mount(k->se, mp), 0, "log: %s", logbuf);
+
+	memset(&in, 0, sizeof(in));
+	in.major = FUSE_KERNEL_VERSION;
+	in.minor = FUSE_KERNEL_MINOR_VERSION;
+	in.max_readahead = 131072;
+	in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_INIT_EXT | FUSE_MAX_PAGES |
+		   FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_IOCTL_DIR;
+	u = llk_send(k, FUSE_INIT, 0, &in, sizeof(in), NULL);
+	llk_serve(k);
+	llk_expect(k, u, 0, -1);
+}
+
+static void llk_teardown(struct llk *k)
+{
+	close(k->kfd);
+	while (fuse_session_receive_buf(k->se, &k->buf) > 0)
+		fuse_session_process_buf(k->se, &k->buf);
+	fuse_session_destroy(k->se);
+	free(k->buf.mem);
+}
+
+/* ---- a basic round trip ---------------------------------------------------------------- */
+
+static void ll_lookup_enoent(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, ENOENT);
+}
+
+Test(lowlevel, lookup_round_trip)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_enoent };
+	static struct llk k;
+	uint64_t u;
+
+	llk_setup(&k, &ops, NULL);
+	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
+	llk_serve(&k);
+	llk_expect(&k, u, -ENOENT, 0);
+	llk_teardown(&k);
+}
+
+/* ---- replies from another thread in a custom loop ------------------------------------------ */
+
+/* Requests the handler hands to the replier thread (a pyfuse3-style task). */
+struct handoff {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	fuse_req_t q[4096];
+	unsigned int head, tail;
+	bool stop;
+};
+
+static struct handoff ho = { .lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void ll_lookup_handoff(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	pthread_mutex_lock(&ho.lock);
+	ho.q[ho.tail++ % 4096] = req;
+	pthread_cond_signal(&ho.cv);
+	pthread_mutex_unlock(&ho.lock);
+}
+
+static void *replier(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&ho.lock);
+	for (;;) {
+		while (ho.head == ho.tail && !ho.stop)
+			pthread_cond_wait(&ho.cv, &ho.lock);
+		if (ho.head == ho.tail)
+			break;
+		fuse_req_t req = ho.q[ho.head++ % 4096];
+
+		pthread_mutex_unlock(&ho.lock);
+		fuse_reply_err(req, ENOENT);
+		pthread_mutex_lock(&ho.lock);
+	}
+	pthread_mutex_unlock(&ho.lock);
+	return NULL;
+}
+
+#define STORM_N 100000
+#define STORM_WINDOW 16
+
+/* The kernel: STORM_WINDOW LOOKUPs in flight, a new one for each reply. */
+static void *storm_kernel(void *arg)
+{
+	struct llk *k = arg;
+	unsigned int sent = 0, got = 0;
+
+	for (; sent < STORM_WINDOW; sent++)
+		llk_send(k, FUSE_LOOKUP, 1, NULL, 0, "x");
+	while (got < STORM_N) {
+		if (!llk_recv(k, 5000))
+			break;
+		got++;
+		if (sent < STORM_N) {
+			llk_send(k, FUSE_LOOKUP, 1, NULL, 0, "x");
+			sent++;
+		}
+	}
+	return (void *)(uintptr_t)got;
+}
+
+static size_t count_wrappers(struct fuse_session *se)
+{
+	struct fuse_req *req;
+	size_t n = 0;
+
+	pthread_mutex_lock(&se->rlock);
+	for (req = se->all; req; req = req->all_next)
+		n++;
+	pthread_mutex_unlock(&se->rlock);
+	return n;
+}
+
+/*
+ * A custom loop's filesystem may answer from its own threads (README.md, "Custom loops"):
+ * those replies give their wrappers back while the driving thread takes wrappers for new
+ * requests. Both on the unlocked free list of the driving thread lost wrappers (a free list
+ * whose head went NULL while its tail did not keeps none), and every later request
+ * allocated a new one: the wrappers grew with the requests instead of staying at about
+ * the number in flight.
+ */
+Test(lowlevel, custom_loop_replies_from_another_thread_recycle_wrappers)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_handoff };
+	static struct llk k;
+	pthread_t kt, rt[2];
+	void *got;
+	unsigned int served;
+
+	llk_setup(&k, &ops, NULL);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&rt[i], NULL, replier, NULL), 0);
+	cr_assert_eq(pthread_create(&kt, NULL, storm_kernel, &k), 0);
+	for (served = 0; served < STORM_N; served++)
+		llk_serve(&k);
+	pthread_join(kt, &got);
+	pthread_mutex_lock(&ho.lock);
+	ho.stop = true;
+	pthread_cond_broadcast(&ho.cv);
+	pthread_mutex_unlock(&ho.lock);
+	for (int i = 0; i < 2; i++)
+		pthread_join(rt[i], NULL);
+	cr_expect_eq((uintptr_t)got, STORM_N, "replies: %zu of %d", (size_t)(uintptr_t)got,
+		     STORM_N);
+	cr_expect_leq(count_wrappers(k.se), 2 * STORM_WINDOW, "%zu wrappers for %d in flight",
+		      count_wrappers(k.se), STORM_WINDOW);
+	cr_expect(!strstr(logbuf, "second reply"), "log: %s", logbuf);
+	llk_teardown(&k);
+}
+
+static void *reply_enoent(void *req)
+{
+	fuse_reply_err(req, ENOENT);
+	return NULL;
+}
+
+static void ll_lookup_thread(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	pthread_t th;
+
+	cr_assert_eq(pthread_create(&th, NULL, reply_enoent, req), 0);
+	pthread_join(th, NULL);
+}
+
+/* The same, one reply made deterministic: a wrapper answered from another thread goes to
+ * the retired list (under rlock), which only the driving thread takes back. */
+Test(lowlevel, custom_loop_reply_from_another_thread_is_retired_under_the_lock)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_thread };
+	static struct llk k;
+	uint64_t u;
+
+	llk_setup(&k, &ops, NULL);
+	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
+	llk_serve(&k);
+	llk_expect(&k, u, -ENOENT, 0);
+	cr_expect(atomic_load(&k.se->has_retired), "put on the driving thread's free list");
+	cr_expect_null(k.se->free_head, "put on the driving thread's free list");
+	llk_teardown(&k);
+}
