@@ -99,13 +99,28 @@ static void fi_to_rf(struct rf_file *rfi, const struct fuse_file_info *fi)
 	rfi->noflush = fi->noflush;
 }
 
+/*
+ * The requests an entry answers. To any other (GETATTR, CREATE, READ...) the kernel
+ * refuses the entry (or reads it as data) and takes no lookup, while the runtime would
+ * count one and forget it for the filesystem at the end: such a reply is refused here.
+ */
+static bool takes_entry(int op)
+{
+	return op == RF3_OP_LOOKUP || op == RF3_OP_MKNOD || op == RF3_OP_MKDIR ||
+	       op == RF3_OP_SYMLINK || op == RF3_OP_LINK;
+}
+
 int fuse_reply_entry(fuse_req_t req, const struct fuse_entry_param *e)
 {
 	struct rf_entry re;
 
 	REPLY_START(req);
-	if (!e)
+	if (!e || !takes_entry(req->op)) {
+		fuse_log(FUSE_LOG_ERR, "fuse: fuse_reply_entry: %s\n",
+			 e ? "not a LOOKUP, MKNOD, MKDIR, SYMLINK or LINK request" :
+			     "NULL argument");
 		return done(req, rf_reply_err(req->r, -EIO));
+	}
 	entry_to_rf(&re, e);
 	return done(req, rf_reply_entry(req->r, &re));
 }
@@ -116,9 +131,11 @@ int fuse_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
 	struct rf_entry re;
 
 	REPLY_START(req);
-	if (!e || !fi || !req->rfi) {
+	/* Not req->rfi alone: READ, GETATTR, OPEN... have one too, and the runtime would
+	 * record the entry's lookup and the fh as open (forgotten and released at the end). */
+	if (!e || !fi || req->op != RF3_OP_CREATE || !req->rfi) {
 		fuse_log(FUSE_LOG_ERR, "fuse: fuse_reply_create: %s\n",
-			 req->rfi ? "NULL argument" : "not a CREATE request");
+			 req->op == RF3_OP_CREATE ? "NULL argument" : "not a CREATE request");
 		return done(req, rf_reply_err(req->r, -EIO));
 	}
 	entry_to_rf(&re, e);

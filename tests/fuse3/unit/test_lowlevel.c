@@ -333,3 +333,81 @@ Test(lowlevel, custom_loop_reply_from_another_thread_is_retired_under_the_lock)
 	cr_expect_null(k.se->free_head, "put on the driving thread's free list");
 	llk_teardown(&k);
 }
+
+/* ---- replies of the wrong kind ------------------------------------------------------------ */
+
+/*
+ * A reply of the wrong kind reaches the kernel malformed (it answers the caller EIO, or
+ * reads the bytes as data) and hands it nothing; on ringfuse the runtime recorded the
+ * entry's lookup and the CREATE's open all the same, so the session's end gave the
+ * filesystem a FORGET and a RELEASE the kernel never owed. Such replies are refused.
+ */
+
+static unsigned int forgets, releases;
+
+static void ll_forget_count(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	forgets += (unsigned int)nlookup;
+	fuse_reply_none(req);
+}
+
+static void ll_release_count(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	releases++;
+	fuse_reply_err(req, 0);
+}
+
+static void ll_getattr_entry(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e = { .ino = 7, .attr_timeout = 1, .entry_timeout = 1 };
+
+	e.attr.st_ino = 7;
+	e.attr.st_mode = S_IFREG | 0644;
+	fuse_reply_entry(req, &e);
+}
+
+static void ll_open_create(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e = { .ino = 7, .attr_timeout = 1, .entry_timeout = 1 };
+
+	e.attr.st_ino = 7;
+	e.attr.st_mode = S_IFREG | 0644;
+	fi->fh = 42;
+	fuse_reply_create(req, &e, fi);
+}
+
+Test(lowlevel, entry_reply_to_getattr_hands_out_no_lookup)
+{
+	static const struct fuse_lowlevel_ops ops = { .getattr = ll_getattr_entry,
+						      .forget = ll_forget_count };
+	static struct llk k;
+	struct fuse_getattr_in in = { 0 };
+	uint64_t u;
+
+	llk_setup(&k, &ops, NULL);
+	u = llk_send(&k, FUSE_GETATTR, 1, &in, sizeof(in), NULL);
+	llk_serve(&k);
+	llk_expect(&k, u, -EIO, 0);
+	cr_expect(strstr(logbuf, "fuse_reply_entry: not a LOOKUP"), "log: %s", logbuf);
+	llk_teardown(&k);
+	cr_expect_eq(forgets, 0, "forgot %u lookups the kernel never had", forgets);
+}
+
+Test(lowlevel, create_reply_to_open_hands_out_nothing)
+{
+	static const struct fuse_lowlevel_ops ops = { .open = ll_open_create,
+						      .release = ll_release_count,
+						      .forget = ll_forget_count };
+	static struct llk k;
+	struct fuse_open_in in = { .flags = O_RDONLY };
+	uint64_t u;
+
+	llk_setup(&k, &ops, NULL);
+	u = llk_send(&k, FUSE_OPEN, 1, &in, sizeof(in), NULL);
+	llk_serve(&k);
+	llk_expect(&k, u, -EIO, 0);
+	cr_expect(strstr(logbuf, "fuse_reply_create: not a CREATE request"), "log: %s", logbuf);
+	llk_teardown(&k);
+	cr_expect_eq(forgets, 0, "forgot %u lookups the kernel never had", forgets);
+	cr_expect_eq(releases, 0, "released %u handles the kernel never had", releases);
+}
