@@ -76,6 +76,11 @@ static int notify_send(struct rf_session *se, uint32_t code, const struct iovec 
 		sqe = rf__loop_sqe(se->loop, &m->c);
 		io_uring_prep_write(sqe, se->fd, m->buf, m->len, 0);
 		sqe->flags |= IOSQE_ASYNC;
+		/* A custom loop's thread runs its ring only inside rf_session_receive/process:
+		 * called between them (from its own event loop), the write would wait there
+		 * for the next request. */
+		if (se->chan.ops == &rf__transport_manual && !se->chan.driving)
+			io_uring_submit(&se->loop->ring);
 		return 0;
 	} else {
 		struct iovec v[8];

@@ -412,3 +412,216 @@ Test(lowlevel, create_reply_to_open_hands_out_nothing)
 	cr_expect_eq(forgets, 0, "forgot %u lookups the kernel never had", forgets);
 	cr_expect_eq(releases, 0, "released %u handles the kernel never had", releases);
 }
+
+/* ---- READDIRPLUS: what the filesystem packed is what the kernel gets ------------------------ */
+
+static char rdp_buf[4096];
+static size_t rdp_len;
+
+static void ll_readdirplus_pack(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+				struct fuse_file_info *fi)
+{
+	static const char *names[] = { ".", "..", "a", "neg", "bb" };
+	size_t pos = 0;
+
+	for (int i = 0; i < 5; i++) {
+		struct fuse_entry_param e;
+
+		memset(&e, 0, sizeof(e));
+		e.ino = i == 3 ? 0 : 10 + (fuse_ino_t)i;
+		e.generation = 3;
+		e.attr.st_ino = i == 3 ? 0 : 100 + (ino_t)i;
+		e.attr.st_mode = (i < 2 ? S_IFDIR : S_IFREG) | 0640;
+		e.attr.st_nlink = 2;
+		e.attr.st_uid = 1000;
+		e.attr.st_gid = 1001;
+		e.attr.st_size = 12345;
+		e.attr.st_blocks = 24;
+		e.attr.st_blksize = 4096;
+		e.attr.st_rdev = 0;
+		e.attr.st_atim.tv_sec = 1700000000;
+		e.attr.st_atim.tv_nsec = 123456789;
+		e.attr.st_mtim.tv_sec = 1700000001;
+		e.attr.st_ctim.tv_sec = 1700000002;
+		e.attr_timeout = 1.5;
+		e.entry_timeout = 0.25;
+		pos += fuse_add_direntry_plus(req, rdp_buf + pos, sizeof(rdp_buf) - pos, names[i], &e,
+					      i + 1);
+	}
+	rdp_len = pos;
+	fuse_reply_buf(req, rdp_buf, pos);
+}
+
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fi->fh = 5;
+	fuse_reply_open(req, fi);
+}
+
+/* OPENDIR of the root: the fh 5 the kernel then names. */
+static void llk_opendir(struct llk *k)
+{
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	const struct fuse_open_out *oo;
+	uint64_t u = llk_send(k, FUSE_OPENDIR, 1, &oin, sizeof(oin), NULL);
+
+	llk_serve(k);
+	oo = llk_expect(k, u, 0, sizeof(*oo));
+	cr_assert_eq(oo->fh, 5);
+}
+
+Test(lowlevel, readdirplus_repacked_entries_are_the_filesystems_bytes)
+{
+	static const struct fuse_lowlevel_ops ops = { .opendir = ll_opendir,
+						      .readdirplus = ll_readdirplus_pack };
+	static struct llk k;
+	struct fuse_read_in in = { .fh = 5, .size = 4096 };
+	const char *p;
+	uint64_t u;
+
+	llk_setup(&k, &ops, NULL);
+	llk_opendir(&k);
+	u = llk_send(&k, FUSE_READDIRPLUS, 1, &in, sizeof(in), NULL);
+	llk_serve(&k);
+	p = llk_expect(&k, u, 0, (long)rdp_len);
+	for (size_t i = 0; i < rdp_len; i++)
+		cr_assert_eq(p[i], rdp_buf[i], "byte %zu: 0x%02x, packed 0x%02x", i,
+			     (unsigned char)p[i], (unsigned char)rdp_buf[i]);
+	llk_teardown(&k);
+}
+
+/* ---- fuse_reply_data: several buffers, offsets, a file ---------------------------------------- */
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fi->fh = 6;
+	fuse_reply_open(req, fi);
+}
+
+static int data_fd = -1;
+
+static void ll_read_data(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_bufvec *v = calloc(1, sizeof(*v) + 2 * sizeof(v->buf[0]));
+
+	v->count = 3;
+	v->off = 2;
+	v->buf[0] = (struct fuse_buf){ .size = 5, .mem = "hello", .fd = -1 };
+	v->buf[1] = (struct fuse_buf){ .size = 4, .flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
+				       .fd = data_fd, .pos = 1 };
+	v->buf[2] = (struct fuse_buf){ .size = 1, .mem = "!", .fd = -1 };
+	fuse_reply_data(req, v, FUSE_BUF_SPLICE_MOVE);
+	free(v);
+}
+
+Test(lowlevel, reply_data_gathers_memory_and_file_buffers_from_the_vectors_position)
+{
+	static const struct fuse_lowlevel_ops ops = { .open = ll_open, .read = ll_read_data };
+	static struct llk k;
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	struct fuse_read_in in = { .fh = 6, .size = 4096 };
+	char path[] = "/tmp/rf3-ll-XXXXXX";
+	const char *p;
+	uint64_t u;
+
+	data_fd = mkstemp(path);
+	cr_assert_geq(data_fd, 0);
+	unlink(path);
+	cr_assert_eq(write(data_fd, "WORLD", 5), 5);
+	llk_setup(&k, &ops, NULL);
+	u = llk_send(&k, FUSE_OPEN, 1, &oin, sizeof(oin), NULL);
+	llk_serve(&k);
+	llk_expect(&k, u, 0, sizeof(struct fuse_open_out));
+	u = llk_send(&k, FUSE_READ, 1, &in, sizeof(in), NULL);
+	llk_serve(&k);
+	p = llk_expect(&k, u, 0, 8);
+	cr_expect_arr_eq(p, "lloORLD!", 8);
+	llk_teardown(&k);
+	close(data_fd);
+}
+
+/* ---- interrupts ----------------------------------------------------------------------------- */
+
+static fuse_req_t held_req;
+static int intr_calls;
+
+static void ll_lookup_hold(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	held_req = req;
+}
+
+static void on_intr_reply(fuse_req_t req, void *data)
+{
+	intr_calls++;
+	fuse_reply_err(req, EINTR);
+}
+
+Test(lowlevel, interrupt_func_registered_after_the_interrupt_runs_at_once)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_hold };
+	static struct llk k;
+	struct fuse_interrupt_in iin;
+	uint64_t u;
+
+	llk_setup(&k, &ops, NULL);
+	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
+	llk_serve(&k);
+	cr_assert_not_null(held_req);
+	iin.unique = u;
+	llk_send(&k, FUSE_INTERRUPT, 0, &iin, sizeof(iin), NULL);
+	llk_serve(&k);
+	cr_expect(fuse_req_interrupted(held_req));
+	fuse_req_interrupt_func(held_req, on_intr_reply, NULL);
+	cr_expect_eq(intr_calls, 1);
+	llk_expect(&k, u, -EINTR, 0);
+	cr_expect_eq(fuse_reply_err(held_req, ENOENT), -EINVAL);
+	cr_expect(strstr(logbuf, "second reply"), "log: %s", logbuf);
+	cr_expect(!llk_recv(&k, 100), "a second reply was sent");
+	llk_teardown(&k);
+}
+
+/* ---- notifications ----------------------------------------------------------------------------- */
+
+static struct fuse_session *notify_se;
+
+static void ll_lookup_notify(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	cr_expect_eq(fuse_lowlevel_notify_inval_inode(notify_se, 1, 0, 0), 0);
+	fuse_reply_err(req, ENOENT);
+}
+
+/*
+ * A custom loop's program may notify from its own event loop, between two rounds, as
+ * libfuse lets any thread at any time. On the driving thread the runtime queues the write
+ * on the ring, which that thread runs only inside receive_buf/process_buf: the
+ * notification waited for the next request (here: for ever).
+ */
+Test(lowlevel, notify_from_the_driving_thread_goes_out)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_notify };
+	static struct llk k;
+	const struct fuse_out_header *oh = llk_hdr(&k);
+	uint64_t u;
+	int got_notify = 0, got_reply = 0;
+
+	llk_setup(&k, &ops, NULL);
+	notify_se = k.se;
+	/* Outside any request, on the driving thread, between two rounds. */
+	cr_expect_eq(fuse_lowlevel_notify_inval_inode(k.se, 1, 0, 0), 0);
+	cr_assert(llk_recv(&k, 1000), "the notification did not go out");
+	cr_expect_eq(oh->unique, 0);
+	cr_expect_eq(oh->error, FUSE_NOTIFY_INVAL_INODE);
+	/* From inside a handler. */
+	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
+	llk_serve(&k);
+	for (int i = 0; i < 2 && llk_recv(&k, 1000); i++) {
+		if (oh->unique == 0)
+			got_notify++;
+		else if (oh->unique == u)
+			got_reply++;
+	}
+	cr_expect_eq(got_notify, 1);
+	cr_expect_eq(got_reply, 1);
+	llk_teardown(&k);
+}
