@@ -625,3 +625,57 @@ Test(lowlevel, notify_from_the_driving_thread_goes_out)
 	cr_expect_eq(got_reply, 1);
 	llk_teardown(&k);
 }
+
+static char retrieved[64];
+static size_t retrieved_size;
+static off_t retrieved_off;
+static void *retrieved_cookie;
+
+static void ll_retrieve_reply(fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset,
+			      struct fuse_bufvec *bufv)
+{
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(sizeof(retrieved));
+
+	dst.buf[0].mem = retrieved;
+	retrieved_size = (size_t)fuse_buf_copy(&dst, bufv, 0);
+	retrieved_off = offset;
+	retrieved_cookie = cookie;
+	fuse_reply_none(req);
+}
+
+Test(lowlevel, retrieve_round_trip)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_enoent,
+						      .retrieve_reply = ll_retrieve_reply };
+	static struct llk k;
+	const struct fuse_out_header *oh = llk_hdr(&k);
+	const struct fuse_notify_retrieve_out *ro;
+	struct {
+		struct fuse_notify_retrieve_in in;
+		char data[5];
+	} rin;
+	static int cookie;
+
+	llk_setup(&k, &ops, NULL);
+	cr_assert_eq(fuse_lowlevel_notify_retrieve(k.se, 9, 5, 4096, &cookie), 0);
+	cr_assert(llk_recv(&k, 1000));
+	cr_assert_eq(oh->error, FUSE_NOTIFY_RETRIEVE);
+	ro = (const void *)(k.reply + sizeof(*oh));
+	cr_expect_eq(ro->nodeid, 9);
+	cr_expect_eq(ro->offset, 4096);
+	cr_expect_eq(ro->size, 5);
+	memset(&rin, 0, sizeof(rin));
+	rin.in.offset = 4096;
+	rin.in.size = 5;
+	memcpy(rin.data, "abcde", 5);
+	k.unique = ro->notify_unique - 2;   /* llk_send steps by 2 */
+	llk_send(&k, FUSE_NOTIFY_REPLY, 9, &rin, sizeof(rin), NULL);
+	k.unique = 100;
+	llk_serve(&k);
+	cr_expect_eq(retrieved_cookie, &cookie);
+	cr_expect_eq(retrieved_off, 4096);
+	cr_expect_eq(retrieved_size, 5);
+	cr_expect_arr_eq(retrieved, "abcde", 5);
+	cr_expect(!llk_recv(&k, 100), "NOTIFY_REPLY got an answer");
+	llk_teardown(&k);
+}
