@@ -51,7 +51,9 @@ static int notify_send(struct rf_session *se, uint32_t code, const struct iovec 
 		len += iov[i].iov_len;
 	if (se->fd < 0 || se->ended)
 		return -ENOTCONN;
-	if (len > se->bufsize)
+	/* Not the request buffer's size: the kernel takes a STORE of any size, page by
+	 * page, as libfuse sends it. Only the header's 32-bit length bounds a message. */
+	if (len > UINT32_MAX)
 		return -E2BIG;
 	oh.len = (uint32_t)len;
 	oh.error = (int32_t)code;    /* notifications carry their code in the error field */

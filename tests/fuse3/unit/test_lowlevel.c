@@ -54,7 +54,7 @@ struct llk {
 	int kfd;                    /* the kernel's end */
 	uint64_t unique;
 	struct fuse_buf buf;        /* fuse_session_receive_buf's */
-	char reply[1 << 20];        /* the last message read */
+	char reply[4 << 20];        /* the last message read */
 	size_t reply_len;
 };
 
@@ -677,5 +677,52 @@ Test(lowlevel, retrieve_round_trip)
 	cr_expect_eq(retrieved_size, 5);
 	cr_expect_arr_eq(retrieved, "abcde", 5);
 	cr_expect(!llk_recv(&k, 100), "NOTIFY_REPLY got an answer");
+	llk_teardown(&k);
+}
+
+/*
+ * fuse_lowlevel_notify_store takes any size (the kernel stores page by page and extends the
+ * file; libfuse writes the message as it is). The runtime refused what did not fit its
+ * request buffer (a WRITE of max_write) with E2BIG, which nothing documents.
+ */
+#define BIG_STORE (3u << 19)   /* 1.5 MiB, above max_write */
+
+static void *store_from_thread(void *arg)
+{
+	struct fuse_session *se = arg;
+	struct fuse_bufvec v = FUSE_BUFVEC_INIT(BIG_STORE);
+
+	v.buf[0].mem = calloc(1, BIG_STORE);
+	memset(v.buf[0].mem, 's', BIG_STORE);
+	intptr_t ret = fuse_lowlevel_notify_store(se, 1, 0, &v, 0);
+	free(v.buf[0].mem);
+	return (void *)ret;
+}
+
+Test(lowlevel, notify_store_larger_than_max_write)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_enoent };
+	static struct llk k;
+	const struct fuse_out_header *oh = llk_hdr(&k);
+	const struct fuse_notify_store_out *so = (const void *)(k.reply + sizeof(*oh));
+	pthread_t th;
+	void *ret;
+
+	llk_setup(&k, &ops, NULL);
+	/* From another thread (a plain write) and from the driving thread (the ring). */
+	for (int i = 0; i < 2; i++) {
+		if (i == 0) {
+			cr_assert_eq(pthread_create(&th, NULL, store_from_thread, k.se), 0);
+			pthread_join(th, &ret);
+		} else {
+			ret = store_from_thread(k.se);
+		}
+		cr_assert_eq((intptr_t)ret, 0, "notify_store: %s", strerror(-(int)(intptr_t)ret));
+		cr_assert(llk_recv(&k, 2000), "no notification");
+		cr_expect_eq(oh->error, FUSE_NOTIFY_STORE);
+		cr_expect_eq(oh->len, sizeof(*oh) + sizeof(*so) + BIG_STORE);
+		cr_expect_eq(so->size, BIG_STORE);
+		cr_expect_eq(k.reply[k.reply_len - 1], 's');
+	}
 	llk_teardown(&k);
 }
