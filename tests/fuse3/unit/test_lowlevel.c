@@ -726,3 +726,148 @@ Test(lowlevel, notify_store_larger_than_max_write)
 	}
 	llk_teardown(&k);
 }
+
+/* ---- fuse_session_loop_mt on the worker pool ------------------------------------------------- */
+
+static void *run_loop_mt(void *se)
+{
+	return (void *)(intptr_t)fuse_session_loop_mt(se, NULL);
+}
+
+/* llk_setup for a session that fuse_session_loop_mt serves on another thread (@argv: the
+ * options after the program name); INIT is answered by that loop. */
+static void llk_setup_loop(struct llk *k, const struct fuse_lowlevel_ops *ops,
+			   const char *opt, pthread_t *th)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_init_in in;
+	int sv[2], sz = 4 << 20;
+	char mp[32];
+	uint64_t u;
+
+	memset(k, 0, sizeof(*k));
+	cr_assert_eq(fuse_opt_add_arg(&args, "llk"), 0);
+	if (opt) {
+		cr_assert_eq(fuse_opt_add_arg(&args, "-o"), 0);
+		cr_assert_eq(fuse_opt_add_arg(&args, opt), 0);
+	}
+	k->se = fuse_session_new(&args, ops, sizeof(*ops), NULL);
+	fuse_opt_free_args(&args);
+	cr_assert_not_null(k->se, "log: %s", logbuf);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	for (int i = 0; i < 2; i++) {
+		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	k->kfd = sv[0];
+	snprintf(mp, sizeof(mp), "/dev/fd/%d", sv[1]);
+	cr_assert_eq(fuse_session_mount(k->se, mp), 0, "log: %s", logbuf);
+	cr_assert_eq(pthread_create(th, NULL, run_loop_mt, k->se), 0);
+	memset(&in, 0, sizeof(in));
+	in.major = FUSE_KERNEL_VERSION;
+	in.minor = FUSE_KERNEL_MINOR_VERSION;
+	in.max_readahead = 131072;
+	in.flags = FUSE_ASYNC_READ | FUSE_INIT_EXT | FUSE_MAX_PAGES | FUSE_BIG_WRITES;
+	u = llk_send(k, FUSE_INIT, 0, &in, sizeof(in), NULL);
+	llk_expect(k, u, 0, -1);
+}
+
+static void llk_teardown_loop(struct llk *k, pthread_t th)
+{
+	close(k->kfd);
+	pthread_join(th, NULL);
+	fuse_session_destroy(k->se);
+}
+
+static atomic_int slow_state;   /* 1: the read handler runs, 2: it returned */
+static atomic_int release_saw;
+
+static void ll_read_slow(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	atomic_store(&slow_state, 1);
+	fuse_reply_buf(req, "x", 1);
+	usleep(200 * 1000);     /* still working on the handle after the reply */
+	atomic_store(&slow_state, 2);
+}
+
+static void ll_release_check(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	atomic_store(&release_saw, atomic_load(&slow_state));
+	fuse_reply_err(req, 0);
+}
+
+Test(lowlevel, pool_release_waits_for_the_read_handler_to_return)
+{
+	static const struct fuse_lowlevel_ops ops = { .open = ll_open, .read = ll_read_slow,
+						      .release = ll_release_check };
+	static struct llk k;
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	struct fuse_read_in rin = { .fh = 6, .size = 4096 };
+	struct fuse_release_in relin = { .fh = 6 };
+	pthread_t th;
+	uint64_t u;
+
+	llk_setup_loop(&k, &ops, "mt_pool", &th);
+	u = llk_send(&k, FUSE_OPEN, 1, &oin, sizeof(oin), NULL);
+	llk_expect(&k, u, 0, sizeof(struct fuse_open_out));
+	u = llk_send(&k, FUSE_READ, 1, &rin, sizeof(rin), NULL);
+	llk_expect(&k, u, 0, 1);
+	u = llk_send(&k, FUSE_RELEASE, 1, &relin, sizeof(relin), NULL);
+	llk_expect(&k, u, 0, 0);
+	cr_expect_eq(atomic_load(&release_saw), 2, "release ran while read's handler was at %d",
+		     atomic_load(&release_saw));
+	llk_teardown_loop(&k, th);
+}
+
+static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wait_cv = PTHREAD_COND_INITIALIZER;
+static bool woken;
+static int late_reply = 1;
+
+static void on_intr_wake(fuse_req_t req, void *data)
+{
+	fuse_reply_err(req, EINTR);
+	pthread_mutex_lock(&wait_lock);
+	woken = true;
+	pthread_cond_broadcast(&wait_cv);
+	pthread_mutex_unlock(&wait_lock);
+}
+
+static void ll_lookup_wait_intr(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct timespec ts;
+
+	fuse_req_interrupt_func(req, on_intr_wake, NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 3;
+	pthread_mutex_lock(&wait_lock);
+	while (!woken && pthread_cond_timedwait(&wait_cv, &wait_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&wait_lock);
+	if (woken)
+		late_reply = fuse_reply_err(req, ENOENT);
+}
+
+Test(lowlevel, pool_interrupt_callback_answers_a_blocked_handler)
+{
+	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_wait_intr };
+	static struct llk k;
+	struct fuse_interrupt_in iin;
+	pthread_t th;
+	uint64_t u;
+
+	llk_setup_loop(&k, &ops, "mt_pool", &th);
+	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
+	usleep(50 * 1000);
+	iin.unique = u;
+	llk_send(&k, FUSE_INTERRUPT, 0, &iin, sizeof(iin), NULL);
+	llk_expect(&k, u, -EINTR, 0);
+	usleep(50 * 1000);
+	cr_expect_eq(late_reply, -EINVAL, "the handler's own reply after the callback's: %d",
+		     late_reply);
+	cr_expect(!llk_recv(&k, 100), "a second reply was sent");
+	llk_teardown_loop(&k, th);
+}
