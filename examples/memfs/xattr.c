@@ -104,6 +104,14 @@ void mf_setxattr(struct rf_req *req, uint64_t ino, const char *name, const void 
 	rf_reply_err(req, err);
 }
 
+/* Whether LISTXATTR shows @x to the caller of @req: trusted.* names only to those with
+ * CAP_SYS_ADMIN (uid 0 stands for it), as tmpfs lists them; the kernel guards only their
+ * values (GETXATTR), not the list. */
+static bool xattr_listed(struct rf_req *req, const struct xattr *x)
+{
+	return rf_req_ctx(req)->uid == 0 || strncmp(x->data, "trusted.", 8);
+}
+
 /* GETXATTR with @name, LISTXATTR without: 0 and the bytes in the payload (or only their
  * count when @size is 0, in *need), or -errno. */
 static int do_getxattr(struct memfs *fs, struct rf_req *req, uint64_t ino, const char *name,
@@ -127,7 +135,10 @@ static int do_getxattr(struct memfs *fs, struct rf_req *req, uint64_t ino, const
 		*need = (*pp)->vlen;
 		src = (*pp)->data + (*pp)->namelen + 1;
 	} else {
-		*need = n->xattr_list;
+		*need = 0;
+		for (x = n->xattrs; x; x = x->next)
+			if (xattr_listed(req, x))
+				*need += x->namelen + 1;
 		src = NULL;
 	}
 	if (size == 0)
@@ -142,6 +153,8 @@ static int do_getxattr(struct memfs *fs, struct rf_req *req, uint64_t ino, const
 		return 0;
 	}
 	for (x = n->xattrs; x; x = x->next) {
+		if (!xattr_listed(req, x))
+			continue;
 		memcpy(*buf + off, x->data, x->namelen + 1);
 		off += x->namelen + 1;
 	}

@@ -261,6 +261,7 @@ int main(int argc, char **argv)
 	/* Many users: the kernel checks permissions against the mirrored modes. */
 	if (opts.allow_other)
 		opts.default_permissions = 1;
+	fs.acl = opts.default_permissions;
 	if (!opts.fsname)
 		opts.fsname = fs.source;
 	if (!opts.subtype)

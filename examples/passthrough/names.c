@@ -219,6 +219,27 @@ static void rm_done(struct rf_req *req, int res, void *data)
 	iput(fs, rm.newparent);
 }
 
+/*
+ * The sticky-directory rule, on the file the name in @pfd leads to now (@st). The kernel
+ * checked it against the file it had cached for the name, and another user may since
+ * have replaced that in the source (removed their own file, the victim made one):
+ * unlinking or renaming as root would then take a name the caller may not. Uid 0 stands
+ * for CAP_FOWNER, as in kill_unflagged.
+ */
+static int sticky_ok(struct rf_req *req, int pfd, const struct stat *st)
+{
+	uid_t uid = rf_req_ctx(req)->uid;
+	struct stat pst;
+	int r;
+
+	if (uid == 0 || uid == st->st_uid)
+		return 0;
+	r = fstat_fd(pfd, &pst);
+	if (r < 0)
+		return r;
+	return !(pst.st_mode & S_ISVTX) || uid == pst.st_uid ? 0 : -EPERM;
+}
+
 static struct pt_rm *rm_start(struct rf_req *req, uint64_t parent, const char *name)
 {
 	struct pt_fs *fs = fs_of(req);
@@ -241,6 +262,7 @@ static struct pt_rm *rm_start(struct rf_req *req, uint64_t parent, const char *n
 			rm->victim = true;
 			rm->dev = st.st_dev;
 			rm->ino = st.st_ino;
+			r = sticky_ok(req, atomic_load(&rm->parent->fd), &st);
 		}
 	}
 	if (r < 0) {
@@ -289,12 +311,24 @@ void pt_rename(struct rf_req *req, uint64_t parent, const char *name, uint64_t n
 	    !S_ISDIR(rm->parent->type) || !S_ISDIR(rm->newparent->type) ? -ENOTDIR : 0;
 	if (r < 0)
 		return rm_done(req, r, rm);
-	/* A rename over an existing name may take the replaced file's last link. */
-	if (!(flags & RENAME_EXCHANGE) &&
+	/* Both names as they are now in the source (sticky_ok): the one moved... */
+	if (fstatat(atomic_load(&rm->parent->fd), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return rm_done(req, -errno, rm);
+	r = sticky_ok(req, atomic_load(&rm->parent->fd), &st);
+	if (r < 0)
+		return rm_done(req, r, rm);
+	/* ...and the one replaced, which may take the replaced file's last link (none with
+	 * NOREPLACE: EEXIST comes first). */
+	if (!(flags & RENAME_NOREPLACE) &&
 	    fstatat(atomic_load(&rm->newparent->fd), newname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		rm->victim = true;
-		rm->dev = st.st_dev;
-		rm->ino = st.st_ino;
+		r = sticky_ok(req, atomic_load(&rm->newparent->fd), &st);
+		if (r < 0)
+			return rm_done(req, r, rm);
+		if (!(flags & RENAME_EXCHANGE)) {
+			rm->victim = true;
+			rm->dev = st.st_dev;
+			rm->ino = st.st_ino;
+		}
 	}
 	r = rf_backing_renameat2(req, atomic_load(&rm->parent->fd), name,
 				 atomic_load(&rm->newparent->fd), newname, flags, rm_done, rm);

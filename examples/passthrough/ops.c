@@ -51,6 +51,15 @@ static void pt_init(void *userdata, struct rf_conn *conn)
 	struct pt_fs *fs = userdata;
 
 	conn->want |= RF_CAP_HANDLE_KILLPRIV_V2;
+	/* Without POSIX_ACL the kernel checks the mode bits alone: a source ACL that denies
+	 * one user (user:bob:---) or the owning group would be ignored, and we open as root. */
+	if (fs->acl) {
+		if (conn->capable & RF_CAP_POSIX_ACL)
+			conn->want |= RF_CAP_POSIX_ACL;
+		else
+			fprintf(stderr, "passthrough: the kernel offers no POSIX_ACL: source ACLs "
+				"are not enforced through the mount\n");
+	}
 	if (fs->cache == CACHE_NEVER)
 		conn->want |= RF_CAP_DIRECT_IO_ALLOW_MMAP;
 	if (fs->cache == CACHE_ALWAYS) {

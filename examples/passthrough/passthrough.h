@@ -21,7 +21,8 @@
  *                   name made directly in the source is visible through the mount at once)
  *   inode_handles   keep a file handle instead of an O_PATH fd per non-directory inode
  *                   (fewer open fds on big trees; needs a source with file handles)
- * With -o allow_other, default_permissions is switched on: the kernel checks modes.
+ * With -o allow_other, default_permissions is switched on: the kernel checks modes and
+ * (POSIX_ACL) the source's ACLs.
  *
  * Every inode keeps an O_PATH fd on its source file, in the ringfuse inode table keyed by
  * (st_dev, st_ino), so hard links share one inode. Data I/O (read, write, fsync, fallocate,
@@ -112,6 +113,7 @@ struct pt_fs {
 	double neg_timeout;          /* -o negative_timeout: how long a missing name is
 	                              * cached; 0 (default): not at all, reply ENOENT */
 	bool writeback;              /* asked for, then: negotiated */
+	bool acl;                    /* default_permissions: the kernel checks POSIX ACLs too */
 	bool want_passthrough;       /* -o passthrough */
 	atomic_bool passthrough;     /* negotiated and not failed yet */
 	bool handles;                /* -o inode_handles, usable on this source */

@@ -14,6 +14,12 @@
 #     The same with a root-only 0600 file made directly in the source: uid 65534 may
 #     not append to it. Root's own O_CREAT of a name made behind the kernel's back
 #     still opens that file.
+#   passthrough and the source's own rules (ACLs, sticky directories, trusted.*): uid 65534
+#     cannot read through the mount a file whose source ACL denies it (user:65534:---,
+#     mode 0644); cannot unlink uid 4242's file in a 1777 directory, nor rename it away,
+#     when the kernel still caches the name as its own (it removed its file and 4242 made
+#     one, in the source); and does not see root's trusted.* names (listxattr). memfs: the
+#     same listing.
 #   passthrough negative lookups: a name missing through the mount and then made in the
 #     source is visible at once (cache=auto); with -o negative_timeout=30 it is not.
 #   passthrough descriptors: the soft RLIMIT_NOFILE is raised to the hard one at start;
@@ -68,6 +74,24 @@ as_other() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 mode_of() { stat -c %a "$1"; }
 
+# A python3 uid 65534 can run (ACLs and xattr lists have no tool on a bare Debian).
+PY=
+for p in /usr/bin/python3 "$(command -v python3)"; do
+  [ -n "$p" ] && [ -x "$p" ] && as_other "$p" -c pass 2>/dev/null && { PY=$p; break; }
+done
+# deny_acl FILE: a POSIX access ACL that denies uid 65534 everything, others may read.
+deny_acl() {
+  "$PY" -c 'import os, struct, sys
+ents = [(1, 6, -1), (2, 0, 65534), (4, 4, -1), (0x10, 4, -1), (0x20, 4, -1)]
+os.setxattr(sys.argv[1], "system.posix_acl_access", struct.pack("<I", 2) +
+            b"".join(struct.pack("<HHI", t, p, i & 0xffffffff) for t, p, i in ents))' "$1"
+}
+set_trusted() { "$PY" -c 'import os, sys; os.setxattr(sys.argv[1], "trusted.t", b"1")' "$1"; }
+# other_xattrs FILE: the names listxattr(2) gives uid 65534.
+other_xattrs() {
+  as_other "$PY" -c 'import os, sys; print(" ".join(os.listxattr(sys.argv[1])))' "$1"
+}
+
 # setid_run DIR : in DIR (1777), uid 65534 writes to, truncates, opens with O_TRUNC,
 # fallocates and copy_file_ranges into a root file 06666 each; root writes to a sixth.
 # Prints the six modes afterwards, as stat(1) %a sees them (STATX_MODE alone: what the
@@ -103,6 +127,11 @@ else
     as_other rm -f "$m/pub/root644" 2>/dev/null; [ -e "$m/pub/root644" ] || why="$why; other user unlinked root's 0644 file"
     as_other rm -f "$m/pub/root666" 2>/dev/null; [ -e "$m/pub/root666" ] || why="$why; other user unlinked root's 0666 file in a sticky dir"
     as_other chown 65534 "$m/pub/root666" 2>/dev/null && why="$why; other user chown'ed root's file"
+    if [ -n "$PY" ] && set_trusted "$m/pub/root666"; then
+      case "$(other_xattrs "$m/pub/root666")" in
+        *trusted.*) why="$why; other user lists root's trusted.* names";;
+      esac
+    fi
     [ "$(cat "$m/pub/root644" 2>/dev/null)" = secret ] && [ "$(mode_of "$m/pub/root644" 2>/dev/null)" = 644 ] ||
       why="$why; root644 is now $(mode_of "$m/pub/root644" 2>&1) '$(cat "$m/pub/root644" 2>&1)'"
     # The set-id rules, against the kernel's own on tmpfs.
@@ -152,6 +181,52 @@ if mount_fs "$m" "$log" "$PT" -o "source=$src,allow_other,$ATTACK_OPTS"; then
   echo one > "$src/pub/later"
   echo two >> "$m/pub/later" || why="$why; root's O_CREAT append to a file made in the source failed"
   [ "$(cat "$src/pub/later" | tr '\n' ' ')" = "one two " ] || why="$why; later holds '$(tr '\n' ' ' < "$src/pub/later")'"
+  unmount_fs "$m"; rc=$?
+  [ $rc -eq 0 ] || why="$why; server exit $rc"
+  if [ -z "$why" ]; then pass "$name"; else fail "$name" "${why#; }"; tail -5 "$log"; fi
+else
+  fail "$name" "did not mount"
+fi
+rm -rf "${src:?}/pub"/* 2>/dev/null
+
+name="passthrough allow_other: source ACLs, sticky names replaced in the source, trusted.* names"
+m=$work/pt-rules log=$work/pt-rules.log why=""
+as_victim() { setpriv --reuid=4242 --regid=4242 --clear-groups "$@"; }
+if [ -z "$PY" ]; then
+  skip "$name" "no python3 that uid 65534 can run"
+elif mount_fs "$m" "$log" "$PT" -o "source=$src,allow_other,$ATTACK_OPTS"; then
+  # A source ACL that denies uid 65534 holds through the mount (the kernel checked the
+  # mode bits alone, and the passthrough opens as root).
+  echo secret > "$src/pub/acl" && chmod 0644 "$src/pub/acl"
+  if deny_acl "$src/pub/acl" 2>/dev/null && ! as_other cat "$src/pub/acl" >/dev/null 2>&1; then
+    as_other cat "$m/pub/acl" >/dev/null 2>&1 && why="$why; uid 65534 read a file its ACL denies it"
+  else
+    echo "      (the source has no POSIX ACLs: that check skipped)"
+  fi
+  # Sticky directory, a name the kernel caches as uid 65534's own file, replaced in the
+  # source by uid 4242's: neither an unlink nor a rename of the name into 65534's own
+  # directory may take 4242's file (the kernel revalidates a rename's target by itself).
+  as_other mkdir "$m/pub/own-dir"
+  for op in rm mv; do
+    as_other sh -c "echo mine > '$src/pub/st-$op'"
+    as_other stat "$m/pub/st-$op" >/dev/null 2>&1
+    as_other rm -f "$src/pub/st-$op"
+    as_victim sh -c "echo victim > '$src/pub/st-$op'"
+    if [ $op = rm ]; then
+      as_other rm -f "$m/pub/st-$op" 2>/dev/null
+    else
+      as_other "$PY" -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' \
+        "$m/pub/st-$op" "$m/pub/own-dir/st-$op" 2>/dev/null
+    fi
+    [ "$(cat "$src/pub/st-$op" 2>/dev/null)" = victim ] ||
+      why="$why; uid 65534's $op took uid 4242's file in a sticky directory"
+  done
+  # trusted.* names are listed to CAP_SYS_ADMIN only, as the source lists them.
+  if set_trusted "$src/pub/acl" 2>/dev/null; then
+    case "$(other_xattrs "$m/pub/acl")" in
+      *trusted.*) why="$why; uid 65534 lists root's trusted.* names";;
+    esac
+  fi
   unmount_fs "$m"; rc=$?
   [ $rc -eq 0 ] || why="$why; server exit $rc"
   if [ -z "$why" ]; then pass "$name"; else fail "$name" "${why#; }"; tail -5 "$log"; fi
