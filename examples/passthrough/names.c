@@ -9,6 +9,7 @@ struct pt_mk {
 	struct pt_inode *parent;
 	const char *name;            /* in the request: valid until the reply */
 	struct pt_owner own;
+	struct timespec t0;          /* CLOCK_REALTIME_COARSE before the call that makes it */
 	struct pt_fd_retry retry;    /* made, but no fd free to open it */
 };
 
@@ -23,6 +24,24 @@ static void mk_again(struct rf_req *req, void *data)
 static bool made_by_us(const struct stat *st, mode_t mode)
 {
 	return (st->st_mode & S_IFMT) == (mode & S_IFMT) && st->st_uid == geteuid();
+}
+
+/*
+ * Whether the file at @path in @dfd (statx flags @flags) was born in the second of @t0 or
+ * later. Between our mknodat/mkdirat/symlinkat and the open of the name, anyone who may
+ * write to the directory can rename another root-owned file of that kind over it (a
+ * root 0700 directory, with RENAME_EXCHANGE), which made_by_us cannot tell from ours and
+ * give_to_owner would hand to the caller. Its birth time gives it away. A source that
+ * keeps no birth times passes (made_by_us alone). Whole seconds: some filesystems store
+ * coarser times than the clock.
+ */
+static bool born_since(int dfd, const char *path, int flags, const struct timespec *t0)
+{
+	struct statx stx;
+
+	if (statx(dfd, path, flags | AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) < 0)
+		return false;
+	return !(stx.stx_mask & STATX_BTIME) || stx.stx_btime.tv_sec >= t0->tv_sec;
 }
 
 /* The name @mk->name now exists in the parent: make it the caller's and reply its entry. */
@@ -45,7 +64,8 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 		return;                          /* the same name, once fds were pruned */
 	if (r == 0)
 		r = fstat_fd(fd, &st);
-	if (r == 0 && !made_by_us(&st, mk->own.mode)) {
+	if (r == 0 && (!made_by_us(&st, mk->own.mode) ||
+		       !born_since(fd, "", AT_EMPTY_PATH, &mk->t0))) {
 		/* Someone who can write to the directory put something else under the name
 		 * since we made it: never give that to the caller. */
 		fd_close(fd);
@@ -57,7 +77,8 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 	if (r < 0) {
 		/* Do not leave a root-owned file behind (EMFILE on the open, say). */
 		if (fd >= 0 || (fstatat(pfd, mk->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-				made_by_us(&st, mk->own.mode)))
+				made_by_us(&st, mk->own.mode) &&
+				born_since(pfd, mk->name, 0, &mk->t0)))
 			unlinkat(pfd, mk->name, S_ISDIR(mk->own.mode) ? AT_REMOVEDIR : 0);
 		if (fd >= 0)
 			fd_close(fd);
@@ -91,6 +112,7 @@ static struct pt_mk *mk_start(struct rf_req *req, uint64_t parent, const char *n
 		return NULL;
 	}
 	mk = REQ_STATE(req, struct pt_mk);
+	clock_gettime(CLOCK_REALTIME_COARSE, &mk->t0);    /* the clock of file times */
 	mk->name = name;
 	mk->parent = iget(fs, parent);
 	r = !mk->parent ? -ESTALE : !S_ISDIR(mk->parent->type) ? -ENOTDIR :

@@ -18,8 +18,9 @@
 #     cannot read through the mount a file whose source ACL denies it (user:65534:---,
 #     mode 0644); cannot unlink uid 4242's file in a 1777 directory, nor rename it away,
 #     when the kernel still caches the name as its own (it removed its file and 4242 made
-#     one, in the source); and does not see root's trusted.* names (listxattr). memfs: the
-#     same listing.
+#     one, in the source); does not see root's trusted.* names (listxattr); and cannot
+#     have a MKDIR hand it a root directory it swapped in under the new name (mkswap).
+#     memfs: the same listing.
 #   passthrough negative lookups: a name missing through the mount and then made in the
 #     source is visible at once (cache=auto); with -o negative_timeout=30 it is not.
 #   passthrough descriptors: the soft RLIMIT_NOFILE is raised to the hard one at start;
@@ -47,6 +48,7 @@ PT=${ACCESS_PT:-$B/examples/passthrough}
 MEMFS=${ACCESS_MEMFS:-$B/examples/memfs}
 OPENMANY=$B/tests/integration/openmany
 COPYRANGE=$B/tests/integration/copyrange
+MKSWAP=$B/tests/integration/mkswap
 ATTACK_OPTS=${ACCESS_ATTACK_OPTS:-cache=always,negative_timeout=60}
 
 work=
@@ -62,7 +64,7 @@ if [ ! -c /dev/fuse ]; then skip "access tests" "no /dev/fuse"; finish; fi
 for t in setpriv prlimit mountpoint fallocate; do
   command -v $t >/dev/null || { skip "access tests" "$t missing"; finish; }
 done
-for b in "$OPENMANY" "$COPYRANGE"; do
+for b in "$OPENMANY" "$COPYRANGE" "$MKSWAP"; do
   [ -x "$b" ] || { skip "access tests" "$b not built"; finish; }
 done
 
@@ -189,7 +191,7 @@ else
 fi
 rm -rf "${src:?}/pub"/* 2>/dev/null
 
-name="passthrough allow_other: source ACLs, sticky names replaced in the source, trusted.* names"
+name="passthrough allow_other: source ACLs, sticky names replaced in the source, trusted.* names, MKDIR swap"
 m=$work/pt-rules log=$work/pt-rules.log why=""
 as_victim() { setpriv --reuid=4242 --regid=4242 --clear-groups "$@"; }
 if [ -z "$PY" ]; then
@@ -227,13 +229,21 @@ elif mount_fs "$m" "$log" "$PT" -o "source=$src,allow_other,$ATTACK_OPTS"; then
       *trusted.*) why="$why; uid 65534 lists root's trusted.* names";;
     esac
   fi
+  # MKDIR is made as root, then given to the caller by its name: a root 0700 directory
+  # that uid 65534 swaps in under the name (RENAME_EXCHANGE in a 0777 directory) in
+  # between must stay root's. Before, mkswap won within some hundred tries.
+  mkdir -m 0777 "$src/shared" && mkdir -m 0700 "$src/shared/rootdir"
+  sleep 1.1                     # born a second before any try (born_since)
+  as_other "$MKSWAP" "$src/shared" "$m/shared" rootdir new 1500 > "$work/mkswap.out" 2>&1 ||
+    why="$why; a root directory swapped in during MKDIR was handed to uid 65534"
+  sed 's/^/      /' "$work/mkswap.out"
   unmount_fs "$m"; rc=$?
   [ $rc -eq 0 ] || why="$why; server exit $rc"
   if [ -z "$why" ]; then pass "$name"; else fail "$name" "${why#; }"; tail -5 "$log"; fi
 else
   fail "$name" "did not mount"
 fi
-rm -rf "${src:?}/pub"/* 2>/dev/null
+rm -rf "${src:?}/pub"/* "${src:?}/shared" 2>/dev/null
 
 name="passthrough allow_other: set-id bits dropped as on tmpfs"
 m=$work/pt-setid log=$work/pt-setid.log
