@@ -354,6 +354,7 @@ int owner_for(struct rf_req *req, struct pt_inode *parent, mode_t mode,
 	o->uid = ctx->uid;
 	o->gid = ctx->gid;
 	o->mode = mode & ~(ctx->umask & 0777);
+	o->dir_mtime = pst.st_mtim;
 	if (pst.st_mode & S_ISGID) {
 		/* The setgid-directory rule: the group is the directory's, and so is the bit. */
 		o->gid = pst.st_gid;

@@ -9,7 +9,6 @@ struct pt_mk {
 	struct pt_inode *parent;
 	const char *name;            /* in the request: valid until the reply */
 	struct pt_owner own;
-	struct timespec t0;          /* CLOCK_REALTIME_COARSE before the call that makes it */
 	struct pt_fd_retry retry;    /* made, but no fd free to open it */
 };
 
@@ -27,21 +26,28 @@ static bool made_by_us(const struct stat *st, mode_t mode)
 }
 
 /*
- * Whether the file at @path in @dfd (statx flags @flags) was born in the second of @t0 or
- * later. Between our mknodat/mkdirat/symlinkat and the open of the name, anyone who may
- * write to the directory can rename another root-owned file of that kind over it (a
- * root 0700 directory, with RENAME_EXCHANGE), which made_by_us cannot tell from ours and
- * give_to_owner would hand to the caller. Its birth time gives it away. A source that
- * keeps no birth times passes (made_by_us alone). Whole seconds: some filesystems store
- * coarser times than the clock.
+ * Whether the file at @path in @dfd (statx flags @flags) was born no earlier than @since,
+ * the parent directory's mtime just before the call that made it. Between our
+ * mknodat/mkdirat/symlinkat and the open of the name, anyone who may write to the
+ * directory can swap another root-owned file of that kind in under it (a root 0700
+ * directory, with RENAME_EXCHANGE), which made_by_us cannot tell from ours and
+ * give_to_owner would hand to the caller. That file was born before its directory last
+ * changed; ours after. Both times come from the source filesystem's own clock, so a
+ * remote source whose clock is off ours cannot fail every mkdir. Left: a root file born
+ * in the same clock tick as the directory's last change, with nothing changed since. A
+ * source that keeps no birth times passes (made_by_us alone).
  */
-static bool born_since(int dfd, const char *path, int flags, const struct timespec *t0)
+static bool born_since(int dfd, const char *path, int flags, const struct timespec *since)
 {
 	struct statx stx;
 
 	if (statx(dfd, path, flags | AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) < 0)
 		return false;
-	return !(stx.stx_mask & STATX_BTIME) || stx.stx_btime.tv_sec >= t0->tv_sec;
+	if (!(stx.stx_mask & STATX_BTIME))
+		return true;
+	return stx.stx_btime.tv_sec > since->tv_sec ||
+	       (stx.stx_btime.tv_sec == since->tv_sec &&
+		stx.stx_btime.tv_nsec >= (uint32_t)since->tv_nsec);
 }
 
 /* The name @mk->name now exists in the parent: make it the caller's and reply its entry. */
@@ -65,7 +71,7 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 	if (r == 0)
 		r = fstat_fd(fd, &st);
 	if (r == 0 && (!made_by_us(&st, mk->own.mode) ||
-		       !born_since(fd, "", AT_EMPTY_PATH, &mk->t0))) {
+		       !born_since(fd, "", AT_EMPTY_PATH, &mk->own.dir_mtime))) {
 		/* Someone who can write to the directory put something else under the name
 		 * since we made it: never give that to the caller. */
 		fd_close(fd);
@@ -78,7 +84,7 @@ static void mk_finish(struct rf_req *req, struct pt_mk *mk, int res)
 		/* Do not leave a root-owned file behind (EMFILE on the open, say). */
 		if (fd >= 0 || (fstatat(pfd, mk->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 				made_by_us(&st, mk->own.mode) &&
-				born_since(pfd, mk->name, 0, &mk->t0)))
+				born_since(pfd, mk->name, 0, &mk->own.dir_mtime)))
 			unlinkat(pfd, mk->name, S_ISDIR(mk->own.mode) ? AT_REMOVEDIR : 0);
 		if (fd >= 0)
 			fd_close(fd);
@@ -112,7 +118,7 @@ static struct pt_mk *mk_start(struct rf_req *req, uint64_t parent, const char *n
 		return NULL;
 	}
 	mk = REQ_STATE(req, struct pt_mk);
-	clock_gettime(CLOCK_REALTIME_COARSE, &mk->t0);    /* the clock of file times */
+	clock_gettime(CLOCK_REALTIME_COARSE, &mk->own.dir_mtime);    /* the clock of file times */
 	mk->name = name;
 	mk->parent = iget(fs, parent);
 	r = !mk->parent ? -ESTALE : !S_ISDIR(mk->parent->type) ? -ENOTDIR :

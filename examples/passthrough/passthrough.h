@@ -178,6 +178,7 @@ struct pt_owner {
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;                 /* type and permission bits, umask applied */
+	struct timespec dir_mtime;   /* the parent's mtime when owner_for looked (born_since) */
 };
 
 /*
