@@ -169,7 +169,7 @@ int rf_notify_store(struct rf_session *se, uint64_t ino, off_t off, const void *
 
 	if (!kernel_has(se, 15))
 		return -ENOSYS;
-	if (off < 0 || size > UINT32_MAX)
+	if (off < 0 || size > UINT32_MAX || (!buf && size))
 		return -EINVAL;
 	return notify_send(se, FUSE_NOTIFY_STORE, iov, 2);
 }

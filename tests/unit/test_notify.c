@@ -400,6 +400,7 @@ Test(notify, bad_arguments_are_refused, .timeout = 10)
 	cr_assert_eq(rf_notify_inval_entry(fk.se, 1, NULL, 3), -EINVAL);
 	cr_assert_eq(rf_notify_delete(fk.se, 1, 2, "", 0), -EINVAL);
 	cr_assert_eq(rf_notify_store(fk.se, 1, -1, "x", 1), -EINVAL);
+	cr_assert_eq(rf_notify_store(fk.se, 1, 0, NULL, 1), -EINVAL);
 	cr_assert_eq(rf_notify_retrieve(fk.se, 1, -1, 1, NULL), -EINVAL);
 	cr_assert_eq(rf_notify_prune(fk.se, prune_ids, 0), -EINVAL);
 	cr_assert_eq(rf_notify_prune(fk.se, NULL, 1), -EINVAL);
