@@ -105,6 +105,7 @@ struct rf_req {
 	struct rf_post post;             /* to its loop: a reply made on another thread, or a
 	                                  * resume after parking (never both at once) */
 	struct rf_post intr_post;        /* to its loop: an interrupt to act on */
+	_Atomic uint64_t intr_posted;    /* the unique intr_post is for; 0: not posted */
 	/* set by the layer handling it: runs once the reply is out (res as written) */
 	void (*after_send)(struct rf_req *req, int res);
 	atomic_int interrupted;

@@ -29,10 +29,39 @@ static void early_interrupt_expired(struct rf_loop *loop, void *data)
 	rf_reply_err(ir, -EAGAIN);
 }
 
-/* On the interrupted request's loop. */
+/*
+ * On the interrupted request's loop. The INTERRUPT dropped its hold on the slot when it
+ * posted this (the loop itself may finish the request first, and rf__req_finish waits for
+ * the hold on this thread), so the slot may since have been recycled, even given to a
+ * new request: act only if it still serves the request the INTERRUPT named.
+ */
 static void interrupt_posted(struct rf_loop *loop, struct rf_post *p)
 {
-	rf__req_interrupt(rf_container_of(p, struct rf_req, intr_post));
+	struct rf_req *r = rf_container_of(p, struct rf_req, intr_post);
+	uint64_t unique = atomic_exchange(&r->intr_posted, 0);
+
+	(void)loop;
+	if (unique == r->in.unique && r->state >= RF_REQ_PARKED)
+		rf__req_interrupt(r);
+}
+
+/* The INTERRUPT of @unique, for @r's loop; one post at a time (the node is in the slot). */
+static void interrupt_post(struct rf_req *r, uint64_t unique)
+{
+	if (atomic_exchange(&r->intr_posted, unique) != 0)
+		return;                 /* still queued: it will read the newer unique */
+	r->intr_post.fn = interrupt_posted;
+	rf__loop_post(r->ch->loop, &r->intr_post);
+}
+
+/* After an early INTERRUPT was taken by its request: on the INTERRUPT's own loop. */
+static void early_interrupt_done(struct rf_loop *loop, struct rf_post *p)
+{
+	struct rf_req *ir = rf_container_of(p, struct rf_req, intr_post);
+
+	(void)loop;
+	rf_timer_cancel(&ir->intr_timer);
+	rf_reply_none(ir);
 }
 
 void rf__interrupt(struct rf_req *ir, uint64_t target)
@@ -61,8 +90,7 @@ void rf__interrupt(struct rf_req *ir, uint64_t target)
 		rf__interrupt_hook(r);
 		atomic_fetch_sub(&r->intr_refs, 1);
 	} else {
-		r->intr_post.fn = interrupt_posted;
-		rf__loop_post(r->ch->loop, &r->intr_post);
+		interrupt_post(r, target);
 		atomic_fetch_sub(&r->intr_refs, 1);
 	}
 	rf_reply_none(ir);
@@ -80,8 +108,15 @@ void rf__interrupt_hook(struct rf_req *req)
 
 void rf__interrupt_early(struct rf_req *req, struct rf_req *ir)
 {
-	/* The kernel asked to interrupt this request before we read it. */
+	/* The kernel asked to interrupt this request before we read it. The INTERRUPT may
+	 * have come on another loop (/dev/fuse, the request on a kernel queue): its timer
+	 * and its slot are that loop's. */
 	atomic_store(&req->interrupted, 1);
+	if (!rf__on_loop_thread(ir->ch->loop)) {
+		ir->intr_post.fn = early_interrupt_done;
+		rf__loop_post(ir->ch->loop, &ir->intr_post);
+		return;
+	}
 	rf_timer_cancel(&ir->intr_timer);
 	rf_reply_none(ir);
 }
