@@ -127,16 +127,21 @@ static const void *llk_expect(struct llk *k, uint64_t unique, int error, long si
 	return k->reply + sizeof(*oh);
 }
 
-static void llk_setup(struct llk *k, const struct fuse_lowlevel_ops *ops, void *userdata)
+/* A session for @ops (with "-o @opt" when non-NULL) mounted on one end of a socket pair
+ * whose other end, k->kfd, plays the kernel. */
+static void llk_open(struct llk *k, const struct fuse_lowlevel_ops *ops, void *userdata,
+		     const char *opt)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_init_in in;
 	int sv[2], sz = 4 << 20;
 	char mp[32];
-	uint64_t u;
 
 	memset(k, 0, sizeof(*k));
 	cr_assert_eq(fuse_opt_add_arg(&args, "llk"), 0);
+	if (opt) {
+		cr_assert_eq(fuse_opt_add_arg(&args, "-o"), 0);
+		cr_assert_eq(fuse_opt_add_arg(&args, opt), 0);
+	}
 	k->se = fuse_session_new(&args, ops, sizeof(*ops), userdata);
 	fuse_opt_free_args(&args);
 	cr_assert_not_null(k->se, "log: %s", logbuf);
@@ -150,14 +155,29 @@ static void llk_setup(struct llk *k, const struct fuse_lowlevel_ops *ops, void *
 	k->kfd = sv[0];
 	snprintf(mp, sizeof(mp), "/dev/fd/%d", sv[1]);
 	cr_assert_eq(fuse_session_mount(k->se, mp), 0, "log: %s", logbuf);
+}
+
+/* Send INIT offering @flags; returns its unique. */
+static uint64_t llk_send_init(struct llk *k, uint32_t flags)
+{
+	struct fuse_init_in in;
 
 	memset(&in, 0, sizeof(in));
 	in.major = FUSE_KERNEL_VERSION;
 	in.minor = FUSE_KERNEL_MINOR_VERSION;
 	in.max_readahead = 131072;
-	in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_INIT_EXT | FUSE_MAX_PAGES |
-		   FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_IOCTL_DIR;
-	u = llk_send(k, FUSE_INIT, 0, &in, sizeof(in), NULL);
+	in.flags = flags;
+	return llk_send(k, FUSE_INIT, 0, &in, sizeof(in), NULL);
+}
+
+static void llk_setup(struct llk *k, const struct fuse_lowlevel_ops *ops, void *userdata)
+{
+	uint64_t u;
+
+	llk_open(k, ops, userdata, NULL);
+	u = llk_send_init(k, FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_INIT_EXT |
+			  FUSE_MAX_PAGES | FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS |
+			  FUSE_IOCTL_DIR);
 	llk_serve(k);
 	llk_expect(k, u, 0, -1);
 }
@@ -173,6 +193,15 @@ static void llk_teardown(struct llk *k)
 
 /* ---- a basic round trip ---------------------------------------------------------------- */
 
+/* A LOOKUP of "a" in the root, served on this thread, answered ENOENT. */
+static void llk_lookup_enoent(struct llk *k)
+{
+	uint64_t u = llk_send(k, FUSE_LOOKUP, 1, NULL, 0, "a");
+
+	llk_serve(k);
+	llk_expect(k, u, -ENOENT, 0);
+}
+
 static void ll_lookup_enoent(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fuse_reply_err(req, ENOENT);
@@ -182,12 +211,9 @@ Test(lowlevel, lookup_round_trip)
 {
 	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_enoent };
 	static struct llk k;
-	uint64_t u;
 
 	llk_setup(&k, &ops, NULL);
-	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
-	llk_serve(&k);
-	llk_expect(&k, u, -ENOENT, 0);
+	llk_lookup_enoent(&k);
 	llk_teardown(&k);
 }
 
@@ -324,12 +350,9 @@ Test(lowlevel, custom_loop_reply_from_another_thread_is_retired_under_the_lock)
 {
 	static const struct fuse_lowlevel_ops ops = { .lookup = ll_lookup_thread };
 	static struct llk k;
-	uint64_t u;
 
 	llk_setup(&k, &ops, NULL);
-	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
-	llk_serve(&k);
-	llk_expect(&k, u, -ENOENT, 0);
+	llk_lookup_enoent(&k);
 	cr_expect(atomic_load(&k.se->has_retired), "put on the driving thread's free list");
 	cr_expect_null(k.se->free_head, "put on the driving thread's free list");
 	llk_teardown(&k);
@@ -739,38 +762,11 @@ static void *run_loop_mt(void *se)
 static void llk_setup_loop(struct llk *k, const struct fuse_lowlevel_ops *ops,
 			   const char *opt, pthread_t *th)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_init_in in;
-	int sv[2], sz = 4 << 20;
-	char mp[32];
 	uint64_t u;
 
-	memset(k, 0, sizeof(*k));
-	cr_assert_eq(fuse_opt_add_arg(&args, "llk"), 0);
-	if (opt) {
-		cr_assert_eq(fuse_opt_add_arg(&args, "-o"), 0);
-		cr_assert_eq(fuse_opt_add_arg(&args, opt), 0);
-	}
-	k->se = fuse_session_new(&args, ops, sizeof(*ops), NULL);
-	fuse_opt_free_args(&args);
-	cr_assert_not_null(k->se, "log: %s", logbuf);
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	for (int i = 0; i < 2; i++) {
-		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	}
-	k->kfd = sv[0];
-	snprintf(mp, sizeof(mp), "/dev/fd/%d", sv[1]);
-	cr_assert_eq(fuse_session_mount(k->se, mp), 0, "log: %s", logbuf);
+	llk_open(k, ops, NULL, opt);
 	cr_assert_eq(pthread_create(th, NULL, run_loop_mt, k->se), 0);
-	memset(&in, 0, sizeof(in));
-	in.major = FUSE_KERNEL_VERSION;
-	in.minor = FUSE_KERNEL_MINOR_VERSION;
-	in.max_readahead = 131072;
-	in.flags = FUSE_ASYNC_READ | FUSE_INIT_EXT | FUSE_MAX_PAGES | FUSE_BIG_WRITES;
-	u = llk_send(k, FUSE_INIT, 0, &in, sizeof(in), NULL);
+	u = llk_send_init(k, FUSE_ASYNC_READ | FUSE_INIT_EXT | FUSE_MAX_PAGES | FUSE_BIG_WRITES);
 	llk_expect(k, u, 0, -1);
 }
 
