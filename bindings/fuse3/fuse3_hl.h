@@ -141,6 +141,9 @@ int rf_hl_path2(struct fuse *f, struct hl_node *n1, const char *name1, struct hl
 /* Find or create the node (@parent, @name), counting one kernel lookup: +ref. */
 int rf_hl_lookup(struct fuse *f, struct hl_node *parent, const char *name,
 		 struct hl_node **out);
+/* One more kernel lookup of @n, referenced by the caller, given without a name of its
+ * own (LOOKUP of "." or ".."). */
+void rf_hl_count_lookup(struct fuse *f, struct hl_node *n);
 void rf_hl_forget(struct fuse *f, fuse_ino_t nodeid, uint64_t nlookup);
 void rf_hl_forget_many(struct fuse *f, size_t count, struct fuse_forget_data *fd);
 /* The node (@parent, @name) if in the tree, +ref, no lookup counted. */
@@ -191,6 +194,8 @@ void rf_hl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void rf_hl_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
 void rf_hl_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* The filesystem's own fh of the directory handle the kernel names in @fi. */
+uint64_t rf_hl_dir_fh(const struct fuse_file_info *fi);
 void rf_hl_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 
 /* hl_ops.c */

@@ -46,6 +46,11 @@ static struct hl_dh *get_dh(struct fuse_file_info *fi)
 	return (struct hl_dh *)(uintptr_t)fi->fh;
 }
 
+uint64_t rf_hl_dir_fh(const struct fuse_file_info *fi)
+{
+	return ((const struct hl_dh *)(uintptr_t)fi->fh)->fh;
+}
+
 static int filler(void *buf, const char *name, const struct stat *st, off_t off,
 		  enum fuse_fill_dir_flags flags)
 {
@@ -134,6 +139,11 @@ void rf_hl_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *llfi)
 	rf_hl_prepare_intr(f, req);
 	err = fuse_fs_opendir(f->fs, path, &fi);
 	rf_hl_finish_intr(f, req);
+	/* ENOSYS would make the kernel stop sending OPENDIR and name no handle (fh 0) in
+	 * READDIR, RELEASEDIR, FSYNCDIR, which need ours: taken as "no opendir", which
+	 * succeeds. */
+	if (err == -ENOSYS)
+		err = 0;
 	if (err) {
 		pthread_mutex_destroy(&dh->lock);
 		free(dh);

@@ -319,6 +319,10 @@ static void xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t s
 			res = fuse_fs_listxattr(f->fs, path, buf, size);
 		rf_hl_put(f, n);
 	}
+	/* A value larger than the buffer (a filesystem that ignores @size) is not read past
+	 * the buffer's end: ERANGE, as getxattr(2) answers. */
+	if (res > 0 && size && (size_t)res > size)
+		res = -ERANGE;
 	if (res < 0)
 		rf_hl_reply_err(req, res);
 	else if (size == 0)
@@ -428,12 +432,20 @@ void rf_hl_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
 	struct fuse *f = rf_hl_req(req);
 	size_t sz = in_bufsz > out_bufsz ? in_bufsz : out_bufsz;
 	char *buf = NULL, *path;
+	struct fuse_file_info dfi;
 	struct hl_node *n;
 	int err;
 
 	if (flags & FUSE_IOCTL_UNRESTRICTED) {
 		rf_hl_reply_err(req, EPERM);
 		return;
+	}
+	/* On a directory the kernel names the binding's handle (hl_dir.c): the filesystem
+	 * gets the fh its opendir set, as from libfuse's get_dirhandle. */
+	if (flags & FUSE_IOCTL_DIR) {
+		dfi = *fi;
+		dfi.fh = rf_hl_dir_fh(fi);
+		fi = &dfi;
 	}
 	if (sz) {
 		buf = rf_hl_tls_buf(3, sz);

@@ -87,10 +87,14 @@ int fuse_fs_open(struct fuse_fs *fs, const char *path, struct fuse_file_info *fi
 	return fs->op.open ? fs->op.open(path, fi) : 0;
 }
 
+/* As libfuse: through fuse_fs_write_buf, so that a filesystem with write_buf (alone or with
+ * write) gets the data there, not ENOSYS. */
 int fuse_fs_write(struct fuse_fs *fs, const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	enter(fs);
-	return fs->op.write ? fs->op.write(path, buf, size, off, fi) : -ENOSYS;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	bv.buf[0].mem = (void *)buf;
+	return fuse_fs_write_buf(fs, path, &bv, off, fi);
 }
 
 int fuse_fs_fsync(struct fuse_fs *fs, const char *path, int datasync, struct fuse_file_info *fi)

@@ -228,7 +228,7 @@ static void hl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			err = fuse_fs_getattr(f->fs, path, &e.attr, NULL);
 			rf_hl_finish_intr(f, req);
 			if (!err) {
-				rf_itable_count_lookup(f->itable, &dot->base);
+				rf_hl_count_lookup(f, dot);
 				e.ino = dot->base.nodeid;
 				e.generation = dot->base.generation;
 				e.entry_timeout = f->conf.entry_timeout;

@@ -414,6 +414,14 @@ found:
 	return 0;
 }
 
+void rf_hl_count_lookup(struct fuse *f, struct hl_node *n)
+{
+	rf_itable_count_lookup(f->itable, &n->base);
+	/* remember's count too, or the kernel's forget of it would look like its last */
+	if (f->conf.remember)
+		remember_lookup(f, n);
+}
+
 /* remember: the kernel dropped @nlookup lookups of @nodeid; a node it no longer knows
  * goes on the LRU with its reference, which rf_hl_clean drops after remember seconds. */
 static void remember_forget(struct fuse *f, fuse_ino_t nodeid, uint64_t nlookup)

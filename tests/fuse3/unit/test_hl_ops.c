@@ -1,0 +1,456 @@
+/*
+ * Description: the high-level API's operations (bindings/fuse3/hl_ops.c, hl_file.c,
+ * hl_dir.c, hl_fs.c) end to end without a mount: a struct fuse made by fuse_new, served by
+ * the custom loop (fuse_session_receive_buf/process_buf) on the test's thread over one end
+ * of a SOCK_SEQPACKET pair, with the test playing the kernel on the other end (as
+ * test_lowlevel.c does for the low level); and fuse_fs_* called directly, as a stacking
+ * module would.
+ */
+#include "fuse3_hl.h"
+#include "fuse3_int.h"
+#include <linux/fuse.h>
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *op,
+			 size_t op_size, void *user_data);
+
+static char logbuf[8192];
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void capture_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	size_t used;
+
+	(void)level;
+	pthread_mutex_lock(&log_lock);
+	used = strlen(logbuf);
+	vsnprintf(logbuf + used, sizeof(logbuf) - used, fmt, ap);
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void setup(void)
+{
+	logbuf[0] = '\0';
+	fuse_set_log_func(capture_log);
+}
+
+static void teardown(void)
+{
+	fuse_set_log_func(NULL);
+}
+
+TestSuite(hl_ops, .init = setup, .fini = teardown, .timeout = 10);
+
+/* ---- the kernel's end ------------------------------------------------------------------ */
+
+struct hlk {
+	struct fuse *f;
+	struct fuse_session *se;
+	int kfd;
+	uint64_t unique;
+	struct fuse_buf buf;
+	char reply[1 << 20];
+	size_t reply_len;
+};
+
+static uint64_t hlk_send(struct hlk *k, uint32_t opcode, uint64_t nodeid, const void *arg,
+			 size_t len, const char *name)
+{
+	struct fuse_in_header h;
+	struct iovec iov[3];
+	size_t nlen = name ? strlen(name) + 1 : 0;
+
+	memset(&h, 0, sizeof(h));
+	h.len = (uint32_t)(sizeof(h) + len + nlen);
+	h.opcode = opcode;
+	h.unique = k->unique += 2;
+	h.nodeid = nodeid;
+	h.uid = getuid();
+	h.gid = getgid();
+	h.pid = (uint32_t)getpid();
+	iov[0] = (struct iovec){ &h, sizeof(h) };
+	iov[1] = (struct iovec){ (void *)arg, len };
+	iov[2] = (struct iovec){ (void *)name, nlen };
+	cr_assert_eq(writev(k->kfd, iov, 3), (ssize_t)h.len, "writev: %s", strerror(errno));
+	return h.unique;
+}
+
+static void hlk_serve(struct hlk *k)
+{
+	int n = fuse_session_receive_buf(k->se, &k->buf);
+
+	cr_assert_gt(n, 0, "receive_buf: %d", n);
+	fuse_session_process_buf(k->se, &k->buf);
+}
+
+/* Send, serve, and return the reply's payload after checking its error. */
+static const void *hlk_call(struct hlk *k, uint32_t opcode, uint64_t nodeid, const void *arg,
+			    size_t len, const char *name, int error)
+{
+	const struct fuse_out_header *oh = (const void *)k->reply;
+	uint64_t u = hlk_send(k, opcode, nodeid, arg, len, name);
+	struct pollfd p = { .fd = k->kfd, .events = POLLIN };
+	ssize_t n;
+
+	hlk_serve(k);
+	if (opcode == FUSE_FORGET)
+		return NULL;
+	cr_assert_eq(poll(&p, 1, 2000), 1, "no reply to opcode %u", opcode);
+	n = read(k->kfd, k->reply, sizeof(k->reply));
+	cr_assert_geq(n, (ssize_t)sizeof(*oh));
+	k->reply_len = (size_t)n;
+	cr_assert_eq(oh->unique, u);
+	cr_assert_eq(oh->error, error, "opcode %u: error %d, expected %d (log: %s)", opcode,
+		     oh->error, error, logbuf);
+	return k->reply + sizeof(*oh);
+}
+
+static void hlk_setup(struct hlk *k, const struct fuse_operations *ops, const char *opt)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_init_in in;
+	int sv[2], sz = 2 << 20;
+	char mp[32];
+
+	memset(k, 0, sizeof(*k));
+	cr_assert_eq(fuse_opt_add_arg(&args, "hlk"), 0);
+	if (opt) {
+		cr_assert_eq(fuse_opt_add_arg(&args, "-o"), 0);
+		cr_assert_eq(fuse_opt_add_arg(&args, opt), 0);
+	}
+	k->f = fuse_new_31(&args, ops, sizeof(*ops), NULL);
+	fuse_opt_free_args(&args);
+	cr_assert_not_null(k->f, "log: %s", logbuf);
+	k->se = fuse_get_session(k->f);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	for (int i = 0; i < 2; i++) {
+		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+			setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	k->kfd = sv[0];
+	snprintf(mp, sizeof(mp), "/dev/fd/%d", sv[1]);
+	cr_assert_eq(fuse_mount(k->f, mp), 0, "log: %s", logbuf);
+
+	memset(&in, 0, sizeof(in));
+	in.major = FUSE_KERNEL_VERSION;
+	in.minor = FUSE_KERNEL_MINOR_VERSION;
+	in.max_readahead = 131072;
+	in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_INIT_EXT | FUSE_MAX_PAGES |
+		   FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_HAS_IOCTL_DIR | FUSE_EXPORT_SUPPORT;
+	hlk_call(k, FUSE_INIT, 0, &in, sizeof(in), NULL, 0);
+}
+
+static void hlk_teardown(struct hlk *k)
+{
+	close(k->kfd);
+	while (fuse_session_receive_buf(k->se, &k->buf) > 0)
+		fuse_session_process_buf(k->se, &k->buf);
+	fuse_destroy(k->f);
+	free(k->buf.mem);
+}
+
+static uint64_t hlk_lookup(struct hlk *k, uint64_t parent, const char *name)
+{
+	const struct fuse_entry_out *eo = hlk_call(k, FUSE_LOOKUP, parent, NULL, 0, name, 0);
+
+	cr_assert_neq(eo->nodeid, 0, "lookup %s", name);
+	return eo->nodeid;
+}
+
+static void hlk_forget(struct hlk *k, uint64_t nodeid, uint64_t nlookup)
+{
+	struct fuse_forget_in in = { .nlookup = nlookup };
+
+	hlk_call(k, FUSE_FORGET, nodeid, &in, sizeof(in), NULL, 0);
+}
+
+/* ---- a small filesystem: "/" and "/d" are directories, anything else a file ---------- */
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	(void)fi;
+	memset(st, 0, sizeof(*st));
+	if (strcmp(path, "/") == 0 || strcmp(path, "/d") == 0) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | 0644;
+		st->st_nlink = 1;
+	}
+	return 0;
+}
+
+/* ---- ioctl on a directory ------------------------------------------------------------- */
+
+static uint64_t ioctl_fh;
+static unsigned int ioctl_flags;
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	fi->fh = 77;
+	return 0;
+}
+
+static int fs_ioctl(const char *path, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+		    unsigned int flags, void *data)
+{
+	(void)path, (void)cmd, (void)arg, (void)data;
+	ioctl_fh = fi->fh;
+	ioctl_flags = flags;
+	return 0;
+}
+
+/* The kernel names the directory's handle (the binding's own) in an IOCTL on a directory:
+ * the filesystem must see the fh its opendir set, as on libfuse (get_dirhandle). */
+Test(hl_ops, ioctl_on_a_directory_gets_the_filesystems_dir_handle)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr,
+						    .opendir = fs_opendir,
+						    .ioctl = fs_ioctl };
+	static struct hlk k;
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	struct fuse_ioctl_in iin;
+	const struct fuse_open_out *oo;
+
+	hlk_setup(&k, &ops, NULL);
+	oo = hlk_call(&k, FUSE_OPENDIR, 1, &oin, sizeof(oin), NULL, 0);
+	memset(&iin, 0, sizeof(iin));
+	iin.fh = oo->fh;
+	iin.flags = FUSE_IOCTL_DIR;
+	iin.cmd = 0x1234;
+	hlk_call(&k, FUSE_IOCTL, 1, &iin, sizeof(iin), NULL, 0);
+	cr_assert_eq(ioctl_flags & FUSE_IOCTL_DIR, FUSE_IOCTL_DIR);
+	cr_assert_eq(ioctl_fh, 77, "the filesystem got fh %#llx, not its own 77",
+		     (unsigned long long)ioctl_fh);
+	hlk_teardown(&k);
+}
+
+/* ---- remember and "." / ".." lookups (NFS export) --------------------------------------- */
+
+/* With remember=T, a node the kernel forgot stays T seconds. A LOOKUP of "." (or "..")
+ * gives the kernel one more lookup of the directory: forgetting it must not count as the
+ * kernel having forgotten the node while it still holds it, or remember's reference goes
+ * early and the node is freed at the kernel's real last forget. */
+Test(hl_ops, dot_lookups_count_for_remember)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr };
+	static struct hlk k;
+	uint64_t d, dot;
+	struct timespec ts = { 1, 200000000 };
+
+	hlk_setup(&k, &ops, "remember=1");
+	d = hlk_lookup(&k, 1, "d");
+	dot = hlk_lookup(&k, d, ".");
+	cr_assert_eq(dot, d);
+	hlk_forget(&k, d, 1);            /* the kernel still holds one lookup */
+	nanosleep(&ts, NULL);
+	fuse_clean_cache(k.f);           /* nothing the kernel knows may expire */
+	hlk_forget(&k, d, 1);            /* now it forgot: remembered for 1 s */
+	cr_assert_eq(rf_hl_node_count(k.f), 2, "the node went at the kernel's last forget");
+	hlk_teardown(&k);
+}
+
+/* ---- a filesystem answering getxattr with more than the buffer -------------------------- */
+
+static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	(void)path, (void)name, (void)value, (void)size;
+	return 1000;   /* nonsense: the value's size, whatever the buffer */
+}
+
+static int fs_listxattr(const char *path, char *list, size_t size)
+{
+	(void)path, (void)list, (void)size;
+	return 1000;
+}
+
+Test(hl_ops, xattr_larger_than_the_buffer_is_erange)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr,
+						    .getxattr = fs_getxattr,
+						    .listxattr = fs_listxattr };
+	static struct hlk k;
+	struct {
+		struct fuse_getxattr_in in;
+		char name[8];
+	} gx;
+	struct fuse_getxattr_in lx = { .size = 16 };
+	const struct fuse_getxattr_out *go;
+
+	hlk_setup(&k, &ops, NULL);
+	memset(&gx, 0, sizeof(gx));
+	gx.in.size = 16;
+	strcpy(gx.name, "user.a");
+	hlk_call(&k, FUSE_GETXATTR, 1, &gx, sizeof(gx.in) + strlen(gx.name) + 1, NULL, -ERANGE);
+	hlk_call(&k, FUSE_LISTXATTR, 1, &lx, sizeof(lx), NULL, -ERANGE);
+	/* size 0 asks for the size: that is what the filesystem said */
+	gx.in.size = 0;
+	go = hlk_call(&k, FUSE_GETXATTR, 1, &gx, sizeof(gx.in) + strlen(gx.name) + 1, NULL, 0);
+	cr_assert_eq(go->size, 1000);
+	hlk_teardown(&k);
+}
+
+/* ---- fuse_fs_* as a stacking module calls them ------------------------------------------ */
+
+static char wb_data[16];
+static size_t wb_size;
+
+static int fs_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
+			struct fuse_file_info *fi)
+{
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(sizeof(wb_data));
+
+	(void)path, (void)off, (void)fi;
+	dst.buf[0].mem = wb_data;
+	wb_size = (size_t)fuse_buf_copy(&dst, buf, 0);
+	return (int)wb_size;
+}
+
+/* libfuse's fuse_fs_write goes through fuse_fs_write_buf: a filesystem with write_buf
+ * alone gets the data. */
+Test(hl_ops, fuse_fs_write_reaches_a_write_buf_only_filesystem)
+{
+	static const struct fuse_operations ops = { .write_buf = fs_write_buf };
+	struct fuse_fs *fs = fuse_fs_new(&ops, sizeof(ops), NULL);
+	struct fuse_file_info fi;
+	int res;
+
+	cr_assert_not_null(fs);
+	memset(&fi, 0, sizeof(fi));
+	res = fuse_fs_write(fs, "/x", "abc", 3, 0, &fi);
+	free(fs);
+	cr_assert_eq(res, 3, "fuse_fs_write: %d", res);
+	cr_assert_eq(wb_size, 3);
+	cr_assert_eq(memcmp(wb_data, "abc", 3), 0);
+}
+
+/* ---- an opendir answering ENOSYS --------------------------------------------------------- */
+
+static int fs_opendir_enosys(const char *path, struct fuse_file_info *fi)
+{
+	(void)path, (void)fi;
+	return -ENOSYS;
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	(void)path, (void)off, (void)fi, (void)flags;
+	fill(buf, ".", NULL, 0, 0);
+	fill(buf, "..", NULL, 0, 0);
+	fill(buf, "a", NULL, 0, 0);
+	return 0;
+}
+
+/* The kernel takes ENOSYS to OPENDIR as "no opendir": it sends no more OPENDIRs and names
+ * fh 0 in READDIR. The kernel played here does the same; the READDIR must be served. */
+Test(hl_ops, opendir_enosys_leaves_readdir_working)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr,
+						    .opendir = fs_opendir_enosys,
+						    .readdir = fs_readdir };
+	static struct hlk k;
+	const struct fuse_out_header *oh = (const void *)k.reply;
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	struct fuse_read_in rin = { .size = 4096 };
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	const struct fuse_dirent *de;
+	uint64_t u;
+
+	hlk_setup(&k, &ops, NULL);
+	u = hlk_send(&k, FUSE_OPENDIR, 1, &oin, sizeof(oin), NULL);
+	hlk_serve(&k);
+	p.fd = k.kfd;
+	cr_assert_eq(poll(&p, 1, 2000), 1);
+	cr_assert_gt(read(k.kfd, k.reply, sizeof(k.reply)), 0);
+	cr_assert_eq(oh->unique, u);
+	if (oh->error == 0)
+		rin.fh = ((const struct fuse_open_out *)(oh + 1))->fh;
+	else
+		cr_assert_eq(oh->error, -ENOSYS);   /* the kernel then sends fh 0 */
+	de = hlk_call(&k, FUSE_READDIR, 1, &rin, sizeof(rin), NULL, 0);
+	cr_assert_eq(de->namelen, 1);
+	cr_assert_eq(de->name[0], '.');
+	hlk_teardown(&k);
+}
+
+/* ---- a filesystem with getattr and readdir only ----------------------------------------- */
+
+/* Every other operation is missing: each request gets libfuse's answer (ENOSYS, or 0 where
+ * nothing is to be done), and nothing crashes. */
+Test(hl_ops, getattr_and_readdir_only)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr,
+						    .readdir = fs_readdir };
+	static struct hlk k;
+	struct fuse_open_in oin = { .flags = O_RDWR };
+	struct fuse_read_in rin = { .size = 4096 };
+	struct {
+		struct fuse_write_in in;
+		char data[3];
+	} win = { .in = { .size = 3 }, .data = "abc" };
+	struct fuse_flush_in fin;
+	struct fuse_release_in relin;
+	struct fuse_setattr_in sin = { .valid = FATTR_MODE, .mode = 0600 };
+	struct fuse_lseek_in lin = { .whence = SEEK_DATA };
+	struct {
+		struct fuse_mknod_in in;
+		char name[4];
+	} mk = { .in = { .mode = S_IFREG | 0644 }, .name = "new" };
+	struct {
+		struct fuse_rename_in in;
+		char names[8];
+	} rn = { .in = { .newdir = 1 }, .names = "a\0b" };
+	const struct fuse_open_out *oo;
+	const struct fuse_statfs_out *so;
+	uint64_t a, fh;
+
+	hlk_setup(&k, &ops, NULL);
+	a = hlk_lookup(&k, 1, "a");
+	hlk_call(&k, FUSE_GETATTR, a, &(struct fuse_getattr_in){ 0 },
+		 sizeof(struct fuse_getattr_in), NULL, 0);
+	oo = hlk_call(&k, FUSE_OPEN, a, &oin, sizeof(oin), NULL, 0);
+	fh = oo->fh;
+	rin.fh = fh;
+	win.in.fh = fh;
+	hlk_call(&k, FUSE_READ, a, &rin, sizeof(rin), NULL, -ENOSYS);
+	hlk_call(&k, FUSE_WRITE, a, &win, sizeof(win), NULL, -ENOSYS);
+	lin.fh = fh;
+	hlk_call(&k, FUSE_LSEEK, a, &lin, sizeof(lin), NULL, -ENOSYS);
+	memset(&fin, 0, sizeof(fin));
+	fin.fh = fh;
+	hlk_call(&k, FUSE_FLUSH, a, &fin, sizeof(fin), NULL, -ENOSYS);
+	memset(&relin, 0, sizeof(relin));
+	relin.fh = fh;
+	hlk_call(&k, FUSE_RELEASE, a, &relin, sizeof(relin), NULL, 0);
+	hlk_call(&k, FUSE_SETATTR, a, &sin, sizeof(sin), NULL, -ENOSYS);
+	hlk_call(&k, FUSE_MKNOD, 1, &mk, sizeof(mk.in) + sizeof(mk.name), NULL, -ENOSYS);
+	hlk_call(&k, FUSE_RENAME, 1, &rn, sizeof(rn.in) + 4, NULL, -ENOSYS);
+	hlk_call(&k, FUSE_UNLINK, 1, NULL, 0, "a", -ENOSYS);
+	hlk_call(&k, FUSE_READLINK, a, NULL, 0, NULL, -ENOSYS);
+	so = hlk_call(&k, FUSE_STATFS, 1, NULL, 0, NULL, 0);
+	cr_assert_eq(so->st.namelen, 255);
+	oo = hlk_call(&k, FUSE_OPENDIR, 1, &(struct fuse_open_in){ .flags = O_RDONLY },
+		      sizeof(struct fuse_open_in), NULL, 0);
+	rin.fh = oo->fh;
+	hlk_call(&k, FUSE_READDIR, 1, &rin, sizeof(rin), NULL, 0);
+	hlk_call(&k, FUSE_READDIRPLUS, 1, &rin, sizeof(rin), NULL, 0);
+	hlk_forget(&k, a, 1);
+	cr_assert_eq(rf_hl_node_count(k.f), 1);
+	hlk_teardown(&k);
+}
