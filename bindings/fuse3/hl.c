@@ -281,6 +281,15 @@ void fuse_destroy(struct fuse *f)
 {
 	if (!f)
 		return;
+	/* As libfuse: the empty handler intr installed goes, or the program's signal would
+	 * stay swallowed after the filesystem is gone. */
+	if (f->conf.intr && f->intr_installed) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(f->conf.intr_signal, &sa, NULL);
+	}
 	rf_hl_hk_stop(f);
 	if (f->fs && f->inited) {
 		rf_hl_set_ctx(f, NULL);

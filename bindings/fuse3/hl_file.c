@@ -28,10 +28,15 @@ static void open_flags(struct fuse *f, struct hl_node *n, const char *path,
 		pthread_mutex_lock(&f->lock);
 		bool valid = n->cache_valid;
 		pthread_mutex_unlock(&f->lock);
-		/* Keep the page cache if the file did not change since it was cached. */
+		/* Keep the page cache if the file did not change since it was cached; attributes
+		 * that cannot be read say nothing of the kind: the cache goes, as in libfuse. */
 		if (valid && fuse_fs_getattr(f->fs, path, &st, fi) == 0)
 			rf_hl_update_stat(f, n, &st);
+		else
+			valid = false;
 		pthread_mutex_lock(&f->lock);
+		if (!valid)
+			n->cache_valid = false;
 		if (n->cache_valid)
 			fi->keep_cache = 1;
 		n->cache_valid = true;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,5 +453,74 @@ Test(hl_ops, getattr_and_readdir_only)
 	hlk_call(&k, FUSE_READDIRPLUS, 1, &rin, sizeof(rin), NULL, 0);
 	hlk_forget(&k, a, 1);
 	cr_assert_eq(rf_hl_node_count(k.f), 1);
+	hlk_teardown(&k);
+}
+
+/* ---- intr: the handler goes with the struct fuse ----------------------------------------- */
+
+static void *fs_init_intr(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	(void)conn;
+	cfg->intr = 1;
+	cfg->intr_signal = SIGUSR2;
+	return NULL;
+}
+
+/* intr installs an empty handler on intr_signal where the program left the default;
+ * fuse_destroy puts the default back, as libfuse's does, or the program's signal stays
+ * swallowed after the filesystem is gone. */
+Test(hl_ops, intr_handler_is_restored_at_destroy)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr,
+						    .init = fs_init_intr };
+	static struct hlk k;
+	struct sigaction sa;
+
+	signal(SIGUSR2, SIG_DFL);
+	hlk_setup(&k, &ops, NULL);
+	cr_assert_eq(sigaction(SIGUSR2, NULL, &sa), 0);
+	cr_assert_neq(sa.sa_handler, SIG_DFL, "intr installed no handler");
+	hlk_teardown(&k);
+	cr_assert_eq(sigaction(SIGUSR2, NULL, &sa), 0);
+	cr_assert_eq(sa.sa_handler, SIG_DFL, "the handler stayed after fuse_destroy");
+}
+
+/* ---- auto_cache: a file whose attributes cannot be read is not kept cached --------------- */
+
+static bool attr_fail;
+
+static int fs_getattr_flaky(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	if (attr_fail && strcmp(path, "/a") == 0)
+		return -EIO;
+	return fs_getattr(path, st, fi);
+}
+
+static uint32_t open_flags_of(struct hlk *k, uint64_t nodeid)
+{
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	const struct fuse_open_out *oo = hlk_call(k, FUSE_OPEN, nodeid, &oin, sizeof(oin), NULL, 0);
+	struct fuse_release_in rin = { .fh = oo->fh };
+	uint32_t flags = oo->open_flags;
+
+	hlk_call(k, FUSE_RELEASE, nodeid, &rin, sizeof(rin), NULL, 0);
+	return flags;
+}
+
+/* With auto_cache an OPEN keeps the page cache only if the file's attributes show it did
+ * not change since it was cached; attributes that cannot be read (getattr fails) say
+ * nothing of the kind: libfuse drops the cache then (open_auto_cache), and so must we. */
+Test(hl_ops, auto_cache_drops_the_cache_when_getattr_fails)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr_flaky };
+	static struct hlk k;
+	uint64_t a;
+
+	hlk_setup(&k, &ops, "auto_cache,ac_attr_timeout=0");
+	a = hlk_lookup(&k, 1, "a");
+	cr_assert_eq(open_flags_of(&k, a) & FOPEN_KEEP_CACHE, 0, "first open: nothing cached");
+	cr_assert_neq(open_flags_of(&k, a) & FOPEN_KEEP_CACHE, 0, "unchanged: kept");
+	attr_fail = true;
+	cr_assert_eq(open_flags_of(&k, a) & FOPEN_KEEP_CACHE, 0, "getattr failed: kept");
 	hlk_teardown(&k);
 }
