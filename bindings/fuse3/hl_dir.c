@@ -39,6 +39,7 @@ struct hl_dh {
 	fuse_req_t req;
 	size_t budget, used;
 	bool plus;
+	bool full;                  /* offset mode: the filler said "full" */
 };
 
 static struct hl_dh *get_dh(struct fuse_file_info *fi)
@@ -70,8 +71,13 @@ static int filler(void *buf, const char *name, const struct stat *st, off_t off,
 		memset(&ep, 0, sizeof(ep));
 		sz = dh->plus ? fuse_add_direntry_plus(dh->req, NULL, 0, name, &ep, off)
 			      : fuse_add_direntry(dh->req, NULL, 0, name, NULL, off);
-		if (dh->used + sz > dh->budget)
+		/* Full stays full: a later, smaller entry that went in would be listed ahead of
+		 * this one, which the kernel's next offset would then skip for ever (for a
+		 * filesystem that goes on filling after "full"). */
+		if (dh->full || dh->used + sz > dh->budget) {
+			dh->full = true;
 			return 1;
+		}
 		dh->used += sz;
 	} else if (dh->offset_mode) {
 		dh->error = -EIO;
@@ -216,6 +222,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			dh->budget = size;
 			dh->used = 0;
 			dh->plus = plus;
+			dh->full = false;
 			rf_hl_prepare_intr(f, req);
 			err = fuse_fs_readdir(f->fs, path, dh, filler, off, &fi,
 					      plus ? FUSE_READDIR_PLUS : 0);

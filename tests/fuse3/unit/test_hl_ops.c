@@ -524,3 +524,127 @@ Test(hl_ops, auto_cache_drops_the_cache_when_getattr_fails)
 	cr_assert_eq(open_flags_of(&k, a) & FOPEN_KEEP_CACHE, 0, "getattr failed: kept");
 	hlk_teardown(&k);
 }
+
+/* ---- READDIRPLUS: lookups only for the entries that go out -------------------------------- */
+
+static bool rdp_offsets;   /* offset mode (each entry's own offset) or full mode (0) */
+
+static int fs_readdir_plus(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+			   struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	static const char *names[] = { ".", "..", "a", "b", "c" };
+	struct stat st;
+
+	(void)path, (void)fi, (void)flags;
+	for (int i = rdp_offsets ? (int)off : 0; i < 5; i++) {
+		memset(&st, 0, sizeof(st));
+		st.st_mode = (i < 2 ? S_IFDIR : S_IFREG) | 0644;
+		st.st_ino = 1000 + (ino_t)i;
+		if (fill(buf, names[i], &st, rdp_offsets ? i + 1 : 0, FUSE_FILL_DIR_PLUS))
+			break;
+	}
+	return 0;
+}
+
+/* READDIRPLUS with room for one entry at a time: each name comes once, in order, with a
+ * node (one lookup) for every name but "." and ".."; forgetting those leaves the root. */
+static void readdirplus_one_by_one(bool offsets)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr,
+						    .readdir = fs_readdir_plus };
+	static const char *want[] = { ".", "..", "a", "b", "c" };
+	static struct hlk k;
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	struct fuse_read_in rin = { .size = 200 };
+	const struct fuse_open_out *oo;
+	uint64_t ids[5];
+
+	rdp_offsets = offsets;
+	hlk_setup(&k, &ops, NULL);
+	oo = hlk_call(&k, FUSE_OPENDIR, 1, &oin, sizeof(oin), NULL, 0);
+	rin.fh = oo->fh;
+	for (int i = 0; i <= 5; i++) {
+		const struct fuse_direntplus *dp;
+
+		rin.offset = (uint64_t)i;
+		dp = hlk_call(&k, FUSE_READDIRPLUS, 1, &rin, sizeof(rin), NULL, 0);
+		if (i == 5) {
+			cr_assert_eq(k.reply_len, sizeof(struct fuse_out_header), "past the end");
+			break;
+		}
+		cr_assert_eq(k.reply_len - sizeof(struct fuse_out_header),
+			     FUSE_DIRENTPLUS_SIZE(dp), "one entry at offset %d", i);
+		cr_assert_eq(dp->dirent.namelen, strlen(want[i]));
+		cr_assert_eq(memcmp(dp->dirent.name, want[i], dp->dirent.namelen), 0);
+		cr_assert_eq(dp->dirent.off, (uint64_t)i + 1);
+		ids[i] = dp->entry_out.nodeid;
+		cr_assert_eq(ids[i] != 0, i >= 2, "entry %s: node %llu", want[i],
+			     (unsigned long long)ids[i]);
+	}
+	cr_assert_eq(rf_hl_node_count(k.f), 4);
+	for (int i = 2; i < 5; i++)
+		hlk_forget(&k, ids[i], 1);
+	cr_assert_eq(rf_hl_node_count(k.f), 1);
+	hlk_teardown(&k);
+}
+
+Test(hl_ops, readdirplus_full_mode_one_by_one)
+{
+	readdirplus_one_by_one(false);
+}
+
+Test(hl_ops, readdirplus_offset_mode_one_by_one)
+{
+	readdirplus_one_by_one(true);
+}
+
+/* ---- offset mode: a filesystem that goes on filling after "full" -------------------------- */
+
+static char long_name[201];
+
+static int fs_readdir_ignores_full(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+				   struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	const char *names[] = { "x1", "x2", "x3", long_name, "y" };
+
+	(void)path, (void)fi, (void)flags;
+	for (int i = (int)off; i < 5; i++)
+		fill(buf, names[i], NULL, i + 1, 0);   /* the "full" answer ignored */
+	return 0;
+}
+
+/* Once the filler said the reply is full, a later entry small enough to fit must not go in
+ * ahead of the one refused: the kernel would go on after it, and the refused entry would
+ * never be listed. */
+Test(hl_ops, offset_mode_filling_on_after_full_loses_no_entry)
+{
+	static const struct fuse_operations ops = { .getattr = fs_getattr,
+						    .readdir = fs_readdir_ignores_full };
+	static struct hlk k;
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	struct fuse_read_in rin = { .size = 256 };
+	const struct fuse_open_out *oo;
+	char got[1024] = "";
+
+	memset(long_name, 'l', sizeof(long_name) - 1);
+	hlk_setup(&k, &ops, NULL);
+	oo = hlk_call(&k, FUSE_OPENDIR, 1, &oin, sizeof(oin), NULL, 0);
+	rin.fh = oo->fh;
+	for (int calls = 0; calls < 10; calls++) {
+		const char *p = hlk_call(&k, FUSE_READDIR, 1, &rin, sizeof(rin), NULL, 0);
+		size_t len = k.reply_len - sizeof(struct fuse_out_header), pos = 0;
+
+		if (!len)
+			break;
+		while (pos < len) {
+			const struct fuse_dirent *de = (const void *)(p + pos);
+
+			strncat(got, de->name, de->namelen < 4 ? de->namelen : 4);
+			strcat(got, " ");
+			rin.offset = de->off;
+			pos += FUSE_DIRENT_SIZE(de);
+		}
+	}
+	cr_assert_str_eq(got, "x1 x2 x3 llll y ");
+	hlk_teardown(&k);
+}
