@@ -177,7 +177,7 @@ static void llk_setup(struct llk *k, const struct fuse_lowlevel_ops *ops, void *
 	llk_open(k, ops, userdata, NULL);
 	u = llk_send_init(k, FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_INIT_EXT |
 			  FUSE_MAX_PAGES | FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS |
-			  FUSE_IOCTL_DIR);
+			  FUSE_HAS_IOCTL_DIR);
 	llk_serve(k);
 	llk_expect(k, u, 0, -1);
 }
