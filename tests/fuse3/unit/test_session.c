@@ -208,6 +208,7 @@ Test(loopcfg, a_v1_struct_in_place_of_the_opaque_one_is_refused)
 	struct fuse_args args = FUSE_ARGS_INIT(1, (char **)argv);
 	struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 
+	fuse_opt_free_args(&args);     /* fuse_opt_parse made it the caller's, as in libfuse */
 	cr_assert_not_null(se);
 	cr_expect_eq(fuse_session_loop_mt(se, (struct fuse_loop_config *)&v1), -EINVAL);
 	cr_expect(strstr(logbuf, "invalid loop config"), "log: %s", logbuf);
