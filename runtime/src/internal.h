@@ -141,6 +141,22 @@ struct rf_req {
 	_Alignas(max_align_t) unsigned char scratch[RF_REQ_SCRATCH];
 };
 
+/*
+ * req->state goes from HANDLER to REPLIED on whatever thread replies, while the request's
+ * loop (an INTERRUPT, the teardown's grace period) or another loop (an INTERRUPT of a
+ * blocking handler) may look at it: those two sides go through these atomics. The other
+ * transitions are made by the request's loop itself.
+ */
+static inline enum rf_req_state rf__req_state(const struct rf_req *req)
+{
+	return __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+}
+
+static inline void rf__req_set_replied(struct rf_req *req)
+{
+	__atomic_store_n(&req->state, RF_REQ_REPLIED, __ATOMIC_RELEASE);
+}
+
 #include "transport.h"
 
 /* ==== the session ================================================================== */

@@ -85,8 +85,7 @@ void rf__interrupt(struct rf_req *ir, uint64_t target)
 	if (rf__on_loop_thread(r->ch->loop)) {
 		atomic_fetch_sub(&r->intr_refs, 1);
 		rf__req_interrupt(r);
-	} else if (se->blocking &&
-		   __atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == RF_REQ_HANDLER) {
+	} else if (se->blocking && rf__req_state(r) == RF_REQ_HANDLER) {
 		rf__interrupt_hook(r);
 		atomic_fetch_sub(&r->intr_refs, 1);
 	} else {
@@ -123,14 +122,17 @@ void rf__interrupt_early(struct rf_req *req, struct rf_req *ir)
 
 void rf__req_interrupt(struct rf_req *req)
 {
+	enum rf_req_state st;
+
 	if (rf__order_cancel_parked(req)) {
 		req->state = RF_REQ_HANDLER;
 		rf_reply_err(req, -EINTR);
 		return;
 	}
-	if (req->state == RF_REQ_HANDLER)
+	st = rf__req_state(req);        /* a handler on another thread may be replying */
+	if (st == RF_REQ_HANDLER)
 		rf__interrupt_hook(req);
-	if (req->state == RF_REQ_HANDLER || req->state == RF_REQ_REPLIED)
+	if (st == RF_REQ_HANDLER || st == RF_REQ_REPLIED)
 		rf__backing_cancel(req);
 }
 

@@ -106,7 +106,7 @@ int rf__order_cancel_parked(struct rf_req *req)
 
 	/* A parked RELEASE is not cancelled: it must still run after its I/O, or the
 	 * filesystem's handle is never released (the kernel has let go of it). */
-	if (req->state != RF_REQ_PARKED || req->in.opcode == FUSE_RELEASE ||
+	if (rf__req_state(req) != RF_REQ_PARKED || req->in.opcode == FUSE_RELEASE ||
 	    req->in.opcode == FUSE_RELEASEDIR)
 		return 0;
 	/* Cancelled only while a hold still waits: the waker that counts park_wait down

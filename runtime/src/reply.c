@@ -115,7 +115,7 @@ int rf__reply_finish(struct rf_req *req, int err, size_t payload)
 	oh.unique = req->in.unique;
 	memcpy(req->out_hdr, &oh, sizeof(oh));
 	req->out_len = oh.len;
-	req->state = RF_REQ_REPLIED;
+	rf__req_set_replied(req);
 	rf__stats_replied(req, err);
 	if (req->se->debug)
 		rf__dbg("-> %s unique %llu: %s, %u bytes, %llu us", rf__opname(req->in.opcode),
@@ -172,7 +172,7 @@ void rf_reply_none(struct rf_req *req)
 		rf__api_bug(req, "rf_reply_none on a request not in service");
 		return;
 	}
-	req->state = RF_REQ_REPLIED;
+	rf__req_set_replied(req);
 	rf__req_finish(req);
 }
 

@@ -175,7 +175,7 @@ static bool chan_drained(struct rf_session *se, struct rf_chan *ch)
 			struct rf_req *r = &ch->slots[i];
 			uint32_t op = r->in.opcode;
 
-			if (r->state < RF_REQ_PARKED)
+			if (rf__req_state(r) < RF_REQ_PARKED)
 				continue;
 			if (op == FUSE_RELEASE || op == FUSE_RELEASEDIR)
 				continue;
@@ -186,11 +186,12 @@ static bool chan_drained(struct rf_session *se, struct rf_chan *ch)
 	if (waited >= (uint64_t)grace + 1000) {
 		for (i = 0; i < ch->nr_slots; i++) {
 			struct rf_req *r = &ch->slots[i];
+			enum rf_req_state st = rf__req_state(r);
 
-			if (r->state >= RF_REQ_PARKED)
+			if (st >= RF_REQ_PARKED)
 				rf__warn("teardown: abandoned %s unique %llu (state %d, %u backing)",
 					 rf__opname(r->in.opcode), (unsigned long long)r->in.unique,
-					 r->state, r->nbacking);
+					 st, r->nbacking);
 		}
 		return true;
 	}
