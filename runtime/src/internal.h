@@ -210,7 +210,7 @@ struct rf_session {
 	atomic_int exit_requested;       /* any thread: rf_session_exit */
 	atomic_bool conn_gone;           /* the device said the connection ended: every
 	                                  * channel stops (rf__session_conn_gone) */
-	bool ended;
+	atomic_bool ended;               /* any thread reads it (notify.c, rf_session_ended) */
 	struct rf_chan chan;             /* the first loop's channel on fd */
 	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
 	bool pin_loops;                  /* loop i runs on CPU i, queue i's (session.c) */

@@ -143,10 +143,19 @@ static void session_finish(struct rf_session *se)
 	if (se->mounted)
 		rf__unmount(se);
 	/* Closing the last device fd aborts the connection: callers still waiting get
-	 * ENOTCONN instead of hanging on a server that is gone. */
+	 * ENOTCONN instead of hanging on a server that is gone. Another thread may be
+	 * writing a notification to se->fd right now (notify.c takes no lock): the number
+	 * is pointed at /dev/null instead of closed, so that such a write cannot land in a
+	 * file opened meanwhile under the same number; rf_session_free closes it. */
 	if (se->fd >= 0) {
-		close(se->fd);
-		se->fd = -1;
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null < 0 || dup3(null, se->fd, O_CLOEXEC) < 0) {
+			close(se->fd);
+			se->fd = -1;
+		}
+		if (null >= 0)
+			close(null);
 	}
 }
 
