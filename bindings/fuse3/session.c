@@ -456,6 +456,15 @@ static int custom_attach(struct fuse_session *se, const char *func)
 	return 0;
 }
 
+/* The custom loop's thread is the one that takes wrappers (req.c): replies on other
+ * threads read loop_thread meanwhile, so it is written only when another thread takes
+ * over the loop, not again on every call. */
+static void set_loop_thread(struct fuse_session *se)
+{
+	if (!pthread_equal(se->loop_thread, pthread_self()))
+		se->loop_thread = pthread_self();
+}
+
 int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
 {
 	size_t need;
@@ -481,7 +490,7 @@ int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
 			return -ENOMEM;
 		}
 	}
-	se->loop_thread = pthread_self();
+	set_loop_thread(se);
 	n = rf_session_receive(se->rs, buf->mem, need);
 	if (n == 0) {
 		/* The connection ended (unmount): libfuse says so by exiting the session. */
@@ -507,7 +516,7 @@ void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *bu
 			 "fuse_session_receive_buf are supported\n");
 		return;
 	}
-	se->loop_thread = pthread_self();
+	set_loop_thread(se);
 	ret = rf_session_process(se->rs, buf->mem, buf->size);
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_process_buf: request dropped: %s\n",

@@ -34,7 +34,9 @@ static void run_deferred(struct rf_chan *ch)
 {
 	int i;
 
-	if (ch->driving || ch->stopping || !rf__on_loop_thread(ch->loop))
+	/* The loop's thread first: driving and stopping are that thread's, and a reply
+	 * from any other thread must not read them while it writes them (custom.c). */
+	if (!rf__on_loop_thread(ch->loop) || ch->driving || ch->stopping)
 		return;
 	ch->driving = true;
 	for (i = 0; i < 64 && rf_loop_run_once(ch->loop, 0) > 0; i++)
