@@ -339,6 +339,12 @@ static int start_extras(struct rf_session *se)
 			return ret;
 		}
 	}
+	/* The first loop is the caller's to run once these threads are started
+	 * (rf_session_run, fuse_session_loop_mt, an application after rf_session_start_loops),
+	 * and INIT may reach an extra loop before its first round: what that loop then does on
+	 * the first one (register a kernel queue there) must be posted to it, not done on its
+	 * ring and hook list from here while its own thread starts using them. */
+	rf__loop_reserve(se->loop);
 	for (i = 0; i < n; i++) {
 		struct rf_extra *x = &se->extra[i];
 		pthread_attr_t attr;
