@@ -861,9 +861,10 @@ Test(lowlevel, pool_interrupt_callback_answers_a_blocked_handler)
 	iin.unique = u;
 	llk_send(&k, FUSE_INTERRUPT, 0, &iin, sizeof(iin), NULL);
 	llk_expect(&k, u, -EINTR, 0);
-	usleep(50 * 1000);
+	cr_expect(!llk_recv(&k, 100), "a second reply was sent");
+	/* After the loop's end, which waits for the pool's workers: the handler has
+	 * returned, and its late_reply is seen without a race (and without a sleep). */
+	llk_teardown_loop(&k, th);
 	cr_expect_eq(late_reply, -EINVAL, "the handler's own reply after the callback's: %d",
 		     late_reply);
-	cr_expect(!llk_recv(&k, 100), "a second reply was sent");
-	llk_teardown_loop(&k, th);
 }
