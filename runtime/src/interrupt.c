@@ -41,7 +41,7 @@ static void interrupt_posted(struct rf_loop *loop, struct rf_post *p)
 	uint64_t unique = atomic_exchange(&r->intr_posted, 0);
 
 	(void)loop;
-	if (unique == r->in.unique && r->state >= RF_REQ_PARKED)
+	if (unique == r->in.unique && rf__req_state(r) >= RF_REQ_PARKED)
 		rf__req_interrupt(r);
 }
 
