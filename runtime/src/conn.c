@@ -8,13 +8,17 @@
 
 static void wake_loops(struct rf_session *se)
 {
-	int i;
+	struct rf_extra *ex;
+	struct rf_loop *l;
+	int i, n;
 
 	if (se->loop)
 		rf__loop_wake(se->loop);
-	for (i = 0; i < se->nr_extra; i++)
-		if (se->extra[i].loop)
-			rf__loop_wake(se->extra[i].loop);
+	ex = rf__extra_begin(se, &n);
+	for (i = 0; ex && i < n; i++)
+		if ((l = rf__extra_loop(&ex[i])))
+			rf__loop_wake(l);
+	rf__extra_end(se);
 }
 
 void rf_session_exit(struct rf_session *se)

@@ -215,6 +215,7 @@ struct rf_session {
 	struct rf_extra *extra;          /* extra loop threads (opts.threads - 1) */
 	bool pin_loops;                  /* loop i runs on CPU i, queue i's (session.c) */
 	int nr_extra;
+	atomic_int extra_walkers;        /* threads walking extra[] (rf__extra_begin) */
 	/* rf_session_set_blocking: every loop holds one request at a time (threads: how many
 	 * serve requests); with the kernel's queues the extra loops serve them, one entry
 	 * each, and the first loop serves /dev/fuse alone (kq_on_extras) */
@@ -252,6 +253,29 @@ struct rf_extra {
 	pthread_t th;
 	bool started;
 };
+
+/*
+ * Any thread may walk the extra loops (rf_session_exit's wake-up, rf_session_stats) while
+ * the session stops them, a signal handler even on the stopping thread itself: a walk is
+ * counted, and stop_extras frees a loop or the array only after it unpublished it and no
+ * walk is in progress. Returns the array (NULL once freed) and its length in @n.
+ */
+static inline struct rf_extra *rf__extra_begin(struct rf_session *se, int *n)
+{
+	atomic_fetch_add(&se->extra_walkers, 1);
+	*n = __atomic_load_n(&se->nr_extra, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&se->extra, __ATOMIC_SEQ_CST);
+}
+
+static inline struct rf_loop *rf__extra_loop(struct rf_extra *x)
+{
+	return __atomic_load_n(&x->loop, __ATOMIC_SEQ_CST);
+}
+
+static inline void rf__extra_end(struct rf_session *se)
+{
+	atomic_fetch_sub(&se->extra_walkers, 1);
+}
 
 /* ==== util layer: mount.c ============================================================ */
 

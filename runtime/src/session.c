@@ -372,8 +372,18 @@ static void stop_if_no_queue(struct rf_loop *loop, void *data)
 		rf_loop_stop(loop);
 }
 
+/* Wait out the walks of extra[] that may have seen what stop_extras just unpublished
+ * (rf__extra_begin): a few instructions each. */
+static void extra_quiesce(struct rf_session *se)
+{
+	while (atomic_load(&se->extra_walkers))
+		sched_yield();
+}
+
 static void stop_extras(struct rf_session *se)
 {
+	struct rf_extra *ex;
+	struct rf_loop *loop;
 	int i;
 
 	if (se->nr_extra)
@@ -391,12 +401,16 @@ static void stop_extras(struct rf_session *se)
 		if (x->chan.ops)
 			rf__teardown_detach(x->loop, &x->chan);
 		rf__uring_detach(se, x->loop);
-		rf_loop_free(x->loop);
-		x->loop = NULL;
+		loop = x->loop;
+		__atomic_store_n(&x->loop, NULL, __ATOMIC_SEQ_CST);
+		extra_quiesce(se);
+		rf_loop_free(loop);
 	}
-	free(se->extra);
-	se->extra = NULL;
-	se->nr_extra = 0;
+	ex = se->extra;
+	__atomic_store_n(&se->nr_extra, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&se->extra, NULL, __ATOMIC_SEQ_CST);
+	extra_quiesce(se);
+	free(ex);
 }
 
 /*

@@ -105,8 +105,10 @@ void rf__stats_count(struct rf_session *se, enum rf_stat what)
 
 int rf_session_stats(const struct rf_session *se, struct rf_stats *out)
 {
+	struct rf_session *mse = (struct rf_session *)se;  /* the walk is counted in it */
 	struct rf_stats_state *st;
-	int i, j;
+	struct rf_extra *ex;
+	int i, j, n;
 
 	if (!se || !out)
 		return -EINVAL;
@@ -136,12 +138,16 @@ int rf_session_stats(const struct rf_session *se, struct rf_stats *out)
 		out->loop_enters += LOAD(se->loop->enters);
 		out->loop_sqes += LOAD(se->loop->sqes);
 	}
-	for (i = 0; i < se->nr_extra; i++) {
-		if (!se->extra[i].loop)
+	ex = rf__extra_begin(mse, &n);
+	for (i = 0; ex && i < n; i++) {
+		struct rf_loop *l = rf__extra_loop(&ex[i]);
+
+		if (!l)
 			continue;
-		out->loop_enters += LOAD(se->extra[i].loop->enters);
-		out->loop_sqes += LOAD(se->extra[i].loop->sqes);
+		out->loop_enters += LOAD(l->enters);
+		out->loop_sqes += LOAD(l->sqes);
 	}
+	rf__extra_end(mse);
 	return 0;
 }
 
