@@ -516,7 +516,9 @@ int rf_session_mount(struct rf_session *se);
  */
 int rf_session_set_fd(struct rf_session *se, int fd);
 
-/* The device fd (or -1 before mount/set_fd). The session owns it. */
+/* The device fd (or -1 before mount/set_fd). The session owns it. Once the session ended,
+ * the number stays open on /dev/null until rf_session_free (so another thread still using
+ * it never writes into a file that reused the number). */
 int rf_session_fd(const struct rf_session *se);
 
 /*
