@@ -10,6 +10,8 @@
 #include "fuse3_int.h"
 #include <linux/fuse.h>
 
+#include "kernel_end.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,29 +29,14 @@
 struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *op,
 			 size_t op_size, void *user_data);
 
-static char logbuf[8192];
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void capture_log(enum fuse_log_level level, const char *fmt, va_list ap)
-{
-	size_t used;
-
-	(void)level;
-	pthread_mutex_lock(&log_lock);
-	used = strlen(logbuf);
-	vsnprintf(logbuf + used, sizeof(logbuf) - used, fmt, ap);
-	pthread_mutex_unlock(&log_lock);
-}
-
 static void setup(void)
 {
-	logbuf[0] = '\0';
-	fuse_set_log_func(capture_log);
+	ke_log_start();
 }
 
 static void teardown(void)
 {
-	fuse_set_log_func(NULL);
+	ke_log_stop();
 }
 
 TestSuite(hl_ops, .init = setup, .fini = teardown, .timeout = 10);
@@ -69,31 +56,12 @@ struct hlk {
 static uint64_t hlk_send(struct hlk *k, uint32_t opcode, uint64_t nodeid, const void *arg,
 			 size_t len, const char *name)
 {
-	struct fuse_in_header h;
-	struct iovec iov[3];
-	size_t nlen = name ? strlen(name) + 1 : 0;
-
-	memset(&h, 0, sizeof(h));
-	h.len = (uint32_t)(sizeof(h) + len + nlen);
-	h.opcode = opcode;
-	h.unique = k->unique += 2;
-	h.nodeid = nodeid;
-	h.uid = getuid();
-	h.gid = getgid();
-	h.pid = (uint32_t)getpid();
-	iov[0] = (struct iovec){ &h, sizeof(h) };
-	iov[1] = (struct iovec){ (void *)arg, len };
-	iov[2] = (struct iovec){ (void *)name, nlen };
-	cr_assert_eq(writev(k->kfd, iov, 3), (ssize_t)h.len, "writev: %s", strerror(errno));
-	return h.unique;
+	return ke_send(k->kfd, &k->unique, opcode, nodeid, arg, len, name);
 }
 
 static void hlk_serve(struct hlk *k)
 {
-	int n = fuse_session_receive_buf(k->se, &k->buf);
-
-	cr_assert_gt(n, 0, "receive_buf: %d", n);
-	fuse_session_process_buf(k->se, &k->buf);
+	ke_serve(k->se, &k->buf);
 }
 
 /* Send, serve, and return the reply's payload after checking its error. */
@@ -114,7 +82,7 @@ static const void *hlk_call(struct hlk *k, uint32_t opcode, uint64_t nodeid, con
 	k->reply_len = (size_t)n;
 	cr_assert_eq(oh->unique, u);
 	cr_assert_eq(oh->error, error, "opcode %u: error %d, expected %d (log: %s)", opcode,
-		     oh->error, error, logbuf);
+		     oh->error, error, ke_log);
 	return k->reply + sizeof(*oh);
 }
 
@@ -122,7 +90,6 @@ static void hlk_setup(struct hlk *k, const struct fuse_operations *ops, const ch
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_init_in in;
-	int sv[2], sz = 2 << 20;
 	char mp[32];
 
 	memset(k, 0, sizeof(*k));
@@ -133,25 +100,13 @@ static void hlk_setup(struct hlk *k, const struct fuse_operations *ops, const ch
 	}
 	k->f = fuse_new_31(&args, ops, sizeof(*ops), NULL);
 	fuse_opt_free_args(&args);
-	cr_assert_not_null(k->f, "log: %s", logbuf);
+	cr_assert_not_null(k->f, "log: %s", ke_log);
 	k->se = fuse_get_session(k->f);
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	for (int i = 0; i < 2; i++) {
-		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	}
-	k->kfd = sv[0];
-	snprintf(mp, sizeof(mp), "/dev/fd/%d", sv[1]);
-	cr_assert_eq(fuse_mount(k->f, mp), 0, "log: %s", logbuf);
+	k->kfd = ke_socketpair(mp, 2 << 20);
+	cr_assert_eq(fuse_mount(k->f, mp), 0, "log: %s", ke_log);
 
-	memset(&in, 0, sizeof(in));
-	in.major = FUSE_KERNEL_VERSION;
-	in.minor = FUSE_KERNEL_MINOR_VERSION;
-	in.max_readahead = 131072;
-	in.flags = FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_INIT_EXT | FUSE_MAX_PAGES |
-		   FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_HAS_IOCTL_DIR | FUSE_EXPORT_SUPPORT;
+	ke_init_in(&in, FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_INIT_EXT | FUSE_MAX_PAGES |
+		   FUSE_BIG_WRITES | FUSE_PARALLEL_DIROPS | FUSE_HAS_IOCTL_DIR | FUSE_EXPORT_SUPPORT);
 	hlk_call(k, FUSE_INIT, 0, &in, sizeof(in), NULL, 0);
 }
 

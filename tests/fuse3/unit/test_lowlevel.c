@@ -7,6 +7,8 @@
 #include "fuse3_int.h"
 #include <linux/fuse.h>
 
+#include "kernel_end.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,29 +22,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static char logbuf[8192];
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void capture_log(enum fuse_log_level level, const char *fmt, va_list ap)
-{
-	size_t used;
-
-	(void)level;
-	pthread_mutex_lock(&log_lock);
-	used = strlen(logbuf);
-	vsnprintf(logbuf + used, sizeof(logbuf) - used, fmt, ap);
-	pthread_mutex_unlock(&log_lock);
-}
-
 static void setup(void)
 {
-	logbuf[0] = '\0';
-	fuse_set_log_func(capture_log);
+	ke_log_start();
 }
 
 static void teardown(void)
 {
-	fuse_set_log_func(NULL);
+	ke_log_stop();
 }
 
 TestSuite(lowlevel, .init = setup, .fini = teardown, .timeout = 10);
@@ -62,32 +49,13 @@ struct llk {
 static uint64_t llk_send(struct llk *k, uint32_t opcode, uint64_t nodeid, const void *arg,
 			 size_t len, const char *name)
 {
-	struct fuse_in_header h;
-	struct iovec iov[3];
-	size_t nlen = name ? strlen(name) + 1 : 0;
-
-	memset(&h, 0, sizeof(h));
-	h.len = (uint32_t)(sizeof(h) + len + nlen);
-	h.opcode = opcode;
-	h.unique = k->unique += 2;
-	h.nodeid = nodeid;
-	h.uid = getuid();
-	h.gid = getgid();
-	h.pid = (uint32_t)getpid();
-	iov[0] = (struct iovec){ &h, sizeof(h) };
-	iov[1] = (struct iovec){ (void *)arg, len };
-	iov[2] = (struct iovec){ (void *)name, nlen };
-	cr_assert_eq(writev(k->kfd, iov, 3), (ssize_t)h.len, "writev: %s", strerror(errno));
-	return h.unique;
+	return ke_send(k->kfd, &k->unique, opcode, nodeid, arg, len, name);
 }
 
 /* Receive one request and process it on this thread (the custom loop's one round). */
 static void llk_serve(struct llk *k)
 {
-	int n = fuse_session_receive_buf(k->se, &k->buf);
-
-	cr_assert_gt(n, 0, "receive_buf: %d", n);
-	fuse_session_process_buf(k->se, &k->buf);
+	ke_serve(k->se, &k->buf);
 }
 
 /* The next message the server wrote, within @ms; false on timeout. */
@@ -120,7 +88,7 @@ static const void *llk_expect(struct llk *k, uint64_t unique, int error, long si
 		     (unsigned long long)oh->unique, (unsigned long long)unique);
 	cr_assert_eq(oh->len, k->reply_len);
 	cr_assert_eq(oh->error, error, "error %d, expected %d (log: %s)", oh->error, error,
-		     logbuf);
+		     ke_log);
 	if (size >= 0)
 		cr_assert_eq(k->reply_len - sizeof(*oh), (size_t)size, "payload %zu, expected %ld",
 			     k->reply_len - sizeof(*oh), size);
@@ -133,7 +101,6 @@ static void llk_open(struct llk *k, const struct fuse_lowlevel_ops *ops, void *u
 		     const char *opt)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	int sv[2], sz = 4 << 20;
 	char mp[32];
 
 	memset(k, 0, sizeof(*k));
@@ -144,17 +111,9 @@ static void llk_open(struct llk *k, const struct fuse_lowlevel_ops *ops, void *u
 	}
 	k->se = fuse_session_new(&args, ops, sizeof(*ops), userdata);
 	fuse_opt_free_args(&args);
-	cr_assert_not_null(k->se, "log: %s", logbuf);
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	for (int i = 0; i < 2; i++) {
-		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		if (setsockopt(sv[i], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	}
-	k->kfd = sv[0];
-	snprintf(mp, sizeof(mp), "/dev/fd/%d", sv[1]);
-	cr_assert_eq(fuse_session_mount(k->se, mp), 0, "log: %s", logbuf);
+	cr_assert_not_null(k->se, "log: %s", ke_log);
+	k->kfd = ke_socketpair(mp, 4 << 20);
+	cr_assert_eq(fuse_session_mount(k->se, mp), 0, "log: %s", ke_log);
 }
 
 /* Send INIT offering @flags; returns its unique. */
@@ -162,11 +121,7 @@ static uint64_t llk_send_init(struct llk *k, uint32_t flags)
 {
 	struct fuse_init_in in;
 
-	memset(&in, 0, sizeof(in));
-	in.major = FUSE_KERNEL_VERSION;
-	in.minor = FUSE_KERNEL_MINOR_VERSION;
-	in.max_readahead = 131072;
-	in.flags = flags;
+	ke_init_in(&in, flags);
 	return llk_send(k, FUSE_INIT, 0, &in, sizeof(in), NULL);
 }
 
@@ -326,7 +281,7 @@ Test(lowlevel, custom_loop_replies_from_another_thread_recycle_wrappers)
 		     STORM_N);
 	cr_expect_leq(count_wrappers(k.se), 2 * STORM_WINDOW, "%zu wrappers for %d in flight",
 		      count_wrappers(k.se), STORM_WINDOW);
-	cr_expect(!strstr(logbuf, "second reply"), "log: %s", logbuf);
+	cr_expect(!strstr(ke_log, "second reply"), "log: %s", ke_log);
 	llk_teardown(&k);
 }
 
@@ -412,7 +367,7 @@ Test(lowlevel, entry_reply_to_getattr_hands_out_no_lookup)
 	u = llk_send(&k, FUSE_GETATTR, 1, &in, sizeof(in), NULL);
 	llk_serve(&k);
 	llk_expect(&k, u, -EIO, 0);
-	cr_expect(strstr(logbuf, "fuse_reply_entry: not a LOOKUP"), "log: %s", logbuf);
+	cr_expect(strstr(ke_log, "fuse_reply_entry: not a LOOKUP"), "log: %s", ke_log);
 	llk_teardown(&k);
 	cr_expect_eq(forgets, 0, "forgot %u lookups the kernel never had", forgets);
 }
@@ -430,7 +385,7 @@ Test(lowlevel, create_reply_to_open_hands_out_nothing)
 	u = llk_send(&k, FUSE_OPEN, 1, &in, sizeof(in), NULL);
 	llk_serve(&k);
 	llk_expect(&k, u, -EIO, 0);
-	cr_expect(strstr(logbuf, "fuse_reply_create: not a CREATE request"), "log: %s", logbuf);
+	cr_expect(strstr(ke_log, "fuse_reply_create: not a CREATE request"), "log: %s", ke_log);
 	llk_teardown(&k);
 	cr_expect_eq(forgets, 0, "forgot %u lookups the kernel never had", forgets);
 	cr_expect_eq(releases, 0, "released %u handles the kernel never had", releases);
@@ -599,7 +554,7 @@ Test(lowlevel, interrupt_func_registered_after_the_interrupt_runs_at_once)
 	cr_expect_eq(intr_calls, 1);
 	llk_expect(&k, u, -EINTR, 0);
 	cr_expect_eq(fuse_reply_err(held_req, ENOENT), -EINVAL);
-	cr_expect(strstr(logbuf, "second reply"), "log: %s", logbuf);
+	cr_expect(strstr(ke_log, "second reply"), "log: %s", ke_log);
 	cr_expect(!llk_recv(&k, 100), "a second reply was sent");
 	llk_teardown(&k);
 }
