@@ -284,6 +284,14 @@ int rf__unmount(struct rf_session *se);
 
 /* ==== request layer: reply.c (encoding, the request's end), req.c, conn.c, stats.c =============================================== */
 
+/* The filesystem's forget, where the runtime calls it (FORGET, a deferred one, the
+ * teardown's): never after destroy, its last call (a DESTROY from the kernel). */
+static inline void rf__fs_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
+{
+	if (se->ops.forget && !se->destroyed)
+		se->ops.forget(se->userdata, nodeid, nlookup);
+}
+
 /* The request's reply is encoded: send it from its loop (posted there from elsewhere). */
 void rf__req_send(struct rf_req *req);
 /* The transport wrote the reply (or had nothing to write): run after_send, then finish. */

@@ -196,9 +196,6 @@ void rf__lookup_teardown_forgets(struct rf_session *se)
 		pthread_mutex_unlock(&lk->lock);
 		if (!e)
 			break;
-		/* After a DESTROY from the kernel the filesystem is gone: only the table
-		 * empties. */
-		if (se->ops.forget && !se->destroyed)
-			se->ops.forget(se->userdata, nodeid, nlookup);
+		rf__fs_forget(se, nodeid, nlookup);    /* after destroy: the table only empties */
 	}
 }

@@ -567,9 +567,8 @@ void rf__order_run_deferred(struct rf_session *se)
 		}
 		ino_put_if_unused(o, e);
 		unlock_shard(o, si);
-		/* Not after destroy (a DESTROY from the kernel while a request named it). */
-		if (nodeid && se->ops.forget && !se->destroyed)
-			se->ops.forget(se->userdata, nodeid, nlookup);
+		if (nodeid)
+			rf__fs_forget(se, nodeid, nlookup);
 	}
 }
 
@@ -677,9 +676,9 @@ void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup)
 		}
 	}
 	unlock_shard(o, si);
-	if (now && se->ops.forget)
-		se->ops.forget(se->userdata, nodeid, nlookup);
-	else if (!now && se->debug)
+	if (now)
+		rf__fs_forget(se, nodeid, nlookup);
+	else if (se->debug)
 		rf__info("FORGET of %llu deferred: requests in service name it",
 			 (unsigned long long)nodeid);
 }
