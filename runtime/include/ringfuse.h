@@ -527,12 +527,22 @@ int rf_session_fd(const struct rf_session *se);
  * the channel. rf_session_attach_manual attaches @se (mounted or given an fd) to @loop in
  * that mode: the loop never reads the device, replies are written to it at once by the
  * thread that makes them (plain writes: no ring batching and no FUSE-over-io_uring), and
- * the loop's other work (requests the ordering chains resumed, posts from other threads,
- * timers, teardown) runs inside rf_session_receive/rf_session_process and right after a
- * reply made on the driving thread. One thread drives the session (receive and process,
- * never concurrently) and does not run @loop otherwise; replies may come from any thread.
+ * the loop's other work (posts from other threads, timers, teardown) runs inside
+ * rf_session_receive/rf_session_process and right after a reply made on the driving
+ * thread. One thread drives the session (receive and process, never concurrently) and
+ * does not run @loop otherwise; replies may come from any thread.
+ * Handlers run only inside rf_session_process, one request per call (frameworks such as
+ * pyfuse3 rely on it): the work the runtime defers comes back through rf_session_receive
+ * as a message of its own, to be passed to rf_session_process like any other: a request
+ * the ordering chains parked, once it may run (its bytes as the kernel sent them), and
+ * the forgets held back for requests in service (a BATCH_FORGET of unique 0). When such
+ * work appears while the application waits for the device in its own event loop, the
+ * runtime makes the device readable (it asks the kernel for a NOTIFY_REPLY of 0 bytes of
+ * the root, which rf_session_receive reads and drops). A reply made on another thread
+ * while the application is in neither call, if it resumed work, does the same.
  * The end is as for a running loop: after an unmount or rf_session_exit, rf_session_free
- * drains, releases and forgets through the filesystem's operations.
+ * drains, releases and forgets through the filesystem's operations (from the thread that
+ * calls it).
  */
 int rf_session_attach_manual(struct rf_session *se, struct rf_loop *loop);
 /* The buffer size rf_session_receive needs (a WRITE of max_write and its headers). */

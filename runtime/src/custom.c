@@ -5,8 +5,17 @@
  * fuse_session_receive_buf/fuse_session_process_buf let pyfuse3 and others drive a
  * session from their own event loop. The session is attached to a loop that does no
  * reads (transport_manual.c); the application's thread runs that loop's rounds here, for
- * what the runtime defers to it: requests resumed by the ordering chains, posts from
- * other threads, teardown. Replies are written by the thread that makes them.
+ * what the runtime defers to it: posts from other threads, timers, teardown. Replies are
+ * written by the thread that makes them.
+ *
+ * A filesystem handler starts only inside rf_session_process, one per call, for the
+ * request it was given: pyfuse3 turns each handler into a coroutine it awaits after
+ * process_buf returns, and loses one started anywhere else. So the work the runtime
+ * defers (a request the ordering chains resumed, the forgets held back for requests in
+ * service) is handed out by rf_session_receive as a message of its own: the resumed
+ * request's bytes, or a BATCH_FORGET of unique 0; rf_session_process recognises both
+ * and runs them. An application that waits for the fd in its own event loop learns of
+ * such work through a nudge (rf__manual_nudge): the device becomes readable.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,8 +24,23 @@
 
 #include "internal.h"
 
+/* The upcalls of a custom loop's session: as the session's own (session.c), but a
+ * resumed request waits to be handed out. */
+static void hold_resumed(struct rf_req *req);
+static void custom_round(struct rf_chan *ch);
+
+static const struct rf_upcalls manual_upcalls = {
+	.received = rf__dispatch,
+	.sent = rf__req_sent,
+	.leave = rf__order_leave,
+	.resume = hold_resumed,
+	.round = custom_round,
+};
+
 int rf_session_attach_manual(struct rf_session *se, struct rf_loop *loop)
 {
+	int ret;
+
 	if (!se || !loop)
 		return -EINVAL;
 	if (se->fd < 0)
@@ -25,7 +49,10 @@ int rf_session_attach_manual(struct rf_session *se, struct rf_loop *loop)
 		return -EBUSY;
 	/* The channel is made by rf_session_attach from the session's transport. */
 	se->tp = &rf__transport_manual;
-	return rf_session_attach(se, loop);
+	se->up = &manual_upcalls;
+	ret = rf_session_attach(se, loop);
+	se->chan.held_tail = &se->chan.held;    /* the channel is set up by now */
+	return ret;
 }
 
 size_t rf_session_bufsize(const struct rf_session *se)
@@ -36,6 +63,58 @@ size_t rf_session_bufsize(const struct rf_session *se)
 static bool is_manual(const struct rf_session *se)
 {
 	return se->loop && se->chan.ops == &rf__transport_manual;
+}
+
+/* On the driving thread (a loop round). While the session ends, nobody will ask for it:
+ * it runs now, as on any loop. */
+static void hold_resumed(struct rf_req *req)
+{
+	struct rf_chan *ch = req->ch;
+
+	if (ch->stopping || ch->ended) {
+		rf__dispatch_resume(req);
+		return;
+	}
+	req->next = NULL;
+	*ch->held_tail = req;
+	ch->held_tail = &req->next;
+}
+
+/* Requests held for the application wake it (the kernel retrieves only from regular
+ * files: the first held request on one does). Forgets held back do not: they need no
+ * hurry and go out with the next request the application reads. */
+static void nudge_for_held(struct rf_chan *ch)
+{
+	struct rf_req *r;
+
+	for (r = ch->held; r; r = r->next)
+		if (rf__manual_nudge(ch, r->in.nodeid) == 0)
+			return;
+}
+
+/* A loop round of a custom loop's session (teardown.c): work to hand out wakes an
+ * application that is not inside our calls; at the end, what was held runs. */
+static void custom_round(struct rf_chan *ch)
+{
+	struct rf_req *req;
+
+	if (ch->stopping || ch->ended) {
+		while ((req = ch->held)) {
+			ch->held = req->next;
+			req->next = NULL;
+			rf__dispatch_resume(req);
+		}
+		ch->held_tail = &ch->held;
+		while ((req = ch->handed)) {
+			ch->handed = req->next;
+			req->next = NULL;
+			rf__dispatch_resume(req);
+		}
+		rf__order_run_deferred(ch->se);
+		return;
+	}
+	if (!atomic_load(&ch->in_call))
+		nudge_for_held(ch);
 }
 
 /* Run the loop's ready work (posts, completions, timers, teardown), without waiting. */
@@ -51,23 +130,98 @@ static void run_ready(struct rf_session *se)
 	ch->driving = was;
 }
 
-ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size)
+static void enter_call(struct rf_chan *ch)
 {
-	struct rf_chan *ch;
+	atomic_store(&ch->in_call, true);
+}
+
+/* Leaving for the application's own event loop: requests still held must make the fd
+ * readable. */
+static void leave_call(struct rf_session *se)
+{
+	struct rf_chan *ch = &se->chan;
+
+	atomic_store(&ch->in_call, false);
+	/* A resume another thread posted while in_call said we would see it. */
+	if (atomic_load(&se->loop->post_wake))
+		run_ready(se);
+	if (!ch->stopping && !ch->ended)
+		nudge_for_held(ch);
+}
+
+/* The next held request's bytes into @buf, as read; it waits in ch->handed for its
+ * rf_session_process. 0 if none is held. */
+static size_t hand_out_request(struct rf_chan *ch, void *buf)
+{
+	struct rf_req *req = ch->held, **pp;
+
+	if (!req)
+		return 0;
+	ch->held = req->next;
+	if (!ch->held)
+		ch->held_tail = &ch->held;
+	req->next = NULL;
+	for (pp = &ch->handed; *pp; pp = &(*pp)->next)
+		;
+	*pp = req;
+	memcpy(buf, req->buf, req->in_len);
+	return req->in_len;
+}
+
+/* The forgets held back for requests that are now finished, as one BATCH_FORGET of
+ * unique 0 (which the kernel never uses). 0 if none is owed. */
+static size_t hand_out_forgets(struct rf_session *se, void *buf)
+{
+	struct fuse_in_header h = { .opcode = FUSE_BATCH_FORGET };
+	struct fuse_batch_forget_in in = { 0 };
+	struct fuse_forget_one one;
+	size_t room = (se->bufsize - RF_REPLY_ROOM - sizeof(h) - sizeof(in)) / sizeof(one);
+	char *p = (char *)buf + sizeof(h) + sizeof(in);
+	uint64_t nodeid, nlookup;
+
+	while (in.count < room && rf__order_take_forget(se, &nodeid, &nlookup)) {
+		one = (struct fuse_forget_one){ .nodeid = nodeid, .nlookup = nlookup };
+		memcpy(p, &one, sizeof(one));
+		p += sizeof(one);
+		in.count++;
+	}
+	if (!in.count)
+		return 0;
+	h.len = (uint32_t)(p - (char *)buf);
+	memcpy(buf, &h, sizeof(h));
+	memcpy((char *)buf + sizeof(h), &in, sizeof(in));
+	se->chan.forgets_handed++;
+	return h.len;
+}
+
+/* A NOTIFY_REPLY to our own nudge: it only had to wake the application. */
+static bool is_nudge(struct rf_chan *ch, const void *buf, ssize_t n)
+{
+	struct fuse_in_header h;
+
+	if (n < (ssize_t)sizeof(h))
+		return false;
+	memcpy(&h, buf, sizeof(h));
+	if (h.opcode != FUSE_NOTIFY_REPLY || h.unique != RF_NUDGE_UNIQUE)
+		return false;
+	atomic_store(&ch->nudging, false);
+	return true;
+}
+
+static ssize_t receive(struct rf_session *se, void *buf)
+{
+	struct rf_chan *ch = &se->chan;
 	struct pollfd p[2];
 	ssize_t n;
 
-	if (!se || !buf || !is_manual(se))
-		return -EINVAL;
-	ch = &se->chan;
-	if (size < se->bufsize)
-		return -EINVAL;
 	for (;;) {
 		run_ready(se);
 		if (se->ended || ch->ended || ch->finished)
 			return 0;
 		if (atomic_load(&se->exit_requested))
 			return -EINTR;
+		if ((n = (ssize_t)hand_out_request(ch, buf)) || (n = (ssize_t)hand_out_forgets(se, buf)))
+			return n;
 		/* The device, and the ring, which has a completion when another thread
 		 * posts work (a reply to send, a request to resume) or a timer is due. */
 		p[0] = (struct pollfd){ .fd = ch->fd, .events = POLLIN };
@@ -85,8 +239,11 @@ ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size)
 			continue;
 		/* As the loop reads (transport_dev.c): rf_session_process needs the room. */
 		n = read(ch->fd, buf, se->bufsize - RF_REPLY_ROOM);
-		if (n > 0)
+		if (n > 0) {
+			if (is_nudge(ch, buf, n))
+				continue;
 			return n;
+		}
 		if (n == 0 || errno == ENODEV) {
 			rf__info("channel: the kernel ended the connection (unmounted)");
 			ch->ended = true;
@@ -104,26 +261,100 @@ ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size)
 	}
 }
 
-int rf_session_process(struct rf_session *se, const void *msg, size_t len)
+ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size)
 {
-	struct rf_chan *ch;
+	ssize_t n;
+
+	if (!se || !buf || !is_manual(se))
+		return -EINVAL;
+	if (size < se->bufsize)
+		return -EINVAL;
+	enter_call(&se->chan);
+	n = receive(se, buf);
+	leave_call(se);
+	return n;
+}
+
+/* A handed-out request coming back: the one with that unique (the application may take
+ * several before processing them). */
+static struct rf_req *take_handed(struct rf_chan *ch, const struct fuse_in_header *h)
+{
+	struct rf_req **pp, *req;
+
+	for (pp = &ch->handed; (req = *pp); pp = &req->next) {
+		if (req->in.unique == h->unique && req->in.opcode == h->opcode) {
+			*pp = req->next;
+			req->next = NULL;
+			return req;
+		}
+	}
+	return NULL;
+}
+
+/* A BATCH_FORGET of hand_out_forgets: forgotten now unless a request names the node
+ * again (then the last one does it). The kernel's count was taken when it sent them. */
+static void run_handed_forgets(struct rf_session *se, const char *msg, size_t len)
+{
+	struct fuse_batch_forget_in in;
+	struct fuse_forget_one one;
+	const char *p = msg + sizeof(struct fuse_in_header) + sizeof(in);
+	uint32_t i;
+
+	se->chan.forgets_handed--;
+	if (len < sizeof(struct fuse_in_header) + sizeof(in))
+		return;
+	memcpy(&in, msg + sizeof(struct fuse_in_header), sizeof(in));
+	for (i = 0; i < in.count && (size_t)(p + sizeof(one) - msg) <= len; i++, p += sizeof(one)) {
+		memcpy(&one, p, sizeof(one));
+		rf__order_forget(se, one.nodeid, one.nlookup);
+	}
+}
+
+static int process(struct rf_session *se, const void *msg, size_t len)
+{
+	struct rf_chan *ch = &se->chan;
+	struct fuse_in_header h;
 	struct rf_req *req;
 	bool was;
 
-	if (!se || !msg || !is_manual(se))
-		return -EINVAL;
-	ch = &se->chan;
-	if (len < sizeof(struct fuse_in_header) || len > se->bufsize)
-		return -EINVAL;
 	if (ch->ended || ch->stopping)
 		return -ENOTCONN;
-	req = ch->ops->inject(ch, msg, (uint32_t)len);
-	if (!req)
-		return len > ch->bufsize - RF_REPLY_ROOM ? -E2BIG : -EBUSY;
+	memcpy(&h, msg, sizeof(h));
 	was = ch->driving;
 	ch->driving = true;
-	se->up->received(req);
+	if (h.opcode == FUSE_BATCH_FORGET && h.unique == 0 && ch->forgets_handed) {
+		run_handed_forgets(se, msg, len);
+	} else if ((req = take_handed(ch, &h))) {
+		rf__dispatch_resume(req);
+	} else {
+		req = ch->ops->inject(ch, msg, (uint32_t)len);
+		if (!req && len <= ch->bufsize - RF_REPLY_ROOM) {
+			/* Every slot may be waiting only for the loop to see its reply (made
+			 * on another thread): let it, then try once more. */
+			run_ready(se);
+			req = ch->ops->inject(ch, msg, (uint32_t)len);
+		}
+		if (!req) {
+			ch->driving = was;
+			return len > ch->bufsize - RF_REPLY_ROOM ? -E2BIG : -EBUSY;
+		}
+		se->up->received(req);
+	}
 	ch->driving = was;
 	run_ready(se);
 	return 0;
+}
+
+int rf_session_process(struct rf_session *se, const void *msg, size_t len)
+{
+	int ret;
+
+	if (!se || !msg || !is_manual(se))
+		return -EINVAL;
+	if (len < sizeof(struct fuse_in_header) || len > se->bufsize)
+		return -EINVAL;
+	enter_call(&se->chan);
+	ret = process(se, msg, len);
+	leave_call(se);
+	return ret;
 }

@@ -181,6 +181,9 @@ struct rf_upcalls {
 	void (*sent)(struct rf_req *req, int res);  /* transport: the reply is out (reply.c) */
 	void (*leave)(struct rf_req *req);          /* request: finished; let go (order) */
 	void (*resume)(struct rf_req *req);         /* order: a parked request may run (dispatch) */
+	/* session: a loop round's deferred work on @ch; NULL: run the held-back forgets
+	 * (a custom loop hands them to its application instead: custom.c) */
+	void (*round)(struct rf_chan *ch);
 };
 
 /*
@@ -417,6 +420,9 @@ void rf__order_leave(struct rf_req *req);
 void rf__order_forget(struct rf_session *se, uint64_t nodeid, uint64_t nlookup);
 /* Run the forgets that finished requests let go (loop thread, between callbacks). */
 void rf__order_run_deferred(struct rf_session *se);
+/* The same one at a time, for a custom loop that hands them to its application
+ * (custom.c): true and the next forget the filesystem is owed, or false when none is. */
+bool rf__order_take_forget(struct rf_session *se, uint64_t *nodeid, uint64_t *nlookup);
 /* INTERRUPT @ir for @target: the request in service with that unique, marked
  * interrupted; or NULL, and @ir is held until the request arrives (rf__order_enter hands
  * it back). One step under the lock, so an arriving request cannot slip between. */

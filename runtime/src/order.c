@@ -536,13 +536,12 @@ static void ino_release(struct rf_order *o, struct rf_ino_entry *e)
 	}
 }
 
-void rf__order_run_deferred(struct rf_session *se)
+bool rf__order_take_forget(struct rf_session *se, uint64_t *nodeid, uint64_t *nlookup)
 {
 	struct rf_order *o = se->order;
 
 	while (atomic_load_explicit(&o->forget_pending, memory_order_acquire)) {
 		struct rf_ino_entry *e;
-		uint64_t nodeid = 0, nlookup = 0;
 		uint32_t si;
 
 		spin_lock(&o->forget_lock);
@@ -559,17 +558,27 @@ void rf__order_run_deferred(struct rf_session *se)
 		si = e->shard;
 		lock_shard(o, si);
 		e->queued = false;
+		*nodeid = 0;
 		if (!e->users) {
 			/* A request that named it meanwhile takes it back otherwise. */
-			nodeid = e->nodeid;
-			nlookup = e->forget_nlookup;
+			*nodeid = e->nodeid;
+			*nlookup = e->forget_nlookup;
 			e->forget_nlookup = 0;
 		}
 		ino_put_if_unused(o, e);
 		unlock_shard(o, si);
-		if (nodeid)
-			rf__fs_forget(se, nodeid, nlookup);
+		if (*nodeid)
+			return true;
 	}
+	return false;
+}
+
+void rf__order_run_deferred(struct rf_session *se)
+{
+	uint64_t nodeid, nlookup;
+
+	while (rf__order_take_forget(se, &nodeid, &nlookup))
+		rf__fs_forget(se, nodeid, nlookup);
 }
 
 /* On the request's loop: it passed its chain; decode and run it again (dispatch). */
@@ -651,6 +660,8 @@ void rf__order_leave(struct rf_req *req)
 		r->next = NULL;
 		r->post.fn = resume_posted;
 		rf__loop_post(r->ch->loop, &r->post);
+		if (r->ch->ops && r->ch->ops->resumed)   /* (unit tests make bare channels) */
+			r->ch->ops->resumed(r);
 	}
 }
 

@@ -213,7 +213,10 @@ void rf__teardown_round(struct rf_loop *loop, struct rf_loop_hook *h)
 	struct rf_chan *ch = rf_container_of(h, struct rf_chan, hook);
 	struct rf_session *se = ch->se;
 
-	rf__order_run_deferred(se);
+	if (se->up->round)
+		se->up->round(ch);
+	else
+		rf__order_run_deferred(se);
 	if (ch->finished)
 		return;
 	if ((atomic_load(&se->exit_requested) || atomic_load(&se->conn_gone)) && !ch->stopping) {

@@ -36,12 +36,25 @@ struct rf_transport_ops {
 	struct rf_req *(*inject)(struct rf_chan *ch, const void *msg, uint32_t len);
 	/* Free the slots; nothing of the channel may be in flight on the ring any more. */
 	void (*destroy)(struct rf_chan *ch);
+	/* Optional, any thread: @req, parked in the ordering chains, may run; its resume is
+	 * posted to its loop. */
+	void (*resumed)(struct rf_req *req);
 };
 
 extern const struct rf_transport_ops rf__transport_dev;
 extern const struct rf_transport_ops rf__transport_sock;
 extern const struct rf_transport_ops rf__transport_uring;
 extern const struct rf_transport_ops rf__transport_manual;
+
+/* transport_manual.c: make the device readable for a custom loop's application that waits
+ * for it in its own event loop while the runtime has work for it (custom.c): a
+ * NOTIFY_RETRIEVE of 0 bytes of @nodeid, which the kernel answers with a NOTIFY_REPLY
+ * carrying RF_NUDGE_UNIQUE, read and dropped by rf_session_receive. The kernel retrieves
+ * only from a regular file it knows: @nodeid is that of a request in service (the kernel
+ * holds its inode). One at a time; any thread. 0 if sent (or one is on its way), else
+ * -errno (EINVAL: not a regular file). */
+#define RF_NUDGE_UNIQUE 0x6e75646765ull    /* "nudge" */
+int rf__manual_nudge(struct rf_chan *ch, uint64_t nodeid);
 
 /*
  * A channel: an fd (the session's main /dev/fuse fd, a FUSE_DEV_IOC_CLONE of it for an
@@ -83,6 +96,13 @@ struct rf_chan {
 	/* custom loop (transport_manual.c, custom.c) */
 	pthread_mutex_t slot_lock;       /* slots taken and given back from any thread */
 	bool driving;                    /* custom.c is running the session on this thread */
+	/* The application's thread is inside rf_session_receive/process (it watches the
+	 * ring there); outside, it may wait in its own event loop for the fd alone. */
+	atomic_bool in_call;
+	atomic_bool nudging;             /* a nudge (rf__manual_nudge) is on its way back */
+	struct rf_req *held, **held_tail; /* resumed requests to hand out (loop thread) */
+	struct rf_req *handed;           /* handed out, waiting for rf_session_process */
+	unsigned int forgets_handed;     /* deferred-forget messages handed out */
 	/* replies written off the loop (send_direct): allowed until the channel stops or
 	 * ends; the writers in progress are counted so that the fd is closed only after them */
 	atomic_bool direct_ok;

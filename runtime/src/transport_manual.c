@@ -26,10 +26,11 @@ static void manual_start(struct rf_chan *ch)
 {
 }
 
-/* Work a reply let go (a request the ordering chains parked) runs at once when the
- * reply comes from the thread that drives the session, outside custom.c's own calls
- * (which run it themselves): that thread may next wait in its own event loop, and the
- * kernel may be waiting for the parked request's answer. */
+/* Work a reply let go (a request the ordering chains parked, a forget held back for it)
+ * is the application's to run, inside rf_session_process (custom.c hands it out through
+ * rf_session_receive): a framework such as pyfuse3 expects each handler to start inside
+ * process_buf, one per call. A reply on the driving thread outside custom.c's calls runs
+ * the loop's rounds here, which hold such work for the application (custom.c). */
 static void run_deferred(struct rf_chan *ch)
 {
 	int i;
@@ -42,6 +43,40 @@ static void run_deferred(struct rf_chan *ch)
 	for (i = 0; i < 64 && rf_loop_run_once(ch->loop, 0) > 0; i++)
 		;
 	ch->driving = false;
+}
+
+/* Any thread: a request of @ch the chains parked may run. An application waiting for the
+ * fd in its own event loop must learn that it has work. */
+static void manual_resumed(struct rf_req *req)
+{
+	if (!atomic_load(&req->ch->in_call))
+		rf__manual_nudge(req->ch, req->in.nodeid);
+}
+
+int rf__manual_nudge(struct rf_chan *ch, uint64_t nodeid)
+{
+	struct {
+		struct fuse_out_header h;
+		struct fuse_notify_retrieve_out r;
+	} m = {
+		.h = { .len = sizeof(m), .error = FUSE_NOTIFY_RETRIEVE },
+		.r = { .notify_unique = RF_NUDGE_UNIQUE, .nodeid = nodeid },
+	};
+	ssize_t w;
+
+	if (ch->ended || !atomic_load_explicit(&ch->se->initialized, memory_order_acquire))
+		return -ENOTCONN;
+	if (atomic_exchange(&ch->nudging, true))
+		return 0;
+	do
+		w = write(ch->fd, &m, sizeof(m));
+	while (w < 0 && errno == EINTR);
+	if (w == (ssize_t)sizeof(m))
+		return 0;
+	/* EINVAL: not a regular file (the kernel retrieves only from those); ENOENT: the
+	 * kernel no longer knows it. */
+	atomic_store(&ch->nudging, false);
+	return w < 0 ? -errno : -EIO;
 }
 
 static void manual_send(struct rf_req *req)
@@ -129,5 +164,6 @@ const struct rf_transport_ops rf__transport_manual = {
 	.recycle = manual_recycle,
 	.stop = manual_stop,
 	.inject = manual_inject,
+	.resumed = manual_resumed,
 	.destroy = manual_destroy,
 };

@@ -32,7 +32,40 @@ static void c_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 	rf_reply_attr(req, &st, 1.0);
 }
 
-static const struct rf_ops c_ops = { .getattr = c_getattr };
+static struct rf_req *held_write;
+static int reads, forgets;
+static uint64_t forgot_ino, forgot_n;
+
+static void c_open(struct rf_req *req, uint64_t ino, struct rf_file *fi)
+{
+	fi->fh = 7;
+	fi->direct_io = 1;
+	rf_reply_open(req, fi);
+}
+
+static void c_read(struct rf_req *req, uint64_t ino, size_t size, off_t off, struct rf_file *fi)
+{
+	reads++;
+	rf_reply_buf(req, "abc", 3);
+}
+
+static void c_write(struct rf_req *req, uint64_t ino, const void *buf, size_t size, off_t off,
+		    struct rf_file *fi)
+{
+	held_write = req;        /* answered later by the test */
+}
+
+static void c_forget(void *userdata, uint64_t ino, uint64_t nlookup)
+{
+	forgets++;
+	forgot_ino = ino;
+	forgot_n += nlookup;
+}
+
+static const struct rf_ops c_ops = {
+	.getattr = c_getattr, .open = c_open, .read = c_read, .write = c_write,
+	.forget = c_forget,
+};
 
 struct custom {
 	struct rf_loop *loop;
@@ -47,6 +80,9 @@ static void setup(struct custom *c)
 	int sv[2];
 
 	memset(c, 0, sizeof(*c));
+	held = held_write = NULL;
+	reads = forgets = 0;
+	forgot_ino = forgot_n = 0;
 	cr_assert_eq(rf_loop_new(&c->loop), 0);
 	cr_assert_eq(rf_session_new(&c_ops, sizeof(c_ops), NULL, NULL, &c->se), 0);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -71,7 +107,7 @@ static void teardown(struct custom *c)
 static uint64_t ksend(struct custom *c, uint32_t opcode, uint64_t nodeid, const void *arg,
 		      size_t len)
 {
-	char msg[256];
+	char msg[512];
 	struct fuse_in_header h = { .len = (uint32_t)(sizeof(h) + len), .opcode = opcode,
 				    .unique = (c->unique += 2), .nodeid = nodeid };
 
@@ -203,4 +239,165 @@ Test(custom, bad_calls_refused, .timeout = 10)
 	cr_assert_eq(rf_session_process(se, buf, sizeof(buf)), -EINVAL, "not attached");
 	rf_session_free(se);
 	rf_loop_free(loop);
+}
+
+/* The kernel's side of a nudge: the NOTIFY_RETRIEVE of 0 bytes of @nodeid (the kernel
+ * retrieves only from regular files: the parked request's), answered with the
+ * NOTIFY_REPLY the kernel would send. */
+static void knudge(struct custom *c, uint64_t nodeid)
+{
+	struct pollfd p = { .fd = c->kfd, .events = POLLIN };
+	struct {
+		struct fuse_out_header h;
+		struct fuse_notify_retrieve_out r;
+	} m;
+	struct fuse_notify_retrieve_in in = { 0 };
+	char msg[sizeof(struct fuse_in_header) + sizeof(in)];
+	struct fuse_in_header h = { .len = sizeof(msg), .opcode = FUSE_NOTIFY_REPLY,
+				    .nodeid = FUSE_ROOT_ID };
+
+	cr_assert_eq(poll(&p, 1, 2000), 1, "no nudge");
+	cr_assert_eq(recv(c->kfd, &m, sizeof(m), 0), (ssize_t)sizeof(m));
+	cr_assert_eq(m.h.error, FUSE_NOTIFY_RETRIEVE);
+	cr_assert_eq(m.h.unique, 0);
+	cr_assert_eq(m.r.nodeid, nodeid);
+	cr_assert_eq(m.r.size, 0);
+	h.unique = m.r.notify_unique;
+	h.nodeid = nodeid;
+	memcpy(msg, &h, sizeof(h));
+	memcpy(msg + sizeof(h), &in, sizeof(in));
+	cr_assert_eq(send(c->kfd, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+}
+
+static void knothing(struct custom *c)
+{
+	struct pollfd p = { .fd = c->kfd, .events = POLLIN };
+
+	cr_assert_eq(poll(&p, 1, 50), 0, "the kernel got something it should not have");
+}
+
+static uint64_t kopen_and_write(struct custom *c)
+{
+	struct fuse_open_in oi = { .flags = 2 };
+	struct {
+		struct fuse_write_in w;
+		char data[10];
+	} wr = { .w = { .fh = 7, .offset = 0, .size = 10 }, .data = "0123456789" };
+	size_t size;
+	uint64_t u = ksend(c, FUSE_OPEN, 5, &oi, sizeof(oi));
+
+	serve_one(c);
+	cr_assert_eq(kreply(c, u, &size), 0);
+	u = ksend(c, FUSE_WRITE, 5, &wr, sizeof(wr));
+	serve_one(c);
+	cr_assert_not_null(held_write);
+	return u;
+}
+
+/* pyfuse3 starts a coroutine in each handler and awaits it after process_buf returns: a
+ * handler started anywhere else (inside a reply, inside receive) is lost. */
+Test(custom, a_request_the_chains_parked_is_handed_out_by_receive_not_run_in_a_reply,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 4, .size = 4096 };
+	struct fuse_getattr_in gi = { 0 };
+	struct fuse_in_header h;
+	struct custom c;
+	size_t size;
+	uint64_t ur, uw, u;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	/* A READ over the range of the WRITE in service waits for it. */
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(reads, 0, "the READ ran beside the WRITE it overlaps");
+	/* The WRITE's answer, outside receive/process (a pyfuse3 task). */
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	cr_assert_eq(reads, 0, "the READ ran inside the WRITE's reply");
+	/* The application may be waiting in its own event loop: it is woken. */
+	knudge(&c, 5);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_eq(n, (ssize_t)(sizeof(h) + sizeof(ri)));
+	memcpy(&h, c.buf, sizeof(h));
+	cr_assert_eq(h.opcode, FUSE_READ);
+	cr_assert_eq(h.unique, ur);
+	cr_assert_eq(reads, 0, "the READ ran inside receive");
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	cr_assert_eq(reads, 1);
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	cr_assert_eq(size, 3);
+	knothing(&c);
+	/* The nudge's NOTIFY_REPLY is read and dropped: the next request is the kernel's. */
+	u = ksend(&c, FUSE_GETATTR, 1, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	teardown(&c);
+}
+
+Test(custom, forgets_held_back_for_a_request_come_back_as_one_batch_forget, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct fuse_forget_in fi = { .nlookup = 3 };
+	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
+	struct fuse_in_header h;
+	struct custom c;
+	size_t size;
+	uint64_t u;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_not_null(held);
+	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
+	serve_one(&c);
+	cr_assert_eq(forgets, 0, "FORGET ran while a GETATTR of its node was in service");
+	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	cr_assert_eq(forgets, 0, "the forget ran inside the reply");
+	/* No nudge for it (the kernel forgot the node: nothing to retrieve from); the next
+	 * receive hands it out. */
+	knothing(&c);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	memcpy(&h, c.buf, sizeof(h));
+	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
+	cr_assert_eq(forgets, 0);
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	cr_assert_eq(forgets, 1);
+	cr_assert_eq(forgot_ino, 5);
+	cr_assert_eq(forgot_n, 3);
+	knothing(&c);
+	teardown(&c);
+}
+
+/* Handed out and then the session ends: the request still runs, from the teardown. */
+Test(custom, a_request_handed_out_but_never_processed_runs_at_the_end, .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct custom c;
+	size_t size;
+	uint64_t uw;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge(&c, 5);
+	cr_assert_gt(rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se)), 0);
+	cr_assert_eq(reads, 0);
+	close(c.kfd);
+	cr_assert_eq(rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se)), 0);
+	rf_session_free(c.se);
+	cr_assert_eq(reads, 1, "the handed-out READ never ran");
+	rf_loop_free(c.loop);
+	free(c.buf);
 }
