@@ -178,6 +178,13 @@ struct fuse_session {
 	struct rf_fuse3_hold *hold_free; /* unused holds, for the next (as many as ever live) */
 	struct rf_fuse3_cuse *cuse; /* a CUSE session's device (cuse.c), else NULL */
 	bool custom;                /* driven by fuse_session_receive_buf/process_buf */
+	/* custom loops (session.c): the runtime starts a handler only inside
+	 * fuse_session_process_buf, one per call (pyfuse3 awaits the one a call started,
+	 * and loses any other); the forgets of one call reach the filesystem together at
+	 * its end */
+	bool processing;
+	struct fuse_forget_data *forgets;
+	size_t nforgets, forgets_cap;
 };
 
 /* cuse.c */
@@ -200,6 +207,9 @@ void rf_fuse3_on_init(void *userdata, struct rf_conn *c);
 void rf_fuse3_on_destroy(void *userdata);
 unsigned int rf_fuse3_caps_from_rf(uint64_t rf);
 uint64_t rf_fuse3_caps_to_rf(unsigned int caps);
+
+/* session.c: a forget in a custom loop (batched per fuse_session_process_buf) */
+void rf_fuse3_custom_forget(struct fuse_session *se, uint64_t ino, uint64_t nlookup);
 
 /* ops.c: the runtime's table for the filesystem's ops; run a wrapped request's handler */
 void rf_fuse3_fill_ops(struct fuse_session *se);

@@ -33,7 +33,14 @@ static void t_lookup(struct rf_req *r, uint64_t parent, const char *name)
 
 static void t_forget(void *userdata, uint64_t ino, uint64_t nlookup)
 {
-	struct fuse_req *req = rf_fuse3_req_get(userdata, NULL, RF3_OP_FORGET);
+	struct fuse_session *se = userdata;
+	struct fuse_req *req;
+
+	if (se->custom) {
+		rf_fuse3_custom_forget(se, ino, nlookup);
+		return;
+	}
+	req = rf_fuse3_req_get(se, NULL, RF3_OP_FORGET);
 
 	if (!req) {
 		fuse_log(FUSE_LOG_ERR, "fuse: out of memory: FORGET of inode %llu dropped\n",

@@ -410,6 +410,7 @@ void fuse_session_destroy(struct fuse_session *se)
 	rf_fuse3_cuse_free(se);
 	pthread_mutex_destroy(&se->rlock);
 	pthread_mutex_destroy(&se->hlock);
+	free(se->forgets);
 	free(se->fsname);
 	free(se->subtype);
 	free(se->mountpoint);
@@ -440,7 +441,10 @@ static int custom_attach(struct fuse_session *se, const char *func)
 			 func);
 		return -EBUSY;
 	}
-	ret = rf_loop_new(&se->loop);
+	/* As many forgets as one BATCH_FORGET can carry: the most one call gives. */
+	se->forgets_cap = rf_session_bufsize(se->rs) / 16 + 1;   /* 16: the kernel's fuse_forget_one */
+	se->forgets = calloc(se->forgets_cap, sizeof(*se->forgets));
+	ret = se->forgets ? rf_loop_new(&se->loop) : -ENOMEM;
 	if (ret == 0) {
 		ret = rf_session_attach_manual(se->rs, se->loop);
 		if (ret < 0) {
@@ -449,6 +453,8 @@ static int custom_attach(struct fuse_session *se, const char *func)
 		}
 	}
 	if (ret < 0) {
+		free(se->forgets);
+		se->forgets = NULL;
 		fuse_log(FUSE_LOG_ERR, "fuse: %s: %s\n", func, strerror(-ret));
 		return ret;
 	}
@@ -505,6 +511,8 @@ int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
 	return (int)n;
 }
 
+static void forget_batch(struct fuse_session *se);
+
 void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *buf)
 {
 	int ret;
@@ -517,8 +525,64 @@ void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *bu
 		return;
 	}
 	set_loop_thread(se);
+	se->processing = true;
 	ret = rf_session_process(se->rs, buf->mem, buf->size);
+	se->processing = false;
 	if (ret < 0)
 		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_process_buf: request dropped: %s\n",
 			 strerror(-ret));
+	forget_batch(se);
+}
+
+/*
+ * In a custom loop the runtime starts no handler outside fuse_session_process_buf: what
+ * it defers (a request the ordering chains resumed, a forget held back for requests in
+ * service) comes back through fuse_session_receive_buf as a request of its own. What is
+ * left is the end (fuse_session_destroy): there the forgets ringfuse makes up for the
+ * lookups the kernel still held are not passed on (libfuse sends none, and pyfuse3, whose
+ * loop is over, would report each as its own bug); the releases of handles the kernel
+ * left open still are, so that the filesystem frees what it keeps for them.
+ */
+void rf_fuse3_custom_forget(struct fuse_session *se, uint64_t ino, uint64_t nlookup)
+{
+	if (!se->processing || se->nforgets == se->forgets_cap) {
+		if (se->debug)
+			fuse_log(FUSE_LOG_DEBUG, "fuse: custom loop: forget of %llu at the end: "
+				 "not passed to the filesystem\n", (unsigned long long)ino);
+		return;
+	}
+	se->forgets[se->nforgets].ino = ino;
+	se->forgets[se->nforgets].nlookup = nlookup;
+	se->nforgets++;
+}
+
+/* The forgets one fuse_session_process_buf gave, in one call of the filesystem, as
+ * libfuse makes of a BATCH_FORGET: forget_multi, or forget for a lone one (or for each
+ * when the filesystem has no forget_multi). Each call gets its own request, which the
+ * filesystem ends with fuse_reply_none. */
+static void forget_batch(struct fuse_session *se)
+{
+	size_t i, n = se->nforgets;
+	struct fuse_req *req;
+
+	se->nforgets = 0;
+	if (!n)
+		return;
+	if (se->op.forget_multi && (n > 1 || !se->op.forget)) {
+		req = rf_fuse3_req_get(se, NULL, RF3_OP_FORGET);
+		if (req) {
+			se->op.forget_multi(req, n, se->forgets);
+			return;
+		}
+	} else if (se->op.forget) {
+		for (i = 0; i < n; i++) {
+			req = rf_fuse3_req_get(se, NULL, RF3_OP_FORGET);
+			if (!req)
+				break;
+			se->op.forget(req, se->forgets[i].ino, se->forgets[i].nlookup);
+		}
+		if (i == n)
+			return;
+	}
+	fuse_log(FUSE_LOG_ERR, "fuse: out of memory: %zu forgets dropped\n", n);
 }

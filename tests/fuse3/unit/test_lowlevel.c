@@ -823,3 +823,82 @@ Test(lowlevel, pool_interrupt_callback_answers_a_blocked_handler)
 	cr_expect_eq(late_reply, -EINVAL, "the handler's own reply after the callback's: %d",
 		     late_reply);
 }
+
+/* ---- forgets in a custom loop ---------------------------------------------------------- */
+
+static int multi_calls, multi_entries, single_calls;
+
+static void ll_lookup_node(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e = { .ino = 10 + (fuse_ino_t)name[0], .generation = 1 };
+
+	e.attr.st_ino = e.ino;
+	e.attr.st_mode = S_IFREG | 0644;
+	e.attr.st_nlink = 1;
+	fuse_reply_entry(req, &e);
+}
+
+static void ll_forget_one(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	single_calls++;
+	fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *fd)
+{
+	multi_calls++;
+	multi_entries += (int)count;
+	fuse_reply_none(req);
+}
+
+/*
+ * pyfuse3 turns each handler into one coroutine, awaited after process_buf: the forgets
+ * of a BATCH_FORGET must come as one call (as libfuse makes them), and nothing may be
+ * called from fuse_session_destroy, where no loop awaits it (README.md, "Custom loops").
+ */
+Test(lowlevel, custom_loop_batch_forget_is_one_call_and_the_end_calls_nothing)
+{
+	static const struct fuse_lowlevel_ops ops = {
+		.lookup = ll_lookup_node, .forget = ll_forget_one, .forget_multi = ll_forget_multi,
+	};
+	static struct llk k;
+	struct {
+		struct fuse_batch_forget_in in;
+		struct fuse_forget_one one[3];
+	} bf = { .in = { .count = 3 } };
+	struct fuse_forget_in fi = { .nlookup = 1 };
+	const char *names[] = { "a", "b", "c" };
+	uint64_t u;
+	int i;
+
+	llk_setup(&k, &ops, NULL);
+	for (i = 0; i < 3; i++) {
+		u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, names[i]);
+		llk_serve(&k);
+		llk_expect(&k, u, 0, -1);
+		bf.one[i].nodeid = 10 + (uint64_t)names[i][0];
+		bf.one[i].nlookup = 1;
+	}
+	llk_send(&k, FUSE_BATCH_FORGET, 0, &bf, sizeof(bf), NULL);
+	llk_serve(&k);
+	cr_assert_eq(multi_calls, 1, "forget_multi called %d times for one BATCH_FORGET", multi_calls);
+	cr_assert_eq(multi_entries, 3);
+	cr_assert_eq(single_calls, 0);
+	/* A lone FORGET: forget, as libfuse. */
+	u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, "a");
+	llk_serve(&k);
+	llk_expect(&k, u, 0, -1);
+	llk_send(&k, FUSE_FORGET, 10 + 'a', &fi, sizeof(fi), NULL);
+	llk_serve(&k);
+	cr_assert_eq(single_calls, 1);
+	/* Two lookups the kernel still holds at the end: ringfuse's own forgets for them
+	 * are not passed to the filesystem of a custom loop. */
+	for (i = 0; i < 2; i++) {
+		u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, names[i]);
+		llk_serve(&k);
+		llk_expect(&k, u, 0, -1);
+	}
+	llk_teardown(&k);
+	cr_expect_eq(multi_calls, 1, "forget_multi called at the end");
+	cr_expect_eq(single_calls, 1, "forget called at the end");
+}
