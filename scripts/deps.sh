@@ -33,7 +33,9 @@ fi
 pkgs=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libfuse3-dev fuse3 libjemalloc-dev libcriterion-dev)
 case "$what" in
   build) ;;
-  test)  pkgs+=(e2fsprogs util-linux psmisc stress-ng) ;;
+  # The last seven: programs built on libfuse3 that tests/fuse3/apps/apps.sh runs on the drop-in.
+  test)  pkgs+=(e2fsprogs util-linux psmisc stress-ng squashfuse squashfs-tools fuse-overlayfs
+                sshfs openssh-sftp-server python3-pyfuse3 python3-trio) ;;
   bench) pkgs+=(fio e2fsprogs python3 strace) ;;
   *) echo "deps.sh: unknown set '$what' (build|test|bench)" >&2; exit 2 ;;
 esac

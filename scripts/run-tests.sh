@@ -929,6 +929,11 @@ fi
 
 run_checks hl tests/fuse3/hl/hl.sh
 
+echo "== Debian's libfuse3 programs on the drop-in: squashfuse, fuse-overlayfs, sshfs, pyfuse3 =="
+# Unchanged binaries with LD_LIBRARY_PATH on the binding (tests/fuse3/apps/apps.sh);
+# pyfuse3 drives the session from its own loop (fuse_session_receive_buf/process_buf).
+run_checks apps tests/fuse3/apps/apps.sh 300
+
 # Nothing of ours may be left behind.
 left=$(grep " $work" /proc/mounts || true)
 if [ -n "$left" ]; then fail "no mount left behind" "$left"; else pass "no mount left behind"; fi
