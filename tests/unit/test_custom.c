@@ -401,3 +401,47 @@ Test(custom, a_request_handed_out_but_never_processed_runs_at_the_end, .timeout 
 	rf_loop_free(c.loop);
 	free(c.buf);
 }
+
+static void *reply_write_later(void *arg)
+{
+	usleep(20000);
+	rf_reply_write(arg, 10);
+	return NULL;
+}
+
+/* A filesystem thread answers the WRITE while the application waits in its own event
+ * loop for the fd: the READ it let go must wake that loop. */
+Test(custom, a_reply_from_another_thread_that_resumes_a_request_wakes_the_application,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct pollfd p;
+	struct fuse_in_header h;
+	struct custom c;
+	pthread_t th;
+	size_t size;
+	uint64_t uw, ur;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(reads, 0);
+	cr_assert_eq(pthread_create(&th, NULL, reply_write_later, held_write), 0);
+	/* The application's own wait: the fd alone (its end here is the socket). */
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge(&c, 5);
+	p = (struct pollfd){ .fd = rf_session_fd(c.se), .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 2000), 1, "the application's fd did not become readable");
+	pthread_join(th, NULL);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	memcpy(&h, c.buf, sizeof(h));
+	cr_assert_eq(h.unique, ur);
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	cr_assert_eq(reads, 1);
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	teardown(&c);
+}
