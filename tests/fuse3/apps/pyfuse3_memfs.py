@@ -91,27 +91,24 @@ class MemFS(pyfuse3.Operations):
                 break
             n.lookups += 1
 
-    async def create(self, parent, name, mode, flags, ctx):
+    def new_node(self, parent, name, mode):
+        """A new node of @mode named @name in @parent, looked up once (the entry reply)."""
         p = self.node(parent)
         if name in p.children:
             raise pyfuse3.FUSEError(errno.EEXIST)
-        n = Node(self.next_ino, stat.S_IFREG | (mode & 0o7777))
+        n = Node(self.next_ino, mode)
         self.next_ino += 1
         self.nodes[n.ino] = n
         p.children[name] = n.ino
         n.lookups += 1
+        return n
+
+    async def create(self, parent, name, mode, flags, ctx):
+        n = self.new_node(parent, name, stat.S_IFREG | (mode & 0o7777))
         return (pyfuse3.FileInfo(fh=n.ino, direct_io=True), self.attr(n))
 
     async def mkdir(self, parent, name, mode, ctx):
-        p = self.node(parent)
-        if name in p.children:
-            raise pyfuse3.FUSEError(errno.EEXIST)
-        n = Node(self.next_ino, stat.S_IFDIR | (mode & 0o7777))
-        self.next_ino += 1
-        self.nodes[n.ino] = n
-        p.children[name] = n.ino
-        n.lookups += 1
-        return self.attr(n)
+        return self.attr(self.new_node(parent, name, stat.S_IFDIR | (mode & 0o7777)))
 
     async def unlink(self, parent, name, ctx):
         p = self.node(parent)
