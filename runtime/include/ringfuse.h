@@ -551,7 +551,9 @@ size_t rf_session_bufsize(const struct rf_session *se);
  * Wait for the next request and copy it, whole, into @buf (@size >= rf_session_bufsize).
  * Driving thread. Returns its length; 0 once the connection ended (unmounted or aborted,
  * or the session ended); -EINTR when a signal interrupted the wait or rf_session_exit was
- * called (the session then ends on the next call); other -errno on a read error.
+ * called (the session then ends on the next call), or when the device was readable only
+ * with the runtime's own wake-up (call again: an application that waits for the fd in its
+ * own event loop is not held in this call); other -errno on a read error.
  */
 ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size);
 /*

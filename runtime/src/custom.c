@@ -212,7 +212,9 @@ static ssize_t receive(struct rf_session *se, void *buf)
 {
 	struct rf_chan *ch = &se->chan;
 	struct pollfd p[2];
+	bool woken = false;
 	ssize_t n;
+	int ready;
 
 	for (;;) {
 		run_ready(se);
@@ -226,11 +228,17 @@ static ssize_t receive(struct rf_session *se, void *buf)
 		 * posts work (a reply to send, a request to resume) or a timer is due. */
 		p[0] = (struct pollfd){ .fd = ch->fd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = se->loop->ring.ring_fd, .events = POLLIN };
-		if (poll(p, 2, -1) < 0) {
+		/* After a nudge's reply, no wait: the application may have come only because
+		 * the fd was readable (pyfuse3 does), its held work handed out meanwhile by an
+		 * earlier call; blocking here would stop its own loop. */
+		ready = poll(p, 2, woken ? 0 : -1);
+		if (ready < 0) {
 			if (errno == EINTR)
 				return -EINTR;
 			return -errno;
 		}
+		if (ready == 0)
+			return -EINTR;
 		if (p[0].revents & (POLLERR | POLLHUP)) {
 			ch->ended = true;
 			continue;
@@ -240,8 +248,10 @@ static ssize_t receive(struct rf_session *se, void *buf)
 		/* As the loop reads (transport_dev.c): rf_session_process needs the room. */
 		n = read(ch->fd, buf, se->bufsize - RF_REPLY_ROOM);
 		if (n > 0) {
-			if (is_nudge(ch, buf, n))
+			if (is_nudge(ch, buf, n)) {
+				woken = true;
 				continue;
+			}
 			return n;
 		}
 		if (n == 0 || errno == ENODEV) {

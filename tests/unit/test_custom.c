@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -443,5 +444,86 @@ Test(custom, a_reply_from_another_thread_that_resumes_a_request_wakes_the_applic
 	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
 	cr_assert_eq(reads, 1);
 	cr_assert_eq(kreply(&c, ur, &size), 0);
+	teardown(&c);
+}
+
+struct ksend_later {
+	int kfd;
+	uint64_t unique;
+	int ms;
+};
+
+/* The kernel's side from another thread: a GETATTR of the root after @ms. */
+static void *kgetattr_later(void *arg)
+{
+	struct ksend_later *k = arg;
+	struct {
+		struct fuse_in_header h;
+		struct fuse_getattr_in gi;
+	} m = { .h = { .len = sizeof(m), .opcode = FUSE_GETATTR, .unique = k->unique,
+		       .nodeid = FUSE_ROOT_ID } };
+
+	usleep((useconds_t)k->ms * 1000);
+	if (send(k->kfd, &m, sizeof(m), 0) != (ssize_t)sizeof(m))
+		abort();
+	return NULL;
+}
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* pyfuse3 calls fuse_session_receive_buf only once trio saw the fd readable, and its
+ * handlers run in that same thread: a receive that blocks there stops every handler. A
+ * held request handed out before the nudge's NOTIFY_REPLY was read leaves the fd readable
+ * with nothing but that reply: the receive it brings must not wait for the kernel. */
+Test(custom, a_nudge_read_after_its_work_was_handed_out_does_not_block_receive,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct ksend_later k;
+	struct timespec t0;
+	struct pollfd p;
+	struct custom c;
+	pthread_t th;
+	size_t size;
+	uint64_t uw, ur;
+	ssize_t n;
+	long took;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge(&c, 5);
+	/* The application's loop: readable, so receive; the READ is handed out first. */
+	p = (struct pollfd){ .fd = rf_session_fd(c.se), .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 2000), 1);
+	serve_one(&c);
+	cr_assert_eq(reads, 1);
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	/* Readable again: the NOTIFY_REPLY, and nothing else. */
+	p = (struct pollfd){ .fd = rf_session_fd(c.se), .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 2000), 1);
+	k = (struct ksend_later){ .kfd = c.kfd, .unique = (c.unique += 2), .ms = 500 };
+	cr_assert_eq(pthread_create(&th, NULL, kgetattr_later, &k), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	took = elapsed_ms(&t0);
+	pthread_join(th, NULL);
+	cr_expect_lt(took, 250, "receive blocked %ld ms on a readable fd", took);
+	cr_expect_eq(n, -EINTR, "receive: %zd", n);
+	if (n > 0)
+		cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	else
+		serve_one(&c);
+	cr_assert_eq(kreply(&c, k.unique, &size), 0);
 	teardown(&c);
 }
