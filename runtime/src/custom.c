@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
  * resumed request waits to be handed out. */
 static void hold_resumed(struct rf_req *req);
 static void custom_round(struct rf_chan *ch);
+static void run_handed_forgets(struct rf_session *se);
 
 static const struct rf_upcalls manual_upcalls = {
 	.received = rf__dispatch,
@@ -96,9 +98,14 @@ static void nudge_for_held(struct rf_chan *ch)
  * application that is not inside our calls; at the end, what was held runs. */
 static void custom_round(struct rf_chan *ch)
 {
+	struct rf_session *se = ch->se;
 	struct rf_req *req;
 
-	if (ch->stopping || ch->ended) {
+	/* Also the round that is about to stop the channel (teardown.c): with nothing in
+	 * service the session finishes in that same round, and the filesystem's destroy
+	 * must come after the forgets handed out. */
+	if (ch->stopping || ch->ended || atomic_load(&se->exit_requested) ||
+	    atomic_load(&se->conn_gone)) {
 		while ((req = ch->held)) {
 			ch->held = req->next;
 			req->next = NULL;
@@ -110,7 +117,8 @@ static void custom_round(struct rf_chan *ch)
 			req->next = NULL;
 			rf__dispatch_resume(req);
 		}
-		rf__order_run_deferred(ch->se);
+		run_handed_forgets(se);
+		rf__order_run_deferred(se);
 		return;
 	}
 	if (!atomic_load(&ch->in_call))
@@ -168,10 +176,16 @@ static size_t hand_out_request(struct rf_chan *ch, void *buf)
 	return req->in_len;
 }
 
+/* At most this many forgets in one BATCH_FORGET handed out (the next receive hands out
+ * the rest): what the channel keeps of it stays small. */
+#define RF_FORGETS_OUT 1024u
+
 /* The forgets held back for requests that are now finished, as one BATCH_FORGET of
- * unique 0 (which the kernel never uses). 0 if none is owed. */
+ * unique 0 (which the kernel never uses), also kept in ch->forgets_out until it comes back.
+ * One at a time. 0 if none is owed. */
 static size_t hand_out_forgets(struct rf_session *se, void *buf)
 {
+	struct rf_chan *ch = &se->chan;
 	struct fuse_in_header h = { .opcode = FUSE_BATCH_FORGET };
 	struct fuse_batch_forget_in in = { 0 };
 	struct fuse_forget_one one;
@@ -179,18 +193,26 @@ static size_t hand_out_forgets(struct rf_session *se, void *buf)
 	char *p = (char *)buf + sizeof(h) + sizeof(in);
 	uint64_t nodeid, nlookup;
 
+	if (ch->nforgets_out)
+		return 0;
+	if (room > RF_FORGETS_OUT)
+		room = RF_FORGETS_OUT;
+	/* Without memory they stay held back, and run at the end. */
+	if (!ch->forgets_out && !(ch->forgets_out = malloc(RF_FORGETS_OUT * sizeof(one))))
+		return 0;
 	while (in.count < room && rf__order_take_forget(se, &nodeid, &nlookup)) {
 		one = (struct fuse_forget_one){ .nodeid = nodeid, .nlookup = nlookup };
+		ch->forgets_out[in.count] = one;
 		memcpy(p, &one, sizeof(one));
 		p += sizeof(one);
 		in.count++;
 	}
 	if (!in.count)
 		return 0;
+	ch->nforgets_out = in.count;
 	h.len = (uint32_t)(p - (char *)buf);
 	memcpy(buf, &h, sizeof(h));
 	memcpy((char *)buf + sizeof(h), &in, sizeof(in));
-	se->chan.forgets_handed++;
 	return h.len;
 }
 
@@ -301,23 +323,17 @@ static struct rf_req *take_handed(struct rf_chan *ch, const struct fuse_in_heade
 	return NULL;
 }
 
-/* A BATCH_FORGET of hand_out_forgets: forgotten now unless a request names the node
- * again (then the last one does it). The kernel's count was taken when it sent them. */
-static void run_handed_forgets(struct rf_session *se, const char *msg, size_t len)
+/* The BATCH_FORGET hand_out_forgets handed out, from what the channel kept of it:
+ * forgotten now unless a request names the node again (then the last one does it). The
+ * kernel's count was taken when it sent them. */
+static void run_handed_forgets(struct rf_session *se)
 {
-	struct fuse_batch_forget_in in;
-	struct fuse_forget_one one;
-	const char *p = msg + sizeof(struct fuse_in_header) + sizeof(in);
-	uint32_t i;
+	struct rf_chan *ch = &se->chan;
+	uint32_t i, n = ch->nforgets_out;
 
-	se->chan.forgets_handed--;
-	if (len < sizeof(struct fuse_in_header) + sizeof(in))
-		return;
-	memcpy(&in, msg + sizeof(struct fuse_in_header), sizeof(in));
-	for (i = 0; i < in.count && (size_t)(p + sizeof(one) - msg) <= len; i++, p += sizeof(one)) {
-		memcpy(&one, p, sizeof(one));
-		rf__order_forget(se, one.nodeid, one.nlookup);
-	}
+	ch->nforgets_out = 0;
+	for (i = 0; i < n; i++)
+		rf__order_forget(se, ch->forgets_out[i].nodeid, ch->forgets_out[i].nlookup);
 }
 
 static int process(struct rf_session *se, const void *msg, size_t len)
@@ -332,8 +348,10 @@ static int process(struct rf_session *se, const void *msg, size_t len)
 	memcpy(&h, msg, sizeof(h));
 	was = ch->driving;
 	ch->driving = true;
-	if (h.opcode == FUSE_BATCH_FORGET && h.unique == 0 && ch->forgets_handed) {
-		run_handed_forgets(se, msg, len);
+	if (h.opcode == FUSE_BATCH_FORGET && h.unique == 0) {
+		/* Ours (the kernel's uniques are never 0); one that is not outstanding (passed
+		 * twice, or made up) is dropped: its nodes were forgotten, or never were. */
+		run_handed_forgets(se);
 	} else if ((req = take_handed(ch, &h))) {
 		rf__dispatch_resume(req);
 	} else {

@@ -527,3 +527,92 @@ Test(custom, a_nudge_read_after_its_work_was_handed_out_does_not_block_receive,
 	cr_assert_eq(kreply(&c, k.unique, &size), 0);
 	teardown(&c);
 }
+
+/* Handed out, then the session stops before the application passes it back: the forgets
+ * left the runtime's books when they were handed out, so unless they still run at the
+ * end, as a handed-out request does, the filesystem never learns of them. */
+Test(custom, forgets_handed_out_but_never_processed_run_at_the_end, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct fuse_forget_in fi = { .nlookup = 3 };
+	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
+	struct fuse_in_header h;
+	struct custom c;
+	char *other;
+	size_t size;
+	uint64_t u;
+	ssize_t n, n2;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_not_null(held);
+	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	memcpy(&h, c.buf, sizeof(h));
+	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
+	/* Told to stop before it processes it (its next call sees the exit). */
+	rf_session_exit(c.se);
+	other = malloc(rf_session_bufsize(c.se));
+	n2 = rf_session_receive(c.se, other, rf_session_bufsize(c.se));
+	free(other);
+	cr_assert(n2 == 0 || n2 == -EINTR, "receive after rf_session_exit: %zd", n2);
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), -ENOTCONN);
+	close(c.kfd);
+	rf_session_free(c.se);
+	cr_expect_eq(forgets, 1, "the forget handed out was lost");
+	cr_expect_eq(forgot_n, 3);
+	rf_loop_free(c.loop);
+	free(c.buf);
+}
+
+/* rf_session_process trusts no bytes of a BATCH_FORGET of unique 0: what runs is what was
+ * handed out, once; one passed again, or made up, forgets nothing. */
+Test(custom, a_batch_forget_of_unique_0_runs_what_was_handed_out_once, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct fuse_forget_in fi = { .nlookup = 3 };
+	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
+	struct fuse_batch_forget_in bi = { .count = 1 };
+	struct fuse_forget_one one = { .nodeid = 9, .nlookup = 1 };
+	struct fuse_in_header h;
+	struct custom c;
+	size_t size;
+	uint64_t u;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(&c);
+	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	memcpy(&h, c.buf, sizeof(h));
+	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
+	/* The caller's bytes say node 9. */
+	memcpy(c.buf + sizeof(h) + sizeof(bi), &one, sizeof(one));
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	cr_expect_eq(forgets, 1);
+	cr_expect_eq(forgot_ino, 5, "forgot node %llu", (unsigned long long)forgot_ino);
+	cr_expect_eq(forgot_n, 3);
+	/* Again, and one made up: nothing. */
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	h = (struct fuse_in_header){ .len = sizeof(h) + sizeof(bi) + sizeof(one),
+				     .opcode = FUSE_BATCH_FORGET };
+	memcpy(c.buf, &h, sizeof(h));
+	memcpy(c.buf + sizeof(h), &bi, sizeof(bi));
+	memcpy(c.buf + sizeof(h) + sizeof(bi), &one, sizeof(one));
+	cr_assert_eq(rf_session_process(c.se, c.buf, h.len), 0);
+	cr_expect_eq(forgets, 1, "a BATCH_FORGET of unique 0 ran twice or was made up");
+	knothing(&c);
+	teardown(&c);
+}
