@@ -616,3 +616,38 @@ Test(custom, a_batch_forget_of_unique_0_runs_what_was_handed_out_once, .timeout 
 	knothing(&c);
 	teardown(&c);
 }
+
+/* An INTERRUPT of a request handed out and not yet processed: it still runs, once, and
+ * gets exactly one reply. */
+Test(custom, an_interrupt_of_a_handed_out_request_leaves_it_one_reply, .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct fuse_interrupt_in ii = { 0 };
+	struct custom c;
+	char *copy;
+	size_t size;
+	uint64_t uw, ur;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge(&c, 5);
+	copy = malloc(rf_session_bufsize(c.se));
+	n = rf_session_receive(c.se, copy, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	ii.unique = ur;
+	ksend(&c, FUSE_INTERRUPT, 0, &ii, sizeof(ii));
+	serve_one(&c);          /* the nudge's NOTIFY_REPLY is dropped on the way */
+	cr_assert_eq(rf_session_process(c.se, copy, (size_t)n), 0);
+	free(copy);
+	cr_assert_eq(reads, 1);
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	cr_assert_eq(size, 3);
+	knothing(&c);
+	teardown(&c);
+}
