@@ -30,6 +30,7 @@
 static void hold_resumed(struct rf_req *req);
 static void custom_round(struct rf_chan *ch);
 static void run_handed_forgets(struct rf_session *se);
+static void custom_finish(struct rf_session *se);
 
 static const struct rf_upcalls manual_upcalls = {
 	.received = rf__dispatch,
@@ -37,6 +38,7 @@ static const struct rf_upcalls manual_upcalls = {
 	.leave = rf__order_leave,
 	.resume = hold_resumed,
 	.round = custom_round,
+	.finish = custom_finish,
 };
 
 int rf_session_attach_manual(struct rf_session *se, struct rf_loop *loop)
@@ -123,6 +125,26 @@ static void custom_round(struct rf_chan *ch)
 	}
 	if (!atomic_load(&ch->in_call))
 		nudge_for_held(ch);
+}
+
+/* rf_session_free (session.c): the application no longer calls us (it stopped after
+ * rf_session_exit, as pyfuse3 does, or after the end of the connection with requests
+ * still in service), so nobody runs the loop's rounds: the teardown (requests held or
+ * handed out, releases, forgets, destroy) runs here, on the caller's thread, as a loop
+ * would run it. Bounded by the teardown's own grace period, plus a margin. */
+static void custom_finish(struct rf_session *se)
+{
+	struct rf_chan *ch = &se->chan;
+	uint64_t deadline = rf__now_ns() + ((uint64_t)se->opts.grace_ms + 2000) * 1000000ull;
+	bool was = ch->driving;
+
+	if (ch->finished)
+		return;
+	atomic_store(&se->exit_requested, 1);
+	ch->driving = true;
+	while (!ch->finished && rf__now_ns() < deadline)
+		rf_loop_run_once(se->loop, 100);
+	ch->driving = was;
 }
 
 /* Run the loop's ready work (posts, completions, timers, teardown), without waiting. */

@@ -270,6 +270,22 @@ static void knudge(struct custom *c, uint64_t nodeid)
 	cr_assert_eq(send(c->kfd, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
 }
 
+/* The nudge, which the session is freed before it could read the answer to (a socket
+ * closed with unread data would make the kernel's end see ECONNRESET first). */
+static void knudge_unanswered(struct custom *c, uint64_t nodeid)
+{
+	struct pollfd p = { .fd = c->kfd, .events = POLLIN };
+	struct {
+		struct fuse_out_header h;
+		struct fuse_notify_retrieve_out r;
+	} m;
+
+	cr_assert_eq(poll(&p, 1, 2000), 1, "no nudge");
+	cr_assert_eq(recv(c->kfd, &m, sizeof(m), 0), (ssize_t)sizeof(m));
+	cr_assert_eq(m.h.error, FUSE_NOTIFY_RETRIEVE);
+	cr_assert_eq(m.r.nodeid, nodeid);
+}
+
 static void knothing(struct custom *c)
 {
 	struct pollfd p = { .fd = c->kfd, .events = POLLIN };
@@ -650,4 +666,65 @@ Test(custom, an_interrupt_of_a_handed_out_request_leaves_it_one_reply, .timeout 
 	cr_assert_eq(size, 3);
 	knothing(&c);
 	teardown(&c);
+}
+
+/* Resumed and held, never received, then rf_session_exit and rf_session_free (pyfuse3's
+ * terminate() and close()): "rf_session_free drains, releases and forgets" (ringfuse.h),
+ * so the READ runs and its reply reaches the kernel. */
+Test(custom, a_held_request_runs_at_rf_session_free_after_exit_and_is_answered,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct custom c;
+	size_t size;
+	uint64_t uw, ur;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge_unanswered(&c, 5);
+	cr_assert_eq(reads, 0);
+	rf_session_exit(c.se);
+	rf_session_free(c.se);
+	cr_assert_eq(reads, 1, "the held READ never ran");
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	cr_assert_eq(size, 3);
+	close(c.kfd);
+	rf_loop_free(c.loop);
+	free(c.buf);
+}
+
+/* As above, the WRITE answered by another thread while the application is in neither call
+ * (its resume is still posted to the loop when the session is freed). */
+Test(custom, a_request_resumed_from_another_thread_runs_at_rf_session_free_after_exit,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct custom c;
+	pthread_t th;
+	size_t size;
+	uint64_t uw, ur;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(pthread_create(&th, NULL, reply_write_later, held_write), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge_unanswered(&c, 5);
+	cr_assert_eq(reads, 0);
+	rf_session_exit(c.se);
+	rf_session_free(c.se);
+	rf_loop_free(c.loop);
+	cr_assert_eq(reads, 1, "the resumed READ never ran");
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	cr_assert_eq(size, 3);
+	close(c.kfd);
+	free(c.buf);
 }
