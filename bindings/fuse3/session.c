@@ -545,7 +545,9 @@ void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *bu
  */
 void rf_fuse3_custom_forget(struct fuse_session *se, uint64_t ino, uint64_t nlookup)
 {
-	if (!se->processing || se->nforgets == se->forgets_cap) {
+	/* The end may also come inside fuse_session_process_buf: a handler there exited the
+	 * session, and the runtime ended it in that same call (nothing else in service). */
+	if (!se->processing || atomic_load(&se->exited) || se->nforgets == se->forgets_cap) {
 		if (se->debug)
 			fuse_log(FUSE_LOG_DEBUG, "fuse: custom loop: forget of %llu at the end: "
 				 "not passed to the filesystem\n", (unsigned long long)ino);

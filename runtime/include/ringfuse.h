@@ -535,10 +535,12 @@ int rf_session_fd(const struct rf_session *se);
  * pyfuse3 rely on it): the work the runtime defers comes back through rf_session_receive
  * as a message of its own, to be passed to rf_session_process like any other: a request
  * the ordering chains parked, once it may run (its bytes as the kernel sent them), and
- * the forgets held back for requests in service (a BATCH_FORGET of unique 0). When such
- * work appears while the application waits for the device in its own event loop, the
- * runtime makes the device readable (it asks the kernel for a NOTIFY_REPLY of 0 bytes of
- * the root, which rf_session_receive reads and drops). A reply made on another thread
+ * the forgets held back for requests in service (a BATCH_FORGET of unique 0, one out at a
+ * time: rf_session_process runs the forgets it carried as handed out, whatever the bytes
+ * passed back, and drops any other of unique 0). When such work appears while the
+ * application waits for the device in its own event loop, the runtime makes the device
+ * readable (it asks the kernel for a NOTIFY_REPLY of 0 bytes of the parked request's file,
+ * which rf_session_receive reads and drops). A reply made on another thread
  * while the application is in neither call, if it resumed work, does the same.
  * The end is as for a running loop: after an unmount or rf_session_exit, rf_session_free
  * drains, releases and forgets through the filesystem's operations (from the thread that
@@ -551,7 +553,9 @@ size_t rf_session_bufsize(const struct rf_session *se);
  * Wait for the next request and copy it, whole, into @buf (@size >= rf_session_bufsize).
  * Driving thread. Returns its length; 0 once the connection ended (unmounted or aborted,
  * or the session ended); -EINTR when a signal interrupted the wait or rf_session_exit was
- * called (the session then ends on the next call); other -errno on a read error.
+ * called (the session then ends on the next call), or when the device was readable only
+ * with the runtime's own wake-up (call again: an application that waits for the fd in its
+ * own event loop is not held in this call); other -errno on a read error.
  */
 ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size);
 /*

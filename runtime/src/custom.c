@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@
  * resumed request waits to be handed out. */
 static void hold_resumed(struct rf_req *req);
 static void custom_round(struct rf_chan *ch);
+static void run_handed_forgets(struct rf_session *se);
+static void custom_finish(struct rf_session *se);
 
 static const struct rf_upcalls manual_upcalls = {
 	.received = rf__dispatch,
@@ -35,6 +38,7 @@ static const struct rf_upcalls manual_upcalls = {
 	.leave = rf__order_leave,
 	.resume = hold_resumed,
 	.round = custom_round,
+	.finish = custom_finish,
 };
 
 int rf_session_attach_manual(struct rf_session *se, struct rf_loop *loop)
@@ -96,9 +100,14 @@ static void nudge_for_held(struct rf_chan *ch)
  * application that is not inside our calls; at the end, what was held runs. */
 static void custom_round(struct rf_chan *ch)
 {
+	struct rf_session *se = ch->se;
 	struct rf_req *req;
 
-	if (ch->stopping || ch->ended) {
+	/* Also the round that is about to stop the channel (teardown.c): with nothing in
+	 * service the session finishes in that same round, and the filesystem's destroy
+	 * must come after the forgets handed out. */
+	if (ch->stopping || ch->ended || atomic_load(&se->exit_requested) ||
+	    atomic_load(&se->conn_gone)) {
 		while ((req = ch->held)) {
 			ch->held = req->next;
 			req->next = NULL;
@@ -110,11 +119,32 @@ static void custom_round(struct rf_chan *ch)
 			req->next = NULL;
 			rf__dispatch_resume(req);
 		}
-		rf__order_run_deferred(ch->se);
+		run_handed_forgets(se);
+		rf__order_run_deferred(se);
 		return;
 	}
 	if (!atomic_load(&ch->in_call))
 		nudge_for_held(ch);
+}
+
+/* rf_session_free (session.c): the application no longer calls us (it stopped after
+ * rf_session_exit, as pyfuse3 does, or after the end of the connection with requests
+ * still in service), so nobody runs the loop's rounds: the teardown (requests held or
+ * handed out, releases, forgets, destroy) runs here, on the caller's thread, as a loop
+ * would run it. Bounded by the teardown's own grace period, plus a margin. */
+static void custom_finish(struct rf_session *se)
+{
+	struct rf_chan *ch = &se->chan;
+	uint64_t deadline = rf__now_ns() + ((uint64_t)se->opts.grace_ms + 2000) * 1000000ull;
+	bool was = ch->driving;
+
+	if (ch->finished)
+		return;
+	atomic_store(&se->exit_requested, 1);
+	ch->driving = true;
+	while (!ch->finished && rf__now_ns() < deadline)
+		rf_loop_run_once(se->loop, 100);
+	ch->driving = was;
 }
 
 /* Run the loop's ready work (posts, completions, timers, teardown), without waiting. */
@@ -168,10 +198,16 @@ static size_t hand_out_request(struct rf_chan *ch, void *buf)
 	return req->in_len;
 }
 
+/* At most this many forgets in one BATCH_FORGET handed out (the next receive hands out
+ * the rest): what the channel keeps of it stays small. */
+#define RF_FORGETS_OUT 1024u
+
 /* The forgets held back for requests that are now finished, as one BATCH_FORGET of
- * unique 0 (which the kernel never uses). 0 if none is owed. */
+ * unique 0 (which the kernel never uses), also kept in ch->forgets_out until it comes back.
+ * One at a time. 0 if none is owed. */
 static size_t hand_out_forgets(struct rf_session *se, void *buf)
 {
+	struct rf_chan *ch = &se->chan;
 	struct fuse_in_header h = { .opcode = FUSE_BATCH_FORGET };
 	struct fuse_batch_forget_in in = { 0 };
 	struct fuse_forget_one one;
@@ -179,18 +215,26 @@ static size_t hand_out_forgets(struct rf_session *se, void *buf)
 	char *p = (char *)buf + sizeof(h) + sizeof(in);
 	uint64_t nodeid, nlookup;
 
+	if (ch->nforgets_out)
+		return 0;
+	if (room > RF_FORGETS_OUT)
+		room = RF_FORGETS_OUT;
+	/* Without memory they stay held back, and run at the end. */
+	if (!ch->forgets_out && !(ch->forgets_out = malloc(RF_FORGETS_OUT * sizeof(one))))
+		return 0;
 	while (in.count < room && rf__order_take_forget(se, &nodeid, &nlookup)) {
 		one = (struct fuse_forget_one){ .nodeid = nodeid, .nlookup = nlookup };
+		ch->forgets_out[in.count] = one;
 		memcpy(p, &one, sizeof(one));
 		p += sizeof(one);
 		in.count++;
 	}
 	if (!in.count)
 		return 0;
+	ch->nforgets_out = in.count;
 	h.len = (uint32_t)(p - (char *)buf);
 	memcpy(buf, &h, sizeof(h));
 	memcpy((char *)buf + sizeof(h), &in, sizeof(in));
-	se->chan.forgets_handed++;
 	return h.len;
 }
 
@@ -212,7 +256,9 @@ static ssize_t receive(struct rf_session *se, void *buf)
 {
 	struct rf_chan *ch = &se->chan;
 	struct pollfd p[2];
+	bool woken = false;
 	ssize_t n;
+	int ready;
 
 	for (;;) {
 		run_ready(se);
@@ -226,11 +272,17 @@ static ssize_t receive(struct rf_session *se, void *buf)
 		 * posts work (a reply to send, a request to resume) or a timer is due. */
 		p[0] = (struct pollfd){ .fd = ch->fd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = se->loop->ring.ring_fd, .events = POLLIN };
-		if (poll(p, 2, -1) < 0) {
+		/* After a nudge's reply, no wait: the application may have come only because
+		 * the fd was readable (pyfuse3 does), its held work handed out meanwhile by an
+		 * earlier call; blocking here would stop its own loop. */
+		ready = poll(p, 2, woken ? 0 : -1);
+		if (ready < 0) {
 			if (errno == EINTR)
 				return -EINTR;
 			return -errno;
 		}
+		if (ready == 0)
+			return -EINTR;
 		if (p[0].revents & (POLLERR | POLLHUP)) {
 			ch->ended = true;
 			continue;
@@ -240,8 +292,10 @@ static ssize_t receive(struct rf_session *se, void *buf)
 		/* As the loop reads (transport_dev.c): rf_session_process needs the room. */
 		n = read(ch->fd, buf, se->bufsize - RF_REPLY_ROOM);
 		if (n > 0) {
-			if (is_nudge(ch, buf, n))
+			if (is_nudge(ch, buf, n)) {
+				woken = true;
 				continue;
+			}
 			return n;
 		}
 		if (n == 0 || errno == ENODEV) {
@@ -291,23 +345,17 @@ static struct rf_req *take_handed(struct rf_chan *ch, const struct fuse_in_heade
 	return NULL;
 }
 
-/* A BATCH_FORGET of hand_out_forgets: forgotten now unless a request names the node
- * again (then the last one does it). The kernel's count was taken when it sent them. */
-static void run_handed_forgets(struct rf_session *se, const char *msg, size_t len)
+/* The BATCH_FORGET hand_out_forgets handed out, from what the channel kept of it:
+ * forgotten now unless a request names the node again (then the last one does it). The
+ * kernel's count was taken when it sent them. */
+static void run_handed_forgets(struct rf_session *se)
 {
-	struct fuse_batch_forget_in in;
-	struct fuse_forget_one one;
-	const char *p = msg + sizeof(struct fuse_in_header) + sizeof(in);
-	uint32_t i;
+	struct rf_chan *ch = &se->chan;
+	uint32_t i, n = ch->nforgets_out;
 
-	se->chan.forgets_handed--;
-	if (len < sizeof(struct fuse_in_header) + sizeof(in))
-		return;
-	memcpy(&in, msg + sizeof(struct fuse_in_header), sizeof(in));
-	for (i = 0; i < in.count && (size_t)(p + sizeof(one) - msg) <= len; i++, p += sizeof(one)) {
-		memcpy(&one, p, sizeof(one));
-		rf__order_forget(se, one.nodeid, one.nlookup);
-	}
+	ch->nforgets_out = 0;
+	for (i = 0; i < n; i++)
+		rf__order_forget(se, ch->forgets_out[i].nodeid, ch->forgets_out[i].nlookup);
 }
 
 static int process(struct rf_session *se, const void *msg, size_t len)
@@ -322,8 +370,10 @@ static int process(struct rf_session *se, const void *msg, size_t len)
 	memcpy(&h, msg, sizeof(h));
 	was = ch->driving;
 	ch->driving = true;
-	if (h.opcode == FUSE_BATCH_FORGET && h.unique == 0 && ch->forgets_handed) {
-		run_handed_forgets(se, msg, len);
+	if (h.opcode == FUSE_BATCH_FORGET && h.unique == 0) {
+		/* Ours (the kernel's uniques are never 0); one that is not outstanding (passed
+		 * twice, or made up) is dropped: its nodes were forgotten, or never were. */
+		run_handed_forgets(se);
 	} else if ((req = take_handed(ch, &h))) {
 		rf__dispatch_resume(req);
 	} else {

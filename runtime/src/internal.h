@@ -184,6 +184,9 @@ struct rf_upcalls {
 	/* session: a loop round's deferred work on @ch; NULL: run the held-back forgets
 	 * (a custom loop hands them to its application instead: custom.c) */
 	void (*round)(struct rf_chan *ch);
+	/* rf_session_free: bring the session's end about on the caller's thread first, for a
+	 * loop nobody runs any more (a custom loop: custom.c); NULL: nothing to do */
+	void (*finish)(struct rf_session *se);
 };
 
 /*

@@ -436,6 +436,8 @@ void rf_session_free(struct rf_session *se)
 	if (!se)
 		return;
 	stop_extras(se);
+	if (se->loop && se->up->finish)
+		se->up->finish(se);
 	if (se->loop)
 		detach_first_loop(se, 1000);
 	/* An embedding application frees its loop after the session: if queue commands

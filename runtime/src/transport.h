@@ -102,7 +102,10 @@ struct rf_chan {
 	atomic_bool nudging;             /* a nudge (rf__manual_nudge) is on its way back */
 	struct rf_req *held, **held_tail; /* resumed requests to hand out (loop thread) */
 	struct rf_req *handed;           /* handed out, waiting for rf_session_process */
-	unsigned int forgets_handed;     /* deferred-forget messages handed out */
+	/* The forgets of the BATCH_FORGET handed out and not yet processed, kept here (the
+	 * application's copy is not trusted, and they still run if it never comes back) */
+	struct fuse_forget_one *forgets_out;
+	uint32_t nforgets_out;
 	/* replies written off the loop (send_direct): allowed until the channel stops or
 	 * ends; the writers in progress are counted so that the fd is closed only after them */
 	atomic_bool direct_ok;

@@ -7,6 +7,7 @@
  * Slots are the fd transports' (chan.c), taken and given back under slot_lock.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -148,6 +149,8 @@ static void manual_destroy(struct rf_chan *ch)
 	bool had_slots = ch->slots != NULL;
 
 	rf__fd_chan_destroy(ch);
+	free(ch->forgets_out);
+	ch->forgets_out = NULL;
 	if (had_slots)
 		pthread_mutex_destroy(&ch->slot_lock);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -269,6 +270,22 @@ static void knudge(struct custom *c, uint64_t nodeid)
 	cr_assert_eq(send(c->kfd, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
 }
 
+/* The nudge, which the session is freed before it could read the answer to (a socket
+ * closed with unread data would make the kernel's end see ECONNRESET first). */
+static void knudge_unanswered(struct custom *c, uint64_t nodeid)
+{
+	struct pollfd p = { .fd = c->kfd, .events = POLLIN };
+	struct {
+		struct fuse_out_header h;
+		struct fuse_notify_retrieve_out r;
+	} m;
+
+	cr_assert_eq(poll(&p, 1, 2000), 1, "no nudge");
+	cr_assert_eq(recv(c->kfd, &m, sizeof(m), 0), (ssize_t)sizeof(m));
+	cr_assert_eq(m.h.error, FUSE_NOTIFY_RETRIEVE);
+	cr_assert_eq(m.r.nodeid, nodeid);
+}
+
 static void knothing(struct custom *c)
 {
 	struct pollfd p = { .fd = c->kfd, .events = POLLIN };
@@ -444,4 +461,270 @@ Test(custom, a_reply_from_another_thread_that_resumes_a_request_wakes_the_applic
 	cr_assert_eq(reads, 1);
 	cr_assert_eq(kreply(&c, ur, &size), 0);
 	teardown(&c);
+}
+
+struct ksend_later {
+	int kfd;
+	uint64_t unique;
+	int ms;
+};
+
+/* The kernel's side from another thread: a GETATTR of the root after @ms. */
+static void *kgetattr_later(void *arg)
+{
+	struct ksend_later *k = arg;
+	struct {
+		struct fuse_in_header h;
+		struct fuse_getattr_in gi;
+	} m = { .h = { .len = sizeof(m), .opcode = FUSE_GETATTR, .unique = k->unique,
+		       .nodeid = FUSE_ROOT_ID } };
+
+	usleep((useconds_t)k->ms * 1000);
+	if (send(k->kfd, &m, sizeof(m), 0) != (ssize_t)sizeof(m))
+		abort();
+	return NULL;
+}
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* pyfuse3 calls fuse_session_receive_buf only once trio saw the fd readable, and its
+ * handlers run in that same thread: a receive that blocks there stops every handler. A
+ * held request handed out before the nudge's NOTIFY_REPLY was read leaves the fd readable
+ * with nothing but that reply: the receive it brings must not wait for the kernel. */
+Test(custom, a_nudge_read_after_its_work_was_handed_out_does_not_block_receive,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct ksend_later k;
+	struct timespec t0;
+	struct pollfd p;
+	struct custom c;
+	pthread_t th;
+	size_t size;
+	uint64_t uw, ur;
+	ssize_t n;
+	long took;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge(&c, 5);
+	/* The application's loop: readable, so receive; the READ is handed out first. */
+	p = (struct pollfd){ .fd = rf_session_fd(c.se), .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 2000), 1);
+	serve_one(&c);
+	cr_assert_eq(reads, 1);
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	/* Readable again: the NOTIFY_REPLY, and nothing else. */
+	p = (struct pollfd){ .fd = rf_session_fd(c.se), .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 2000), 1);
+	k = (struct ksend_later){ .kfd = c.kfd, .unique = (c.unique += 2), .ms = 500 };
+	cr_assert_eq(pthread_create(&th, NULL, kgetattr_later, &k), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	took = elapsed_ms(&t0);
+	pthread_join(th, NULL);
+	cr_expect_lt(took, 250, "receive blocked %ld ms on a readable fd", took);
+	cr_expect_eq(n, -EINTR, "receive: %zd", n);
+	if (n > 0)
+		cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	else
+		serve_one(&c);
+	cr_assert_eq(kreply(&c, k.unique, &size), 0);
+	teardown(&c);
+}
+
+/* Handed out, then the session stops before the application passes it back: the forgets
+ * left the runtime's books when they were handed out, so unless they still run at the
+ * end, as a handed-out request does, the filesystem never learns of them. */
+Test(custom, forgets_handed_out_but_never_processed_run_at_the_end, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct fuse_forget_in fi = { .nlookup = 3 };
+	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
+	struct fuse_in_header h;
+	struct custom c;
+	char *other;
+	size_t size;
+	uint64_t u;
+	ssize_t n, n2;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_not_null(held);
+	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	memcpy(&h, c.buf, sizeof(h));
+	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
+	/* Told to stop before it processes it (its next call sees the exit). */
+	rf_session_exit(c.se);
+	other = malloc(rf_session_bufsize(c.se));
+	n2 = rf_session_receive(c.se, other, rf_session_bufsize(c.se));
+	free(other);
+	cr_assert(n2 == 0 || n2 == -EINTR, "receive after rf_session_exit: %zd", n2);
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), -ENOTCONN);
+	close(c.kfd);
+	rf_session_free(c.se);
+	cr_expect_eq(forgets, 1, "the forget handed out was lost");
+	cr_expect_eq(forgot_n, 3);
+	rf_loop_free(c.loop);
+	free(c.buf);
+}
+
+/* rf_session_process trusts no bytes of a BATCH_FORGET of unique 0: what runs is what was
+ * handed out, once; one passed again, or made up, forgets nothing. */
+Test(custom, a_batch_forget_of_unique_0_runs_what_was_handed_out_once, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct fuse_forget_in fi = { .nlookup = 3 };
+	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
+	struct fuse_batch_forget_in bi = { .count = 1 };
+	struct fuse_forget_one one = { .nodeid = 9, .nlookup = 1 };
+	struct fuse_in_header h;
+	struct custom c;
+	size_t size;
+	uint64_t u;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(&c);
+	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
+	cr_assert_eq(kreply(&c, u, &size), 0);
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	memcpy(&h, c.buf, sizeof(h));
+	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
+	/* The caller's bytes say node 9. */
+	memcpy(c.buf + sizeof(h) + sizeof(bi), &one, sizeof(one));
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	cr_expect_eq(forgets, 1);
+	cr_expect_eq(forgot_ino, 5, "forgot node %llu", (unsigned long long)forgot_ino);
+	cr_expect_eq(forgot_n, 3);
+	/* Again, and one made up: nothing. */
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
+	h = (struct fuse_in_header){ .len = sizeof(h) + sizeof(bi) + sizeof(one),
+				     .opcode = FUSE_BATCH_FORGET };
+	memcpy(c.buf, &h, sizeof(h));
+	memcpy(c.buf + sizeof(h), &bi, sizeof(bi));
+	memcpy(c.buf + sizeof(h) + sizeof(bi), &one, sizeof(one));
+	cr_assert_eq(rf_session_process(c.se, c.buf, h.len), 0);
+	cr_expect_eq(forgets, 1, "a BATCH_FORGET of unique 0 ran twice or was made up");
+	knothing(&c);
+	teardown(&c);
+}
+
+/* An INTERRUPT of a request handed out and not yet processed: it still runs, once, and
+ * gets exactly one reply. */
+Test(custom, an_interrupt_of_a_handed_out_request_leaves_it_one_reply, .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct fuse_interrupt_in ii = { 0 };
+	struct custom c;
+	char *copy;
+	size_t size;
+	uint64_t uw, ur;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge(&c, 5);
+	copy = malloc(rf_session_bufsize(c.se));
+	n = rf_session_receive(c.se, copy, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	ii.unique = ur;
+	ksend(&c, FUSE_INTERRUPT, 0, &ii, sizeof(ii));
+	serve_one(&c);          /* the nudge's NOTIFY_REPLY is dropped on the way */
+	cr_assert_eq(rf_session_process(c.se, copy, (size_t)n), 0);
+	free(copy);
+	cr_assert_eq(reads, 1);
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	cr_assert_eq(size, 3);
+	knothing(&c);
+	teardown(&c);
+}
+
+/* Resumed and held, never received, then rf_session_exit and rf_session_free (pyfuse3's
+ * terminate() and close()): "rf_session_free drains, releases and forgets" (ringfuse.h),
+ * so the READ runs and its reply reaches the kernel. */
+Test(custom, a_held_request_runs_at_rf_session_free_after_exit_and_is_answered,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct custom c;
+	size_t size;
+	uint64_t uw, ur;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge_unanswered(&c, 5);
+	cr_assert_eq(reads, 0);
+	rf_session_exit(c.se);
+	rf_session_free(c.se);
+	cr_assert_eq(reads, 1, "the held READ never ran");
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	cr_assert_eq(size, 3);
+	close(c.kfd);
+	rf_loop_free(c.loop);
+	free(c.buf);
+}
+
+/* As above, the WRITE answered by another thread while the application is in neither call
+ * (its resume is still posted to the loop when the session is freed). */
+Test(custom, a_request_resumed_from_another_thread_runs_at_rf_session_free_after_exit,
+     .timeout = 10)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	struct custom c;
+	pthread_t th;
+	size_t size;
+	uint64_t uw, ur;
+
+	setup(&c);
+	init(&c);
+	uw = kopen_and_write(&c);
+	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(&c);
+	cr_assert_eq(pthread_create(&th, NULL, reply_write_later, held_write), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(kreply(&c, uw, &size), 0);
+	knudge_unanswered(&c, 5);
+	cr_assert_eq(reads, 0);
+	rf_session_exit(c.se);
+	rf_session_free(c.se);
+	rf_loop_free(c.loop);
+	cr_assert_eq(reads, 1, "the resumed READ never ran");
+	cr_assert_eq(kreply(&c, ur, &size), 0);
+	cr_assert_eq(size, 3);
+	close(c.kfd);
+	free(c.buf);
 }

@@ -902,3 +902,47 @@ Test(lowlevel, custom_loop_batch_forget_is_one_call_and_the_end_calls_nothing)
 	cr_expect_eq(multi_calls, 1, "forget_multi called at the end");
 	cr_expect_eq(single_calls, 1, "forget called at the end");
 }
+
+static struct fuse_session *exit_se;
+
+static void ll_getattr_exits(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st = { .st_ino = ino, .st_mode = S_IFDIR | 0755, .st_nlink = 2 };
+
+	fuse_session_exit(exit_se);
+	fuse_reply_attr(req, &st, 1.0);
+}
+
+/*
+ * A handler that exits the session inside fuse_session_process_buf (a C filesystem's
+ * "shutdown" request): the session then ends inside that very call, and the forgets
+ * ringfuse makes up for the lookups the kernel still holds must not reach the filesystem
+ * there either (they are not the kernel's; pyfuse3 would await none of them).
+ */
+Test(lowlevel, custom_loop_exit_inside_process_buf_passes_on_no_made_up_forgets)
+{
+	static const struct fuse_lowlevel_ops ops = {
+		.lookup = ll_lookup_node, .forget = ll_forget_one, .forget_multi = ll_forget_multi,
+		.getattr = ll_getattr_exits,
+	};
+	static struct llk k;
+	const char *names[] = { "a", "b" };
+	uint64_t u;
+	int i;
+
+	llk_setup(&k, &ops, NULL);
+	exit_se = k.se;
+	for (i = 0; i < 2; i++) {
+		u = llk_send(&k, FUSE_LOOKUP, 1, NULL, 0, names[i]);
+		llk_serve(&k);
+		llk_expect(&k, u, 0, -1);
+	}
+	u = llk_send(&k, FUSE_GETATTR, 1, &(struct fuse_getattr_in){ 0 },
+		     sizeof(struct fuse_getattr_in), NULL);
+	llk_serve(&k);
+	llk_expect(&k, u, 0, -1);
+	cr_expect_eq(multi_calls, 0, "forget_multi called with ringfuse's own forgets");
+	cr_expect_eq(single_calls, 0, "forget called with ringfuse's own forgets");
+	llk_teardown(&k);
+	cr_expect_eq(multi_calls + single_calls, 0, "forgets at the end");
+}
