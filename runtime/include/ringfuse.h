@@ -563,8 +563,9 @@ ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size);
  * may reuse it at once). Handlers run on this thread, as on a loop thread. Returns 0
  * (a malformed request is answered EIO as always), -EINVAL (not attached manually, or
  * shorter than a header), -E2BIG (longer than the session's buffer allows), -EBUSY
- * (every request slot, opts.queue_depth of them, is waiting for its reply), -ENOTCONN
- * (the session is ending).
+ * (every request slot, opts.queue_depth of them, is in service: the request was answered
+ * ENOMEM, as libfuse answers one it cannot allocate, and logged), -ENOTCONN (the
+ * session is ending).
  */
 int rf_session_process(struct rf_session *se, const void *msg, size_t len);
 

@@ -386,7 +386,17 @@ static int process(struct rf_session *se, const void *msg, size_t len)
 		}
 		if (!req) {
 			ch->driving = was;
-			return len > ch->bufsize - RF_REPLY_ROOM ? -E2BIG : -EBUSY;
+			if (len > ch->bufsize - RF_REPLY_ROOM)
+				return -E2BIG;
+			/* Dropped unanswered, the kernel's caller would wait for ever (an
+			 * application can have more requests in service than there are
+			 * slots: pyfuse3 runs up to 99 tasks). */
+			if (!rf__opinfo(h.opcode)->no_reply)
+				rf__manual_answer(ch, h.unique, -ENOMEM);
+			rf__warn("custom loop: all %u request slots are in service: %s %llu "
+				 "answered ENOMEM (raise -o queue_depth)", ch->nr_slots,
+				 rf__opname(h.opcode), (unsigned long long)h.unique);
+			return -EBUSY;
 		}
 		se->up->received(req);
 	}

@@ -656,12 +656,15 @@ void rf__order_leave(struct rf_req *req)
 	/* Unblocked requests start from their loop's next round, not from inside the reply
 	 * call that finished this one: a filesystem may hold its own lock across a reply. */
 	while ((r = ready)) {
+		struct rf_chan *ch = r->ch;
+		uint64_t nodeid = r->in.nodeid;  /* once posted, @r may be run and reused */
+
 		ready = r->next;
 		r->next = NULL;
 		r->post.fn = resume_posted;
-		rf__loop_post(r->ch->loop, &r->post);
-		if (r->ch->ops && r->ch->ops->resumed)   /* (unit tests make bare channels) */
-			r->ch->ops->resumed(r);
+		rf__loop_post(ch->loop, &r->post);
+		if (ch->ops && ch->ops->resumed)   /* (unit tests make bare channels) */
+			ch->ops->resumed(ch, nodeid);
 	}
 }
 

@@ -36,9 +36,10 @@ struct rf_transport_ops {
 	struct rf_req *(*inject)(struct rf_chan *ch, const void *msg, uint32_t len);
 	/* Free the slots; nothing of the channel may be in flight on the ring any more. */
 	void (*destroy)(struct rf_chan *ch);
-	/* Optional, any thread: @req, parked in the ordering chains, may run; its resume is
-	 * posted to its loop. */
-	void (*resumed)(struct rf_req *req);
+	/* Optional, any thread: a request of @ch on @nodeid, parked in the ordering chains,
+	 * may run; its resume is posted to its loop (which may have run it already: the
+	 * request itself is not to be read here). */
+	void (*resumed)(struct rf_chan *ch, uint64_t nodeid);
 };
 
 extern const struct rf_transport_ops rf__transport_dev;
@@ -55,6 +56,9 @@ extern const struct rf_transport_ops rf__transport_manual;
  * -errno (EINVAL: not a regular file). */
 #define RF_NUDGE_UNIQUE 0x6e75646765ull    /* "nudge" */
 int rf__manual_nudge(struct rf_chan *ch, uint64_t nodeid);
+/* transport_manual.c: an answer of @err alone to the kernel's request @unique, without a
+ * slot (rf_session_process when every slot is in service). Any thread. */
+void rf__manual_answer(struct rf_chan *ch, uint64_t unique, int err);
 
 /*
  * A channel: an fd (the session's main /dev/fuse fd, a FUSE_DEV_IOC_CLONE of it for an

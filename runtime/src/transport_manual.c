@@ -46,12 +46,25 @@ static void run_deferred(struct rf_chan *ch)
 	ch->driving = false;
 }
 
-/* Any thread: a request of @ch the chains parked may run. An application waiting for the
- * fd in its own event loop must learn that it has work. */
-static void manual_resumed(struct rf_req *req)
+/* Any thread: a request of @ch (on @nodeid) the chains parked may run. An application
+ * waiting for the fd in its own event loop must learn that it has work. */
+static void manual_resumed(struct rf_chan *ch, uint64_t nodeid)
 {
-	if (!atomic_load(&req->ch->in_call))
-		rf__manual_nudge(req->ch, req->in.nodeid);
+	if (!atomic_load(&ch->in_call))
+		rf__manual_nudge(ch, nodeid);
+}
+
+void rf__manual_answer(struct rf_chan *ch, uint64_t unique, int err)
+{
+	struct fuse_out_header oh = { .len = sizeof(oh), .error = err, .unique = unique };
+	ssize_t w;
+
+	do
+		w = write(ch->fd, &oh, sizeof(oh));
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)sizeof(oh))
+		rf__dbg("answer to %llu dropped: %s", (unsigned long long)unique,
+			w < 0 ? strerror(errno) : "short write");
 }
 
 int rf__manual_nudge(struct rf_chan *ch, uint64_t nodeid)

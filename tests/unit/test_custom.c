@@ -21,6 +21,8 @@
 #include "fuse_kernel.h"
 
 static struct rf_req *held;
+static struct rf_req *held6[8];         /* GETATTRs of node 6, answered by the test */
+static int nheld6;
 
 static void c_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
@@ -28,6 +30,10 @@ static void c_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 
 	if (ino == 5) {          /* answered later by the test */
 		held = req;
+		return;
+	}
+	if (ino == 6 && nheld6 < 8) {
+		held6[nheld6++] = req;
 		return;
 	}
 	rf_reply_attr(req, &st, 1.0);
@@ -727,4 +733,46 @@ Test(custom, a_request_resumed_from_another_thread_runs_at_rf_session_free_after
 	cr_assert_eq(size, 3);
 	close(c.kfd);
 	free(c.buf);
+}
+
+/* More requests in service than slots (pyfuse3 runs up to 99 tasks): the one that finds
+ * none is answered ENOMEM, not dropped (its caller would wait for ever). */
+Test(custom, a_request_that_finds_every_slot_in_service_is_answered_enomem, .timeout = 10)
+{
+	struct stat st = { .st_ino = 6, .st_mode = 0100644, .st_nlink = 1 };
+	struct fuse_getattr_in gi = { 0 };
+	struct rf_opts opts;
+	struct custom c;
+	uint64_t u[3];
+	size_t size;
+	ssize_t n;
+	int sv[2], i;
+
+	memset(&c, 0, sizeof(c));
+	nheld6 = 0;
+	rf_opts_init(&opts);
+	opts.queue_depth = 2;
+	cr_assert_eq(rf_loop_new(&c.loop), 0);
+	cr_assert_eq(rf_session_new(&c_ops, sizeof(c_ops), NULL, &opts, &c.se), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	c.kfd = sv[0];
+	cr_assert_eq(rf_session_set_fd(c.se, sv[1]), 0);
+	cr_assert_eq(rf_session_attach_manual(c.se, c.loop), 0);
+	c.buf = malloc(rf_session_bufsize(c.se));
+	init(&c);
+	for (i = 0; i < 2; i++) {
+		u[i] = ksend(&c, FUSE_GETATTR, 6, &gi, sizeof(gi));
+		serve_one(&c);
+	}
+	cr_assert_eq(nheld6, 2);
+	u[2] = ksend(&c, FUSE_GETATTR, 6, &gi, sizeof(gi));
+	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	cr_assert_gt(n, 0);
+	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), -EBUSY);
+	cr_assert_eq(kreply(&c, u[2], &size), -ENOMEM);
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(rf_reply_attr(held6[i], &st, 1.0), 0);
+		cr_assert_eq(kreply(&c, u[i], &size), 0);
+	}
+	teardown(&c);
 }
