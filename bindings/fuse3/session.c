@@ -528,7 +528,8 @@ void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *bu
 	se->processing = true;
 	ret = rf_session_process(se->rs, buf->mem, buf->size);
 	se->processing = false;
-	if (ret < 0)
+	/* -EBUSY: answered ENOMEM and logged by the runtime. */
+	if (ret < 0 && ret != -EBUSY)
 		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_process_buf: request dropped: %s\n",
 			 strerror(-ret));
 	forget_batch(se);
