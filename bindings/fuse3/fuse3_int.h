@@ -208,8 +208,10 @@ void rf_fuse3_on_destroy(void *userdata);
 unsigned int rf_fuse3_caps_from_rf(uint64_t rf);
 uint64_t rf_fuse3_caps_to_rf(unsigned int caps);
 
-/* session.c: a forget in a custom loop (batched per fuse_session_process_buf) */
+/* session.c: a forget in a custom loop (batched per fuse_session_process_buf); true if a
+ * RELEASE(DIR) of @ino is the teardown's in a custom loop, not passed to the filesystem */
 void rf_fuse3_custom_forget(struct fuse_session *se, uint64_t ino, uint64_t nlookup);
+bool rf_fuse3_custom_end_release(struct fuse_session *se, uint64_t ino, bool dir);
 
 /* ops.c: the runtime's table for the filesystem's ops; run a wrapped request's handler */
 void rf_fuse3_fill_ops(struct fuse_session *se);

@@ -190,9 +190,25 @@ static void t_write(struct rf_req *r, uint64_t ino, const void *buf, size_t size
 		rf_fuse3_dispatch(req);                                         \
 	}
 FH_OP(t_flush, RF3_OP_FLUSH)
-FH_OP(t_release, RF3_OP_RELEASE)
 FH_OP(t_opendir, RF3_OP_OPENDIR)
-FH_OP(t_releasedir, RF3_OP_RELEASEDIR)
+
+/* A RELEASE outside fuse_session_process_buf in a custom loop is the teardown's, for a
+ * handle the kernel left open (session.c, rf_fuse3_custom_end_release): answered here. */
+#define RELEASE_OP(fn, OP)                                                     \
+	static void fn(struct rf_req *r, uint64_t ino, struct rf_file *fi)     \
+	{                                                                      \
+		if (rf_fuse3_custom_end_release(rf_req_userdata(r), ino,       \
+						OP == RF3_OP_RELEASEDIR)) {    \
+			rf_reply_err(r, 0);                                    \
+			return;                                                \
+		}                                                              \
+		WRAP(req, r, OP);                                              \
+		req->a.ino = ino;                                              \
+		rf_fuse3_fi_arg(req, fi);                                      \
+		rf_fuse3_dispatch(req);                                        \
+	}
+RELEASE_OP(t_release, RF3_OP_RELEASE)
+RELEASE_OP(t_releasedir, RF3_OP_RELEASEDIR)
 
 static void t_fsync(struct rf_req *r, uint64_t ino, int datasync, struct rf_file *fi)
 {

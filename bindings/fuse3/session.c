@@ -539,11 +539,26 @@ void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *bu
  * In a custom loop the runtime starts no handler outside fuse_session_process_buf: what
  * it defers (a request the ordering chains resumed, a forget held back for requests in
  * service) comes back through fuse_session_receive_buf as a request of its own. What is
- * left is the end (fuse_session_destroy): there the forgets ringfuse makes up for the
- * lookups the kernel still held are not passed on (libfuse sends none, and pyfuse3, whose
- * loop is over, would report each as its own bug); the releases of handles the kernel
- * left open still are, so that the filesystem frees what it keeps for them.
+ * left is the end (the receive_buf that sees the connection end, fuse_session_destroy):
+ * there the forgets ringfuse makes up for the lookups the kernel still held, and the
+ * releases it makes up for the handles the kernel left open (a lazy unmount whose last
+ * reader was killed in a READ, an abort), are not passed on: libfuse sends none, and
+ * pyfuse3 would make each a coroutine its loop never awaits ("py_retval was not awaited -
+ * please report a bug") while the teardown waited a second for its reply.
  */
+bool rf_fuse3_custom_end_release(struct fuse_session *se, uint64_t ino, bool dir)
+{
+	/* A high-level session's handlers are the binding's own path layer (hl_*.c), run
+	 * at once: it frees the handle it keeps and calls the filesystem's plain C release. */
+	if (!se->custom || se->processing || se->path_lock)
+		return false;
+	if (se->debug)
+		fuse_log(FUSE_LOG_DEBUG, "fuse: custom loop: %s of %llu at the end: not passed "
+			 "to the filesystem\n", dir ? "releasedir" : "release",
+			 (unsigned long long)ino);
+	return true;
+}
+
 void rf_fuse3_custom_forget(struct fuse_session *se, uint64_t ino, uint64_t nlookup)
 {
 	/* The end may also come inside fuse_session_process_buf: a handler there exited the

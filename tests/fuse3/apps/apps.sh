@@ -13,7 +13,9 @@
 #                   that overlaps a WRITE in service waits for it (the ordering chains) and
 #                   still reaches the filesystem inside fuse_session_process_buf, as pyfuse3
 #                   needs, woken by the runtime while trio waits for the fd; a walk and
-#                   drop_caches give it its forgets; no pyfuse3 error, a clean exit
+#                   drop_caches give it its forgets; no pyfuse3 error, a clean exit; a
+#                   lazy unmount under a reader killed in a READ: no release reaches it
+#                   after its loop, no pyfuse3 error, a prompt exit
 #
 # Each case checks that the server mapped the binding's libfuse3.so.3 and no other; a case
 # whose Debian package is missing is skipped with its name (scripts/deps.sh test installs
@@ -188,6 +190,42 @@ else
   else
     fail "$name" "did not mount"
   fi
+fi
+
+# ---- pyfuse3: a lazy unmount under a reader killed in a READ -----------------------------
+# Its RELEASE never leaves the kernel: libfuse passes nothing, and nothing may reach
+# pyfuse3 outside fuse_session_process_buf (it would log "py_retval was not awaited", and
+# the exit would wait for a reply that never comes). Three rounds: the kill lands in a
+# READ most of the time.
+name="pyfuse3: lazy unmount under a reader killed in a READ, a clean and prompt exit"
+if "$py" -c 'import pyfuse3, trio' 2>/dev/null; then
+  why=
+  for round in 1 2 3; do
+    m=$work/pyl$round
+    mount_fs "$m" "$work/pyl$round.log" "${run_env[@]}" "$py" "$here/pyfuse3_memfs.py" ||
+      { why="round $round: did not mount"; break; }
+    dd if=/dev/urandom of="$m/big" bs=1M count=4 status=none
+    ( while :; do dd if="$m/big" of=/dev/null bs=128k iflag=direct 2>/dev/null || exit; done ) &
+    rd=$!
+    sleep 0.5
+    umount -l "$m"
+    pkill -TERM -P "$rd"; kill "$rd" 2>/dev/null; wait "$rd" 2>/dev/null
+    t0=$(date +%s%N)
+    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      kill -KILL "$SERVER_PID"; why="round $round: server still running 5 s after the unmount"
+    else
+      wait "$SERVER_PID"; st=$?
+      [ "$st" -eq 0 ] || why="${why:+$why; }round $round: server exit $st"
+      [ "$ms" -lt 800 ] || why="${why:+$why; }round $round: exit took $ms ms"
+    fi
+    SERVER_PID=
+    grep -qE "py_retval|never awaited|ERROR" "$work/pyl$round.log" &&
+      why="${why:+$why; }round $round: $(grep -m1 -E "py_retval|never awaited|ERROR" "$work/pyl$round.log")"
+    [ -n "$why" ] && break
+  done
+  if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; fi
 fi
 
 echo "apps: $passed passed, $failed failed, $skipped skipped"

@@ -946,3 +946,82 @@ Test(lowlevel, custom_loop_exit_inside_process_buf_passes_on_no_made_up_forgets)
 	llk_teardown(&k);
 	cr_expect_eq(multi_calls + single_calls, 0, "forgets at the end");
 }
+
+/* ---- handles left open at the end of a custom loop ------------------------------------- */
+
+static bool in_process_buf;
+static int releases_inside, releases_outside, releasedirs_outside;
+
+static void ll_release_at_end(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (in_process_buf)
+		releases_inside++;
+	else
+		releases_outside++;
+	fuse_reply_err(req, 0);
+}
+
+static void ll_releasedir_at_end(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (!in_process_buf)
+		releasedirs_outside++;
+	fuse_reply_err(req, 0);
+}
+
+/* One round of the custom loop, noting that the handlers run inside process_buf. */
+static int llk_round(struct llk *k)
+{
+	int n = fuse_session_receive_buf(k->se, &k->buf);
+
+	if (n > 0) {
+		in_process_buf = true;
+		fuse_session_process_buf(k->se, &k->buf);
+		in_process_buf = false;
+	}
+	return n;
+}
+
+/*
+ * The kernel ends the connection with a file and a directory still open (a lazy unmount
+ * whose last reader was killed in a READ: its RELEASE never leaves the kernel). libfuse
+ * calls nothing for them. Here a handler called outside fuse_session_process_buf (in the
+ * receive_buf that sees the end, or in fuse_session_destroy) is one pyfuse3 never awaits:
+ * it logged "py_retval was not awaited - please report a bug", and the teardown waited a
+ * second for the reply that never came (README.md, "Custom loops"). A RELEASE the kernel
+ * sent still reaches the filesystem.
+ */
+Test(lowlevel, custom_loop_end_calls_no_release_for_handles_left_open)
+{
+	static const struct fuse_lowlevel_ops ops = {
+		.open = ll_open, .release = ll_release_at_end,
+		.opendir = ll_opendir, .releasedir = ll_releasedir_at_end,
+	};
+	static struct llk k;
+	struct fuse_open_in oin = { .flags = O_RDONLY };
+	struct fuse_release_in rin = { .fh = 6 };
+	uint64_t u;
+	int i;
+
+	llk_setup(&k, &ops, NULL);
+	for (i = 0; i < 2; i++) {
+		u = llk_send(&k, FUSE_OPEN, 1, &oin, sizeof(oin), NULL);
+		cr_assert_gt(llk_round(&k), 0);
+		llk_expect(&k, u, 0, sizeof(struct fuse_open_out));
+	}
+	llk_opendir(&k);
+	/* One of the two opens is closed as usual. */
+	u = llk_send(&k, FUSE_RELEASE, 1, &rin, sizeof(rin), NULL);
+	cr_assert_gt(llk_round(&k), 0);
+	llk_expect(&k, u, 0, 0);
+	cr_assert_eq(releases_inside, 1, "the RELEASE the kernel sent: %d calls", releases_inside);
+	close(k.kfd);
+	while (llk_round(&k) > 0)
+		;
+	fuse_session_destroy(k.se);
+	free(k.buf.mem);
+	cr_expect_eq(releases_outside, 0, "release called %d times outside process_buf",
+		     releases_outside);
+	cr_expect_eq(releasedirs_outside, 0, "releasedir called %d times outside process_buf",
+		     releasedirs_outside);
+	cr_expect_eq(releases_inside, 1, "release called %d times in all", releases_inside);
+}
