@@ -19,5 +19,8 @@ void rf_fuse3_exit_from_signal(struct fuse_session *se, int sig);
 void rf_fuse3_stats_signal(void);
 int rf_fuse3_stats_start(struct fuse_session *se);
 void rf_fuse3_stats_stop(void);
+/* In the child of fuse_daemonize's fork: the parent's statistics thread did not come
+ * along; start this process's own. */
+void rf_fuse3_stats_after_fork(void);
 
 #endif

@@ -158,6 +158,7 @@ int fuse_daemonize(int foreground)
 		_exit(0);
 	}
 	close(ready[0]);
+	rf_fuse3_stats_after_fork();
 	if (setsid() == -1) {
 		perror("fuse_daemonize: setsid");
 		close(ready[1]);

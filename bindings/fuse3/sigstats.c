@@ -16,10 +16,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static sem_t stats_sem;
 static pthread_t stats_thread;
 static bool stats_running;
+static pid_t stats_pid;                 /* the process the thread runs in */
 static atomic_bool stats_stop;
 static _Atomic(struct fuse_session *) stats_session;
 
@@ -61,8 +63,11 @@ int rf_fuse3_stats_start(struct fuse_session *se)
 	int ret;
 
 	atomic_store(&stats_session, se);
-	if (stats_running)
+	if (stats_running && stats_pid == getpid())
 		return 0;
+	/* Started in the parent of a fork (fuse_set_signal_handlers before fuse_daemonize,
+	 * as sshfs does): the thread stayed there; this process needs its own. */
+	stats_running = false;
 	if (sem_init(&stats_sem, 0, 0) == -1)
 		return -errno;
 	atomic_store(&stats_stop, false);
@@ -75,13 +80,29 @@ int rf_fuse3_stats_start(struct fuse_session *se)
 		return -ret;
 	}
 	stats_running = true;
+	stats_pid = getpid();
 	return 0;
+}
+
+void rf_fuse3_stats_after_fork(void)
+{
+	struct fuse_session *se = atomic_load(&stats_session);
+
+	if (stats_running && stats_pid != getpid() && se)
+		rf_fuse3_stats_start(se);
 }
 
 void rf_fuse3_stats_stop(void)
 {
 	if (!stats_running)
 		return;
+	if (stats_pid != getpid()) {
+		/* Forked since it started: joining the parent's thread would wait for ever
+		 * (daemonized sshfs never exited after its unmount). */
+		stats_running = false;
+		atomic_store(&stats_session, NULL);
+		return;
+	}
 	atomic_store(&stats_stop, true);
 	sem_post(&stats_sem);
 	pthread_join(stats_thread, NULL);

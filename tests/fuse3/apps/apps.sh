@@ -7,7 +7,7 @@
 #                   appends, deletions, renames, links land in the upper one as overlayfs does
 #   sshfs           (high level, multi-threaded) over OpenSSH's sftp-server on a pipe (no
 #                   network, no sshd): a tree reads back the same, a 20 MiB file round-trips,
-#                   rename, unlink, mkdir
+#                   rename, unlink, mkdir; daemonized, it exits after its unmount
 #   pyfuse3         Python's binding, which drives the session from its own trio loop
 #                   (fuse_session_receive_buf/process_buf): pyfuse3_memfs.py here; a READ
 #                   that overlaps a WRITE in service waits for it (the ordering chains) and
@@ -152,6 +152,25 @@ else
     finish "$name" "$m" "$why"
   else
     fail "$name" "did not mount"
+  fi
+  # Daemonized (no -f): sshfs sets the signal handlers before fuse_daemonize forks, and
+  # its child must still end after the unmount (it waited for ever to join a statistics
+  # thread that had stayed in the parent).
+  name="sshfs daemonized on the binding's libfuse3.so.3: exits after its unmount"
+  m=$work/ssd; mkdir -p "$m"; mounts+=("$m")
+  if "${run_env[@]}" sshfs -o "ssh_command=$work/fake-ssh" "localhost:$work/ss-src" "$m" \
+       > "$work/ssd.log" 2>&1 && mountpoint -q "$m"; then
+    SERVER_PID=$(pgrep -n -f "sshfs .*$m\$") SERVER_LOG=$work/ssd.log
+    why=$(dropin_problem)
+    ls "$m" > /dev/null
+    umount "$m"
+    for _ in $(seq 50); do pgrep -f "sshfs .*$m\$" > /dev/null || break; sleep 0.1; done
+    if pgrep -f "sshfs .*$m\$" > /dev/null; then
+      why="${why:+$why; }still running 5 s after its unmount"; pkill -KILL -f "sshfs .*$m\$"
+    fi
+    if [ -z "$why" ]; then pass "$name"; else fail "$name" "$why"; fi
+  else
+    fail "$name" "did not mount: $(tail -3 "$work/ssd.log")"
   fi
 fi
 
