@@ -181,13 +181,19 @@ static void t_write(struct rf_req *r, uint64_t ino, const void *buf, size_t size
 	rf_fuse3_dispatch(req);
 }
 
+/* The requests that carry only a node and an open file. */
+static void fh_op(struct rf_req *r, uint64_t ino, struct rf_file *fi, int op)
+{
+	WRAP(req, r, op);
+	req->a.ino = ino;
+	rf_fuse3_fi_arg(req, fi);
+	rf_fuse3_dispatch(req);
+}
+
 #define FH_OP(fn, OP)                                                  \
 	static void fn(struct rf_req *r, uint64_t ino, struct rf_file *fi) \
 	{                                                              \
-		WRAP(req, r, OP);                                      \
-		req->a.ino = ino;                                      \
-		rf_fuse3_fi_arg(req, fi);                                       \
-		rf_fuse3_dispatch(req);                                         \
+		fh_op(r, ino, fi, OP);                                 \
 	}
 FH_OP(t_flush, RF3_OP_FLUSH)
 FH_OP(t_opendir, RF3_OP_OPENDIR)
@@ -198,14 +204,10 @@ FH_OP(t_opendir, RF3_OP_OPENDIR)
 	static void fn(struct rf_req *r, uint64_t ino, struct rf_file *fi)     \
 	{                                                                      \
 		if (rf_fuse3_custom_end_release(rf_req_userdata(r), ino,       \
-						OP == RF3_OP_RELEASEDIR)) {    \
+						OP == RF3_OP_RELEASEDIR))      \
 			rf_reply_err(r, 0);                                    \
-			return;                                                \
-		}                                                              \
-		WRAP(req, r, OP);                                              \
-		req->a.ino = ino;                                              \
-		rf_fuse3_fi_arg(req, fi);                                      \
-		rf_fuse3_dispatch(req);                                        \
+		else                                                           \
+			fh_op(r, ino, fi, OP);                                 \
 	}
 RELEASE_OP(t_release, RF3_OP_RELEASE)
 RELEASE_OP(t_releasedir, RF3_OP_RELEASEDIR)
