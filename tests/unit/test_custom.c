@@ -361,36 +361,46 @@ Test(custom, a_request_the_chains_parked_is_handed_out_by_receive_not_run_in_a_r
 	teardown(&c);
 }
 
-Test(custom, forgets_held_back_for_a_request_come_back_as_one_batch_forget, .timeout = 10)
+/* A FORGET of node 5 (nlookup 3) held back behind a GETATTR of it in service; the GETATTR
+ * is then answered outside receive/process. The forget runs neither beside the GETATTR nor
+ * inside its reply, wakes nobody (the kernel forgot the node: nothing to retrieve from),
+ * and the next receive hands it out: returns that BATCH_FORGET's length, in c->buf. */
+static ssize_t forget_held_back_then_handed_out(struct custom *c)
 {
 	struct fuse_getattr_in gi = { 0 };
 	struct fuse_forget_in fi = { .nlookup = 3 };
 	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
 	struct fuse_in_header h;
-	struct custom c;
 	size_t size;
 	uint64_t u;
 	ssize_t n;
 
-	setup(&c);
-	init(&c);
-	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
-	serve_one(&c);
+	u = ksend(c, FUSE_GETATTR, 5, &gi, sizeof(gi));
+	serve_one(c);
 	cr_assert_not_null(held);
-	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
-	serve_one(&c);
+	ksend(c, FUSE_FORGET, 5, &fi, sizeof(fi));
+	serve_one(c);
 	cr_assert_eq(forgets, 0, "FORGET ran while a GETATTR of its node was in service");
 	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
-	cr_assert_eq(kreply(&c, u, &size), 0);
+	cr_assert_eq(kreply(c, u, &size), 0);
 	cr_assert_eq(forgets, 0, "the forget ran inside the reply");
-	/* No nudge for it (the kernel forgot the node: nothing to retrieve from); the next
-	 * receive hands it out. */
-	knothing(&c);
-	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
+	knothing(c);
+	n = rf_session_receive(c->se, c->buf, rf_session_bufsize(c->se));
 	cr_assert_gt(n, 0);
-	memcpy(&h, c.buf, sizeof(h));
+	memcpy(&h, c->buf, sizeof(h));
 	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
 	cr_assert_eq(forgets, 0);
+	return n;
+}
+
+Test(custom, forgets_held_back_for_a_request_come_back_as_one_batch_forget, .timeout = 10)
+{
+	struct custom c;
+	ssize_t n;
+
+	setup(&c);
+	init(&c);
+	n = forget_held_back_then_handed_out(&c);
 	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
 	cr_assert_eq(forgets, 1);
 	cr_assert_eq(forgot_ino, 5);
@@ -555,29 +565,13 @@ Test(custom, a_nudge_read_after_its_work_was_handed_out_does_not_block_receive,
  * end, as a handed-out request does, the filesystem never learns of them. */
 Test(custom, forgets_handed_out_but_never_processed_run_at_the_end, .timeout = 10)
 {
-	struct fuse_getattr_in gi = { 0 };
-	struct fuse_forget_in fi = { .nlookup = 3 };
-	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
-	struct fuse_in_header h;
 	struct custom c;
 	char *other;
-	size_t size;
-	uint64_t u;
 	ssize_t n, n2;
 
 	setup(&c);
 	init(&c);
-	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
-	serve_one(&c);
-	cr_assert_not_null(held);
-	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
-	serve_one(&c);
-	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
-	cr_assert_eq(kreply(&c, u, &size), 0);
-	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
-	cr_assert_gt(n, 0);
-	memcpy(&h, c.buf, sizeof(h));
-	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
+	n = forget_held_back_then_handed_out(&c);
 	/* Told to stop before it processes it (its next call sees the exit). */
 	rf_session_exit(c.se);
 	other = malloc(rf_session_bufsize(c.se));
@@ -597,29 +591,15 @@ Test(custom, forgets_handed_out_but_never_processed_run_at_the_end, .timeout = 1
  * handed out, once; one passed again, or made up, forgets nothing. */
 Test(custom, a_batch_forget_of_unique_0_runs_what_was_handed_out_once, .timeout = 10)
 {
-	struct fuse_getattr_in gi = { 0 };
-	struct fuse_forget_in fi = { .nlookup = 3 };
-	struct stat st = { .st_ino = 5, .st_mode = 0100644, .st_nlink = 1 };
 	struct fuse_batch_forget_in bi = { .count = 1 };
 	struct fuse_forget_one one = { .nodeid = 9, .nlookup = 1 };
 	struct fuse_in_header h;
 	struct custom c;
-	size_t size;
-	uint64_t u;
 	ssize_t n;
 
 	setup(&c);
 	init(&c);
-	u = ksend(&c, FUSE_GETATTR, 5, &gi, sizeof(gi));
-	serve_one(&c);
-	ksend(&c, FUSE_FORGET, 5, &fi, sizeof(fi));
-	serve_one(&c);
-	cr_assert_eq(rf_reply_attr(held, &st, 1.0), 0);
-	cr_assert_eq(kreply(&c, u, &size), 0);
-	n = rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se));
-	cr_assert_gt(n, 0);
-	memcpy(&h, c.buf, sizeof(h));
-	cr_assert_eq(h.opcode, FUSE_BATCH_FORGET);
+	n = forget_held_back_then_handed_out(&c);
 	/* The caller's bytes say node 9. */
 	memcpy(c.buf + sizeof(h) + sizeof(bi), &one, sizeof(one));
 	cr_assert_eq(rf_session_process(c.se, c.buf, (size_t)n), 0);
