@@ -96,29 +96,32 @@ static void nudge_for_held(struct rf_chan *ch)
 			return;
 }
 
+/* At the end: each request of @list runs now, in order. */
+static void run_list(struct rf_req **list)
+{
+	struct rf_req *req;
+
+	while ((req = *list)) {
+		*list = req->next;
+		req->next = NULL;
+		rf__dispatch_resume(req);
+	}
+}
+
 /* A loop round of a custom loop's session (teardown.c): work to hand out wakes an
  * application that is not inside our calls; at the end, what was held runs. */
 static void custom_round(struct rf_chan *ch)
 {
 	struct rf_session *se = ch->se;
-	struct rf_req *req;
 
 	/* Also the round that is about to stop the channel (teardown.c): with nothing in
 	 * service the session finishes in that same round, and the filesystem's destroy
 	 * must come after the forgets handed out. */
 	if (ch->stopping || ch->ended || atomic_load(&se->exit_requested) ||
 	    atomic_load(&se->conn_gone)) {
-		while ((req = ch->held)) {
-			ch->held = req->next;
-			req->next = NULL;
-			rf__dispatch_resume(req);
-		}
+		run_list(&ch->held);
 		ch->held_tail = &ch->held;
-		while ((req = ch->handed)) {
-			ch->handed = req->next;
-			req->next = NULL;
-			rf__dispatch_resume(req);
-		}
+		run_list(&ch->handed);
 		run_handed_forgets(se);
 		rf__order_run_deferred(se);
 		return;
@@ -212,7 +215,6 @@ static size_t hand_out_forgets(struct rf_session *se, void *buf)
 	struct fuse_batch_forget_in in = { 0 };
 	struct fuse_forget_one one;
 	size_t room = (se->bufsize - RF_REPLY_ROOM - sizeof(h) - sizeof(in)) / sizeof(one);
-	char *p = (char *)buf + sizeof(h) + sizeof(in);
 	uint64_t nodeid, nlookup;
 
 	if (ch->nforgets_out)
@@ -222,19 +224,16 @@ static size_t hand_out_forgets(struct rf_session *se, void *buf)
 	/* Without memory they stay held back, and run at the end. */
 	if (!ch->forgets_out && !(ch->forgets_out = malloc(RF_FORGETS_OUT * sizeof(one))))
 		return 0;
-	while (in.count < room && rf__order_take_forget(se, &nodeid, &nlookup)) {
-		one = (struct fuse_forget_one){ .nodeid = nodeid, .nlookup = nlookup };
-		ch->forgets_out[in.count] = one;
-		memcpy(p, &one, sizeof(one));
-		p += sizeof(one);
-		in.count++;
-	}
+	while (in.count < room && rf__order_take_forget(se, &nodeid, &nlookup))
+		ch->forgets_out[in.count++] = (struct fuse_forget_one){ .nodeid = nodeid,
+									 .nlookup = nlookup };
 	if (!in.count)
 		return 0;
 	ch->nforgets_out = in.count;
-	h.len = (uint32_t)(p - (char *)buf);
+	h.len = (uint32_t)(sizeof(h) + sizeof(in) + in.count * sizeof(one));
 	memcpy(buf, &h, sizeof(h));
 	memcpy((char *)buf + sizeof(h), &in, sizeof(in));
+	memcpy((char *)buf + sizeof(h) + sizeof(in), ch->forgets_out, in.count * sizeof(one));
 	return h.len;
 }
 
