@@ -153,6 +153,10 @@ test: deps
 	@echo "== fuzzing the request decoder for $(FUZZ_SECONDS_CI) s =="
 	@mkdir -p build/fuzz; $(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS_CI) \
 	    > build/fuzz/ci.log 2>&1; rc=$$?; tail -4 build/fuzz/ci.log; exit $$rc
+	@echo "== unit tests of the clang build (no sanitizer: glibc's own malloc, as users run) =="
+	@for u in build/clang/tests/unit/unit build/clang/tests/fuse3/unit; do \
+	    out=$$($$u --jobs 2 2>&1); rc=$$?; echo "$$u: $$(echo "$$out" | tail -1)"; \
+	    [ $$rc -eq 0 ] || { echo "$$out" | grep -B2 -A8 FAIL | head -60; exit $$rc; }; done
 	@scripts/run-tests.sh build/asan
 
 # ---- structure checks on the built library (issue 11) -------------------------------

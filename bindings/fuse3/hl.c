@@ -147,28 +147,24 @@ void fuse_lib_help(struct fuse_args *args)
 }
 
 /*
- * glibc raises its trim threshold dynamically (up to 32 MiB) once big blocks were freed,
- * and never trims the top of a thread's arena below it, not even in malloc_trim: after a
- * walk served by many loop threads, each thread's arena would keep megabytes of freed nodes
- * resident. A fixed threshold (which also stops the dynamic adjustment) lets the arenas
- * shrink as the kernel forgets. A thread's arena also keeps its top pad (128 KiB) when it
- * shrinks: with ten loops that is over a megabyte left resident after a walk (the
- * filesystem's own opendir buffers grow the arenas), so the pad goes too; an arena then
- * grows by what is asked, which costs a syscall only while it grows. Neither is done if
- * the user tuned malloc (MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_, GLIBC_TUNABLES).
+ * The path layer's memory must go back once the kernel forgets (issue 15's test: RSS within
+ * 10% after a walk of 200,000 files). glibc's malloc_trim trims the main arena's top but
+ * not a thread arena's: each arena a loop thread used keeps its top pad (128 KiB) and up to
+ * its trim threshold resident. One arena for the whole process (M_ARENA_MAX=1, set before
+ * the loop threads start) lets the housekeeping thread's malloc_trim give everything back,
+ * and leaves glibc's dynamic mmap and trim thresholds alone: fixing a threshold
+ * (M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD all switch the dynamic adjustment off)
+ * made every block of 128 KiB or more a filesystem allocates per request an mmap/munmap
+ * pair (squashfuse read 5x slower than on Debian's libfuse3). Small blocks come from each
+ * thread's tcache without the arena's lock. Not done if the user tuned malloc
+ * (MALLOC_ARENA_MAX, GLIBC_TUNABLES).
  */
-#define HL_TRIM_THRESHOLD (128 * 1024)   /* glibc's initial value */
-#define HL_TOP_PAD 0
 static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
 
-static void tune_malloc_trim(void)
+static void tune_malloc_arenas(void)
 {
-	if (getenv("GLIBC_TUNABLES"))
-		return;
-	if (!getenv("MALLOC_TRIM_THRESHOLD_"))
-		mallopt(M_TRIM_THRESHOLD, HL_TRIM_THRESHOLD);
-	if (!getenv("MALLOC_TOP_PAD_"))
-		mallopt(M_TOP_PAD, HL_TOP_PAD);
+	if (!getenv("GLIBC_TUNABLES") && !getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, 1);
 }
 
 static size_t hl_node_count(void *userdata)
@@ -222,7 +218,7 @@ struct fuse *fuse_new_31(struct fuse_args *args, const struct fuse_operations *o
 	pthread_mutex_init(&f->hk_lock, NULL);
 	pthread_cond_init(&f->hk_cv, NULL);
 	rf_hl_cond_init(&f->unhide_cv);
-	pthread_once(&malloc_once, tune_malloc_trim);
+	pthread_once(&malloc_once, tune_malloc_arenas);
 	if (rf_hl_tree_init(f) < 0) {
 		fuse_log(FUSE_LOG_ERR, "fuse: memory allocation failed\n");
 		goto fail_locks;
