@@ -86,7 +86,7 @@ struct rf_chan {
 	bool read_held;
 	struct rf_timer reread;
 	uint64_t last_forget_ns;         /* rf__now_ns() of the last FORGET read there */
-	bool ended;                      /* the kernel side is gone: nothing more to write */
+	atomic_bool ended;               /* the kernel side is gone (read by rf__manual_nudge on any thread) */
 	bool stopping;                   /* no more requests: the session is ending */
 	bool finished;                   /* idle after ending; the session was told */
 	uint64_t stop_ms;                /* when stopping/ended was first seen (grace period) */
