@@ -317,6 +317,32 @@ static uint64_t kopen_and_write(struct custom *c)
 	return u;
 }
 
+/* A session (setup, init) with node 5 open as fh 7, a WRITE over bytes 0-9 in service and
+ * held by the filesystem, and a READ of that range parked behind it by the chains.
+ * Returns the READ's unique, the WRITE's in @uw. */
+static uint64_t start_with_a_read_parked_behind_a_write(struct custom *c, uint64_t *uw)
+{
+	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
+	uint64_t ur;
+
+	setup(c);
+	init(c);
+	*uw = kopen_and_write(c);
+	ur = ksend(c, FUSE_READ, 5, &ri, sizeof(ri));
+	serve_one(c);
+	cr_assert_eq(reads, 0, "the READ ran beside the WRITE it overlaps");
+	return ur;
+}
+
+/* The filesystem answers the held WRITE (which resumes the READ) and the kernel gets it. */
+static void answer_the_write(struct custom *c, uint64_t uw)
+{
+	size_t size;
+
+	cr_assert_eq(rf_reply_write(held_write, 10), 0);
+	cr_assert_eq(kreply(c, uw, &size), 0);
+}
+
 /* pyfuse3 starts a coroutine in each handler and awaits it after process_buf returns: a
  * handler started anywhere else (inside a reply, inside receive) is lost. */
 Test(custom, a_request_the_chains_parked_is_handed_out_by_receive_not_run_in_a_reply,
@@ -412,18 +438,11 @@ Test(custom, forgets_held_back_for_a_request_come_back_as_one_batch_forget, .tim
 /* Handed out and then the session ends: the request still runs, from the teardown. */
 Test(custom, a_request_handed_out_but_never_processed_runs_at_the_end, .timeout = 10)
 {
-	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
 	struct custom c;
-	size_t size;
 	uint64_t uw;
 
-	setup(&c);
-	init(&c);
-	uw = kopen_and_write(&c);
-	ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
-	serve_one(&c);
-	cr_assert_eq(rf_reply_write(held_write, 10), 0);
-	cr_assert_eq(kreply(&c, uw, &size), 0);
+	start_with_a_read_parked_behind_a_write(&c, &uw);
+	answer_the_write(&c, uw);
 	knudge(&c, 5);
 	cr_assert_gt(rf_session_receive(c.se, c.buf, rf_session_bufsize(c.se)), 0);
 	cr_assert_eq(reads, 0);
@@ -447,7 +466,6 @@ static void *reply_write_later(void *arg)
 Test(custom, a_reply_from_another_thread_that_resumes_a_request_wakes_the_application,
      .timeout = 10)
 {
-	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
 	struct pollfd p;
 	struct fuse_in_header h;
 	struct custom c;
@@ -456,12 +474,7 @@ Test(custom, a_reply_from_another_thread_that_resumes_a_request_wakes_the_applic
 	uint64_t uw, ur;
 	ssize_t n;
 
-	setup(&c);
-	init(&c);
-	uw = kopen_and_write(&c);
-	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
-	serve_one(&c);
-	cr_assert_eq(reads, 0);
+	ur = start_with_a_read_parked_behind_a_write(&c, &uw);
 	cr_assert_eq(pthread_create(&th, NULL, reply_write_later, held_write), 0);
 	/* The application's own wait: the fd alone (its end here is the socket). */
 	cr_assert_eq(kreply(&c, uw, &size), 0);
@@ -516,7 +529,6 @@ static long elapsed_ms(const struct timespec *t0)
 Test(custom, a_nudge_read_after_its_work_was_handed_out_does_not_block_receive,
      .timeout = 10)
 {
-	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
 	struct ksend_later k;
 	struct timespec t0;
 	struct pollfd p;
@@ -527,13 +539,8 @@ Test(custom, a_nudge_read_after_its_work_was_handed_out_does_not_block_receive,
 	ssize_t n;
 	long took;
 
-	setup(&c);
-	init(&c);
-	uw = kopen_and_write(&c);
-	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
-	serve_one(&c);
-	cr_assert_eq(rf_reply_write(held_write, 10), 0);
-	cr_assert_eq(kreply(&c, uw, &size), 0);
+	ur = start_with_a_read_parked_behind_a_write(&c, &uw);
+	answer_the_write(&c, uw);
 	knudge(&c, 5);
 	/* The application's loop: readable, so receive; the READ is handed out first. */
 	p = (struct pollfd){ .fd = rf_session_fd(c.se), .events = POLLIN };
@@ -623,7 +630,6 @@ Test(custom, a_batch_forget_of_unique_0_runs_what_was_handed_out_once, .timeout 
  * gets exactly one reply. */
 Test(custom, an_interrupt_of_a_handed_out_request_leaves_it_one_reply, .timeout = 10)
 {
-	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
 	struct fuse_interrupt_in ii = { 0 };
 	struct custom c;
 	char *copy;
@@ -631,13 +637,8 @@ Test(custom, an_interrupt_of_a_handed_out_request_leaves_it_one_reply, .timeout 
 	uint64_t uw, ur;
 	ssize_t n;
 
-	setup(&c);
-	init(&c);
-	uw = kopen_and_write(&c);
-	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
-	serve_one(&c);
-	cr_assert_eq(rf_reply_write(held_write, 10), 0);
-	cr_assert_eq(kreply(&c, uw, &size), 0);
+	ur = start_with_a_read_parked_behind_a_write(&c, &uw);
+	answer_the_write(&c, uw);
 	knudge(&c, 5);
 	copy = malloc(rf_session_bufsize(c.se));
 	n = rf_session_receive(c.se, copy, rf_session_bufsize(c.se));
@@ -660,18 +661,12 @@ Test(custom, an_interrupt_of_a_handed_out_request_leaves_it_one_reply, .timeout 
 Test(custom, a_held_request_runs_at_rf_session_free_after_exit_and_is_answered,
      .timeout = 10)
 {
-	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
 	struct custom c;
 	size_t size;
 	uint64_t uw, ur;
 
-	setup(&c);
-	init(&c);
-	uw = kopen_and_write(&c);
-	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
-	serve_one(&c);
-	cr_assert_eq(rf_reply_write(held_write, 10), 0);
-	cr_assert_eq(kreply(&c, uw, &size), 0);
+	ur = start_with_a_read_parked_behind_a_write(&c, &uw);
+	answer_the_write(&c, uw);
 	knudge_unanswered(&c, 5);
 	cr_assert_eq(reads, 0);
 	rf_session_exit(c.se);
@@ -689,17 +684,12 @@ Test(custom, a_held_request_runs_at_rf_session_free_after_exit_and_is_answered,
 Test(custom, a_request_resumed_from_another_thread_runs_at_rf_session_free_after_exit,
      .timeout = 10)
 {
-	struct fuse_read_in ri = { .fh = 7, .offset = 0, .size = 4096 };
 	struct custom c;
 	pthread_t th;
 	size_t size;
 	uint64_t uw, ur;
 
-	setup(&c);
-	init(&c);
-	uw = kopen_and_write(&c);
-	ur = ksend(&c, FUSE_READ, 5, &ri, sizeof(ri));
-	serve_one(&c);
+	ur = start_with_a_read_parked_behind_a_write(&c, &uw);
 	cr_assert_eq(pthread_create(&th, NULL, reply_write_later, held_write), 0);
 	pthread_join(th, NULL);
 	cr_assert_eq(kreply(&c, uw, &size), 0);
