@@ -25,7 +25,7 @@ void rf_fuse3_unsupported(const char *func, const char *why)
 enum {
 	K_DEBUG, K_ALLOW_ROOT, K_ALLOW_OTHER, K_AUTO_UNMOUNT, K_DEFAULT_PERMISSIONS,
 	K_FSNAME, K_SUBTYPE, K_MAX_READ, K_FLAG, K_RO_SHORT, K_IGNORE, K_UNSUPPORTED,
-	K_TRANSPORT, K_URING_DEPTH, K_QUEUE_DEPTH, K_GRACE_MS, K_MT_LOOPS, K_MT_POOL,
+	K_TRANSPORT, K_URING_DEPTH, K_QUEUE_DEPTH, K_GRACE_MS, K_POLL_US, K_MT_LOOPS, K_MT_POOL,
 };
 
 /* Session options (libfuse's lowlevel and mount options) plus ringfuse's transport
@@ -74,6 +74,7 @@ static const struct fuse_opt session_opts[] = {
 	FUSE_OPT_KEY("uring_depth=", K_URING_DEPTH),
 	FUSE_OPT_KEY("queue_depth=", K_QUEUE_DEPTH),
 	FUSE_OPT_KEY("grace_ms=", K_GRACE_MS),
+	FUSE_OPT_KEY("poll_us=", K_POLL_US),
 	FUSE_OPT_KEY("mt_loops", K_MT_LOOPS),
 	FUSE_OPT_KEY("mt_pool", K_MT_POOL),
 	FUSE_OPT_END
@@ -194,6 +195,14 @@ static int session_opt(void *data, const char *arg, int key, struct fuse_args *o
 		return parse_u32(arg, &o->queue_depth);
 	case K_GRACE_MS:
 		return parse_u32(arg, &o->grace_ms);
+	case K_POLL_US:
+		if (parse_u32(arg, &o->poll_us) < 0)
+			return -1;
+		if (o->poll_us > 1000000) {
+			fuse_log(FUSE_LOG_ERR, "fuse: poll_us is at most 1000000: `%s'\n", arg);
+			return -1;
+		}
+		return 0;
 	case K_MT_LOOPS:
 	case K_MT_POOL:
 		ps->mt_loops = key == K_MT_LOOPS;

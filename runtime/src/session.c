@@ -317,6 +317,8 @@ static int start_extras(struct rf_session *se)
 			ret = rf_loop_new(&x->loop);
 			if (ret < 0)
 				return ret;
+			if (se->opts.poll_us)
+				rf_loop_set_busy_poll(x->loop, se->opts.poll_us);
 			se->nr_extra++;
 			continue;
 		}

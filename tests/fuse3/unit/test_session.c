@@ -124,6 +124,24 @@ Test(session, bad_transport_value_fails)
 	cr_expect(strstr(logbuf, "transport must be auto, dev or uring"), "log: %s", logbuf);
 }
 
+/* ringfuse's own options, as the runtime's examples take them; out of range fails. */
+Test(session, poll_us_reaches_the_runtime_and_is_bounded)
+{
+	const char *ok[] = { "fs", "-o", "poll_us=25,grace_ms=700", NULL };
+	const char *big[] = { "fs", "-o", "poll_us=1000001", NULL };
+	const char *neg[] = { "fs", "-o", "poll_us=-1", NULL };
+	struct fuse_session *se = session(ok);
+
+	cr_assert_not_null(se, "log: %s", logbuf);
+	cr_expect_eq(se->opts.poll_us, 25);
+	cr_expect_eq(se->opts.grace_ms, 700);
+	fuse_session_destroy(se);
+	cr_expect_null(session(big));
+	cr_expect(strstr(logbuf, "poll_us is at most 1000000"), "log: %s", logbuf);
+	cr_expect_null(session(neg));
+	cr_expect(strstr(logbuf, "invalid value in option `poll_us=-1'"), "log: %s", logbuf);
+}
+
 Test(session, loop_without_mount_fails_clearly)
 {
 	const char *argv[] = { "fs", NULL };
