@@ -167,8 +167,12 @@ else
       bounded 300 "$B/tests/integration/syscalls" "$m" > "$log.syscalls" 2>&1; rc1=$?
       bounded 300 "$B/tests/integration/fsx" -N "$FSX_OPS" -S "$RANDOM" "$m/fsx.file" > "$log.fsx" 2>&1; rc2=$?
       rc3=0
+      # cache=auto: write-through with AUTO_INVAL_DATA, where the kernel lets a READ put
+      # back the bytes a WRITE replaced (docs/kernel-notes.md §13, seen on libfuse too):
+      # an older tag of a holder's own is tolerated there, and printed.
+      stale=0; [ "$mode" = cache=auto ] && stale=2
       if [ -x "$B/tests/integration/stressor" ]; then
-        bounded $((STRESS_SECS + 120)) "$B/tests/integration/stressor" -t "$STRESS_SECS" "$m" > "$log.stress" 2>&1; rc3=$?
+        bounded $((STRESS_SECS + 120)) "$B/tests/integration/stressor" -t "$STRESS_SECS" -W "$stale" "$m" > "$log.stress" 2>&1; rc3=$?
       fi
       unmount_fs "$m"; srv=$?
       echo "      $(tail -1 "$log.syscalls"); $(tail -1 "$log.fsx")"

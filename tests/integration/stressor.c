@@ -5,13 +5,19 @@
  * hold files open (writing and reading back through the open fds) for a while.
  *
  * Usage: stressor [-p PROCS] [-t SECONDS] [-d DIRS] [-n NAMES] [-E MAXIOERR] [-H HANGSECS]
- *                 [-s SEED] DIR
+ *                 [-W MAXSTALE] [-s SEED] DIR
  *
  *   -p PROCS     worker processes (default 6)       -t SECONDS  run time (default 10)
  *   -d DIRS      shared directories (default 3)     -n NAMES    names per directory (24)
  *   -E MAXIOERR  EIO/ESTALE tolerated in all (2)    -H HANGSECS no progress for this long
  *                                                               is a hang (default 20)
  *   -s SEED      seed of the workers' choices (default: time, printed)
+ *   -W MAXSTALE  stale tags tolerated in all (default 0): a held fd that reads back an
+ *                older tag of its own at its own offset. In a write-through cached mode
+ *                with AUTO_INVAL_DATA (the passthrough's cache=auto, libfuse's too) the
+ *                kernel lets a READ put back bytes a WRITE replaced, a race no server can
+ *                order (docs/kernel-notes.md §13). Each is printed; any other wrong tag is
+ *                unexpected.
  *
  * Works in DIR/stress.XXXXXX with subdirectories d0..d<DIRS-1>, names f0..f<NAMES-1>.
  * Worker i has role i % 6: 0 creator (O_CREAT|O_EXCL + a 64-byte header, unlink),
@@ -98,6 +104,7 @@ struct shared {
 	atomic_ulong ioerr;             /* EIO / ESTALE */
 	atomic_ulong unexpected;
 	atomic_ulong checked;           /* tags read back and compared */
+	atomic_ulong stale;             /* older tags of the reader's own (-W) */
 	atomic_int rename2_off;         /* renameat2 unsupported: stop trying */
 	struct {
 		_Atomic double beat;    /* last progress, CLOCK_MONOTONIC s */
@@ -107,7 +114,7 @@ struct shared {
 
 static struct shared *sh;
 static char top[3072];
-static int ndirs = 3, nnames = 24, procs = 6, me;
+static int ndirs = 3, nnames = 24, procs = 6, me, maxstale;
 static unsigned long reported;
 static uint64_t rs;
 
@@ -426,6 +433,21 @@ static void held_write(struct held *h)
 	}
 }
 
+/* @got is a tag this process wrote through the same slot before @h's current one. */
+static bool older_own_tag(const struct held *h, const char *got)
+{
+	char a[TAG_LEN + 1], b[TAG_LEN + 1];
+	int w, slot, w2, slot2;
+	unsigned long seq_got, seq_now;
+
+	memcpy(a, got, TAG_LEN);
+	memcpy(b, h->tag, TAG_LEN);
+	a[TAG_LEN] = b[TAG_LEN] = '\0';
+	return sscanf(a, "TAG w%d s%d %lu ", &w, &slot, &seq_got) == 3 &&
+	       sscanf(b, "TAG w%d s%d %lu ", &w2, &slot2, &seq_now) == 3 &&
+	       w == me && w2 == me && slot == slot2 && seq_got < seq_now;
+}
+
 static void held_check(struct held *h)
 {
 	char got[TAG_LEN];
@@ -440,7 +462,12 @@ static void held_check(struct held *h)
 		return;
 	}
 	atomic_fetch_add(&sh->checked, 1);
-	if (n != TAG_LEN || memcmp(got, h->tag, TAG_LEN))
+	if (n == TAG_LEN && memcmp(got, h->tag, TAG_LEN) && maxstale && older_own_tag(h, got)) {
+		atomic_fetch_add(&sh->stale, 1);
+		printf("proc %d: stale tag (tolerated up to %d, docs/kernel-notes.md §13): held fd "
+		       "of %s at %lld reads \"%.*s\", wrote \"%.*s\"\n", me, maxstale, h->name,
+		       (long long)h->off, TAG_LEN - 1, got, TAG_LEN - 1, h->tag);
+	} else if (n != TAG_LEN || memcmp(got, h->tag, TAG_LEN))
 		unexpected("held fd of %s (opened by that name): tag at %lld reads back wrong: "
 			   "%zd bytes \"%.*s\", wrote \"%.*s\"", h->name, (long long)h->off, n,
 			   (int)(n > 0 ? n - 1 : 0), got, TAG_LEN - 1, h->tag);
@@ -699,7 +726,7 @@ int main(int argc, char **argv)
 	double killed_at[MAX_PROCS] = { 0 };
 	int status;
 
-	while ((opt = getopt(argc, argv, "p:t:d:n:E:H:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:t:d:n:E:H:W:s:")) != -1) {
 		switch (opt) {
 		case 'p': procs = atoi(optarg); break;
 		case 't': secs = atof(optarg); break;
@@ -707,12 +734,14 @@ int main(int argc, char **argv)
 		case 'n': nnames = atoi(optarg); break;
 		case 'E': maxioerr = atoi(optarg); break;
 		case 'H': hang_s = atof(optarg); break;
+		case 'W': maxstale = atoi(optarg); break;
 		case 's': seed = strtoull(optarg, NULL, 0); seed_set = true; break;
 		default: goto usage;
 		}
 	}
 	if (argc - optind != 1 || procs < 1 || procs > MAX_PROCS || secs <= 0 || ndirs < 1 ||
-	    ndirs > MAX_DIRS || nnames < 1 || nnames > MAX_NAMES || maxioerr < 0 || hang_s <= 0)
+	    ndirs > MAX_DIRS || nnames < 1 || nnames > MAX_NAMES || maxioerr < 0 || hang_s <= 0 ||
+	    maxstale < 0)
 		goto usage;
 	if (!seed_set)
 		seed = (unsigned long long)time(NULL) % 1000000;
@@ -820,7 +849,7 @@ int main(int argc, char **argv)
 	printf("stressor: %d procs, %.1f s: %lu creates, %lu unlinks, %lu renames, %lu renameat2, "
 	       "%lu links, %lu stats, %lu readdirs, %lu header reads, %lu held opens, "
 	       "%lu held I/O, %lu held closes, %lu tags checked; %lu expected ENOENT/EEXIST, "
-	       "%lu EIO/ESTALE (tolerated %d); final: %lu names of %lu files, %lu inconsistent; "
+	       "%lu EIO/ESTALE (tolerated %d), %lu stale tags (tolerated %d); final: %lu names of %lu files, %lu inconsistent; "
 	       "cleanup %lu errors; %d crashed, %d hung; %lu unexpected\n",
 	       procs, now_s() - start, atomic_load(&sh->n[OP_CREATE]),
 	       atomic_load(&sh->n[OP_UNLINK]), atomic_load(&sh->n[OP_RENAME]),
@@ -829,11 +858,12 @@ int main(int argc, char **argv)
 	       atomic_load(&sh->n[OP_READHDR]), atomic_load(&sh->n[OP_HOLD_OPEN]),
 	       atomic_load(&sh->n[OP_HOLD_IO]), atomic_load(&sh->n[OP_HOLD_CLOSE]),
 	       atomic_load(&sh->checked), atomic_load(&sh->expected), atomic_load(&sh->ioerr),
-	       maxioerr, nseen, nfiles, final_bad, cleanup_bad, crashed, hung, unexp);
+	       maxioerr, atomic_load(&sh->stale), maxstale, nseen, nfiles, final_bad, cleanup_bad, crashed, hung, unexp);
 	return unexp || final_bad || cleanup_bad || crashed || hung || bad_exit ||
-	       atomic_load(&sh->ioerr) > (unsigned long)maxioerr ? 1 : 0;
+	       atomic_load(&sh->ioerr) > (unsigned long)maxioerr ||
+	       atomic_load(&sh->stale) > (unsigned long)maxstale ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: stressor [-p PROCS] [-t SECONDS] [-d DIRS] [-n NAMES] "
-		"[-E MAXIOERR] [-H HANGSECS] [-s SEED] DIR\n");
+		"[-E MAXIOERR] [-H HANGSECS] [-W MAXSTALE] [-s SEED] DIR\n");
 	return 2;
 }
