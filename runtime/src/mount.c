@@ -267,6 +267,41 @@ static int mount_fusermount(struct rf_session *se)
 	return 0;
 }
 
+/* ENOTCONN on the way to @mnt: a FUSE mount whose server died (kill -9) is still there,
+ * on @mnt itself or above it. Name the first such directory and how to remove it: the
+ * bare errno ("Transport endpoint is not connected") tells a user nothing. */
+static void say_dead_mount(const char *mnt)
+{
+	char path[PATH_MAX], *slash;
+	struct stat st;
+	int n;
+
+	if (mnt[0] == '/')
+		n = snprintf(path, sizeof(path), "%s", mnt);
+	else if (getcwd(path, sizeof(path)))
+		n = snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", mnt);
+	else
+		n = -1;
+	/* The shortest prefix that fails with ENOTCONN is the dead mount's root. */
+	for (slash = path + 1; n >= 0 && (size_t)n < sizeof(path); slash++) {
+		char c = *slash;
+
+		if (c && c != '/')
+			continue;
+		*slash = '\0';
+		if (stat(path, &st) < 0 && errno == ENOTCONN)
+			break;
+		*slash = c;
+		if (!c)
+			break;
+	}
+	if (n < 0 || (size_t)n >= sizeof(path))
+		snprintf(path, sizeof(path), "%s", mnt);
+	rf__err("bad mount point %s: %s: a FUSE filesystem whose server has gone is still "
+		"mounted on %s; unmount it first (fusermount3 -u %s, or as root umount %s)",
+		mnt, strerror(ENOTCONN), path, path, path);
+}
+
 int rf__mount(struct rf_session *se)
 {
 	char path[PATH_MAX];
@@ -281,7 +316,10 @@ int rf__mount(struct rf_session *se)
 	if (!realpath(se->opts.mountpoint, path) || stat(path, &st) < 0) {
 		int ret = -errno;
 
-		rf__err("bad mount point %s: %s", se->opts.mountpoint, strerror(errno));
+		if (ret == -ENOTCONN)
+			say_dead_mount(se->opts.mountpoint);
+		else
+			rf__err("bad mount point %s: %s", se->opts.mountpoint, strerror(-ret));
 		return ret;
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {

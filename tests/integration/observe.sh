@@ -7,7 +7,8 @@
 #     beyond the ones the mount itself has in service, every reply in a latency bucket,
 #     and no FLUSH for the file written first (memfs opens with noflush);
 #   -d trace: hello with -d; `cat hello` logs the READ with its fh, offset and size, and
-#     its reply with "OK", the byte count and the latency; a missing name logs ENOENT.
+#     its reply with "OK", the byte count and the latency; a missing name logs ENOENT;
+#   starting and stopping: a start on a dead mount (server killed) says what to do.
 # Prints "PASS  name" / "FAIL  name: why" lines, ends with "observe: N passed, N failed";
 # exit 0 only if nothing failed. Everything it mounts or starts is gone on exit.
 set -uo pipefail
@@ -71,6 +72,26 @@ if mount_fs "$m" "$log" "$B/examples/hello" -d; then
   fi
 else
   fail "-d trace" "hello did not mount: $(tail -3 "$log")"
+fi
+
+# ---- the edges of starting and stopping ----------------------------------------------------
+# A mount whose server was killed (kill -9) is a dead mount (ENOTCONN): the next start on
+# it, or below it, names the dead mount and how to remove it, in one line, exit 1.
+m=$work/dead
+if mount_fs "$m" "$work/dead.log" "$B/examples/hello"; then
+  kill -KILL "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
+  "$B/examples/hello" -f "$m" > "$work/dead.out" 2>&1; rc=$?
+  "$B/examples/hello" -f "$m/sub" > "$work/dead-sub.out" 2>&1; rc2=$?
+  umount "$m" 2>/dev/null || umount -l "$m"
+  hint="fusermount3 -u $m, or as root umount $m)"
+  if [ $rc -eq 1 ] && [ $rc2 -eq 1 ] && [ "$(cat "$work/dead.out" "$work/dead-sub.out" | wc -l)" -eq 2 ] &&
+     grep -qF "$hint" "$work/dead.out" && grep -qF "$hint" "$work/dead-sub.out"; then
+    pass "a dead mount (server killed) at the next start: one line naming it and how to unmount it"
+  else
+    fail "dead mount at start" "exit $rc and $rc2: $(cat "$work/dead.out" "$work/dead-sub.out")"
+  fi
+else
+  fail "dead mount at start" "hello did not mount: $(tail -3 "$work/dead.log")"
 fi
 
 echo "observe: $passed passed, $failed failed"
