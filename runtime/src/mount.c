@@ -22,6 +22,9 @@
 #include "internal.h"
 
 #define FUSERMOUNT "fusermount3"
+/* Where fusermount3 is looked for after PATH. */
+static const char *const fusermount_dirs[] = { "/usr/bin", "/bin", "/usr/local/bin" };
+static const char not_found = 127;     /* spawn_fusermount's child found no fusermount3 */
 
 /* The options both mount paths share, comma separated, into @buf. allow_root mounts with
  * allow_other: the kernel has no allow_root, the runtime enforces it (access.c). */
@@ -114,6 +117,8 @@ static int receive_fd(int sock)
 	if (n == 0)
 		return -ECONNRESET;   /* fusermount3 failed; it said why on stderr */
 	cmsg = CMSG_FIRSTHDR(&msg);
+	if (!cmsg && byte == not_found)
+		return -ENOENT;       /* no fusermount3 to run (spawn_fusermount) */
 	if (!cmsg || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
 		return -EPROTO;
 	memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
@@ -125,6 +130,7 @@ static int receive_fd(int sock)
 static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
 {
 	pid_t pid = fork();
+	size_t i;
 
 	if (pid < 0)
 		return -errno;
@@ -147,7 +153,19 @@ static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
 		}
 		argv[0] = (char *)FUSERMOUNT;
 		execvp(FUSERMOUNT, argv);
-		_exit(127);   /* the parent tells (wait_child's 127) */
+		/* Not in PATH (a service's or sudo's short PATH): where packages install it,
+		 * as libfuse also looks (its FUSERMOUNT_DIR). */
+		for (i = 0; i < RF_ARRAY_SIZE(fusermount_dirs); i++) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "%s/" FUSERMOUNT, fusermount_dirs[i]);
+			execv(path, argv);
+		}
+		/* The parent tells: by wait_child's 127, or, detached (the parent waits for
+		 * the middle child only), by this byte sent without an fd (receive_fd). */
+		if (commfd >= 0)
+			(void)!write(commfd, &not_found, 1);
+		_exit(127);
 	}
 	return pid;
 }
@@ -239,9 +257,13 @@ static int mount_fusermount(struct rf_session *se)
 	fd = receive_fd(sv[0]);
 	ret = wait_child(pid);
 	if (fd < 0) {
-		if (ret == 127)
-			rf__err("cannot run " FUSERMOUNT " to mount %s: not found in PATH "
-				"(Debian: apt-get install fuse3)", se->mountpoint);
+		if (ret == 127 || fd == -ENOENT)
+			rf__err("cannot run " FUSERMOUNT " to mount %s: not found in PATH, /usr/bin, "
+				"/bin or /usr/local/bin (Debian: apt-get install fuse3)",
+				se->mountpoint);
+		else if (o->auto_unmount)   /* ret is the middle child's: it says nothing */
+			rf__err(FUSERMOUNT " did not mount %s: %s", se->mountpoint,
+				fd == -ECONNRESET ? "see its message above" : strerror(-fd));
 		else
 			rf__err(FUSERMOUNT " did not mount %s (exit %d): %s", se->mountpoint,
 				ret, fd == -ECONNRESET ? "see its message above" : strerror(-fd));

@@ -8,7 +8,8 @@
 #     and no FLUSH for the file written first (memfs opens with noflush);
 #   -d trace: hello with -d; `cat hello` logs the READ with its fh, offset and size, and
 #     its reply with "OK", the byte count and the latency; a missing name logs ENOENT;
-#   starting and stopping: a start on a dead mount (server killed) says what to do.
+#   starting and stopping: a start on a dead mount (server killed) says what to do;
+#     fusermount3 is found outside PATH.
 # Prints "PASS  name" / "FAIL  name: why" lines, ends with "observe: N passed, N failed";
 # exit 0 only if nothing failed. Everything it mounts or starts is gone on exit.
 set -uo pipefail
@@ -92,6 +93,21 @@ if mount_fs "$m" "$work/dead.log" "$B/examples/hello"; then
   fi
 else
   fail "dead mount at start" "hello did not mount: $(tail -3 "$work/dead.log")"
+fi
+
+# fusermount3 (here for auto_unmount) is found where packages put it when PATH lacks it
+# (a service's or sudo's PATH), as libfuse finds it.
+m=$work/nopath
+if mount_fs "$m" "$work/nopath.log" env PATH=/nonexistent "$B/examples/hello" -o auto_unmount; then
+  got=$(cat "$m/hello" 2>&1)
+  unmount_fs "$m"; rc=$?
+  if [ "$got" = "Hello from ringfuse!" ] && [ $rc -eq 0 ]; then
+    pass "fusermount3 outside PATH: found in /usr/bin, mounted, clean exit"
+  else
+    fail "fusermount3 outside PATH" "read '$got', server exit $rc: $(head -3 "$work/nopath.log")"
+  fi
+else
+  fail "fusermount3 outside PATH" "did not mount: $(head -3 "$work/nopath.log")"
 fi
 
 echo "observe: $passed passed, $failed failed"
