@@ -190,6 +190,9 @@ static const struct bad bads[] = {
 	{ "-o pin=2 /mnt", false, "'pin'" },
 	{ "-o threads=2x /mnt", false, "'threads'" },
 	{ "-o queue_depth=-1 /mnt", false, "'queue_depth'" },
+	/* strtoull skips the blank and negates: 4 and 1, in range, were once accepted */
+	{ "-o queue_depth=\t-18446744073709551612 /mnt", false, "'queue_depth'" },
+	{ "-o threads=\t-18446744073709551614 /mnt", false, "'threads'" },
 	{ "-o max_write=99999999999 /mnt", false, "'max_write'" },
 	{ "-o transport=tcp /mnt", false, "'transport'" },
 	{ "-o inline=sometimes /mnt", false, "'inline'" },
