@@ -316,7 +316,8 @@ void rf_opts_help(void)
 	       "    -f                         stay in the foreground (default: detach once\n"
 	       "                               the mount is live)\n"
 	       "    -d                         -f, and log every request (log_level=debug)\n"
-	       "    -s                         one loop thread (the default)\n");
+	       "    -s                         one loop thread (default: one per kernel\n"
+	       "                               io_uring queue when offered, else one)\n");
 	print_spec(runtime_spec);
 	printf("    -o ro|rw, nosuid|suid, nodev|dev, noexec|exec, noatime|atime,\n"
 	       "       nodiratime|diratime, relatime|norelatime, strictatime, sync|async,\n"
