@@ -9,7 +9,7 @@
 #   -d trace: hello with -d; `cat hello` logs the READ with its fh, offset and size, and
 #     its reply with "OK", the byte count and the latency; a missing name logs ENOENT;
 #   starting and stopping: a start on a dead mount (server killed) says what to do;
-#     fusermount3 is found outside PATH; SIGTERM with a slow READ in service on two loops
+#     " -1" is no number for memfs and nullfs; fusermount3 is found outside PATH; SIGTERM with a slow READ in service on two loops
 #     ends cleanly and silently.
 # Prints "PASS  name" / "FAIL  name: why" lines, ends with "observe: N passed, N failed";
 # exit 0 only if nothing failed. Everything it mounts or starts is gone on exit.
@@ -95,6 +95,21 @@ if mount_fs "$m" "$work/dead.log" "$B/examples/hello"; then
 else
   fail "dead mount at start" "hello did not mount: $(tail -3 "$work/dead.log")"
 fi
+
+# A number with a blank and a '-' before it (strtoull negates it: 2^64 - 1) is refused by
+# name, exit 1, nothing mounted, as any other bad number is.
+for c in "memfs size" "memfs inodes" "nullfs size"; do
+  set -- $c
+  m=$work/neg
+  mkdir -p "$m"
+  timeout 5 "$B/examples/$1" -f -o "$2= -1" "$m" > "$work/neg.out" 2>&1; rc=$?
+  if [ $rc -eq 1 ] && grep -q "$2" "$work/neg.out" && ! grep -q " $m " /proc/mounts; then
+    pass "$1 -o '$2= -1' refused, exit 1"
+  else
+    fail "$1 -o '$2= -1'" "exit $rc: $(head -c 200 "$work/neg.out")"
+    grep -q " $m " /proc/mounts && umount "$m"
+  fi
+done
 
 # fusermount3 (here for auto_unmount) is found where packages put it when PATH lacks it
 # (a service's or sudo's PATH), as libfuse finds it.
