@@ -126,8 +126,9 @@ static int receive_fd(int sock)
 }
 
 /* Run fusermount3 with @argv (NULL-terminated, argv[0] ignored); optionally hand it
- * @commfd. Double fork with auto_unmount so the long-lived helper is not our child. */
-static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
+ * @commfd. Double fork with auto_unmount so the long-lived helper is not our child.
+ * @quiet: its stdout and stderr go to /dev/null. */
+static pid_t spawn_fusermount(char **argv, int commfd, bool detach, bool quiet)
 {
 	pid_t pid = fork();
 	size_t i;
@@ -143,6 +144,14 @@ static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
 			if (grand != 0)
 				_exit(grand < 0 ? 1 : 0);
 			setsid();
+		}
+		if (quiet) {
+			int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+			if (null >= 0) {
+				dup2(null, STDOUT_FILENO);
+				dup2(null, STDERR_FILENO);
+			}
 		}
 		if (commfd >= 0) {
 			int flags = fcntl(commfd, F_GETFD);
@@ -227,6 +236,28 @@ static size_t add_flags(char *buf, size_t cap, unsigned long flags)
 	return len;
 }
 
+/* One run of fusermount3 to mount: the fd it sends back, or -errno; its socket in @sv[0]
+ * (closed on failure) and its exit status (or the middle child's) in @status. */
+static int try_fusermount(char **argv, bool detach, bool quiet, int sv[2], int *status)
+{
+	pid_t pid;
+	int fd;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = spawn_fusermount(argv, sv[1], detach, quiet);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return (int)pid;
+	}
+	fd = receive_fd(sv[0]);
+	*status = wait_child(pid);
+	if (fd < 0)
+		close(sv[0]);
+	return fd;
+}
+
 static int mount_fusermount(struct rf_session *se)
 {
 	char opts[1536], extra[512];
@@ -234,7 +265,6 @@ static int mount_fusermount(struct rf_session *se)
 	const struct rf_opts *o = &se->opts;
 	int sv[2], fd, ret, flags;
 	size_t len;
-	pid_t pid;
 
 	ret = common_opts(se, extra, sizeof(extra));
 	if (ret < 0)
@@ -246,16 +276,13 @@ static int mount_fusermount(struct rf_session *se)
 				extra, o->auto_unmount ? ",auto_unmount" : "");
 	if (len >= sizeof(opts))
 		return -E2BIG;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	pid = spawn_fusermount(argv, sv[1], o->auto_unmount);
-	close(sv[1]);
-	if (pid < 0) {
-		close(sv[0]);
-		return (int)pid;
-	}
-	fd = receive_fd(sv[0]);
-	ret = wait_child(pid);
+	/* The helper that stays for auto_unmount keeps the stderr it is given, and once the
+	 * mount is gone by an ordinary umount it prints "M not mounted" there when we exit
+	 * (on the terminal, long after a detached start returned). So it gets none; and as
+	 * libfuse does, a quiet try that fails is made again aloud, to show why. */
+	fd = try_fusermount(argv, o->auto_unmount, o->auto_unmount, sv, &ret);
+	if (fd < 0 && fd != -ENOENT && o->auto_unmount)
+		fd = try_fusermount(argv, true, false, sv, &ret);
 	if (fd < 0) {
 		if (ret == 127 || fd == -ENOENT)
 			rf__err("cannot run " FUSERMOUNT " to mount %s: not found in PATH, /usr/bin, "
@@ -267,7 +294,6 @@ static int mount_fusermount(struct rf_session *se)
 		else
 			rf__err(FUSERMOUNT " did not mount %s (exit %d): %s", se->mountpoint,
 				ret, fd == -ECONNRESET ? "see its message above" : strerror(-fd));
-		close(sv[0]);
 		return fd == -ECONNRESET ? -EIO : fd;
 	}
 	/* Before the first read, never after: see the note at the top of the file. */
@@ -460,7 +486,7 @@ int rf__unmount(struct rf_session *se)
 	}
 	if (se->fusermount) {
 		char *argv[] = { NULL, "-u", "-q", "-z", "--", se->mountpoint, NULL };
-		pid_t pid = spawn_fusermount(argv, -1, false);
+		pid_t pid = spawn_fusermount(argv, -1, false, false);
 
 		ret = pid < 0 ? (int)pid : wait_child(pid);
 		if (ret > 0)

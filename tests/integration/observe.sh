@@ -9,8 +9,9 @@
 #   -d trace: hello with -d; `cat hello` logs the READ with its fh, offset and size, and
 #     its reply with "OK", the byte count and the latency; a missing name logs ENOENT;
 #   starting and stopping: a start on a dead mount (server killed) says what to do;
-#     " -1" is no number for memfs and nullfs; fusermount3 is found outside PATH; SIGTERM with a slow READ in service on two loops
-#     ends cleanly and silently.
+#     " -1" is no number for memfs and nullfs; fusermount3 is found outside PATH;
+#     auto_unmount's helper stays quiet after an umount; SIGTERM with a slow READ in
+#     service on two loops ends cleanly and silently.
 # Prints "PASS  name" / "FAIL  name: why" lines, ends with "observe: N passed, N failed";
 # exit 0 only if nothing failed. Everything it mounts or starts is gone on exit.
 set -uo pipefail
@@ -124,6 +125,28 @@ if mount_fs "$m" "$work/nopath.log" env PATH=/nonexistent "$B/examples/hello" -o
   fi
 else
   fail "fusermount3 outside PATH" "did not mount: $(head -3 "$work/nopath.log")"
+fi
+
+# auto_unmount's helper (fusermount3, it outlives the mount) writes nothing on the
+# server's stderr after an ordinary umount ("fusermount3: M not mounted", once printed on
+# the terminal long after a detached start had returned); a refused mount still says why.
+m=$work/auto log=$work/auto.log
+if mount_fs "$m" "$log" "$B/examples/hello" -o auto_unmount; then
+  unmount_fs "$m"; rc=$?
+  for _ in $(seq 30); do pgrep -f -- "fusermount3 .*auto_unmount -- $m\$" > /dev/null || break; sleep 0.1; done
+  # A fusermount3 first in PATH that refuses, as the real one says why it refuses.
+  mkdir -p "$work/bin" "$m"
+  printf '#!/bin/sh\necho "fusermount3: refused for the test" >&2\nexit 1\n' > "$work/bin/fusermount3"
+  chmod +x "$work/bin/fusermount3"
+  PATH="$work/bin:$PATH" "$B/examples/hello" -f -o auto_unmount "$m" > "$work/auto-no.out" 2>&1; rc2=$?
+  if [ $rc -eq 0 ] && [ ! -s "$log" ] && [ $rc2 -eq 1 ] &&
+     grep -q "^fusermount3: refused for the test" "$work/auto-no.out"; then
+    pass "auto_unmount: nothing on stderr after an umount, the reason when refused"
+  else
+    fail "auto_unmount" "exit $rc, log: $(head -c 200 "$log"); refused: exit $rc2: $(head -c 300 "$work/auto-no.out")"
+  fi
+else
+  fail "auto_unmount" "hello did not mount: $(head -3 "$log")"
 fi
 
 # SIGTERM while a READ is in service on the first loop for longer than 2 s, two loops on
