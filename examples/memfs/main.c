@@ -7,6 +7,7 @@
  */
 #include "memfs.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -77,7 +78,7 @@ static int parse_size(const char *s, uint64_t ram, uint64_t *out)
 	char *end;
 	int shift = 0;
 
-	if (!s || !*s || *s == '-')
+	if (!s || !isdigit((unsigned char)*s))   /* strtoull takes " -1" as 2^64 - 1 */
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -152,7 +153,7 @@ static int memfs_config(struct memfs *fs, const struct rf_opts *opts)
 
 		errno = 0;
 		n = strtoull(v, &end, 10);
-		if (errno || end == v || *end || n < 2 || *v == '-') {
+		if (errno || !isdigit((unsigned char)*v) || *end || n < 2) {
 			fprintf(stderr, "memfs: bad inodes '%s'\n", v);
 			return -EINVAL;
 		}

@@ -254,6 +254,7 @@ struct rf_cuse {
 /* An extra loop thread of a session, with its own cloned device fd (none when it serves
  * only kernel queues: kq_on_extras; chan.ops is NULL then). */
 struct rf_extra {
+	struct rf_session *se;
 	struct rf_loop *loop;
 	struct rf_chan chan;
 	pthread_t th;

@@ -544,9 +544,8 @@ void rf_loop_stop(struct rf_loop *loop)
  * Drain: cancel our own long-lived reads and reap until no SQE of ours is in flight, so
  * the ring is retired with nothing left for the kernel to put later. Bounded in time.
  */
-int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
+static void drain_begin(struct rf_loop *loop)
 {
-	uint64_t deadline = rf__now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	struct io_uring_sqe *sqe;
 
 	loop->closing = true;
@@ -558,6 +557,10 @@ int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
 		sqe = rf__loop_sqe(loop, NULL);
 		io_uring_prep_cancel(sqe, &loop->sig_c, 0);
 	}
+}
+
+static void drain_until(struct rf_loop *loop, uint64_t deadline)
+{
 	while (loop->inflight > 0 && rf__now_ns() < deadline) {
 		int left = (int)((deadline - rf__now_ns()) / 1000000) + 1;
 		struct __kernel_timespec ts = { .tv_sec = left / 1000,
@@ -571,12 +574,36 @@ int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
 		reap(loop);
 		run_posts(loop);
 	}
+}
+
+static int drain_end(struct rf_loop *loop, int timeout_ms)
+{
 	if (loop->inflight > 0) {
 		rf__warn("loop: %u operations still in flight after %d ms, abandoned",
 			 loop->inflight, timeout_ms);
 		return -ETIMEDOUT;
 	}
 	return 0;
+}
+
+int rf__loop_drain(struct rf_loop *loop, int timeout_ms)
+{
+	drain_begin(loop);
+	drain_until(loop, rf__now_ns() + (uint64_t)timeout_ms * 1000000ull);
+	return drain_end(loop, timeout_ms);
+}
+
+int rf__loop_drain_after(struct rf_loop *loop, atomic_int *held, uint32_t held_ms,
+			 int timeout_ms)
+{
+	uint64_t end = rf__now_ns() + (uint64_t)held_ms * 1000000ull;
+
+	drain_begin(loop);
+	/* In slices, to see @held drop even when nothing completes here meanwhile. */
+	while (loop->inflight > 0 && atomic_load(held) > 0 && rf__now_ns() < end)
+		drain_until(loop, RF_MIN(rf__now_ns() + 100000000ull, end));
+	drain_until(loop, rf__now_ns() + (uint64_t)timeout_ms * 1000000ull);
+	return drain_end(loop, timeout_ms);
 }
 
 /* ---- closing fds outside a request ------------------------------------------------ */

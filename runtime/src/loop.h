@@ -119,6 +119,10 @@ void rf__loop_hook_remove(struct rf_loop *loop, struct rf_loop_hook *h);
 int rf__loop_work(struct rf_loop *loop, struct rf_work *w);
 /* Cancel the loop's own reads and reap until nothing is in flight (bounded). */
 int rf__loop_drain(struct rf_loop *loop, int timeout_ms);
+/* The same, but @timeout_ms counts only from when *@held is 0 (another thread's work that
+ * ends what is in flight here is done), which is waited for at most @held_ms. */
+int rf__loop_drain_after(struct rf_loop *loop, atomic_int *held, uint32_t held_ms,
+			 int timeout_ms);
 /* Wait for the worker pool's calls (they cannot be stopped) and run their completions
  * here; the pool is made again on its next use. Before a session frees the slots those
  * calls belong to. */

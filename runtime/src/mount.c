@@ -22,6 +22,9 @@
 #include "internal.h"
 
 #define FUSERMOUNT "fusermount3"
+/* Where fusermount3 is looked for after PATH. */
+static const char *const fusermount_dirs[] = { "/usr/bin", "/bin", "/usr/local/bin" };
+static const char not_found = 127;     /* spawn_fusermount's child found no fusermount3 */
 
 /* The options both mount paths share, comma separated, into @buf. allow_root mounts with
  * allow_other: the kernel has no allow_root, the runtime enforces it (access.c). */
@@ -114,6 +117,8 @@ static int receive_fd(int sock)
 	if (n == 0)
 		return -ECONNRESET;   /* fusermount3 failed; it said why on stderr */
 	cmsg = CMSG_FIRSTHDR(&msg);
+	if (!cmsg && byte == not_found)
+		return -ENOENT;       /* no fusermount3 to run (spawn_fusermount) */
 	if (!cmsg || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
 		return -EPROTO;
 	memcpy(&fd, CMSG_DATA(cmsg), sizeof(fd));
@@ -121,10 +126,12 @@ static int receive_fd(int sock)
 }
 
 /* Run fusermount3 with @argv (NULL-terminated, argv[0] ignored); optionally hand it
- * @commfd. Double fork with auto_unmount so the long-lived helper is not our child. */
-static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
+ * @commfd. Double fork with auto_unmount so the long-lived helper is not our child.
+ * @quiet: its stdout and stderr go to /dev/null. */
+static pid_t spawn_fusermount(char **argv, int commfd, bool detach, bool quiet)
 {
 	pid_t pid = fork();
+	size_t i;
 
 	if (pid < 0)
 		return -errno;
@@ -138,6 +145,14 @@ static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
 				_exit(grand < 0 ? 1 : 0);
 			setsid();
 		}
+		if (quiet) {
+			int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+			if (null >= 0) {
+				dup2(null, STDOUT_FILENO);
+				dup2(null, STDERR_FILENO);
+			}
+		}
 		if (commfd >= 0) {
 			int flags = fcntl(commfd, F_GETFD);
 
@@ -147,7 +162,19 @@ static pid_t spawn_fusermount(char **argv, int commfd, bool detach)
 		}
 		argv[0] = (char *)FUSERMOUNT;
 		execvp(FUSERMOUNT, argv);
-		_exit(127);   /* the parent tells (wait_child's 127) */
+		/* Not in PATH (a service's or sudo's short PATH): where packages install it,
+		 * as libfuse also looks (its FUSERMOUNT_DIR). */
+		for (i = 0; i < RF_ARRAY_SIZE(fusermount_dirs); i++) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "%s/" FUSERMOUNT, fusermount_dirs[i]);
+			execv(path, argv);
+		}
+		/* The parent tells: by wait_child's 127, or, detached (the parent waits for
+		 * the middle child only), by this byte sent without an fd (receive_fd). */
+		if (commfd >= 0)
+			(void)!write(commfd, &not_found, 1);
+		_exit(127);
 	}
 	return pid;
 }
@@ -209,6 +236,28 @@ static size_t add_flags(char *buf, size_t cap, unsigned long flags)
 	return len;
 }
 
+/* One run of fusermount3 to mount: the fd it sends back, or -errno; its socket in @sv[0]
+ * (closed on failure) and its exit status (or the middle child's) in @status. */
+static int try_fusermount(char **argv, bool detach, bool quiet, int sv[2], int *status)
+{
+	pid_t pid;
+	int fd;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = spawn_fusermount(argv, sv[1], detach, quiet);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return (int)pid;
+	}
+	fd = receive_fd(sv[0]);
+	*status = wait_child(pid);
+	if (fd < 0)
+		close(sv[0]);
+	return fd;
+}
+
 static int mount_fusermount(struct rf_session *se)
 {
 	char opts[1536], extra[512];
@@ -216,7 +265,6 @@ static int mount_fusermount(struct rf_session *se)
 	const struct rf_opts *o = &se->opts;
 	int sv[2], fd, ret, flags;
 	size_t len;
-	pid_t pid;
 
 	ret = common_opts(se, extra, sizeof(extra));
 	if (ret < 0)
@@ -228,24 +276,24 @@ static int mount_fusermount(struct rf_session *se)
 				extra, o->auto_unmount ? ",auto_unmount" : "");
 	if (len >= sizeof(opts))
 		return -E2BIG;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	pid = spawn_fusermount(argv, sv[1], o->auto_unmount);
-	close(sv[1]);
-	if (pid < 0) {
-		close(sv[0]);
-		return (int)pid;
-	}
-	fd = receive_fd(sv[0]);
-	ret = wait_child(pid);
+	/* The helper that stays for auto_unmount keeps the stderr it is given, and once the
+	 * mount is gone by an ordinary umount it prints "M not mounted" there when we exit
+	 * (on the terminal, long after a detached start returned). So it gets none; and as
+	 * libfuse does, a quiet try that fails is made again aloud, to show why. */
+	fd = try_fusermount(argv, o->auto_unmount, o->auto_unmount, sv, &ret);
+	if (fd < 0 && fd != -ENOENT && o->auto_unmount)
+		fd = try_fusermount(argv, true, false, sv, &ret);
 	if (fd < 0) {
-		if (ret == 127)
-			rf__err("cannot run " FUSERMOUNT " to mount %s: not found in PATH "
-				"(Debian: apt-get install fuse3)", se->mountpoint);
+		if (ret == 127 || fd == -ENOENT)
+			rf__err("cannot run " FUSERMOUNT " to mount %s: not found in PATH, /usr/bin, "
+				"/bin or /usr/local/bin (Debian: apt-get install fuse3)",
+				se->mountpoint);
+		else if (o->auto_unmount)   /* ret is the middle child's: it says nothing */
+			rf__err(FUSERMOUNT " did not mount %s: %s", se->mountpoint,
+				fd == -ECONNRESET ? "see its message above" : strerror(-fd));
 		else
 			rf__err(FUSERMOUNT " did not mount %s (exit %d): %s", se->mountpoint,
 				ret, fd == -ECONNRESET ? "see its message above" : strerror(-fd));
-		close(sv[0]);
 		return fd == -ECONNRESET ? -EIO : fd;
 	}
 	/* Before the first read, never after: see the note at the top of the file. */
@@ -267,6 +315,41 @@ static int mount_fusermount(struct rf_session *se)
 	return 0;
 }
 
+/* ENOTCONN on the way to @mnt: a FUSE mount whose server died (kill -9) is still there,
+ * on @mnt itself or above it. Name the first such directory and how to remove it: the
+ * bare errno ("Transport endpoint is not connected") tells a user nothing. */
+static void say_dead_mount(const char *mnt)
+{
+	char path[PATH_MAX], *slash;
+	struct stat st;
+	int n;
+
+	if (mnt[0] == '/')
+		n = snprintf(path, sizeof(path), "%s", mnt);
+	else if (getcwd(path, sizeof(path)))
+		n = snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", mnt);
+	else
+		n = -1;
+	/* The shortest prefix that fails with ENOTCONN is the dead mount's root. */
+	for (slash = path + 1; n >= 0 && (size_t)n < sizeof(path); slash++) {
+		char c = *slash;
+
+		if (c && c != '/')
+			continue;
+		*slash = '\0';
+		if (stat(path, &st) < 0 && errno == ENOTCONN)
+			break;
+		*slash = c;
+		if (!c)
+			break;
+	}
+	if (n < 0 || (size_t)n >= sizeof(path))
+		snprintf(path, sizeof(path), "%s", mnt);
+	rf__err("bad mount point %s: %s: a FUSE filesystem whose server has gone is still "
+		"mounted on %s; unmount it first (fusermount3 -u %s, or as root umount %s)",
+		mnt, strerror(ENOTCONN), path, path, path);
+}
+
 int rf__mount(struct rf_session *se)
 {
 	char path[PATH_MAX];
@@ -281,7 +364,10 @@ int rf__mount(struct rf_session *se)
 	if (!realpath(se->opts.mountpoint, path) || stat(path, &st) < 0) {
 		int ret = -errno;
 
-		rf__err("bad mount point %s: %s", se->opts.mountpoint, strerror(errno));
+		if (ret == -ENOTCONN)
+			say_dead_mount(se->opts.mountpoint);
+		else
+			rf__err("bad mount point %s: %s", se->opts.mountpoint, strerror(-ret));
 		return ret;
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
@@ -400,7 +486,7 @@ int rf__unmount(struct rf_session *se)
 	}
 	if (se->fusermount) {
 		char *argv[] = { NULL, "-u", "-q", "-z", "--", se->mountpoint, NULL };
-		pid_t pid = spawn_fusermount(argv, -1, false);
+		pid_t pid = spawn_fusermount(argv, -1, false, false);
 
 		ret = pid < 0 ? (int)pid : wait_child(pid);
 		if (ret > 0)

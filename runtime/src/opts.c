@@ -5,6 +5,7 @@
  * (opts->fs_spec) are kept for it in opts->fs_opts; any other key is an error, so that a
  * typo never mounts with defaults. Mounting with these options is mount.c's.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -86,7 +87,9 @@ static const struct rf_opt_spec *spec_find(const struct rf_opt_spec *spec, const
 	return NULL;
 }
 
-/* A decimal, octal or hex number within [min, max]; -EINVAL otherwise. */
+/* A decimal, octal or hex number within [min, max]; -EINVAL otherwise. It must start
+ * with a digit: strtoull skips blanks and negates after a '-', so " -4294967295" would
+ * be read as 1. */
 static int parse_u32(const char *key, const char *val, uint32_t min, uint32_t max,
 		     uint32_t *out)
 {
@@ -95,7 +98,7 @@ static int parse_u32(const char *key, const char *val, uint32_t min, uint32_t ma
 
 	errno = 0;
 	v = strtoull(val, &end, 0);
-	if (!*val || *val == '-' || errno || *end || v < min || v > max) {
+	if (!isdigit((unsigned char)*val) || errno || *end || v < min || v > max) {
 		rf__err("option '%s' needs a number from %u to %u, got '%s'", key, min, max, val);
 		return -EINVAL;
 	}
@@ -313,7 +316,8 @@ void rf_opts_help(void)
 	       "    -f                         stay in the foreground (default: detach once\n"
 	       "                               the mount is live)\n"
 	       "    -d                         -f, and log every request (log_level=debug)\n"
-	       "    -s                         one loop thread (the default)\n");
+	       "    -s                         one loop thread (default: one per kernel\n"
+	       "                               io_uring queue when offered, else one)\n");
 	print_spec(runtime_spec);
 	printf("    -o ro|rw, nosuid|suid, nodev|dev, noexec|exec, noatime|atime,\n"
 	       "       nodiratime|diratime, relatime|norelatime, strictatime, sync|async,\n"

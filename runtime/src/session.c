@@ -232,10 +232,15 @@ static void *extra_main(void *arg)
 
 	if (ret < 0)
 		rf__err("loop thread: %s", strerror(-ret));
-	/* Everything this loop submitted is reaped here, in its own thread. */
+	/* Everything this loop submitted is reaped here, in its own thread. A kernel queue's
+	 * commands end only when the first channel, the last to finish, aborts the
+	 * connection: after its requests in service (grace_ms, then 1 s). A fixed 2 s here
+	 * gave up on them whenever a request outlived it (a slow READ at SIGTERM). */
 	if (x->chan.ops)
 		x->chan.ops->stop(&x->chan);
-	rf__loop_drain(x->loop, 2000);
+	rf__loop_drain_after(x->loop, &x->se->chans_live,
+			     (uint32_t)RF_MIN((uint64_t)x->se->opts.grace_ms + 1000, UINT32_MAX),
+			     2000);
 	return NULL;
 }
 
@@ -310,6 +315,7 @@ static int start_extras(struct rf_session *se)
 		struct rf_extra *x = &se->extra[i];
 		int fd;
 
+		x->se = se;
 		if (se->kq_on_extras) {
 			/* Kernel queues only, from INIT on: a read of /dev/fuse here could take
 			 * an INTERRUPT (or a FORGET) while this loop is in a blocking handler,

@@ -190,6 +190,9 @@ static const struct bad bads[] = {
 	{ "-o pin=2 /mnt", false, "'pin'" },
 	{ "-o threads=2x /mnt", false, "'threads'" },
 	{ "-o queue_depth=-1 /mnt", false, "'queue_depth'" },
+	/* strtoull skips the blank and negates: 4 and 1, in range, were once accepted */
+	{ "-o queue_depth=\t-18446744073709551612 /mnt", false, "'queue_depth'" },
+	{ "-o threads=\t-18446744073709551614 /mnt", false, "'threads'" },
 	{ "-o max_write=99999999999 /mnt", false, "'max_write'" },
 	{ "-o transport=tcp /mnt", false, "'transport'" },
 	{ "-o inline=sometimes /mnt", false, "'inline'" },
@@ -276,6 +279,8 @@ Test(opts, help_lists_the_filesystem_keys_on_stdout_and_returns_1, .init = redir
 		cr_expect(strstr(out, "-o zero ") != NULL, "%s", out);
 		cr_expect(strstr(out, "hidden") == NULL, "an entry without help stays unlisted");
 		cr_expect(strstr(out, "-o allow_root") != NULL, "%s", out);
+		/* -s is not the default: threads=0 is one loop per kernel queue */
+		cr_expect(strstr(out, "one loop thread (the default)") == NULL, "%s", out);
 	}
 }
 
