@@ -258,8 +258,12 @@ struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_
 	se->fsname = ps.fsname;
 	se->subtype = ps.subtype;
 	se->mt_loops = ps.mt_loops;
-	se->opts.fsname = se->fsname;
-	se->opts.subtype = se->subtype;
+	/* As libfuse mounts: type "fuse.<subtype>", or "fuse" when the program named no
+	 * subtype (qemu-storage-daemon, nbdfuse: only fuse_parse_cmdline adds one); source
+	 * the fsname, else the subtype, else "/dev/fuse". Not the runtime's defaults (the
+	 * program's name for both). */
+	se->opts.fsname = se->fsname ? se->fsname : se->subtype ? se->subtype : "/dev/fuse";
+	se->opts.subtype = se->subtype ? se->subtype : "";
 	se->owner = getuid();
 	rf_fuse3_fill_ops(se);
 	return se;
