@@ -33,9 +33,12 @@ fi
 pkgs=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libfuse3-dev fuse3 libjemalloc-dev libcriterion-dev)
 case "$what" in
   build) ;;
-  # The last seven: programs built on libfuse3 that tests/fuse3/apps/apps.sh runs on the drop-in.
+  # From squashfuse on: programs built on libfuse3 that tests/fuse3/apps/apps.sh runs on the
+  # drop-in, and what they need (qemu-storage-daemon is in qemu-system-common; qemu-utils
+  # has qemu-img and qemu-nbd; nbdfuse is in libnbd-bin, rofiles-fuse in ostree).
   test)  pkgs+=(e2fsprogs util-linux psmisc stress-ng squashfuse squashfs-tools fuse-overlayfs
-                sshfs openssh-sftp-server python3-pyfuse3 python3-trio) ;;
+                sshfs openssh-sftp-server python3-pyfuse3 python3-trio qemu-system-common
+                qemu-utils libnbd-bin ostree lxcfs) ;;
   bench) pkgs+=(fio e2fsprogs python3 strace) ;;
   *) echo "deps.sh: unknown set '$what' (build|test|bench)" >&2; exit 2 ;;
 esac

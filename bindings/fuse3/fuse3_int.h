@@ -183,6 +183,7 @@ struct fuse_session {
 	 * and loses any other); the forgets of one call reach the filesystem together at
 	 * its end */
 	bool processing;
+	bool custom_ended;          /* receive_buf saw the connection end */
 	struct fuse_forget_data *forgets;
 	size_t nforgets, forgets_cap;
 };

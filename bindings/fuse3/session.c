@@ -267,8 +267,12 @@ struct fuse_session *fuse_session_new(struct fuse_args *args, const struct fuse_
 	se->fsname = ps.fsname;
 	se->subtype = ps.subtype;
 	se->mt_loops = ps.mt_loops;
-	se->opts.fsname = se->fsname;
-	se->opts.subtype = se->subtype;
+	/* As libfuse mounts: type "fuse.<subtype>", or "fuse" when the program named no
+	 * subtype (qemu-storage-daemon, nbdfuse: only fuse_parse_cmdline adds one); source
+	 * the fsname, else the subtype, else "/dev/fuse". Not the runtime's defaults (the
+	 * program's name for both). */
+	se->opts.fsname = se->fsname ? se->fsname : se->subtype ? se->subtype : "/dev/fuse";
+	se->opts.subtype = se->subtype ? se->subtype : "";
 	se->owner = getuid();
 	rf_fuse3_fill_ops(se);
 	return se;
@@ -491,6 +495,11 @@ int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
 	ret = custom_attach(se, "fuse_session_receive_buf");
 	if (ret < 0)
 		return ret;
+	/* After the end, every call says so again, as libfuse's read of the device fails
+	 * with ENODEV each time. Not -EINTR: qemu-storage-daemon calls again while it gets
+	 * -EINTR, and stayed in that call for ever after an unmount (its SIGTERM never ran). */
+	if (se->custom_ended)
+		return 0;
 	if (atomic_load(&se->exited))
 		return -EINTR;
 	need = rf_session_bufsize(se->rs);
@@ -509,6 +518,7 @@ int fuse_session_receive_buf(struct fuse_session *se, struct fuse_buf *buf)
 	n = rf_session_receive(se->rs, buf->mem, need);
 	if (n == 0) {
 		/* The connection ended (unmount): libfuse says so by exiting the session. */
+		se->custom_ended = true;
 		atomic_store(&se->exited, 1);
 		return 0;
 	}
@@ -537,8 +547,10 @@ void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *bu
 	se->processing = true;
 	ret = rf_session_process(se->rs, buf->mem, buf->size);
 	se->processing = false;
-	/* -EBUSY: answered ENOMEM and logged by the runtime. */
-	if (ret < 0 && ret != -EBUSY)
+	/* -EBUSY: answered ENOMEM and logged by the runtime. After the end, the buffer
+	 * qemu-storage-daemon passes back is the last request's, its 0 from receive_buf not
+	 * looked at: nothing to say (libfuse's reply fails silently then). */
+	if (ret < 0 && ret != -EBUSY && !se->custom_ended)
 		fuse_log(FUSE_LOG_ERR, "fuse: fuse_session_process_buf: request dropped: %s\n",
 			 strerror(-ret));
 	forget_batch(se);

@@ -82,7 +82,8 @@ struct rf_opts {
 	const char *fsname;         /* -o fsname=  (source column of /proc/mounts; default:
 	                             * the source argument, else the program's name) */
 	const char *subtype;        /* -o subtype= (fuse.<subtype>; default: the program's
-	                             * name, as program_invocation_short_name has it) */
+	                             * name, as program_invocation_short_name has it; ""
+	                             * mounts plain "fuse", as libfuse without a subtype) */
 	int foreground;             /* -f: stay in the foreground (rf_session_daemonize does
 	                             * nothing); rf_opts_parse leaves it 0 without -f or -d */
 	int debug;                  /* -d: log every request and reply (implies -f and
@@ -503,7 +504,8 @@ int rf_session_new(const struct rf_ops *ops, size_t ops_size, void *userdata,
 /*
  * Mount at opts->mountpoint: with mount(2), or through fusermount3 when mount(2) is not
  * permitted (no CAP_SYS_ADMIN; fusermount3 passes the device fd back) and for
- * auto_unmount. The type is fuse.<subtype>, the source fsname (see struct rf_opts).
+ * auto_unmount. The type is fuse.<subtype> ("fuse" for an empty subtype), the source
+ * fsname (see struct rf_opts).
  * Returns 0 or -errno with a message through the log (missing mountpoint, no /dev/fuse,
  * permission...).
  */

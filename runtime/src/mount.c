@@ -54,7 +54,16 @@ static const char *fs_source(const struct rf_session *se)
 
 static const char *fs_subtype(const struct rf_session *se)
 {
-	return se->opts.subtype && *se->opts.subtype ? se->opts.subtype : prog_name();
+	return se->opts.subtype ? se->opts.subtype : prog_name();
+}
+
+/* "fuse.<subtype>", or "fuse" for an empty subtype: the libfuse3 binding's, for a
+ * program that named none (libfuse mounts those as plain "fuse"). */
+static void fs_type(const struct rf_session *se, char *type, size_t cap)
+{
+	const char *sub = fs_subtype(se);
+
+	snprintf(type, cap, "fuse%s%s", *sub ? "." : "", sub);
 }
 
 /* The kernel's answer when mounting needs a privilege we lack; fusermount3 (set-uid root)
@@ -82,7 +91,7 @@ static int mount_direct(struct rf_session *se, const struct stat *st)
 		goto fail;
 	snprintf(data, sizeof(data), "fd=%d,rootmode=%o,user_id=%u,group_id=%u%s", fd,
 		 st->st_mode & S_IFMT, getuid(), getgid(), extra);
-	snprintf(type, sizeof(type), "fuse.%s", fs_subtype(se));
+	fs_type(se, type, sizeof(type));
 	if (mount(fs_source(se), se->mountpoint, type, se->opts.mount_flags, data) < 0) {
 		ret = -errno;
 		if (!needs_privilege(ret))
@@ -271,7 +280,8 @@ static int mount_fusermount(struct rf_session *se)
 		return ret;
 	len = add_flags(opts, sizeof(opts), o->mount_flags);
 	len = add_escaped(opts, len, sizeof(opts), "fsname", fs_source(se));
-	len = add_escaped(opts, len, sizeof(opts), "subtype", fs_subtype(se));
+	if (*fs_subtype(se))    /* none: fusermount3 mounts type "fuse" */
+		len = add_escaped(opts, len, sizeof(opts), "subtype", fs_subtype(se));
 	len += (size_t)snprintf(opts + len, len < sizeof(opts) ? sizeof(opts) - len : 0, "%s%s",
 				extra, o->auto_unmount ? ",auto_unmount" : "");
 	if (len >= sizeof(opts))

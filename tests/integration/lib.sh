@@ -9,6 +9,9 @@
 #       run `CMD... -f MNT` in the background, its output to LOG, and wait up to 10 s for
 #       the mount. Sets SERVER_PID and SERVER_LOG. Returns 1 if the server did not mount
 #       (or died), after printing the last lines of LOG.
+#   start_fs MNT LOG CMD...
+#       the same for a program that takes its mount point its own way: runs `CMD...` as
+#       given (it names MNT itself), waits for the mount on MNT.
 #   unmount_fs MNT [PID]
 #       unmount MNT and wait up to 10 s for its server (default: SERVER_PID) to exit by
 #       itself. Returns the server's exit status, or 124 if it was still running: then
@@ -48,7 +51,12 @@ trap lib_cleanup EXIT
 mount_fs() {
   local mnt=$1 log=$2; shift 2
   [ -e "$mnt" ] || mkdir -p "$mnt"
-  "$@" -f "$mnt" > "$log" 2>&1 &
+  start_fs "$mnt" "$log" "$@" -f "$mnt"
+}
+
+start_fs() {
+  local mnt=$1 log=$2; shift 2
+  "$@" > "$log" 2>&1 &
   SERVER_PID=$! SERVER_LOG=$log
   pids+=("$SERVER_PID"); mounts+=("$mnt")
   for _ in $(seq 100); do

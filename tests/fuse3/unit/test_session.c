@@ -85,6 +85,27 @@ Test(session, mount_options_reach_the_runtime_options)
 	fuse_session_destroy(se);
 }
 
+/* libfuse's mount: type "fuse" and source "/dev/fuse" when the program named no subtype
+ * (qemu-storage-daemon, nbdfuse: fuse_session_new without fuse_parse_cmdline); source the
+ * subtype when it named only that. The runtime's defaults (the program's name for both)
+ * made /proc/mounts say "qemu-storage-daemon on ... type fuse.qemu-storage-daemon". */
+Test(session, mount_type_and_source_default_as_in_libfuse)
+{
+	const char *bare[] = { "", "-o", "max_read=65536", NULL };
+	const char *sub[] = { "fs", "-o", "subtype=t", NULL };
+	struct fuse_session *se = session(bare);
+
+	cr_assert_not_null(se, "log: %s", logbuf);
+	cr_expect_str_eq(se->opts.subtype, "", "no subtype: the runtime mounts type \"fuse\"");
+	cr_expect_str_eq(se->opts.fsname, "/dev/fuse");
+	fuse_session_destroy(se);
+	se = session(sub);
+	cr_assert_not_null(se, "log: %s", logbuf);
+	cr_expect_str_eq(se->opts.subtype, "t");
+	cr_expect_str_eq(se->opts.fsname, "t");
+	fuse_session_destroy(se);
+}
+
 Test(session, unknown_option_fails_like_libfuse)
 {
 	const char *argv[] = { "fs", "-o", "allow_other,bogus=1", NULL };
