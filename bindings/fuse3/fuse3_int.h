@@ -182,7 +182,7 @@ struct fuse_session {
 	 * fuse_session_process_buf, one per call (pyfuse3 awaits the one a call started,
 	 * and loses any other); the forgets of one call reach the filesystem together at
 	 * its end */
-	bool processing;
+	unsigned int processing;    /* a depth: a handler may nest a call (qemu) */
 	bool custom_ended;          /* receive_buf saw the connection end */
 	struct fuse_forget_data *forgets;
 	size_t nforgets, forgets_cap;

@@ -544,9 +544,9 @@ void fuse_session_process_buf(struct fuse_session *se, const struct fuse_buf *bu
 		return;
 	}
 	set_loop_thread(se);
-	se->processing = true;
+	se->processing++;
 	ret = rf_session_process(se->rs, buf->mem, buf->size);
-	se->processing = false;
+	se->processing--;
 	/* -EBUSY: answered ENOMEM and logged by the runtime. After the end, the buffer
 	 * qemu-storage-daemon passes back is the last request's, its 0 from receive_buf not
 	 * looked at: nothing to say (libfuse's reply fails silently then). */

@@ -557,7 +557,11 @@ size_t rf_session_bufsize(const struct rf_session *se);
  * or the session ended); -EINTR when a signal interrupted the wait or rf_session_exit was
  * called (the session then ends on the next call), or when the device was readable only
  * with the runtime's own wake-up (call again: an application that waits for the fd in its
- * own event loop is not held in this call); other -errno on a read error.
+ * own event loop is not held in this call); -EAGAIN when called from inside
+ * rf_session_process (a handler that runs the application's event loop, as
+ * qemu-storage-daemon's do) and nothing is ready: such a call never waits, as the
+ * request in service below it may be what the rest waits for; other -errno on a read
+ * error.
  */
 ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size);
 /*

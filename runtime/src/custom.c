@@ -163,9 +163,10 @@ static void run_ready(struct rf_session *se)
 	ch->driving = was;
 }
 
-static void enter_call(struct rf_chan *ch)
+/* True if the application was already inside one of our calls (a nested call). */
+static bool enter_call(struct rf_chan *ch)
 {
-	atomic_store(&ch->in_call, true);
+	return atomic_fetch_add(&ch->in_call, 1) > 0;
 }
 
 /* Leaving for the application's own event loop: requests still held must make the fd
@@ -174,7 +175,8 @@ static void leave_call(struct rf_session *se)
 {
 	struct rf_chan *ch = &se->chan;
 
-	atomic_store(&ch->in_call, false);
+	if (atomic_fetch_sub(&ch->in_call, 1) > 1)
+		return;         /* nested: the outer call goes on watching the ring */
 	/* A resume another thread posted while in_call said we would see it. */
 	if (atomic_load(&se->loop->post_wake))
 		run_ready(se);
@@ -251,7 +253,10 @@ static bool is_nudge(struct rf_chan *ch, const void *buf, ssize_t n)
 	return true;
 }
 
-static ssize_t receive(struct rf_session *se, void *buf)
+/* @nested: called from inside rf_session_process (a handler running the application's
+ * event loop, which saw the fd readable): never wait there, as the request in service
+ * below may be what everything waits for. */
+static ssize_t receive(struct rf_session *se, void *buf, bool nested)
 {
 	struct rf_chan *ch = &se->chan;
 	struct pollfd p[2];
@@ -274,14 +279,14 @@ static ssize_t receive(struct rf_session *se, void *buf)
 		/* After a nudge's reply, no wait: the application may have come only because
 		 * the fd was readable (pyfuse3 does), its held work handed out meanwhile by an
 		 * earlier call; blocking here would stop its own loop. */
-		ready = poll(p, 2, woken ? 0 : -1);
+		ready = poll(p, 2, woken || nested ? 0 : -1);
 		if (ready < 0) {
 			if (errno == EINTR)
 				return -EINTR;
 			return -errno;
 		}
 		if (ready == 0)
-			return -EINTR;
+			return woken ? -EINTR : -EAGAIN;
 		if (p[0].revents & (POLLERR | POLLHUP)) {
 			ch->ended = true;
 			continue;
@@ -322,8 +327,7 @@ ssize_t rf_session_receive(struct rf_session *se, void *buf, size_t size)
 		return -EINVAL;
 	if (size < se->bufsize)
 		return -EINVAL;
-	enter_call(&se->chan);
-	n = receive(se, buf);
+	n = receive(se, buf, enter_call(&se->chan));
 	leave_call(se);
 	return n;
 }

@@ -100,9 +100,10 @@ struct rf_chan {
 	/* custom loop (transport_manual.c, custom.c) */
 	pthread_mutex_t slot_lock;       /* slots taken and given back from any thread */
 	bool driving;                    /* custom.c is running the session on this thread */
-	/* The application's thread is inside rf_session_receive/process (it watches the
-	 * ring there); outside, it may wait in its own event loop for the fd alone. */
-	atomic_bool in_call;
+	/* How deep the application's thread is inside rf_session_receive/process (it
+	 * watches the ring there; a handler may call receive again: qemu's does); at 0 it
+	 * may wait in its own event loop for the fd alone. */
+	atomic_uint in_call;
 	atomic_bool nudging;             /* a nudge (rf__manual_nudge) is on its way back */
 	struct rf_req *held, **held_tail; /* resumed requests to hand out (loop thread) */
 	struct rf_req *handed;           /* handed out, waiting for rf_session_process */

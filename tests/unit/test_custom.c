@@ -24,9 +24,16 @@ static struct rf_req *held;
 static struct rf_req *held6[8];         /* GETATTRs of node 6, answered by the test */
 static int nheld6;
 
+static void nested_in_handler(struct rf_req *req);
+
 static void c_getattr(struct rf_req *req, uint64_t ino, struct rf_file *fi)
 {
 	struct stat st = { .st_ino = ino, .st_mode = 0040755, .st_nlink = 2 };
+
+	if (ino == 9) {          /* runs the application's loop inside the handler */
+		nested_in_handler(req);
+		return;
+	}
 
 	if (ino == 5) {          /* answered later by the test */
 		held = req;
@@ -520,6 +527,58 @@ static long elapsed_ms(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* qemu-storage-daemon's handlers run its event loop (aio_poll), which calls
+ * fuse_session_receive_buf again from inside process_buf when the fd is readable, and
+ * again while it gets -EINTR. A nested receive that waited would stop the request in
+ * service below it for ever (its own I/O completes only when the handler's loop runs):
+ * with nothing ready it says -EAGAIN at once; with a request ready it hands it out. */
+static struct custom *nest_c;
+static ssize_t nest_got[2];
+static long nest_ms = -1;
+
+static void nested_in_handler(struct rf_req *req)
+{
+	struct stat st = { .st_ino = 9, .st_mode = 0100644, .st_nlink = 1 };
+	size_t size = rf_session_bufsize(nest_c->se);
+	char *buf = malloc(size);
+	struct timespec t0;
+
+	cr_assert_not_null(buf);
+	nest_got[0] = rf_session_receive(nest_c->se, buf, size);
+	if (nest_got[0] > 0)
+		cr_assert_eq(rf_session_process(nest_c->se, buf, (size_t)nest_got[0]), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	nest_got[1] = rf_session_receive(nest_c->se, buf, size);
+	nest_ms = elapsed_ms(&t0);
+	free(buf);
+	rf_reply_attr(req, &st, 1.0);
+}
+
+Test(custom, a_receive_nested_in_a_handler_never_waits, .timeout = 10)
+{
+	struct fuse_getattr_in gi = { 0 };
+	struct custom c;
+	size_t size;
+	uint64_t u9, u1;
+
+	setup(&c);
+	init(&c);
+	nest_c = &c;
+	u9 = ksend(&c, FUSE_GETATTR, 9, &gi, sizeof(gi));
+	u1 = ksend(&c, FUSE_GETATTR, 1, &gi, sizeof(gi));
+	serve_one(&c);           /* node 9's handler serves node 1's GETATTR, nested */
+	cr_expect_gt(nest_got[0], 0, "nested receive with a request ready: %zd", nest_got[0]);
+	cr_expect_eq(nest_got[1], -EAGAIN, "nested receive with nothing ready: %zd", nest_got[1]);
+	cr_expect(nest_ms >= 0 && nest_ms < 250, "the nested receive waited %ld ms", nest_ms);
+	cr_assert_eq(kreply(&c, u1, &size), 0);
+	cr_assert_eq(kreply(&c, u9, &size), 0);
+	/* Back at the top, a receive waits again as before: a request sent later comes. */
+	u1 = ksend(&c, FUSE_GETATTR, 1, &gi, sizeof(gi));
+	serve_one(&c);
+	cr_assert_eq(kreply(&c, u1, &size), 0);
+	teardown(&c);
 }
 
 /* pyfuse3 calls fuse_session_receive_buf only once trio saw the fd readable, and its
